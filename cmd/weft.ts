@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The one executable. Subcommands are added by each capability's composition root.
+import { Command } from 'commander';
+import { registerDevCommands } from './dev-commands.js';
+import { weftVersion } from '../lib/version.js';
+
+const program = new Command();
+program.name('weft').description('Weft: a service mesh for Kubernetes that speaks Istio\'s APIs').version(weftVersion);
+registerDevCommands(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`weft: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,128 @@
+// Finds the real binaries the local cluster runs: $KUBEBUILDER_ASSETS first (the
+// envtest convention), then a per-user cache keyed by version, else builds them
+// once from the Go module proxy with build-binaries.sh.
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Pinned versions: the newest Kubernetes release that builds with Go 1.26. */
+export const pinnedVersions = {
+  kubernetes: 'v1.37.2',
+  etcd: 'v3.6.16',
+  kwok: 'v0.8.0',
+} as const;
+
+type Component = keyof typeof pinnedVersions;
+
+const binariesOf: Record<Component, string[]> = {
+  kubernetes: ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
+  etcd: ['etcd'],
+  kwok: ['kwok', 'kwok-stages.yaml'],
+};
+
+export interface ClusterBinaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kubectl: string;
+  kwok: string;
+  /** kwok's Stage objects (node initialise and heartbeat, pod ready, complete, delete). */
+  kwokStages: string;
+}
+
+export function weftCacheDir(): string {
+  const base = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
+  return process.env['WEFT_CACHE_DIR'] ?? join(base, 'weft');
+}
+
+function isPresent(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const buildScript = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'testing', 'cluster', 'build-binaries.sh');
+
+function scriptPath(): string {
+  // Compiled to dist/testing/cluster/, run from source by jest: the script lives in the source tree.
+  const fromSource = join(dirname(fileURLToPath(import.meta.url)), 'build-binaries.sh');
+  return isPresent(fromSource) ? fromSource : buildScript;
+}
+
+async function build(component: Component, dest: string, progress: (line: string) => void): Promise<void> {
+  progress(`building ${component} ${pinnedVersions[component]} from the Go module proxy into ${dest} (once per machine)`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', [scriptPath(), component, pinnedVersions[component], dest], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const tail: string[] = [];
+    const onData = (chunk: Buffer): void => {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.trim() === '') continue;
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        if (line.startsWith('[build')) progress(line);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    // Long Go builds print nothing for minutes: show a heartbeat so nobody thinks it hung.
+    const started = Date.now();
+    const heartbeat = setInterval(() => {
+      progress(`still building ${component} (${Math.round((Date.now() - started) / 60_000)} min so far)`);
+    }, 60_000);
+    child.on('error', (error) => {
+      clearInterval(heartbeat);
+      reject(error);
+    });
+    child.on('exit', (code) => {
+      clearInterval(heartbeat);
+      if (code === 0) resolve();
+      else reject(new Error(`building ${component} failed (exit ${code}). Last output:\n${tail.join('\n')}`));
+    });
+  });
+}
+
+/** Resolves every binary, building what is missing. Safe to call before entering the sandbox. */
+export async function ensureClusterBinaries(
+  progress: (line: string) => void = () => {},
+  options: { allowBuild?: boolean } = {},
+): Promise<ClusterBinaries> {
+  const assets = process.env['KUBEBUILDER_ASSETS'];
+  const found = new Map<string, string>();
+  for (const component of Object.keys(pinnedVersions) as Component[]) {
+    const cached = join(weftCacheDir(), 'bin', `${component}-${pinnedVersions[component]}`);
+    const locate = (name: string): string | undefined => {
+      if (assets && isPresent(join(assets, name))) return join(assets, name);
+      if (isPresent(join(cached, name))) return join(cached, name);
+      return undefined;
+    };
+    if (binariesOf[component].some((name) => locate(name) === undefined)) {
+      if (options.allowBuild === false) {
+        throw new Error(`${component} ${pinnedVersions[component]} is not built yet; run 'make cluster-binaries' (outside the network sandbox) first`);
+      }
+      await build(component, cached, progress);
+    }
+    for (const name of binariesOf[component]) {
+      const path = locate(name);
+      if (path === undefined) throw new Error(`${name} is missing after building ${component} into ${cached}`);
+      found.set(name, path);
+    }
+  }
+  const get = (name: string): string => found.get(name) as string;
+  return {
+    etcd: get('etcd'),
+    kubeApiserver: get('kube-apiserver'),
+    kubeControllerManager: get('kube-controller-manager'),
+    kubeScheduler: get('kube-scheduler'),
+    kubectl: get('kubectl'),
+    kwok: get('kwok'),
+    kwokStages: get('kwok-stages.yaml'),
+  };
+}
