@@ -3,7 +3,15 @@ import tseslint from 'typescript-eslint';
 
 // Import direction (docs/ARCHITECTURE.md): lower layers never reach up.
 const forbid = (...folders) => ({
-  'no-restricted-imports': ['error', { patterns: folders.map((folder) => ({ group: [`**/${folder}/**`], message: `see docs/ARCHITECTURE.md: this folder may not import ${folder}/` })) }],
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: folders.map((folder) => ({
+        group: [`**/${folder}/**`],
+        message: `see docs/ARCHITECTURE.md: this folder may not import ${folder}/`,
+      })),
+    },
+  ],
 });
 
 export default tseslint.config(
@@ -11,15 +19,42 @@ export default tseslint.config(
   eslint.configs.recommended,
   ...tseslint.configs.strict,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
   { files: ['api/**/*.ts', 'lib/**/*.ts'], rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
   { files: ['kube/**/*.ts'], rules: forbid('cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
   { files: ['cdk8s/**/*.ts'], rules: forbid('kube', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['operator/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['webhooks/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('operator', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['ca/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('operator', 'webhooks', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['xds/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('operator', 'webhooks', 'ca', 'cmd', 'testing', 'e2e') },
+  {
+    files: ['operator/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+  },
+  {
+    files: ['webhooks/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('operator', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+  },
+  {
+    files: ['ca/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('operator', 'webhooks', 'xds', 'cmd', 'testing', 'e2e'),
+  },
+  {
+    files: ['xds/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('operator', 'webhooks', 'ca', 'cmd', 'testing', 'e2e'),
+  },
   { files: ['testing/**/*.ts'], rules: forbid('cmd', 'e2e') },
 );

@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ensureClusterBinaries, weftCacheDir } from '../testing/cluster/binaries.js';
 import { LocalCluster } from '../testing/cluster/local-cluster.js';
-import { enterSandboxArgs, insideSandbox, runInSandbox, sandboxUnavailableReason, spawnInSandbox } from '../testing/sandbox/network-sandbox.js';
+import {
+  enterSandboxArgs,
+  insideSandbox,
+  runInSandbox,
+  sandboxUnavailableReason,
+  spawnInSandbox,
+} from '../testing/sandbox/network-sandbox.js';
 
 interface ClusterState {
   name: string;

@@ -5,7 +5,7 @@ import { registerDevCommands } from './dev-commands.js';
 import { weftVersion } from '../lib/version.js';
 
 const program = new Command();
-program.name('weft').description('Weft: a service mesh for Kubernetes that speaks Istio\'s APIs').version(weftVersion);
+program.name('weft').description("Weft: a service mesh for Kubernetes that speaks Istio's APIs").version(weftVersion);
 registerDevCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -39,7 +39,9 @@ describe('issueCertificate', () => {
     expect(leaf.verify(caKeys.publicKey)).toBe(true);
     expect(leaf.verify(leafKeys.publicKey)).toBe(false);
     expect(leaf.subject).toBe('CN=workload\nO=system:masters');
-    expect(leaf.subjectAltName).toBe('DNS:svc.example, URI:spiffe://cluster.local/ns/shop/sa/cart, IP Address:10.244.1.7, IP Address:0:0:0:0:0:0:0:1');
+    expect(leaf.subjectAltName).toBe(
+      'DNS:svc.example, URI:spiffe://cluster.local/ns/shop/sa/cart, IP Address:10.244.1.7, IP Address:0:0:0:0:0:0:0:1',
+    );
     expect(leaf.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
     expect(Math.abs(new Date(leaf.validTo).getTime() - notAfter.getTime())).toBeLessThan(1000);
     expect(leaf.checkPrivateKey(createPrivateKey(privateKeyToPem(leafKeys.privateKey)))).toBe(true);
@@ -48,7 +50,12 @@ describe('issueCertificate', () => {
   it('gives every certificate a distinct positive serial number', () => {
     const keys = generateRsaKeyPair();
     const serials = new Set(
-      [1, 2, 3].map((n) => new X509Certificate(issueCertificate({ commonName: `c${n}`, notAfter: inOneDay() }, keys.publicKey, { selfSigningKey: keys.privateKey })).serialNumber),
+      [1, 2, 3].map(
+        (n) =>
+          new X509Certificate(
+            issueCertificate({ commonName: `c${n}`, notAfter: inOneDay() }, keys.publicKey, { selfSigningKey: keys.privateKey }),
+          ).serialNumber,
+      ),
     );
     expect(serials.size).toBe(3);
     for (const serial of serials) expect(parseInt(serial.slice(0, 2), 16)).toBeLessThan(0x80);
@@ -57,7 +64,9 @@ describe('issueCertificate', () => {
   it('refuses an IP SAN that is not an address', () => {
     const keys = generateRsaKeyPair();
     expect(() =>
-      issueCertificate({ commonName: 'x', ipAddresses: ['not-an-ip'], notAfter: inOneDay() }, keys.publicKey, { selfSigningKey: keys.privateKey }),
+      issueCertificate({ commonName: 'x', ipAddresses: ['not-an-ip'], notAfter: inOneDay() }, keys.publicKey, {
+        selfSigningKey: keys.privateKey,
+      }),
     ).toThrow("'not-an-ip' is not an IP address");
   });
 });

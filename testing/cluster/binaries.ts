@@ -105,7 +105,9 @@ export async function ensureClusterBinaries(
     };
     if (binariesOf[component].some((name) => locate(name) === undefined)) {
       if (options.allowBuild === false) {
-        throw new Error(`${component} ${pinnedVersions[component]} is not built yet; run 'make cluster-binaries' (outside the network sandbox) first`);
+        throw new Error(
+          `${component} ${pinnedVersions[component]} is not built yet; run 'make cluster-binaries' (outside the network sandbox) first`,
+        );
       }
       await build(component, cached, progress);
     }

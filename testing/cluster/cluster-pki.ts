@@ -59,7 +59,9 @@ export function createClusterPki(dir: string, serviceClusterIp: string): Cluster
   );
 
   const clients = {} as ClusterPki['clients'];
-  for (const [role, identity] of Object.entries(clientIdentities) as Array<[keyof typeof clientIdentities, (typeof clientIdentities)[keyof typeof clientIdentities]]>) {
+  for (const [role, identity] of Object.entries(clientIdentities) as Array<
+    [keyof typeof clientIdentities, (typeof clientIdentities)[keyof typeof clientIdentities]]
+  >) {
     const keys = generateRsaKeyPair();
     const pem = issueCertificate(
       { commonName: identity.commonName, organizations: [...identity.organizations], usages: ['clientAuth'], notAfter },

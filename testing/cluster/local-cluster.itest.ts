@@ -33,7 +33,10 @@ async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name } } });
   // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
-  await eventually(`ServiceAccount default in ${name}`, async () => (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined);
+  await eventually(
+    `ServiceAccount default in ${name}`,
+    async () => (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined,
+  );
 }
 
 async function runningPods(kc: KubeConfig, namespace: string, selector: string, count: number): Promise<V1Pod[]> {
@@ -156,7 +159,10 @@ describeWithCluster('local cluster', (cluster) => {
       // The webhook "pod": a kwok pod whose IP this test process serves HTTPS on.
       await core.createNamespacedPod({
         namespace: 'hooks',
-        body: { metadata: { name: 'webhook', labels: { app: 'webhook' } }, spec: { containers: [{ name: 'hook', image: 'registry.invalid/hook:1' }] } },
+        body: {
+          metadata: { name: 'webhook', labels: { app: 'webhook' } },
+          spec: { containers: [{ name: 'hook', image: 'registry.invalid/hook:1' }] },
+        },
       });
       const [hookPod] = await runningPods(kc, 'hooks', 'app=webhook', 1);
       const hookIp = hookPod?.status?.podIP as string;
@@ -189,7 +195,12 @@ describeWithCluster('local cluster', (cluster) => {
             JSON.stringify({
               apiVersion: 'admission.k8s.io/v1',
               kind: 'AdmissionReview',
-              response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
+              response: {
+                uid: review.request.uid,
+                allowed: true,
+                patchType: 'JSONPatch',
+                patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+              },
             }),
           );
         });
@@ -197,7 +208,9 @@ describeWithCluster('local cluster', (cluster) => {
       servers.push(server);
       await new Promise<void>((resolve) => server.listen(9443, hookIp, resolve));
       await eventually('webhook endpoints', async () => {
-        const slices = await kc.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'hooks', labelSelector: 'kubernetes.io/service-name=webhook' });
+        const slices = await kc
+          .makeApiClient(DiscoveryV1Api)
+          .listNamespacedEndpointSlice({ namespace: 'hooks', labelSelector: 'kubernetes.io/service-name=webhook' });
         return slices.items.some((slice) => (slice.endpoints ?? []).some((e) => e.conditions?.ready)) ? true : undefined;
       });
 
@@ -211,7 +224,10 @@ describeWithCluster('local cluster', (cluster) => {
               sideEffects: 'None',
               failurePolicy: 'Fail',
               timeoutSeconds: 5,
-              clientConfig: { service: { name: 'webhook', namespace: 'hooks', path: '/inject' }, caBundle: Buffer.from(caPem).toString('base64') },
+              clientConfig: {
+                service: { name: 'webhook', namespace: 'hooks', path: '/inject' },
+                caBundle: Buffer.from(caPem).toString('base64'),
+              },
               namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'hooked' } },
               rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
             },

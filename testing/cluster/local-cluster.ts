@@ -168,7 +168,7 @@ export class LocalCluster {
     } catch (error) {
       await Promise.all(processes.map((child) => child.stop()));
       const detail = error instanceof Error ? error.message : String(error);
-      throw new Error(`the local cluster did not start: ${detail}\nLogs kept in ${logs}`);
+      throw new Error(`the local cluster did not start: ${detail}\nLogs kept in ${logs}`, { cause: error });
     }
   }
 
@@ -239,12 +239,7 @@ async function apiserverReady(server: string, pki: ClusterPki): Promise<boolean>
   });
 }
 
-async function waitFor(
-  what: string,
-  deadline: number,
-  mustStayUp: ManagedProcess[],
-  check: () => Promise<boolean>,
-): Promise<void> {
+async function waitFor(what: string, deadline: number, mustStayUp: ManagedProcess[], check: () => Promise<boolean>): Promise<void> {
   for (;;) {
     const dead = mustStayUp.find((child) => !child.running);
     if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.logTail()}`);

@@ -38,4 +38,3 @@ export function callEcho(target: string, request: EchoRequest): Promise<EchoRepl
     });
   });
 }
-
