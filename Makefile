@@ -57,6 +57,10 @@ lint: deps
 	$(NODE) node_modules/prettier/bin/prettier.cjs --check .
 	$(NODE) node_modules/madge/bin/cli.js --circular --extensions ts --ts-config tsconfig.json --exclude '^(dist|node_modules)/' .
 
+.PHONY: generate
+generate: deps
+	$(NODE) api/generate-types.ts
+
 .PHONY: format
 format: deps
 	$(NODE) node_modules/prettier/bin/prettier.cjs --write .

@@ -1,0 +1,23 @@
+// Names shared across Weft: labels and annotations on objects the operator owns,
+// and the Istio-compatible ports (see ../shared/design/istio-compat.md).
+export const labels = {
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+  name: 'app.kubernetes.io/name',
+  component: 'app.kubernetes.io/component',
+  version: 'app.kubernetes.io/version',
+  /** Every object the operator creates for a MeshInstallation carries its name here; pruning selects on it. */
+  installation: 'mesh.weft.dev/installation',
+  revision: 'istio.io/rev',
+} as const;
+
+export const operatorFieldManager = 'weft-operator';
+export const meshFinalizer = 'mesh.weft.dev/uninstall';
+
+export const ports = {
+  xdsPlaintext: 15010,
+  xdsTls: 15012,
+  monitoring: 15014,
+  webhook: 15017,
+  webhookService: 443,
+} as const;

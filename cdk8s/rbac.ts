@@ -1,0 +1,54 @@
+// RBAC rules, least privilege. The operator holds every rule it grants weftd
+// (Kubernetes refuses to let it grant more than it has).
+import type { k8s } from 'cdk8s-plus-27';
+
+type Rule = k8s.PolicyRule;
+const read = ['get', 'list', 'watch'];
+const manage = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+
+/** weftd, cluster-wide: discover workloads, distribute the root cert, authenticate callers, read mesh policy. */
+export const weftdClusterRules: Rule[] = [
+  { apiGroups: [''], resources: ['pods', 'services', 'namespaces', 'serviceaccounts', 'nodes'], verbs: read },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
+  // The trust bundle ConfigMap (root-cert.pem) in every namespace.
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io'], resources: ['*'], verbs: read },
+  {
+    apiGroups: ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io'],
+    resources: ['*/status'],
+    verbs: ['get', 'update', 'patch'],
+  },
+  // weftd keeps the caBundle of its own webhook configurations current.
+  {
+    apiGroups: ['admissionregistration.k8s.io'],
+    resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
+    verbs: ['get', 'list', 'watch', 'update', 'patch'],
+  },
+];
+
+/** weftd, in its own namespace: the CA's Secrets, leader election, events. */
+export const weftdNamespaceRules: Rule[] = [
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+  { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+/** The operator: manage what the control-plane chart contains, and hold what it grants. */
+export const operatorClusterRules: Rule[] = [
+  { apiGroups: ['mesh.weft.dev'], resources: ['meshinstallations'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+  { apiGroups: ['mesh.weft.dev'], resources: ['meshinstallations/status'], verbs: ['get', 'update', 'patch'] },
+  { apiGroups: ['mesh.weft.dev'], resources: ['meshinstallations/finalizers'], verbs: ['update'] },
+  { apiGroups: [''], resources: ['namespaces', 'serviceaccounts', 'services', 'configmaps'], verbs: manage },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: manage },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: manage },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'], verbs: manage },
+  {
+    apiGroups: ['admissionregistration.k8s.io'],
+    resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
+    verbs: manage,
+  },
+  ...weftdClusterRules,
+  // Secrets: weftd's namespaced grant, held cluster-wide because the namespace comes from the spec.
+  ...weftdNamespaceRules,
+];
