@@ -33,9 +33,9 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
-  { files: ['api/**/*.ts', 'lib/**/*.ts'], rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['kube/**/*.ts'], rules: forbid('cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['cdk8s/**/*.ts'], rules: forbid('kube', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
+  { files: ['api/**/*.ts', 'lib/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
+  { files: ['kube/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
+  { files: ['cdk8s/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('kube', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
   {
     files: ['operator/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.itest.ts'],
@@ -57,4 +57,6 @@ export default tseslint.config(
     rules: forbid('operator', 'webhooks', 'ca', 'cmd', 'testing', 'e2e'),
   },
   { files: ['testing/**/*.ts'], rules: forbid('cmd', 'e2e') },
+  // Tests walk synthesized JSON; typing every path would add noise, not safety.
+  { files: ['**/*.test.ts', '**/*.itest.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );
