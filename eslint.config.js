@@ -33,9 +33,21 @@ export default tseslint.config(
     },
     rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
   },
-  { files: ['api/**/*.ts', 'lib/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['kube/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
-  { files: ['cdk8s/**/*.ts'], ignores: ['**/*.test.ts', '**/*.itest.ts'], rules: forbid('kube', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e') },
+  {
+    files: ['api/**/*.ts', 'lib/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+  },
+  {
+    files: ['kube/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+  },
+  {
+    files: ['cdk8s/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('kube', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+  },
   {
     files: ['operator/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.itest.ts'],
