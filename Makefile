@@ -74,8 +74,14 @@ test-unit: deps
 cluster-binaries: build
 	$(WEFT) dev binaries >/dev/null
 
+.PHONY: manifests
+manifests: build
+	@mkdir -p dist
+	$(WEFT) manifests > dist/install.yaml
+	@echo "wrote dist/install.yaml (sample: config/samples/meshinstallation.yaml)"
+
 .PHONY: test-integration
-test-integration: cluster-binaries
+test-integration: cluster-binaries manifests
 	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand
 
 .PHONY: test

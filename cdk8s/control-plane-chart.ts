@@ -119,11 +119,15 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
             {
               name: 'weftd',
               image: spec.controlPlane.image ?? `${defaultImageRepository}:${version}`,
-              args: ['control-plane', '--mesh-config=/etc/weft/mesh/mesh', `--injector-values=/etc/weft/injector/values`],
+              args: ['control-plane'],
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
                 { name: 'WEFT_INSTALLATION', value: installation.metadata.name },
+                // Read through the API rather than mounted, so changes apply without kubelet sync delays.
+                { name: 'WEFT_MESH_CONFIGMAP', value: names.meshConfigMap },
+                { name: 'WEFT_INJECTOR_CONFIGMAP', value: names.injectorConfigMap },
                 { name: 'WEFT_REVISION', value: spec.revision },
                 { name: 'WEFT_MUTATING_WEBHOOK', value: names.mutatingWebhook },
                 { name: 'WEFT_VALIDATING_WEBHOOK', value: names.validatingWebhook },
@@ -155,15 +159,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
                 runAsNonRoot: true,
                 capabilities: { drop: ['ALL'] },
               },
-              volumeMounts: [
-                { name: 'mesh-config', mountPath: '/etc/weft/mesh', readOnly: true },
-                { name: 'injector-config', mountPath: '/etc/weft/injector', readOnly: true },
-              ],
             },
-          ],
-          volumes: [
-            { name: 'mesh-config', configMap: { name: names.meshConfigMap } },
-            { name: 'injector-config', configMap: { name: names.injectorConfigMap } },
           ],
         },
       },

@@ -1,0 +1,41 @@
+import { computeStatus, statusEqual, type DeploymentObservation } from './conditions.js';
+
+const t0 = new Date('2026-01-01T00:00:00Z');
+const t1 = new Date('2026-01-01T00:05:00Z');
+const deployment = (ready: number, desired = 2, observedLatest = true): DeploymentObservation => ({
+  name: 'weftd',
+  desiredReplicas: desired,
+  readyReplicas: ready,
+  updatedReplicas: ready,
+  availableReplicas: ready,
+  observedLatest,
+});
+const byType = (status: ReturnType<typeof computeStatus>, type: string) => status.conditions?.find((c) => c.type === type);
+
+describe('computeStatus', () => {
+  it('is Ready only when every desired weftd replica is available and up to date', () => {
+    const notReady = computeStatus(3, { kind: 'applied', deployment: deployment(1) }, undefined, t0);
+    expect(byType(notReady, 'Reconciled')).toMatchObject({ status: 'True', reason: 'Applied', observedGeneration: 3 });
+    expect(byType(notReady, 'Ready')).toMatchObject({ status: 'False', reason: 'ControlPlaneNotReady', message: '1/2 weftd replicas ready, 1 up to date' });
+    expect(byType(computeStatus(3, { kind: 'applied', deployment: deployment(2) }, undefined, t0), 'Ready')?.status).toBe('True');
+    // A Deployment controller that has not seen the new spec yet says nothing about it.
+    expect(byType(computeStatus(3, { kind: 'applied', deployment: deployment(2, 2, false) }, undefined, t0), 'Ready')?.status).toBe('False');
+  });
+
+  it('reports a failed reconcile on Reconciled, Ready and Degraded with the reason', () => {
+    const status = computeStatus(1, { kind: 'failed', reason: 'NamespaceConflict', message: "MeshInstallation 'a' already owns namespace weft-system" }, undefined, t0);
+    expect(byType(status, 'Reconciled')).toMatchObject({ status: 'False', reason: 'NamespaceConflict' });
+    expect(byType(status, 'Ready')?.status).toBe('False');
+    expect(byType(status, 'Degraded')).toMatchObject({ status: 'True', message: "MeshInstallation 'a' already owns namespace weft-system" });
+  });
+
+  it('keeps transition times while a condition holds, so a steady state writes nothing', () => {
+    const first = computeStatus(1, { kind: 'applied', deployment: deployment(2) }, undefined, t0);
+    const again = computeStatus(1, { kind: 'applied', deployment: deployment(2) }, first, t1);
+    expect(statusEqual(first, again)).toBe(true);
+    const changed = computeStatus(1, { kind: 'applied', deployment: deployment(0) }, first, t1);
+    expect(byType(changed, 'Ready')?.lastTransitionTime).toBe(t1.toISOString());
+    expect(byType(changed, 'Reconciled')?.lastTransitionTime).toBe(t0.toISOString());
+    expect(byType(changed, 'Degraded')).toMatchObject({ status: 'True', reason: 'NoReplicaAvailable' });
+  });
+});
