@@ -82,7 +82,7 @@ manifests: build
 
 .PHONY: test-integration
 test-integration: cluster-binaries manifests
-	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand
+	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 $(JEST_ARGS)
 
 .PHONY: test
 test: lint typecheck test-unit test-integration

@@ -22,7 +22,9 @@ export function installManifests(input: InstallInput): Manifest[] {
       new ApiObject(chart, `crd-${index}`, { apiVersion, kind, ...rest });
     });
     new k8s.KubeNamespace(chart, 'namespace', { metadata: { name: operatorNamespace, labels: common } });
-    new k8s.KubeServiceAccount(chart, 'service-account', { metadata: { name: 'weft-operator', namespace: operatorNamespace, labels: common } });
+    new k8s.KubeServiceAccount(chart, 'service-account', {
+      metadata: { name: 'weft-operator', namespace: operatorNamespace, labels: common },
+    });
     new k8s.KubeClusterRole(chart, 'cluster-role', { metadata: { name: 'weft-operator', labels: common }, rules: operatorClusterRules });
     new k8s.KubeClusterRoleBinding(chart, 'cluster-role-binding', {
       metadata: { name: 'weft-operator', labels: common },
@@ -55,7 +57,12 @@ export function installManifests(input: InstallInput): Manifest[] {
                 readinessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromNumber(ports.monitoring) } },
                 livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromNumber(ports.monitoring) } },
                 resources: { requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('128Mi') } },
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
+                  capabilities: { drop: ['ALL'] },
+                },
               },
             ],
           },

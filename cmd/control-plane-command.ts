@@ -15,7 +15,10 @@ export function registerControlPlaneCommand(program: Command): void {
     .action(async (options: { monitoringPort: string }) => {
       const log = componentLogger('control-plane');
       const server = await startMonitoringServer(process.env['POD_IP'] ?? '0.0.0.0', Number(options.monitoringPort), () => true);
-      log.info({ version: weftVersion, installation: process.env['WEFT_INSTALLATION'], monitoringPort: Number(options.monitoringPort) }, 'weftd started');
+      log.info(
+        { version: weftVersion, installation: process.env['WEFT_INSTALLATION'], monitoringPort: Number(options.monitoringPort) },
+        'weftd started',
+      );
       const stop = (): void => {
         log.info('shutting down');
         server.close(() => process.exit(0));

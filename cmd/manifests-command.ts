@@ -11,7 +11,11 @@ export function registerManifestsCommand(program: Command): void {
     .description('print install.yaml: the CRDs, the operator and its RBAC')
     .option('--image <image>', 'operator image (default ghcr.io/weft-mesh/weft:<version>)')
     .action((options: { image?: string }) => {
-      const manifests = installManifests({ version: weftVersion, crds: readWeftCrds(), ...(options.image ? { image: options.image } : {}) });
+      const manifests = installManifests({
+        version: weftVersion,
+        crds: readWeftCrds(),
+        ...(options.image ? { image: options.image } : {}),
+      });
       process.stdout.write(manifests.map((manifest) => stringify(manifest)).join('---\n'));
     });
 }

@@ -19,9 +19,19 @@ async function runOperator(options: OperatorOptions): Promise<void> {
   const log = componentLogger('operator');
   const config = loadKubeConfig();
   const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
-  const elector = new LeaderElector(config, { namespace: options.leaseNamespace, name: 'weft-operator-leader', identity }, log.child({ component: 'leader-election' }));
-  const operator = new WeftOperator(new InstallationReconciler(config, weftVersion, log), log, { resyncSeconds: Number(options.resyncSeconds) });
-  const monitoring = await startMonitoringServer(process.env['POD_IP'] ?? '0.0.0.0', Number(options.monitoringPort), () => elector.isLeader);
+  const elector = new LeaderElector(
+    config,
+    { namespace: options.leaseNamespace, name: 'weft-operator-leader', identity },
+    log.child({ component: 'leader-election' }),
+  );
+  const operator = new WeftOperator(new InstallationReconciler(config, weftVersion, log), log, {
+    resyncSeconds: Number(options.resyncSeconds),
+  });
+  const monitoring = await startMonitoringServer(
+    process.env['POD_IP'] ?? '0.0.0.0',
+    Number(options.monitoringPort),
+    () => elector.isLeader,
+  );
   log.info({ version: weftVersion, identity, monitoringPort: Number(options.monitoringPort) }, 'operator starting; waiting for leadership');
 
   let shuttingDown = false;

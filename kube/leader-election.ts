@@ -66,7 +66,9 @@ export class LeaderElector {
     if (lease?.spec?.holderIdentity === this.options.identity) {
       lease.spec.holderIdentity = undefined;
       lease.spec.leaseDurationSeconds = 1;
-      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease }).catch(() => undefined);
+      await this.api
+        .replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease })
+        .catch(() => undefined);
     }
   }
 
@@ -88,7 +90,10 @@ export class LeaderElector {
       try {
         await this.api.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+          body: {
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          },
         });
         return true;
       } catch (error) {

@@ -25,7 +25,10 @@ export function refKey(ref: ObjectRef): string {
 export class ObjectClient {
   private readonly api: KubernetesObjectApi;
 
-  constructor(config: KubeConfig, private readonly fieldManager: string) {
+  constructor(
+    config: KubeConfig,
+    private readonly fieldManager: string,
+  ) {
     this.api = KubernetesObjectApi.makeApiClient(config);
   }
 
@@ -36,7 +39,11 @@ export class ObjectClient {
 
   async read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined> {
     try {
-      return (await this.api.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } })) as T;
+      return (await this.api.read({
+        apiVersion: ref.apiVersion,
+        kind: ref.kind,
+        metadata: { name: ref.name, namespace: ref.namespace },
+      })) as T;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

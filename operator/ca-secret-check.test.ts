@@ -6,7 +6,9 @@ const inDays = (days: number) => new Date(Date.now() + days * 86_400_000);
 
 function pluggedCa(options: { isCA?: boolean; wrongKey?: boolean; notAfter?: Date } = {}) {
   const root = generateRsaKeyPair();
-  const rootPem = issueCertificate({ commonName: 'root', isCA: true, notAfter: inDays(365) }, root.publicKey, { selfSigningKey: root.privateKey });
+  const rootPem = issueCertificate({ commonName: 'root', isCA: true, notAfter: inDays(365) }, root.publicKey, {
+    selfSigningKey: root.privateKey,
+  });
   const intermediate = generateRsaKeyPair();
   const caPem = issueCertificate(
     { commonName: 'intermediate', isCA: options.isCA ?? true, notAfter: options.notAfter ?? inDays(30), notBefore: inDays(-2) },

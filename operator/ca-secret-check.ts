@@ -8,7 +8,8 @@ export const cacertsKeys = ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-
 export function checkCaSecret(secretName: string, data: Record<string, string> | undefined): string | undefined {
   const decoded = (key: string): string | undefined => (data?.[key] ? Buffer.from(data[key], 'base64').toString('utf8') : undefined);
   const missing = cacertsKeys.filter((key) => !decoded(key));
-  if (missing.length > 0) return `Secret ${secretName} lacks ${missing.join(', ')}; it needs all of ${cacertsKeys.join(', ')} (Istio's cacerts layout)`;
+  if (missing.length > 0)
+    return `Secret ${secretName} lacks ${missing.join(', ')}; it needs all of ${cacertsKeys.join(', ')} (Istio's cacerts layout)`;
   let caCert: X509Certificate;
   try {
     caCert = new X509Certificate(decoded('ca-cert.pem') as string);

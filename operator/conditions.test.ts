@@ -16,17 +16,31 @@ describe('computeStatus', () => {
   it('is Ready only when every desired weftd replica is available and up to date', () => {
     const notReady = computeStatus(3, { kind: 'applied', deployment: deployment(1) }, undefined, t0);
     expect(byType(notReady, 'Reconciled')).toMatchObject({ status: 'True', reason: 'Applied', observedGeneration: 3 });
-    expect(byType(notReady, 'Ready')).toMatchObject({ status: 'False', reason: 'ControlPlaneNotReady', message: '1/2 weftd replicas ready, 1 up to date' });
+    expect(byType(notReady, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ControlPlaneNotReady',
+      message: '1/2 weftd replicas ready, 1 up to date',
+    });
     expect(byType(computeStatus(3, { kind: 'applied', deployment: deployment(2) }, undefined, t0), 'Ready')?.status).toBe('True');
     // A Deployment controller that has not seen the new spec yet says nothing about it.
-    expect(byType(computeStatus(3, { kind: 'applied', deployment: deployment(2, 2, false) }, undefined, t0), 'Ready')?.status).toBe('False');
+    expect(byType(computeStatus(3, { kind: 'applied', deployment: deployment(2, 2, false) }, undefined, t0), 'Ready')?.status).toBe(
+      'False',
+    );
   });
 
   it('reports a failed reconcile on Reconciled, Ready and Degraded with the reason', () => {
-    const status = computeStatus(1, { kind: 'failed', reason: 'NamespaceConflict', message: "MeshInstallation 'a' already owns namespace weft-system" }, undefined, t0);
+    const status = computeStatus(
+      1,
+      { kind: 'failed', reason: 'NamespaceConflict', message: "MeshInstallation 'a' already owns namespace weft-system" },
+      undefined,
+      t0,
+    );
     expect(byType(status, 'Reconciled')).toMatchObject({ status: 'False', reason: 'NamespaceConflict' });
     expect(byType(status, 'Ready')?.status).toBe('False');
-    expect(byType(status, 'Degraded')).toMatchObject({ status: 'True', message: "MeshInstallation 'a' already owns namespace weft-system" });
+    expect(byType(status, 'Degraded')).toMatchObject({
+      status: 'True',
+      message: "MeshInstallation 'a' already owns namespace weft-system",
+    });
   });
 
   it('keeps transition times while a condition holds, so a steady state writes nothing', () => {

@@ -13,8 +13,7 @@ export interface DeploymentObservation {
 }
 
 export type ReconcileOutcome =
-  | { kind: 'applied'; deployment: DeploymentObservation | undefined }
-  | { kind: 'failed'; reason: string; message: string };
+  { kind: 'applied'; deployment: DeploymentObservation | undefined } | { kind: 'failed'; reason: string; message: string };
 
 type Status = 'True' | 'False' | 'Unknown';
 const condition = (type: ConditionType, status: Status, reason: string, message: string) => ({ type, status, reason, message });
@@ -35,16 +34,26 @@ export function computeStatus(
     next.push(condition('Reconciled', 'True', 'Applied', 'every control-plane object matches the spec'));
     const d = outcome.deployment;
     const ready = d !== undefined && d.observedLatest && d.updatedReplicas >= d.desiredReplicas && d.availableReplicas >= d.desiredReplicas;
-    const progress = d ? `${d.readyReplicas}/${d.desiredReplicas} weftd replicas ready, ${d.updatedReplicas} up to date` : 'weftd Deployment not found';
+    const progress = d
+      ? `${d.readyReplicas}/${d.desiredReplicas} weftd replicas ready, ${d.updatedReplicas} up to date`
+      : 'weftd Deployment not found';
     next.push(condition('Ready', ready ? 'True' : 'False', ready ? 'ControlPlaneReady' : 'ControlPlaneNotReady', progress));
     const degraded = d !== undefined && d.availableReplicas === 0 && d.desiredReplicas > 0;
-    next.push(condition('Degraded', degraded ? 'True' : 'False', degraded ? 'NoReplicaAvailable' : 'AsExpected', degraded ? progress : 'no known problem'));
+    next.push(
+      condition(
+        'Degraded',
+        degraded ? 'True' : 'False',
+        degraded ? 'NoReplicaAvailable' : 'AsExpected',
+        degraded ? progress : 'no known problem',
+      ),
+    );
     components.push({ name: d?.name ?? 'weftd', ready, message: progress });
   }
 
   const conditions: MeshCondition[] = next.map((c) => {
     const before = previous?.conditions?.find((p) => p.type === c.type);
-    const lastTransitionTime = before && before.status === c.status && before.lastTransitionTime ? before.lastTransitionTime : now.toISOString();
+    const lastTransitionTime =
+      before && before.status === c.status && before.lastTransitionTime ? before.lastTransitionTime : now.toISOString();
     return { ...c, observedGeneration: generation, lastTransitionTime };
   });
   return { observedGeneration: generation, conditions, components };

@@ -43,7 +43,10 @@ export class InstallationReconciler {
       if (!installation.metadata.finalizers?.includes(meshFinalizer)) return {};
       const remaining = await this.uninstall(installation, log);
       if (remaining > 0) return { requeueAfterMs: 500 };
-      await this.setFinalizers(installation, (installation.metadata.finalizers ?? []).filter((f) => f !== meshFinalizer));
+      await this.setFinalizers(
+        installation,
+        (installation.metadata.finalizers ?? []).filter((f) => f !== meshFinalizer),
+      );
       log.info({ step: 'uninstalled' }, 'control plane removed');
       return {};
     }
@@ -66,7 +69,9 @@ export class InstallationReconciler {
       const ready = status.conditions?.find((c) => c.type === 'Ready');
       log.info({ step: 'status', ready: ready?.status, reason: ready?.reason, message: ready?.message }, 'status updated');
     }
-    const converging = outcome.kind === 'applied' && status.conditions?.some((c) => c.type === 'Ready' && c.status !== 'True');
+    // Failures may be fixed outside anything watched (a Secret, another installation): look again soon.
+    if (outcome.kind === 'failed') return { requeueAfterMs: 5_000 };
+    const converging = status.conditions?.some((c) => c.type === 'Ready' && c.status !== 'True');
     return converging ? { requeueAfterMs: 2_000 } : {};
   }
 
@@ -150,7 +155,8 @@ export class InstallationReconciler {
 
   private async findConflict(installation: MeshInstallation): Promise<string | undefined> {
     const list = (await this.custom.listClusterCustomObject({ group, version, plural })) as { items: MeshInstallation[] };
-    const rank = (mi: MeshInstallation) => `${mi.metadata.creationTimestamp ? new Date(mi.metadata.creationTimestamp).toISOString() : ''}/${mi.metadata.name}`;
+    const rank = (mi: MeshInstallation) =>
+      `${mi.metadata.creationTimestamp ? new Date(mi.metadata.creationTimestamp).toISOString() : ''}/${mi.metadata.name}`;
     const owner = list.items
       .filter((other) => other.spec.namespace === installation.spec.namespace && other.spec.revision === installation.spec.revision)
       .sort((a, b) => rank(a).localeCompare(rank(b)))[0];

@@ -47,7 +47,10 @@ export class WeftOperator extends Operator {
         }
       },
       (name, error, retryInMs) =>
-        this.log.warn({ installation: name, retryInMs, error: error instanceof Error ? error.message : String(error) }, 'reconcile failed; will retry'),
+        this.log.warn(
+          { installation: name, retryInMs, error: error instanceof Error ? error.message : String(error) },
+          'reconcile failed; will retry',
+        ),
     );
   }
 

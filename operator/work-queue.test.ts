@@ -5,7 +5,10 @@ const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('WorkQueue', () => {
   it('processes a key once however often it is added before it runs', async () => {
     const seen: string[] = [];
-    const queue = new WorkQueue(async (key) => (seen.push(key), {}), () => {});
+    const queue = new WorkQueue(
+      async (key) => (seen.push(key), {}),
+      () => {},
+    );
     queue.add('a');
     queue.add('a');
     queue.add('b');
@@ -59,7 +62,10 @@ describe('WorkQueue', () => {
 
   it('requeues a key that asks for it, and stop() cancels pending work', async () => {
     let runs = 0;
-    const queue = new WorkQueue(async () => (runs++, { requeueAfterMs: 10 }), () => {});
+    const queue = new WorkQueue(
+      async () => (runs++, { requeueAfterMs: 10 }),
+      () => {},
+    );
     queue.add('a');
     await tick(60);
     queue.stop();

@@ -74,7 +74,12 @@ export class PodProcessRunner {
       if (pod.status?.phase !== 'Running' || !pod.status.podIP || pod.metadata?.deletionTimestamp) continue;
       for (const container of pod.spec?.containers ?? []) {
         const rule = this.options.rules.find((r) => r.matches(container.image ?? ''));
-        if (rule) wanted.set(`${pod.metadata?.namespace}/${pod.metadata?.name}/${container.name}`, { pod, container, argv: rule.command(container) });
+        if (rule)
+          wanted.set(`${pod.metadata?.namespace}/${pod.metadata?.name}/${container.name}`, {
+            pod,
+            container,
+            argv: rule.command(container),
+          });
       }
     }
     for (const [key, run] of this.running) {
@@ -100,7 +105,13 @@ export class PodProcessRunner {
     const token = await this.core.createNamespacedServiceAccountToken({
       name: serviceAccount,
       namespace,
-      body: { spec: { audiences: [], expirationSeconds: 24 * 3600, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, uid: pod.metadata?.uid } } },
+      body: {
+        spec: {
+          audiences: [],
+          expirationSeconds: 24 * 3600,
+          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, uid: pod.metadata?.uid },
+        },
+      },
     });
     const kubeconfig = join(this.options.workDir, `${namespace}_${name}.kubeconfig`);
     writeFileSync(
@@ -122,7 +133,12 @@ export class PodProcessRunner {
       'spec.serviceAccountName': serviceAccount,
       'spec.nodeName': pod.spec?.nodeName,
     };
-    const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], KUBECONFIG: kubeconfig, POD_IP: pod.status?.podIP, WEFT_LOG_LEVEL: process.env['WEFT_LOG_LEVEL'] };
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env['PATH'],
+      KUBECONFIG: kubeconfig,
+      POD_IP: pod.status?.podIP,
+      WEFT_LOG_LEVEL: process.env['WEFT_LOG_LEVEL'],
+    };
     for (const variable of container.env ?? []) {
       const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
       env[variable.name] = variable.value ?? (fieldPath ? fields[fieldPath] : undefined);

@@ -1,0 +1,310 @@
+// The operator against a real cluster: installed from dist/install.yaml, run as
+// the process of its own kwok pods with its own ServiceAccount's token.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { meshInstallationApi, type MeshInstallation } from '../api/mesh-installation.js';
+import { ensureClusterBinaries, type ClusterBinaries } from '../testing/cluster/binaries.js';
+import { PodProcessRunner, weftImageRule } from '../testing/cluster/pod-processes.js';
+import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
+import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
+import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../lib/x509.js';
+
+const { group, version, plural } = meshInstallationApi;
+const installYaml = join(process.cwd(), 'dist', 'install.yaml');
+
+function installationYaml(name: string, spec: Record<string, unknown>): string {
+  return JSON.stringify({ apiVersion: 'mesh.weft.dev/v1alpha1', kind: 'MeshInstallation', metadata: { name }, spec });
+}
+
+describeWithCluster(
+  'operator',
+  (cluster) => {
+    let binaries: ClusterBinaries;
+    let runner: PodProcessRunner;
+    let kc: KubeConfig;
+    const run = (args: string[], input?: string) => kubectl(cluster(), binaries.kubectl, args, input);
+    const readInstallation = async (name: string) =>
+      (await kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group, version, plural, name })) as MeshInstallation;
+    const condition = (mi: MeshInstallation, type: string) => mi.status?.conditions?.find((c) => c.type === type);
+    const waitForCondition = (name: string, type: string, status: string, reason?: string) =>
+      eventually(`${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, async () => {
+        const mi = await readInstallation(name);
+        const c = condition(mi, type);
+        return c?.status === status && (!reason || c.reason === reason) && mi.status?.observedGeneration === mi.metadata.generation
+          ? mi
+          : undefined;
+      });
+    const apps = () => kc.makeApiClient(AppsV1Api);
+    const admission = () => kc.makeApiClient(AdmissionregistrationV1Api);
+    const core = () => kc.makeApiClient(CoreV1Api);
+
+    beforeAll(async () => {
+      if (!existsSync(installYaml)) throw new Error(`${installYaml} is missing: run 'make manifests' (make test-integration does)`);
+      binaries = await ensureClusterBinaries(undefined, { allowBuild: false });
+      kc = cluster().kubeConfig();
+      const applied = run(['apply', '--server-side', '-f', installYaml]);
+      expect(applied.stderr).toBe('');
+      expect(run(['wait', '--for=condition=Established', 'crd/meshinstallations.mesh.weft.dev', '--timeout=30s']).status).toBe(0);
+      runner = new PodProcessRunner(kc, {
+        server: cluster().server,
+        caFile: cluster().pki.caFile,
+        workDir: join(cluster().workDir, 'pods'),
+        rules: [weftImageRule(process.cwd())],
+      });
+      runner.start();
+      await eventually('an operator replica to win the leader lease', async () => {
+        const lease = await kc
+          .makeApiClient(CoordinationV1Api)
+          .readNamespacedLease({ name: 'weft-operator-leader', namespace: 'weft-operator' });
+        return lease.spec?.holderIdentity?.startsWith('weft-operator-') ? lease : undefined;
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await runner?.stop();
+    });
+
+    it('turns the sample MeshInstallation into a Ready control plane, with weftd running in its pod', async () => {
+      const applied = run(['apply', '-f', join(process.cwd(), 'config', 'samples', 'meshinstallation.yaml')]);
+      expect(applied.status).toBe(0);
+      const mi = await waitForCondition('default', 'Ready', 'True');
+      expect(condition(mi, 'Reconciled')).toMatchObject({ status: 'True', reason: 'Applied' });
+      expect(condition(mi, 'Degraded')?.status).toBe('False');
+      expect(mi.status?.components).toEqual([{ name: 'weftd', ready: true, message: '1/1 weftd replicas ready, 1 up to date' }]);
+
+      const deployment = await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' });
+      expect(deployment.spec?.replicas).toBe(1);
+      const service = await core().readNamespacedService({ name: 'weftd', namespace: 'weft-system' });
+      expect(service.spec?.ports?.map((p) => p.port)).toEqual([15010, 15012, 15014, 443]);
+      const injector = await admission().readMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' });
+      expect(injector.webhooks?.[0]?.clientConfig.service).toMatchObject({ name: 'weftd', namespace: 'weft-system', path: '/inject' });
+      await admission().readValidatingWebhookConfiguration({ name: 'weft-validator-weft-system' });
+
+      // weftd is a real process bound to its pod's IP, answering its readiness probe.
+      const pods = await core().listNamespacedPod({ namespace: 'weft-system', labelSelector: 'app.kubernetes.io/name=weftd' });
+      const podIp = pods.items[0]?.status?.podIP;
+      const ready = await eventually('weftd /ready', async () => {
+        const response = await fetch(`http://${podIp}:15014/ready`).catch(() => undefined);
+        return response?.status === 200 ? response : undefined;
+      });
+      expect(await ready.text()).toBe('ready');
+
+      // A second reconcile changes nothing: the resourceVersion stays put.
+      const before = await readInstallation('default');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect((await readInstallation('default')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    });
+
+    it('refuses invalid specs with a message naming the field, and changes nothing', async () => {
+      const bad = (spec: Record<string, unknown>) => run(['apply', '-f', '-'], installationYaml('broken', spec));
+      expect(bad({ profile: 'huge' }).stderr).toMatch(
+        /spec\.profile: Unsupported value: "huge": supported values: "default", "demo", "minimal"/,
+      );
+      expect(bad({ ca: { mode: 'Plugged' } }).stderr).toContain('spec.ca.pluggedSecretName: Invalid value');
+      expect(bad({ ca: { mode: 'Plugged' } }).stderr).toContain('ca.pluggedSecretName is required when ca.mode is Plugged');
+      expect(bad({ ca: { workloadCertTTL: '5s' } }).stderr).toContain('workloadCertTTL must be between 1m and 2160h');
+      expect(bad({ controlPlane: { replicas: 0 } }).stderr).toContain('spec.controlPlane.replicas: Invalid value: 0');
+      expect(bad({ namespace: 'Not_A_Namespace' }).stderr).toContain('spec.namespace: Invalid value: "Not_A_Namespace"');
+      const moved = run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', '{"spec":{"namespace":"elsewhere"}}']);
+      expect(moved.stderr).toContain('namespace is immutable');
+      expect(run(['get', 'meshinstallation', 'broken']).status).not.toBe(0);
+    });
+
+    it('rolls out spec changes, then prunes what is no longer desired', async () => {
+      const patch = {
+        spec: {
+          controlPlane: { replicas: 3 },
+          proxy: { image: 'example.com/istio/proxyv2:1.99.0' },
+          meshConfig: { mtls: { mode: 'STRICT' } },
+        },
+      };
+      expect(run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', JSON.stringify(patch)]).status).toBe(0);
+      await waitForCondition('default', 'Ready', 'True');
+      expect((await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })).spec?.replicas).toBe(3);
+      await kc
+        .makeApiClient(CoreV1Api)
+        .readNamespacedConfigMap({ name: 'weft', namespace: 'weft-system' })
+        .then((cm) => {
+          expect(cm.data?.['mesh']).toContain('mtlsMode: STRICT');
+        });
+      const injector = await core().readNamespacedConfigMap({ name: 'weft-sidecar-injector', namespace: 'weft-system' });
+      expect(JSON.parse(injector.data?.['values'] ?? '{}').proxy.image).toBe('example.com/istio/proxyv2:1.99.0');
+      await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: 'weft-system' });
+      expect(run(['get', 'pdb', 'weftd', '-n', 'weft-system']).status).toBe(0);
+
+      expect(run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', '{"spec":{"controlPlane":{"replicas":1}}}']).status).toBe(
+        0,
+      );
+      await waitForCondition('default', 'Ready', 'True');
+      await eventually('the PodDisruptionBudget to be pruned', async () =>
+        run(['get', 'pdb', 'weftd', '-n', 'weft-system']).status !== 0 ? true : undefined,
+      );
+    });
+
+    it('repairs objects edited or deleted by hand within seconds', async () => {
+      await admission().deleteMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' });
+      await eventually(
+        'the injector webhook to be restored',
+        async () => admission().readMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' }),
+        15_000,
+      );
+
+      expect(run(['scale', 'deployment', 'weftd', '-n', 'weft-system', '--replicas=5']).status).toBe(0);
+      await eventually(
+        'weftd to be scaled back to the spec',
+        async () =>
+          (await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })).spec?.replicas === 1 ? true : undefined,
+        15_000,
+      );
+      const failurePolicy = [{ op: 'replace', path: '/webhooks/0/failurePolicy', value: 'Ignore' }];
+      expect(
+        run([
+          'patch',
+          'mutatingwebhookconfiguration',
+          'weft-sidecar-injector-weft-system',
+          '--type=json',
+          '-p',
+          JSON.stringify(failurePolicy),
+        ]).status,
+      ).toBe(0);
+      await eventually(
+        'the webhook failurePolicy to be restored',
+        async () =>
+          (await admission().readMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' })).webhooks?.[0]
+            ?.failurePolicy === 'Fail'
+            ? true
+            : undefined,
+        15_000,
+      );
+    });
+
+    it('refuses a second installation of the same namespace with a clear condition', async () => {
+      expect(run(['apply', '-f', '-'], installationYaml('copycat', { namespace: 'weft-system' })).status).toBe(0);
+      const mi = await waitForCondition('copycat', 'Reconciled', 'False', 'NamespaceConflict');
+      expect(condition(mi, 'Reconciled')?.message).toContain(
+        "MeshInstallation 'default' already installs a control plane in namespace 'weft-system'",
+      );
+      expect(
+        (await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })).metadata?.labels?.[
+          'mesh.weft.dev/installation'
+        ],
+      ).toBe('default');
+      expect(run(['delete', 'meshinstallation', 'copycat', '--wait=true', '--timeout=30s']).status).toBe(0);
+      // Deleting the loser removed nothing of the winner's.
+      await waitForCondition('default', 'Ready', 'True');
+      await admission().readMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' });
+    });
+
+    it('reports a bad plugged-in CA Secret, recovers once it is fixed, and keeps the user namespace on uninstall', async () => {
+      await createNamespace(kc, 'mesh-plugged');
+      await core().createNamespacedSecret({
+        namespace: 'mesh-plugged',
+        body: { metadata: { name: 'cacerts' }, stringData: { 'ca-cert.pem': 'garbage' } },
+      });
+      expect(
+        run(
+          ['apply', '-f', '-'],
+          installationYaml('plugged', {
+            namespace: 'mesh-plugged',
+            profile: 'minimal',
+            ca: { mode: 'Plugged', pluggedSecretName: 'cacerts' },
+          }),
+        ).status,
+      ).toBe(0);
+      const bad = await waitForCondition('plugged', 'Reconciled', 'False', 'InvalidCACerts');
+      expect(condition(bad, 'Reconciled')?.message).toBe(
+        "Secret cacerts lacks ca-key.pem, root-cert.pem, cert-chain.pem; it needs all of ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem (Istio's cacerts layout)",
+      );
+      expect(run(['get', 'deployment', 'weftd', '-n', 'mesh-plugged']).status).not.toBe(0);
+
+      const root = generateRsaKeyPair();
+      const rootPem = issueCertificate({ commonName: 'root', isCA: true, notAfter: new Date(Date.now() + 86_400_000) }, root.publicKey, {
+        selfSigningKey: root.privateKey,
+      });
+      await core().replaceNamespacedSecret({
+        name: 'cacerts',
+        namespace: 'mesh-plugged',
+        body: {
+          metadata: { name: 'cacerts' },
+          stringData: {
+            'ca-cert.pem': rootPem,
+            'ca-key.pem': privateKeyToPem(root.privateKey),
+            'root-cert.pem': rootPem,
+            'cert-chain.pem': rootPem,
+          },
+        },
+      });
+      await waitForCondition('plugged', 'Ready', 'True');
+      expect(run(['delete', 'meshinstallation', 'plugged', '--wait=true', '--timeout=60s']).status).toBe(0);
+      expect(run(['get', 'deployment', 'weftd', '-n', 'mesh-plugged']).status).not.toBe(0);
+      const kept = await core().readNamespacedSecret({ name: 'cacerts', namespace: 'mesh-plugged' });
+      expect(kept.metadata?.name).toBe('cacerts');
+      expect((await core().readNamespace({ name: 'mesh-plugged' })).status?.phase).toBe('Active');
+    });
+
+    it('exports reconcile metrics from the leader', async () => {
+      const lease = await kc
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: 'weft-operator-leader', namespace: 'weft-operator' });
+      const leader = await core().readNamespacedPod({ name: lease.spec?.holderIdentity as string, namespace: 'weft-operator' });
+      const metrics = await (await fetch(`http://${leader.status?.podIP}:15014/metrics`)).text();
+      expect(metrics).toMatch(/weft_operator_reconcile_total\{result="success"\} [1-9]/);
+      expect(metrics).toContain('weft_operator_reconcile_duration_seconds_bucket');
+    });
+
+    it('picks up where it left off after the operator restarts', async () => {
+      expect(run(['scale', 'deployment', 'weft-operator', '-n', 'weft-operator', '--replicas=0']).status).toBe(0);
+      await eventually('operator processes to stop', async () =>
+        [...runner.processes().keys()].some((k) => k.startsWith('weft-operator/')) ? undefined : true,
+      );
+      expect(run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', '{"spec":{"controlPlane":{"replicas":2}}}']).status).toBe(
+        0,
+      );
+      expect(run(['scale', 'deployment', 'weft-operator', '-n', 'weft-operator', '--replicas=2']).status).toBe(0);
+      await waitForCondition('default', 'Ready', 'True');
+      expect((await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })).spec?.replicas).toBe(2);
+    });
+
+    it('uninstalls everything on deletion, webhook configurations first', async () => {
+      const goneAt: Record<string, number> = {};
+      const gone = async (read: () => Promise<{ metadata?: { deletionTimestamp?: Date } }>) =>
+        read().then(
+          (object) => Boolean(object.metadata?.deletionTimestamp),
+          () => true,
+        );
+      await kc.makeApiClient(CustomObjectsApi).deleteClusterCustomObject({ group, version, plural, name: 'default' });
+      await eventually(
+        'the MeshInstallation to be deleted',
+        async () => {
+          if (await gone(() => admission().readMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' })))
+            goneAt['webhook'] ??= Date.now();
+          if (await gone(() => apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })))
+            goneAt['deployment'] ??= Date.now();
+          return (await gone(() => readInstallation('default'))) && run(['get', 'meshinstallation', 'default']).status !== 0
+            ? true
+            : undefined;
+        },
+        90_000,
+      );
+      expect(goneAt['webhook']).toBeDefined();
+      expect(goneAt['webhook'] ?? Infinity).toBeLessThanOrEqual(goneAt['deployment'] ?? 0);
+      for (const [kind, name] of [
+        ['namespace', 'weft-system'],
+        ['clusterrole', 'weftd-weft-system'],
+        ['clusterrolebinding', 'weftd-weft-system'],
+        ['validatingwebhookconfiguration', 'weft-validator-weft-system'],
+      ] as const) {
+        await eventually(`${kind} ${name} to be gone`, async () => (run(['get', kind, name]).status !== 0 ? true : undefined));
+      }
+    });
+  },
+  { nodes: 2 },
+);
