@@ -92,7 +92,7 @@ bench: cluster-binaries
 	$(WEFT) dev sandbox -- $(NODE) dist/testing/bench/run-benchmarks.js
 
 .PHONY: demo
-demo: cluster-binaries
+demo: cluster-binaries manifests
 	$(WEFT) dev cluster up
 
 .PHONY: demo-down

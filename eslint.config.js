@@ -31,7 +31,7 @@ export default tseslint.config(
         clearInterval: 'readonly',
       },
     },
-    rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
+    rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] },
   },
   {
     files: ['api/**/*.ts', 'lib/**/*.ts'],

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ensureClusterBinaries, weftCacheDir } from '../testing/cluster/binaries.js';
 import { LocalCluster } from '../testing/cluster/local-cluster.js';
+import { installMeshDemo } from '../testing/cluster/mesh-demo.js';
+import type { PodProcessRunner } from '../testing/cluster/pod-processes.js';
 import {
   enterSandboxArgs,
   insideSandbox,
@@ -70,7 +72,7 @@ function runningCluster(name: string): { state: ClusterState; launcher: Launcher
   return { state, launcher };
 }
 
-async function up(name: string, nodes: number): Promise<void> {
+async function up(name: string, nodes: number, withMesh: boolean): Promise<void> {
   const dir = stateDir(name);
   const launcher = readJson<LauncherState>(join(dir, 'launcher.json'));
   if (launcher && alive(launcher.sandboxPid)) {
@@ -85,10 +87,14 @@ async function up(name: string, nodes: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, 'serve.log');
   const log = openSync(logPath, 'a');
-  const child = spawnInSandbox(process.execPath, [weftScript, 'dev', 'cluster', 'serve', '--name', name, '--nodes', String(nodes)], {
-    stdio: ['ignore', log, log],
-    detached: true,
-  });
+  const child = spawnInSandbox(
+    process.execPath,
+    [weftScript, 'dev', 'cluster', 'serve', '--name', name, '--nodes', String(nodes), ...(withMesh ? [] : ['--no-mesh'])],
+    {
+      stdio: ['ignore', log, log],
+      detached: true,
+    },
+  );
   closeSync(log);
   child.unref();
   if (child.pid === undefined) throw new Error("could not start 'unshare' for the sandbox");
@@ -114,7 +120,8 @@ function printHowToUse(name: string): void {
   process.stdout.write(
     [
       '',
-      `Local cluster '${name}' is running inside its network sandbox.`,
+      `Local cluster '${name}' is running inside its network sandbox, with Weft installed unless --no-mesh was given.`,
+      `  ./weft dev shell${flag} -- kubectl get meshinstallations   the control plane and its status`,
       `  ./weft dev shell${flag}            a shell inside the sandbox with KUBECONFIG set and kubectl on PATH`,
       `  ./weft dev shell${flag} -- kubectl get nodes`,
       `  ./weft dev cluster down${flag}     stop it and remove its processes and namespace`,
@@ -123,15 +130,20 @@ function printHowToUse(name: string): void {
   );
 }
 
-async function serve(name: string, nodes: number): Promise<void> {
+const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+async function serve(name: string, nodes: number, withMesh: boolean): Promise<void> {
   if (!insideSandbox()) throw new Error("'weft dev cluster serve' runs only inside the network sandbox; use 'weft dev cluster up'");
   const dir = stateDir(name);
   const statePath = join(dir, 'state.json');
   const binaries = await ensureClusterBinaries(say);
-  let cluster: LocalCluster;
+  let cluster: LocalCluster | undefined;
+  let pods: PodProcessRunner | undefined;
   try {
     cluster = await LocalCluster.start({ binaries, nodes, progress: say });
+    if (withMesh) pods = await installMeshDemo(cluster, binaries, repositoryRoot, say);
   } catch (error) {
+    await cluster?.stop({ keepLogs: true });
     const message = error instanceof Error ? error.message : String(error);
     writeFileSync(statePath, JSON.stringify({ error: message }));
     throw error;
@@ -157,6 +169,7 @@ async function serve(name: string, nodes: number): Promise<void> {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
   });
   say('stopping the local cluster');
+  await pods?.stop();
   await cluster.stop();
   rmSync(statePath, { force: true });
 }
@@ -201,12 +214,14 @@ export function registerDevCommands(program: Command): void {
     .description('build the binaries if needed, then start the cluster in the background')
     .option(...nameOption)
     .option(...nodesOption)
-    .action(async (opts: { name: string; nodes: string }) => up(opts.name, Number(opts.nodes)));
+    .option('--no-mesh', 'start only the cluster, without installing Weft')
+    .action(async (opts: { name: string; nodes: string; mesh: boolean }) => up(opts.name, Number(opts.nodes), opts.mesh));
   cluster
     .command('serve', { hidden: true })
     .option(...nameOption)
     .option(...nodesOption)
-    .action(async (opts: { name: string; nodes: string }) => serve(opts.name, Number(opts.nodes)));
+    .option('--no-mesh', 'start only the cluster')
+    .action(async (opts: { name: string; nodes: string; mesh: boolean }) => serve(opts.name, Number(opts.nodes), opts.mesh));
   cluster
     .command('down')
     .description('stop the cluster; no process, file or namespace is left behind')

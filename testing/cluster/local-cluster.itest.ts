@@ -14,30 +14,11 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { describeWithCluster } from '../jest/local-cluster-fixture.js';
+import { createNamespace, eventually } from '../jest/kube-helpers.js';
 import { ensureClusterBinaries } from './binaries.js';
 import { LocalCluster } from './local-cluster.js';
 import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../../lib/x509.js';
 import { callEcho } from '../workloads/echo.js';
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
-  const core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name } } });
-  // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
-  await eventually(
-    `ServiceAccount default in ${name}`,
-    async () => (await core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ?? undefined,
-  );
-}
 
 async function runningPods(kc: KubeConfig, namespace: string, selector: string, count: number): Promise<V1Pod[]> {
   const core = kc.makeApiClient(CoreV1Api);
