@@ -273,6 +273,24 @@ describeWithCluster(
       expect((await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })).spec?.replicas).toBe(2);
     });
 
+    it('hands leadership to the standby when the leader goes away, and the new leader reconciles', async () => {
+      const leases = kc.makeApiClient(CoordinationV1Api);
+      const holder = async () =>
+        (await leases.readNamespacedLease({ name: 'weft-operator-leader', namespace: 'weft-operator' })).spec?.holderIdentity;
+      const before = await eventually('a leader', holder);
+      await core().deleteNamespacedPod({ name: before, namespace: 'weft-operator' });
+      const after = await eventually('a new leader', async () => {
+        const current = await holder();
+        return current && current !== before ? current : undefined;
+      });
+      expect(after).toMatch(/^weft-operator-/);
+      expect(run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', '{"spec":{"controlPlane":{"replicas":1}}}']).status).toBe(
+        0,
+      );
+      await waitForCondition('default', 'Ready', 'True');
+      expect((await apps().readNamespacedDeployment({ name: 'weftd', namespace: 'weft-system' })).spec?.replicas).toBe(1);
+    });
+
     it('uninstalls everything on deletion, webhook configurations first', async () => {
       const goneAt: Record<string, number> = {};
       const gone = async (read: () => Promise<{ metadata?: { deletionTimestamp?: Date } }>) =>
