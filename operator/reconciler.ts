@@ -8,7 +8,7 @@ import { controlPlaneNames } from '../cdk8s/names.js';
 import { apiMessage, isNotFound } from '../kube/client.js';
 import { ObjectClient, refKey, refOf } from '../kube/objects.js';
 import type { Logger } from '../lib/logger.js';
-import { checkCaSecret } from './ca-secret-check.js';
+import { checkCaSecret } from '../lib/cacerts.js';
 import { computeStatus, statusEqual, type DeploymentObservation, type ReconcileOutcome } from './conditions.js';
 import { isWebhookKind, managedKinds } from './managed-kinds.js';
 

@@ -1,5 +1,5 @@
-import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../lib/x509.js';
-import { checkCaSecret } from './ca-secret-check.js';
+import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from './x509.js';
+import { checkCaSecret } from './cacerts.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 const inDays = (days: number) => new Date(Date.now() + days * 86_400_000);

@@ -1,4 +1,5 @@
-// A plugged-in CA (Istio's `cacerts` Secret) is checked before anything is rolled
+// Istio's `cacerts` Secret layout and its check, shared by the operator (which refuses to roll
+// out over a bad Secret) and the CA (which loads it).
 // out, so a bad Secret is a clear condition rather than a crash-looping weftd.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 
