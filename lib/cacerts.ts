@@ -1,6 +1,5 @@
 // Istio's `cacerts` Secret layout and its check, shared by the operator (which refuses to roll
 // out over a bad Secret) and the CA (which loads it).
-// out, so a bad Secret is a clear condition rather than a crash-looping weftd.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 
 export const cacertsKeys = ['ca-cert.pem', 'ca-key.pem', 'root-cert.pem', 'cert-chain.pem'] as const;

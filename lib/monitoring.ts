@@ -1,7 +1,7 @@
 // One Prometheus registry per process, and the HTTP endpoint that serves it with
 // /healthz (alive) and /ready (able to do its job).
 import { createServer, type Server } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -50,3 +50,28 @@ export async function startMonitoringServer(host: string, port: number, isReady:
   });
   return server;
 }
+
+// CA metrics, named as Istio's where they mean the same.
+export const csrCount = new Counter({ name: 'citadel_server_csr_count', help: 'Certificate signing requests received', registers: [registry] });
+export const certificatesIssued = new Counter({
+  name: 'citadel_server_success_cert_issuance_count',
+  help: 'Workload certificates issued',
+  registers: [registry],
+});
+export const csrRefused = new Counter({
+  name: 'weft_ca_csr_refused_total',
+  help: 'Certificate signing requests refused, by reason',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+export const signingDuration = new Histogram({
+  name: 'weft_ca_signing_duration_seconds',
+  help: 'Time to verify a CSR and sign its certificate',
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+  registers: [registry],
+});
+export const rootCertExpiry = new Gauge({
+  name: 'citadel_server_root_cert_expiry_timestamp',
+  help: 'Unix time at which the signing root (or plugged intermediate) expires',
+  registers: [registry],
+});

@@ -25,7 +25,14 @@ export interface TtlPolicy {
   maxSeconds: number;
 }
 
-export class IssueError extends Error {}
+export class IssueError extends Error {
+  constructor(
+    readonly kind: 'identity' | 'ttl' | 'ca-expired',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export function spiffeId(identity: WorkloadIdentity): string {
   return `spiffe://${identity.trustDomain}/ns/${identity.namespace}/sa/${identity.serviceAccount}`;
@@ -34,8 +41,8 @@ export function spiffeId(identity: WorkloadIdentity): string {
 /** 0 means the default; above the maximum is clamped; negative or absurd is refused. */
 export function effectiveTtlSeconds(requested: number, policy: TtlPolicy): number {
   if (!Number.isFinite(requested) || requested < 0)
-    throw new IssueError(`validity_duration ${requested} is not a positive number of seconds`);
-  if (requested > 100 * 365 * 86_400) throw new IssueError(`validity_duration ${requested} s is beyond any usable lifetime`);
+    throw new IssueError('ttl', `validity_duration ${requested} is not a positive number of seconds`);
+  if (requested > 100 * 365 * 86_400) throw new IssueError('ttl', `validity_duration ${requested} s is beyond any usable lifetime`);
   if (requested === 0) return policy.defaultSeconds;
   return Math.min(requested, policy.maxSeconds);
 }
@@ -43,10 +50,10 @@ export function effectiveTtlSeconds(requested: number, policy: TtlPolicy): numbe
 /** Refuses a CSR that asks for anything but the caller's own identity. */
 export function checkRequestedIdentity(csr: ParsedCsr, identity: string): void {
   if (csr.requestsCa)
-    throw new IssueError('csr asks for a CA certificate (basicConstraints CA:TRUE); workloads get leaf certificates only');
+    throw new IssueError('identity', 'csr asks for a CA certificate (basicConstraints CA:TRUE); workloads get leaf certificates only');
   const others = [...csr.uris.filter((uri) => uri !== identity), ...csr.dnsNames, ...csr.ipAddresses, ...csr.emails];
   if (others.length > 0)
-    throw new IssueError(`csr asks for identities the caller does not hold: ${others.join(', ')}; the caller is ${identity}`);
+    throw new IssueError('identity', `csr asks for identities the caller does not hold: ${others.join(', ')}; the caller is ${identity}`);
 }
 
 let placeholderKey: forge.pki.PublicKey | undefined;
@@ -94,10 +101,23 @@ export interface IssueInput {
 export function issueWorkloadCertificate(input: IssueInput, ca: SigningCa): string[] {
   const uri = spiffeId(input.identity);
   checkRequestedIdentity(input.csr, uri);
+  return signLeafCertificate({ spkiDer: input.csr.spkiDer, uris: [uri], ttlSeconds: input.ttlSeconds, ...(input.now ? { now: input.now } : {}) }, ca);
+}
+
+export interface LeafRequest {
+  spkiDer: Buffer;
+  uris?: string[];
+  dnsNames?: string[];
+  ttlSeconds: number;
+  now?: Date;
+}
+
+/** Signs a leaf (serverAuth and clientAuth) for any public key; the chain comes back leaf first. */
+export function signLeafCertificate(request: LeafRequest, ca: SigningCa): string[] {
   const caCert = forge.pki.certificateFromPem(ca.certificatePem);
-  const now = input.now ?? new Date();
-  const notAfter = new Date(Math.min(now.getTime() + input.ttlSeconds * 1000, caCert.validity.notAfter.getTime()));
-  if (notAfter.getTime() <= now.getTime()) throw new IssueError('the signing CA has expired; rotate it before issuing');
+  const now = request.now ?? new Date();
+  const notAfter = new Date(Math.min(now.getTime() + request.ttlSeconds * 1000, caCert.validity.notAfter.getTime()));
+  if (notAfter.getTime() <= now.getTime()) throw new IssueError('ca-expired', 'the signing CA has expired; rotate it before issuing');
 
   const cert = forge.pki.createCertificate();
   cert.publicKey = placeholder();
@@ -124,8 +144,12 @@ export function issueWorkloadCertificate(input: IssueInput, ca: SigningCa): stri
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
     // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6), as Istio does.
-    { name: 'subjectAltName', critical: true, altNames: [{ type: 6, value: uri }] },
-    { id: oids.subjectKeyIdentifier, value: octetString(keyIdentifier(input.csr.spkiDer)) },
+    {
+      name: 'subjectAltName',
+      critical: true,
+      altNames: [...(request.uris ?? []).map((value) => ({ type: 6, value })), ...(request.dnsNames ?? []).map((value) => ({ type: 2, value }))],
+    },
+    { id: oids.subjectKeyIdentifier, value: octetString(keyIdentifier(request.spkiDer)) },
     { id: oids.authorityKeyIdentifier, value: akiValue },
   ]);
 
@@ -137,7 +161,7 @@ export function issueWorkloadCertificate(input: IssueInput, ca: SigningCa): stri
   const tbsFields = tbs.value as forge.asn1.Asn1[];
   const algorithm = algorithmIdentifier(algorithmOid, ecdsa);
   tbsFields[2] = algorithm;
-  tbsFields[6] = fromDerRaw(input.csr.spkiDer);
+  tbsFields[6] = fromDerRaw(request.spkiDer);
   const tbsDer = Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary');
   const signature = sign('sha256', tbsDer, ca.privateKey);
   const certificate = forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.SEQUENCE, true, [

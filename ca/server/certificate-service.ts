@@ -1,0 +1,108 @@
+// istio.v1.auth.IstioCertificateService/CreateCertificate, as istiod answers it.
+// Every refusal is a gRPC status with a reason, counted, and issues nothing.
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { certificatesIssued, csrCount, csrRefused, signingDuration } from '../../lib/monitoring.js';
+import type { Logger } from '../../lib/logger.js';
+import { repositoryFile } from '../../lib/repository-file.js';
+import { CsrError, parseCsr } from '../pki/csr.js';
+import { IssueError, effectiveTtlSeconds, issueWorkloadCertificate, type SigningCa, type TtlPolicy } from '../pki/workload-certificate.js';
+import { AuthenticationError, type Caller } from './token-authenticator.js';
+
+export interface CertificateServiceDeps {
+  authenticate: (authorization: string | undefined) => Promise<Caller>;
+  signingCa: () => SigningCa;
+  trustDomain: string;
+  ttl: TtlPolicy;
+  log: Logger;
+  /** Requests handled at once; more are refused with RESOURCE_EXHAUSTED rather than queued without bound. */
+  maxInFlight?: number;
+}
+
+interface CertificateRequest {
+  csr?: string;
+  validity_duration?: string | number;
+  metadata?: unknown;
+}
+
+export function certificateServiceDefinition(): grpc.ServiceDefinition {
+  const definition = loadSync(repositoryFile('ca/proto/ca.proto', import.meta.url), { keepCase: true, longs: String, defaults: true });
+  const service = definition['istio.v1.auth.IstioCertificateService'] as grpc.ServiceDefinition | undefined;
+  if (!service) throw new Error('ca.proto does not define istio.v1.auth.IstioCertificateService');
+  return service;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function certificateServiceImplementation(deps: CertificateServiceDeps): grpc.UntypedServiceImplementation {
+  let inFlight = 0;
+  const maxInFlight = deps.maxInFlight ?? 256;
+
+  const handle = async (call: grpc.ServerUnaryCall<CertificateRequest, unknown>): Promise<string[]> => {
+    let caller: Caller;
+    try {
+      caller = await deps.authenticate(call.metadata.get('authorization')[0]?.toString());
+    } catch (error) {
+      if (error instanceof AuthenticationError) throw new Refusal(grpc.status.UNAUTHENTICATED, 'unauthenticated', error.message);
+      throw new Refusal(grpc.status.UNAVAILABLE, 'token_review_failed', `could not check the token with the apiserver: ${(error as Error).message}`);
+    }
+    const stopTimer = signingDuration.startTimer();
+    try {
+      const csr = parseCsr(String(call.request.csr ?? ''));
+      const ttlSeconds = effectiveTtlSeconds(Number(call.request.validity_duration ?? 0), deps.ttl);
+      return issueWorkloadCertificate({ csr, identity: { trustDomain: deps.trustDomain, ...caller }, ttlSeconds }, deps.signingCa());
+    } catch (error) {
+      if (error instanceof CsrError) throw new Refusal(grpc.status.INVALID_ARGUMENT, 'invalid_csr', error.message);
+      if (error instanceof IssueError) {
+        if (error.kind === 'identity') throw new Refusal(grpc.status.PERMISSION_DENIED, 'identity_mismatch', error.message);
+        if (error.kind === 'ttl') throw new Refusal(grpc.status.INVALID_ARGUMENT, 'invalid_ttl', error.message);
+        throw new Refusal(grpc.status.FAILED_PRECONDITION, 'ca_expired', error.message);
+      }
+      throw error;
+    } finally {
+      stopTimer();
+    }
+  };
+
+  return {
+    CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      csrCount.inc();
+      if (inFlight >= maxInFlight) {
+        csrRefused.inc({ reason: 'overloaded' });
+        callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: `the CA is handling ${inFlight} requests; retry with backoff` });
+        return;
+      }
+      inFlight++;
+      handle(call)
+        .then(
+          (chain) => {
+            certificatesIssued.inc();
+            callback(null, { cert_chain: chain });
+          },
+          (error: unknown) => {
+            if (error instanceof Refusal) {
+              csrRefused.inc({ reason: error.reason });
+              deps.log.info({ reason: error.reason, peer: call.getPeer(), detail: error.message }, 'certificate request refused');
+              callback({ code: error.code, details: error.message });
+              return;
+            }
+            csrRefused.inc({ reason: 'internal' });
+            deps.log.error({ error: error instanceof Error ? error.message : String(error) }, 'certificate request failed');
+            callback({ code: grpc.status.INTERNAL, details: 'the CA failed to sign; see the control plane logs' });
+          },
+        )
+        .finally(() => {
+          inFlight--;
+        });
+    },
+  };
+}
+
