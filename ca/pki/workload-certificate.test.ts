@@ -82,6 +82,7 @@ describe('issueWorkloadCertificate', () => {
     const other = parseCsr(buildCsr({ ...p256(), uris: ['spiffe://cluster.local/ns/kube-system/sa/admin'] }));
     expect(() => issueWorkloadCertificate({ csr: other, identity, ttlSeconds: 60 }, ca)).toThrow(
       new IssueError(
+        'identity',
         `csr asks for identities the caller does not hold: spiffe://cluster.local/ns/kube-system/sa/admin; the caller is ${uri}`,
       ),
     );
