@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 WEFT_CACHE ?= $(or $(WEFT_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weft)
 export WEFT_CACHE_DIR := $(WEFT_CACHE)
+# Tests keep logs to warnings unless asked otherwise.
+export WEFT_LOG_LEVEL ?= warn
 
 # Node.js >= 22 from PATH, else Node.js 24 from the npm registry into the per-user cache.
 SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

@@ -22,15 +22,18 @@ function toSecretData(root: RootOfTrust): Record<string, string> {
     'ca-key.pem': root.signer.keyPem,
     'cert-chain.pem': [root.signer.certPem, ...root.chainAbove].join(''),
     'root-cert.pem': root.trustedRoots.join(''),
-    ...(root.next ? { 'next-ca-cert.pem': root.next.certPem, 'next-ca-key.pem': root.next.keyPem, 'next-staged-at': root.next.stagedAt } : {}),
+    ...(root.next
+      ? { 'next-ca-cert.pem': root.next.certPem, 'next-ca-key.pem': root.next.keyPem, 'next-staged-at': root.next.stagedAt }
+      : {}),
   };
 }
 
 function fromSecretData(files: Record<string, string>): RootOfTrust {
   const base = pluggedRootOfTrust(files);
-  const next = files['next-ca-cert.pem'] && files['next-ca-key.pem'] && files['next-staged-at']
-    ? { certPem: files['next-ca-cert.pem'], keyPem: files['next-ca-key.pem'], stagedAt: files['next-staged-at'] }
-    : undefined;
+  const next =
+    files['next-ca-cert.pem'] && files['next-ca-key.pem'] && files['next-staged-at']
+      ? { certPem: files['next-ca-cert.pem'], keyPem: files['next-ca-key.pem'], stagedAt: files['next-staged-at'] }
+      : undefined;
   return { ...base, mode: 'SelfSigned', trustedRoots: splitPems(files['root-cert.pem'] ?? ''), ...(next ? { next } : {}) };
 }
 
@@ -76,7 +79,12 @@ export class CaSecretStore {
   async save(stored: StoredRoot, root: RootOfTrust): Promise<StoredRoot | undefined> {
     try {
       const body: V1Secret = {
-        metadata: { name: caSecretName, namespace: this.namespace, resourceVersion: stored.resourceVersion, labels: { 'app.kubernetes.io/part-of': 'weft', 'app.kubernetes.io/component': 'ca' } },
+        metadata: {
+          name: caSecretName,
+          namespace: this.namespace,
+          resourceVersion: stored.resourceVersion,
+          labels: { 'app.kubernetes.io/part-of': 'weft', 'app.kubernetes.io/component': 'ca' },
+        },
         type: 'Opaque',
         stringData: toSecretData(root),
       };
@@ -91,7 +99,10 @@ export class CaSecretStore {
   private async read(): Promise<StoredRoot | undefined> {
     try {
       const secret = await this.core.readNamespacedSecret({ name: caSecretName, namespace: this.namespace });
-      return { root: fromSecretData(decode(secret.data)), ...(secret.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}) };
+      return {
+        root: fromSecretData(decode(secret.data)),
+        ...(secret.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+      };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -2,7 +2,15 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { buildCsr } from '../testing/fixtures/csr.js';
 import { parseCsr } from './pki/csr.js';
 import { issueWorkloadCertificate } from './pki/workload-certificate.js';
-import { pluggedRootOfTrust, rotateRoot, selfSignedRootOfTrust, signingCa, splitPems, trustBundlePem, type RootOfTrust } from './root-of-trust.js';
+import {
+  pluggedRootOfTrust,
+  rotateRoot,
+  selfSignedRootOfTrust,
+  signingCa,
+  splitPems,
+  trustBundlePem,
+  type RootOfTrust,
+} from './root-of-trust.js';
 import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../lib/x509.js';
 
 const day = 86_400_000;
@@ -52,8 +60,15 @@ describe('rotateRoot', () => {
 
   it('never rotates a plugged-in CA: the user owns that root', () => {
     const keys = generateRsaKeyPair();
-    const pem = issueCertificate({ commonName: 'user-root', isCA: true, notAfter: new Date(Date.now() + day) }, keys.publicKey, { selfSigningKey: keys.privateKey });
-    const plugged = pluggedRootOfTrust({ 'ca-cert.pem': pem, 'ca-key.pem': privateKeyToPem(keys.privateKey), 'root-cert.pem': pem, 'cert-chain.pem': pem });
+    const pem = issueCertificate({ commonName: 'user-root', isCA: true, notAfter: new Date(Date.now() + day) }, keys.publicKey, {
+      selfSigningKey: keys.privateKey,
+    });
+    const plugged = pluggedRootOfTrust({
+      'ca-cert.pem': pem,
+      'ca-key.pem': privateKeyToPem(keys.privateKey),
+      'root-cert.pem': pem,
+      'cert-chain.pem': pem,
+    });
     expect(plugged.chainAbove).toEqual([]);
     expect(rotateRoot(plugged, new Date(Date.now() + 0.99 * day), policy).step).toBe('none');
   });
@@ -62,14 +77,22 @@ describe('rotateRoot', () => {
 describe('pluggedRootOfTrust', () => {
   it('signs as the intermediate and sends the chain up to the user root', () => {
     const rootKeys = generateRsaKeyPair();
-    const rootPem = issueCertificate({ commonName: 'user-root', isCA: true, notAfter: new Date(Date.now() + 30 * day) }, rootKeys.publicKey, {
-      selfSigningKey: rootKeys.privateKey,
-    });
+    const rootPem = issueCertificate(
+      { commonName: 'user-root', isCA: true, notAfter: new Date(Date.now() + 30 * day) },
+      rootKeys.publicKey,
+      {
+        selfSigningKey: rootKeys.privateKey,
+      },
+    );
     const intermediateKeys = generateRsaKeyPair();
-    const intermediatePem = issueCertificate({ commonName: 'cluster-1', isCA: true, notAfter: new Date(Date.now() + 10 * day) }, intermediateKeys.publicKey, {
-      certificatePem: rootPem,
-      privateKey: rootKeys.privateKey,
-    });
+    const intermediatePem = issueCertificate(
+      { commonName: 'cluster-1', isCA: true, notAfter: new Date(Date.now() + 10 * day) },
+      intermediateKeys.publicKey,
+      {
+        certificatePem: rootPem,
+        privateKey: rootKeys.privateKey,
+      },
+    );
     const plugged = pluggedRootOfTrust({
       'ca-cert.pem': intermediatePem,
       'ca-key.pem': privateKeyToPem(intermediateKeys.privateKey),

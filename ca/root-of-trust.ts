@@ -30,12 +30,22 @@ export interface RotationPolicy {
   stagingPeriodMs: number;
 }
 
-export const defaultRotationPolicy: RotationPolicy = { rootLifetimeDays: 3650, renewAtRemainingFraction: 0.2, stagingPeriodMs: 24 * 3600 * 1000 };
+export const defaultRotationPolicy: RotationPolicy = {
+  rootLifetimeDays: 3650,
+  renewAtRemainingFraction: 0.2,
+  stagingPeriodMs: 24 * 3600 * 1000,
+};
 
 export function newSelfSignedRoot(trustDomain: string, now: Date, lifetimeDays: number): KeyedCertificate {
   const keys = generateRsaKeyPair();
   const certPem = issueCertificate(
-    { commonName: `weft-root-${trustDomain}`, organizations: [trustDomain], isCA: true, notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + lifetimeDays * 86_400_000) },
+    {
+      commonName: `weft-root-${trustDomain}`,
+      organizations: [trustDomain],
+      isCA: true,
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(now.getTime() + lifetimeDays * 86_400_000),
+    },
     keys.publicKey,
     { selfSigningKey: keys.privateKey },
   );
@@ -52,7 +62,10 @@ export function pluggedRootOfTrust(files: Record<string, string>): RootOfTrust {
   const signerCert = files['ca-cert.pem'] ?? '';
   const chain = splitPems(files['cert-chain.pem'] ?? '');
   // cert-chain.pem may or may not start with the signer itself.
-  const above = chain.length > 0 && new X509Certificate(chain[0] as string).fingerprint256 === new X509Certificate(signerCert).fingerprint256 ? chain.slice(1) : chain;
+  const above =
+    chain.length > 0 && new X509Certificate(chain[0] as string).fingerprint256 === new X509Certificate(signerCert).fingerprint256
+      ? chain.slice(1)
+      : chain;
   return {
     mode: 'Plugged',
     signer: { certPem: signerCert, keyPem: files['ca-key.pem'] ?? '' },
@@ -82,7 +95,11 @@ export type RotationStep = 'none' | 'staged' | 'promoted' | 'pruned';
  * trusts it before it meets a certificate from it; old roots stay trusted until
  * they expire, so certificates they signed keep verifying during the overlap.
  */
-export function rotateRoot(root: RootOfTrust, now: Date, policy: RotationPolicy = defaultRotationPolicy): { root: RootOfTrust; step: RotationStep } {
+export function rotateRoot(
+  root: RootOfTrust,
+  now: Date,
+  policy: RotationPolicy = defaultRotationPolicy,
+): { root: RootOfTrust; step: RotationStep } {
   if (root.mode !== 'SelfSigned') return { root, step: 'none' };
   const expired = root.trustedRoots.filter((pem) => new Date(new X509Certificate(pem).validTo).getTime() <= now.getTime());
   if (expired.length > 0) {

@@ -26,14 +26,26 @@ export class TrustBundleDistributor {
   start(): void {
     void this.syncAll();
     this.stops.push(
-      watchForever<V1Namespace>(this.config, '/api/v1/namespaces', {}, (type, ns) => {
-        if (type === 'ADDED' && ns.metadata?.name) void this.syncNamespace(ns.metadata.name);
-      }, this.log),
-      watchForever<V1ConfigMap>(this.config, '/api/v1/configmaps', { fieldSelector: `metadata.name=${trustBundleConfigMap}` }, (type, cm) => {
-        const namespace = cm.metadata?.namespace;
-        if (!namespace) return;
-        if (type === 'DELETED' || (type === 'MODIFIED' && cm.data?.[trustBundleKey] !== this.bundle)) void this.syncNamespace(namespace);
-      }, this.log),
+      watchForever<V1Namespace>(
+        this.config,
+        '/api/v1/namespaces',
+        {},
+        (type, ns) => {
+          if (type === 'ADDED' && ns.metadata?.name) void this.syncNamespace(ns.metadata.name);
+        },
+        this.log,
+      ),
+      watchForever<V1ConfigMap>(
+        this.config,
+        '/api/v1/configmaps',
+        { fieldSelector: `metadata.name=${trustBundleConfigMap}` },
+        (type, cm) => {
+          const namespace = cm.metadata?.namespace;
+          if (!namespace) return;
+          if (type === 'DELETED' || (type === 'MODIFIED' && cm.data?.[trustBundleKey] !== this.bundle)) void this.syncNamespace(namespace);
+        },
+        this.log,
+      ),
     );
     this.timer = setInterval(() => void this.syncAll(), this.resyncMs);
     this.timer.unref();

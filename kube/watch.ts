@@ -22,7 +22,8 @@ export function watchForever<T extends KubernetesObject>(
     if (stopped) return;
     failures = error ? failures + 1 : 0;
     const delay = error ? Math.min(200 * 2 ** failures, 30_000) : 0;
-    if (error) log.warn({ path, retryInMs: delay, error: error instanceof Error ? error.message : String(error) }, 'watch ended; restarting');
+    if (error)
+      log.warn({ path, retryInMs: delay, error: error instanceof Error ? error.message : String(error) }, 'watch ended; restarting');
     timer = setTimeout(() => void start(), delay);
     timer.unref();
   };

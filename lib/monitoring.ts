@@ -52,7 +52,11 @@ export async function startMonitoringServer(host: string, port: number, isReady:
 }
 
 // CA metrics, named as Istio's where they mean the same.
-export const csrCount = new Counter({ name: 'citadel_server_csr_count', help: 'Certificate signing requests received', registers: [registry] });
+export const csrCount = new Counter({
+  name: 'citadel_server_csr_count',
+  help: 'Certificate signing requests received',
+  registers: [registry],
+});
 export const certificatesIssued = new Counter({
   name: 'citadel_server_success_cert_issuance_count',
   help: 'Workload certificates issued',

@@ -114,7 +114,8 @@ export function issueCertificate(
   const { getTBSCertificate } = forge.pki as unknown as { getTBSCertificate: (c: forge.pki.Certificate) => forge.asn1.Asn1 };
   const tbsDer = forge.asn1.toDer(getTBSCertificate(cert)).getBytes();
   cert.signature = sign('sha256', Buffer.from(tbsDer, 'binary'), signingKey).toString('binary');
-  return forge.pki.certificateToPem(cert);
+  // forge writes CRLF line ends; PEM everywhere else in Weft (and in Istio's files) uses LF.
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
 
 function subjectAltNames(request: CertificateRequest): object[] {

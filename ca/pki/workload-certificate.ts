@@ -101,7 +101,10 @@ export interface IssueInput {
 export function issueWorkloadCertificate(input: IssueInput, ca: SigningCa): string[] {
   const uri = spiffeId(input.identity);
   checkRequestedIdentity(input.csr, uri);
-  return signLeafCertificate({ spkiDer: input.csr.spkiDer, uris: [uri], ttlSeconds: input.ttlSeconds, ...(input.now ? { now: input.now } : {}) }, ca);
+  return signLeafCertificate(
+    { spkiDer: input.csr.spkiDer, uris: [uri], ttlSeconds: input.ttlSeconds, ...(input.now ? { now: input.now } : {}) },
+    ca,
+  );
 }
 
 export interface LeafRequest {
@@ -147,7 +150,10 @@ export function signLeafCertificate(request: LeafRequest, ca: SigningCa): string
     {
       name: 'subjectAltName',
       critical: true,
-      altNames: [...(request.uris ?? []).map((value) => ({ type: 6, value })), ...(request.dnsNames ?? []).map((value) => ({ type: 2, value }))],
+      altNames: [
+        ...(request.uris ?? []).map((value) => ({ type: 6, value })),
+        ...(request.dnsNames ?? []).map((value) => ({ type: 2, value })),
+      ],
     },
     { id: oids.subjectKeyIdentifier, value: octetString(keyIdentifier(request.spkiDer)) },
     { id: oids.authorityKeyIdentifier, value: akiValue },

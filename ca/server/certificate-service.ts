@@ -52,7 +52,11 @@ export function certificateServiceImplementation(deps: CertificateServiceDeps): 
       caller = await deps.authenticate(call.metadata.get('authorization')[0]?.toString());
     } catch (error) {
       if (error instanceof AuthenticationError) throw new Refusal(grpc.status.UNAUTHENTICATED, 'unauthenticated', error.message);
-      throw new Refusal(grpc.status.UNAVAILABLE, 'token_review_failed', `could not check the token with the apiserver: ${(error as Error).message}`);
+      throw new Refusal(
+        grpc.status.UNAVAILABLE,
+        'token_review_failed',
+        `could not check the token with the apiserver: ${(error as Error).message}`,
+      );
     }
     const stopTimer = signingDuration.startTimer();
     try {
@@ -105,4 +109,3 @@ export function certificateServiceImplementation(deps: CertificateServiceDeps): 
     },
   };
 }
-
