@@ -5,8 +5,6 @@ SHELL := /bin/bash
 
 WEFT_CACHE ?= $(or $(WEFT_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/weft)
 export WEFT_CACHE_DIR := $(WEFT_CACHE)
-# Tests keep logs to warnings unless asked otherwise.
-export WEFT_LOG_LEVEL ?= warn
 
 # Node.js >= 22 from PATH, else Node.js 24 from the npm registry into the per-user cache.
 SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -66,6 +64,9 @@ generate: deps
 .PHONY: format
 format: deps
 	$(NODE) node_modules/prettier/bin/prettier.cjs --write .
+
+# Tests keep logs to warnings unless asked otherwise.
+test-unit test-integration: export WEFT_LOG_LEVEL ?= warn
 
 .PHONY: test-unit
 test-unit: deps

@@ -21,3 +21,6 @@ export const ports = {
   webhook: 15017,
   webhookService: 443,
 } as const;
+
+/** The trust bundle weftd's CA puts in every namespace: the ConfigMap Istio's agent mounts. */
+export const trustBundle = { configMap: 'istio-ca-root-cert', key: 'root-cert.pem' } as const;

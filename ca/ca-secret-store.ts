@@ -38,10 +38,20 @@ function fromSecretData(files: Record<string, string>): RootOfTrust {
 }
 
 export class CaSecretStore {
+  private readonly labels: Record<string, string>;
+
+  /** `installation` labels the Secret so that uninstalling the MeshInstallation removes it. */
   constructor(
     private readonly core: CoreV1Api,
     private readonly namespace: string,
-  ) {}
+    installation?: string,
+  ) {
+    this.labels = {
+      'app.kubernetes.io/part-of': 'weft',
+      'app.kubernetes.io/component': 'ca',
+      ...(installation ? { 'mesh.weft.dev/installation': installation } : {}),
+    };
+  }
 
   async loadPlugged(secretName: string): Promise<StoredRoot> {
     const secret = await this.core.readNamespacedSecret({ name: secretName, namespace: this.namespace });
@@ -59,7 +69,7 @@ export class CaSecretStore {
       const created = await this.core.createNamespacedSecret({
         namespace: this.namespace,
         body: {
-          metadata: { name: caSecretName, labels: { 'app.kubernetes.io/part-of': 'weft', 'app.kubernetes.io/component': 'ca' } },
+          metadata: { name: caSecretName, labels: this.labels },
           type: 'Opaque',
           stringData: toSecretData(root),
         },
@@ -83,7 +93,7 @@ export class CaSecretStore {
           name: caSecretName,
           namespace: this.namespace,
           resourceVersion: stored.resourceVersion,
-          labels: { 'app.kubernetes.io/part-of': 'weft', 'app.kubernetes.io/component': 'ca' },
+          labels: this.labels,
         },
         type: 'Opaque',
         stringData: toSecretData(root),

@@ -14,6 +14,8 @@ export interface CaSettings {
   namespace: string;
   trustDomain: string;
   mode: 'SelfSigned' | 'Plugged';
+  /** The MeshInstallation this CA belongs to; its Secret is labelled for uninstall. */
+  installation?: string;
   pluggedSecretName?: string;
   rotation?: RotationPolicy;
   rotationCheckMs?: number;
@@ -37,7 +39,7 @@ export class CertificateAuthority {
     log: Logger,
     options: { distributeTrustBundle?: boolean } = {},
   ): Promise<CertificateAuthority> {
-    const store = new CaSecretStore(config.makeApiClient(CoreV1Api), settings.namespace);
+    const store = new CaSecretStore(config.makeApiClient(CoreV1Api), settings.namespace, settings.installation);
     const ca = new CertificateAuthority(settings, store, log);
     const stored =
       settings.mode === 'Plugged'

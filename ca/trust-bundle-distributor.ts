@@ -2,12 +2,13 @@
 // (istio-ca-root-cert, key root-cert.pem): created for new namespaces, repaired
 // when edited or deleted, updated when the bundle changes.
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
+import { trustBundle } from '../api/labels.js';
 import { isConflict, isNotFound } from '../kube/client.js';
 import { watchForever } from '../kube/watch.js';
 import type { Logger } from '../lib/logger.js';
 
-export const trustBundleConfigMap = 'istio-ca-root-cert';
-export const trustBundleKey = 'root-cert.pem';
+export const trustBundleConfigMap = trustBundle.configMap;
+export const trustBundleKey = trustBundle.key;
 
 export class TrustBundleDistributor {
   private readonly core: CoreV1Api;

@@ -125,6 +125,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
                 { name: 'WEFT_INSTALLATION', value: installation.metadata.name },
+                { name: 'WEFT_SERVICE', value: names.weftd },
                 // Read through the API rather than mounted, so changes apply without kubelet sync delays.
                 { name: 'WEFT_MESH_CONFIGMAP', value: names.meshConfigMap },
                 { name: 'WEFT_INJECTOR_CONFIGMAP', value: names.injectorConfigMap },

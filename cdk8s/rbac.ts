@@ -49,6 +49,9 @@ export const operatorClusterRules: Rule[] = [
     verbs: manage,
   },
   ...weftdClusterRules,
-  // Secrets: weftd's namespaced grant, held cluster-wide because the namespace comes from the spec.
+  // Secrets: weftd's namespaced grant, held cluster-wide because the namespace comes from the spec,
+  // plus delete, to remove the CA Secret weftd made when the installation is uninstalled.
   ...weftdNamespaceRules,
+  { apiGroups: [''], resources: ['secrets'], verbs: ['delete'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
 ];

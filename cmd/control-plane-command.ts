@@ -1,29 +1,100 @@
-// `weft control-plane` (weftd): hosts the CA, the injection webhook and the xDS
-// server in one process, as istiod does. Today it serves health and metrics; each
-// component joins here as its issue lands.
+// `weft control-plane` (weftd): hosts the CA, and soon the injection webhook and
+// the xDS server, in one process, as istiod does.
+import * as grpc from '@grpc/grpc-js';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { Command } from 'commander';
+import { parse } from 'yaml';
 import { ports } from '../api/labels.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
+import { certificateServiceDefinition, certificateServiceImplementation } from '../ca/server/certificate-service.js';
+import { TokenAuthenticator } from '../ca/server/token-authenticator.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { parseDurationSeconds } from '../lib/duration.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
 import { weftVersion } from '../lib/version.js';
 
+interface ControlPlaneOptions {
+  monitoringPort: string;
+  grpcTlsPort: string;
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set; weftd runs from the Deployment the operator creates, which sets it`);
+  return value;
+}
+
+async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
+  const log = componentLogger('control-plane');
+  const config = loadKubeConfig();
+  const namespace = required('POD_NAMESPACE');
+  const service = process.env['WEFT_SERVICE'] ?? 'weftd';
+  const host = process.env['POD_IP'] ?? '0.0.0.0';
+  let ready = false;
+  const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready);
+
+  const meshConfigMap = await config
+    .makeApiClient(CoreV1Api)
+    .readNamespacedConfigMap({ name: process.env['WEFT_MESH_CONFIGMAP'] ?? 'weft', namespace });
+  const mesh = (parse(meshConfigMap.data?.['mesh'] ?? '{}') ?? {}) as { trustDomain?: string };
+  const trustDomain = mesh.trustDomain ?? 'cluster.local';
+  const defaultTtl = parseDurationSeconds(process.env['WEFT_WORKLOAD_CERT_TTL'] ?? '24h');
+
+  const mode = process.env['WEFT_CA_MODE'] === 'Plugged' ? 'Plugged' : 'SelfSigned';
+  const pluggedSecretName = process.env['WEFT_CA_SECRET'];
+  const installation = process.env['WEFT_INSTALLATION'];
+  const ca = await CertificateAuthority.start(
+    config,
+    { namespace, trustDomain, mode, ...(pluggedSecretName ? { pluggedSecretName } : {}), ...(installation ? { installation } : {}) },
+    log.child({ component: 'ca' }),
+  );
+  const authenticator = new TokenAuthenticator(config, ['istio-ca']);
+
+  const server = new grpc.Server();
+  server.addService(
+    certificateServiceDefinition(),
+    certificateServiceImplementation({
+      authenticate: (authorization) => authenticator.authenticate(authorization),
+      signingCa: () => ca.signingCa(),
+      trustDomain,
+      // Istio's default maximum workload lifetime is 90 days.
+      ttl: { defaultSeconds: defaultTtl, maxSeconds: Math.max(defaultTtl, 90 * 86_400) },
+      log: log.child({ component: 'ca-server' }),
+    }),
+  );
+  const names = [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+  const serving = ca.servingCertificate(names);
+  await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      `${host}:${options.grpcTlsPort}`,
+      grpc.ServerCredentials.createSsl(null, [
+        { cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.privateKeyPem) },
+      ]),
+      (error, port) => (error ? reject(error) : resolve(port)),
+    ),
+  );
+  ready = true;
+  log.info(
+    { version: weftVersion, installation: process.env['WEFT_INSTALLATION'], trustDomain, grpcTlsPort: Number(options.grpcTlsPort) },
+    'weftd ready',
+  );
+
+  const stop = (): void => {
+    log.info('shutting down');
+    ready = false;
+    ca.stop();
+    server.tryShutdown(() => monitoring.close(() => process.exit(0)));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
 export function registerControlPlaneCommand(program: Command): void {
   program
     .command('control-plane')
-    .description('run weftd: CA, sidecar injector and xDS server (health and metrics only so far)')
+    .description('run weftd: the CA (istio.v1.auth.IstioCertificateService on 15012); injection and xDS to come')
     .option('--monitoring-port <port>', 'port for /metrics, /healthz and /ready', String(ports.monitoring))
-    .action(async (options: { monitoringPort: string }) => {
-      const log = componentLogger('control-plane');
-      const server = await startMonitoringServer(process.env['POD_IP'] ?? '0.0.0.0', Number(options.monitoringPort), () => true);
-      log.info(
-        { version: weftVersion, installation: process.env['WEFT_INSTALLATION'], monitoringPort: Number(options.monitoringPort) },
-        'weftd started',
-      );
-      const stop = (): void => {
-        log.info('shutting down');
-        server.close(() => process.exit(0));
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    .option('--grpc-tls-port <port>', 'port for the CA (and xDS) over TLS', String(ports.xdsTls))
+    .action(async (options: ControlPlaneOptions) => runControlPlane(options));
 }

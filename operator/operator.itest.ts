@@ -1,6 +1,8 @@
 // The operator against a real cluster: installed from dist/install.yaml, run as
 // the process of its own kwok pods with its own ServiceAccount's token.
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -16,6 +18,8 @@ import { PodProcessRunner, weftImageRule } from '../testing/cluster/pod-processe
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
 import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
 import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../lib/x509.js';
+import { certificateServiceDefinition } from '../ca/server/certificate-service.js';
+import { buildCsr } from '../testing/fixtures/csr.js';
 
 const { group, version, plural } = meshInstallationApi;
 const installYaml = join(process.cwd(), 'dist', 'install.yaml');
@@ -101,6 +105,44 @@ describeWithCluster(
       const before = await readInstallation('default');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       expect((await readInstallation('default')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    });
+
+    it('runs a weftd that issues workload certificates on 15012 under its own least-privilege RBAC', async () => {
+      await createNamespace(kc, 'payments');
+      await core().createNamespacedServiceAccount({ namespace: 'payments', body: { metadata: { name: 'api' } } });
+      const token = (
+        await core().createNamespacedServiceAccountToken({
+          name: 'api',
+          namespace: 'payments',
+          body: { spec: { audiences: ['istio-ca'] } },
+        })
+      ).status?.token;
+      const bundle = await eventually(
+        'the trust bundle in payments',
+        async () => (await core().readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'payments' })).data?.['root-cert.pem'],
+      );
+      const pods = await core().listNamespacedPod({ namespace: 'weft-system', labelSelector: 'app.kubernetes.io/name=weftd' });
+      const podIp = pods.items[0]?.status?.podIP;
+      const Client = grpc.makeGenericClientConstructor(certificateServiceDefinition(), 'IstioCertificateService');
+      const client = new Client(`${podIp}:15012`, grpc.credentials.createSsl(Buffer.from(bundle)), {
+        'grpc.ssl_target_name_override': 'weftd.weft-system.svc',
+      });
+      const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      const response = await new Promise<{ cert_chain: string[] }>((resolve, reject) =>
+        (
+          client as unknown as Record<
+            string,
+            (r: object, m: grpc.Metadata, cb: (e: Error | null, v: { cert_chain: string[] }) => void) => void
+          >
+        )['CreateCertificate']?.({ csr: buildCsr(keys), validity_duration: 3600 }, metadata, (error, value) =>
+          error ? reject(error) : resolve(value),
+        ),
+      );
+      client.close();
+      expect(new X509Certificate(response.cert_chain[0] as string).subjectAltName).toBe('URI:spiffe://cluster.local/ns/payments/sa/api');
+      expect(response.cert_chain[response.cert_chain.length - 1]).toBe(bundle);
     });
 
     it('refuses invalid specs with a message naming the field, and changes nothing', async () => {

@@ -1,7 +1,7 @@
 // Level-based reconcile of one MeshInstallation: read the world, synthesize the
 // desired objects, server-side apply them, prune the rest, write status.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
-import { labels, meshFinalizer, operatorFieldManager } from '../api/labels.js';
+import { labels, meshFinalizer, operatorFieldManager, trustBundle } from '../api/labels.js';
 import { meshInstallationApi, type MeshInstallation } from '../api/mesh-installation.js';
 import { controlPlaneManifests } from '../cdk8s/control-plane-chart.js';
 import { controlPlaneNames } from '../cdk8s/names.js';
@@ -130,8 +130,32 @@ export class InstallationReconciler {
       return webhooksLeft;
     }
     const left = await this.deleteOwned(installation, () => true);
-    if (left > 0) log.info({ step: 'uninstall', objects: left }, 'deleting control-plane objects');
-    return left;
+    if (left > 0) {
+      log.info({ step: 'uninstall', objects: left }, 'deleting control-plane objects');
+      return left;
+    }
+    return this.deleteRuntimeState(installation, log);
+  }
+
+  /**
+   * What weftd made at run time: its CA Secret (labelled with the installation) and,
+   * once no installation is left, the trust bundle ConfigMaps it put in every namespace.
+   */
+  private async deleteRuntimeState(installation: MeshInstallation, log: Logger): Promise<number> {
+    // A weftd still shutting down could write its state again: wait for its pods to be gone.
+    const pods = await this.objects.list('v1', 'Pod', `${labels.installation}=${installation.metadata.name}`);
+    if (pods.length > 0) return pods.length;
+    const secrets = await this.objects.list('v1', 'Secret', `${labels.installation}=${installation.metadata.name}`);
+    for (const secret of secrets) await this.objects.delete(refOf(secret));
+    const remaining = (await this.custom.listClusterCustomObject({ group, version, plural })) as { items: MeshInstallation[] };
+    if (remaining.items.some((other) => other.metadata.name !== installation.metadata.name)) return 0;
+    const bundles = (await this.objects.list('v1', 'ConfigMap', `${labels.partOf}=weft`)).filter(
+      (cm) => cm.metadata?.name === trustBundle.configMap,
+    );
+    for (const bundle of bundles) await this.objects.delete(refOf(bundle));
+    if (secrets.length + bundles.length > 0)
+      log.info({ step: 'uninstall', secrets: secrets.length, trustBundles: bundles.length }, 'removed runtime state');
+    return 0;
   }
 
   /** Deletes objects labelled with this installation that match; returns how many were found. */
