@@ -1,6 +1,10 @@
 // The CA against a real apiserver: real ServiceAccount tokens, real TokenReview,
 // the root in a real Secret, the trust bundle in real ConfigMaps, and real gRPC.
+import { execFile } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
@@ -242,6 +246,43 @@ describeWithCluster('certificate authority', (cluster) => {
     for (const cm of configMaps.items) expect(JSON.stringify(cm.data ?? {})).not.toContain('PRIVATE KEY');
     const secret = await core().readNamespacedSecret({ name: caSecretName, namespace: 'weft-system' });
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
+  });
+
+  it("answers Istio's own agent code (citadel client, GenCSR) for RSA and ECDSA keys, and refuses it another identity", async () => {
+    const { istioCaClient } = await ensureClusterBinaries(undefined, { allowBuild: false });
+    const dir = cluster().workDir;
+    writeFileSync(join(dir, 'roots.pem'), ca.trustBundle());
+    writeFileSync(join(dir, 'istio-token'), await serviceAccountToken('shop', 'istio-agent'));
+    // Asynchronous: the CA under test runs in this very process.
+    const agent = (identity: string, ecc: boolean) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(
+          istioCaClient,
+          [
+            `--ca-address=127.0.0.1:${port}`,
+            `--ca-san=${serviceName}`,
+            `--root-cert=${join(dir, 'roots.pem')}`,
+            `--token=${join(dir, 'istio-token')}`,
+            `--identity=${identity}`,
+            `--ecc=${ecc}`,
+            '--ttl=3600',
+          ],
+          { encoding: 'utf8', timeout: 30_000 },
+          (error, stdout, stderr) => resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    for (const ecc of [false, true]) {
+      const result = await agent('spiffe://cluster.local/ns/shop/sa/istio-agent', ecc);
+      expect(result.stderr).toBe('');
+      const chain = JSON.parse(result.stdout) as string[];
+      const leaf = new X509Certificate(chain[0] as string);
+      expect(leaf.subjectAltName).toBe('URI:spiffe://cluster.local/ns/shop/sa/istio-agent');
+      expect(leaf.publicKey.asymmetricKeyType).toBe(ecc ? 'ec' : 'rsa');
+      expect(chain[chain.length - 1]).toBe(ca.trustBundle());
+    }
+    const impostor = await agent('spiffe://cluster.local/ns/kube-system/sa/admin', true);
+    expect(impostor.status).not.toBe(0);
+    expect(impostor.stderr).toContain('PermissionDenied');
   });
 
   it('lets two workloads holding issued certificates complete an mTLS call that checks each SPIFFE ID', async () => {
