@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import fastJsonPatch from 'fast-json-patch';
+import { parse, stringify } from 'yaml';
+import { expectMatchesGolden } from '../../testing/jest/golden.js';
+import { reviewInjection } from '../admission-review.js';
+import { decideInjection } from './decision.js';
+import { injectPod } from './inject-pod.js';
+import { defaultInjectionConfig, type InjectionConfig } from './injection-config.js';
+
+const testdata = join(import.meta.dirname, 'testdata');
+const basePod = parse(readFileSync(join(testdata, 'deployment-pod.yaml'), 'utf8')) as V1Pod;
+const pod = (change: (p: V1Pod) => void = () => {}): V1Pod => {
+  const copy = structuredClone(basePod);
+  change(copy);
+  return copy;
+};
+const labelled = { 'weft-injection': 'enabled' };
+
+interface Case {
+  name: string;
+  pod: V1Pod;
+  namespace?: string;
+  namespaceLabels?: Record<string, string>;
+  config?: Partial<InjectionConfig>;
+}
+
+const cases: Case[] = [
+  { name: 'labelled-namespace', pod: pod(), namespaceLabels: labelled },
+  { name: 'unlabelled-namespace', pod: pod(), namespaceLabels: {} },
+  { name: 'pod-opt-out', pod: pod((p) => (p.metadata!.labels!['sidecar.istio.io/inject'] = 'false')), namespaceLabels: labelled },
+  {
+    name: 'pod-opt-in-unlabelled-namespace',
+    pod: pod((p) => (p.metadata!.labels!['sidecar.istio.io/inject'] = 'true')),
+    namespaceLabels: {},
+  },
+  { name: 'istio-injection-label', pod: pod(), namespaceLabels: { 'istio-injection': 'enabled' } },
+  { name: 'istio-labels-not-honoured', pod: pod(), namespaceLabels: { 'istio-injection': 'enabled' }, config: { honorIstioLabels: false } },
+  {
+    name: 'namespace-disabled',
+    pod: pod((p) => (p.metadata!.labels!['sidecar.istio.io/inject'] = 'true')),
+    namespaceLabels: { 'weft-injection': 'disabled' },
+  },
+  { name: 'host-network', pod: pod((p) => (p.spec!.hostNetwork = true)), namespaceLabels: labelled },
+  { name: 'control-plane-namespace', pod: pod(), namespace: 'weft-system', namespaceLabels: labelled },
+  { name: 'revision-selected', pod: pod(), namespaceLabels: { 'istio.io/rev': 'canary' }, config: { revision: 'canary' } },
+  { name: 'revision-other', pod: pod(), namespaceLabels: { 'istio.io/rev': 'stable' }, config: { revision: 'canary' } },
+  {
+    name: 'probes-not-rewritten',
+    pod: pod((p) => (p.metadata!.annotations = { 'sidecar.istio.io/rewriteAppHTTPProbers': 'false' })),
+    namespaceLabels: labelled,
+  },
+  {
+    name: 'proxy-annotations',
+    pod: pod(
+      (p) =>
+        (p.metadata!.annotations = {
+          'sidecar.istio.io/proxyCPU': '300m',
+          'sidecar.istio.io/proxyMemory': '256Mi',
+          'sidecar.istio.io/proxyCPULimit': '1',
+          'sidecar.istio.io/proxyMemoryLimit': '512Mi',
+          'sidecar.istio.io/proxyImage': 'registry.example/proxyv2:custom',
+          'sidecar.istio.io/logLevel': 'debug',
+        }),
+    ),
+    namespaceLabels: labelled,
+  },
+  {
+    name: 'traffic-annotations',
+    pod: pod(
+      (p) =>
+        (p.metadata!.annotations = {
+          'traffic.sidecar.istio.io/excludeInboundPorts': '9901',
+          'traffic.sidecar.istio.io/excludeOutboundPorts': '3306,5432',
+          'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.96.0.0/12',
+          'traffic.sidecar.istio.io/excludeOutboundIPRanges': '169.254.169.254/32',
+        }),
+    ),
+    namespaceLabels: labelled,
+  },
+  {
+    name: 'grpc-agent-template',
+    pod: pod((p) => (p.metadata!.annotations = { 'inject.istio.io/templates': 'grpc-agent' })),
+    namespaceLabels: labelled,
+  },
+  { name: 'legacy-sidecars', pod: pod(), namespaceLabels: labelled, config: { nativeSidecars: false } },
+  { name: 'cni-no-init-container', pod: pod(), namespaceLabels: labelled, config: { cni: true } },
+  {
+    name: 'user-init-containers',
+    pod: pod((p) => (p.spec!.initContainers = [{ name: 'migrate', image: 'registry.example/migrate:1', args: ['up'] }])),
+    namespaceLabels: labelled,
+  },
+  {
+    name: 'bare-pod-no-owner',
+    pod: pod((p) => ((p.metadata = { name: 'debug', namespace: 'bookinfo', labels: {} }), void 0)),
+    namespaceLabels: labelled,
+  },
+];
+
+function run(c: Case): { decision: ReturnType<typeof decideInjection>; pod: V1Pod } {
+  const config = { ...defaultInjectionConfig, ...c.config };
+  const namespace = c.namespace ?? 'bookinfo';
+  const decision = decideInjection(c.pod, namespace, c.namespaceLabels ?? {}, config);
+  return { decision, pod: decision.inject ? injectPod(c.pod, namespace, config) : c.pod };
+}
+
+describe('sidecar injection', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s matches its golden file', (name, c) => {
+    expectMatchesGolden(join(testdata, 'golden', `${name}.yaml`), stringify(run(c)));
+  });
+
+  it('covers at least 15 cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('is a no-op on an injected pod: re-injection changes nothing', () => {
+    const once = run(cases[0] as Case).pod;
+    const again = reviewInjection(
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u2', kind: { kind: 'Pod' }, operation: 'CREATE', namespace: 'bookinfo', object: once },
+      },
+      () => labelled,
+      defaultInjectionConfig,
+    );
+    expect(again.response).toEqual({ uid: 'u2', allowed: true, auditAnnotations: { injection: 'not injected: already injected' } });
+  });
+
+  it('answers with a JSON patch that turns the submitted pod into the injected one', () => {
+    const submitted = pod();
+    const out = reviewInjection(
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u1', kind: { kind: 'Pod' }, operation: 'CREATE', namespace: 'bookinfo', object: submitted },
+      },
+      () => labelled,
+      defaultInjectionConfig,
+    );
+    expect(out.response.allowed).toBe(true);
+    expect(out.response.auditAnnotations).toEqual({ injection: 'injected: namespace label weft-injection=enabled' });
+    const patch = JSON.parse(Buffer.from(out.response.patch ?? '', 'base64').toString()) as fastJsonPatch.Operation[];
+    const patched = fastJsonPatch.applyPatch(structuredClone(submitted), patch).newDocument;
+    expect(patched).toEqual(injectPod(submitted, 'bookinfo', defaultInjectionConfig));
+  });
+
+  it('refuses malformed AdmissionReviews clearly and never throws', () => {
+    const bad: unknown[] = [
+      null,
+      'text',
+      42,
+      {},
+      { kind: 'AdmissionReview' },
+      { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } },
+    ];
+    for (const body of bad) {
+      const out = reviewInjection(body, () => ({}), defaultInjectionConfig);
+      expect(out.response.allowed).toBe(false);
+      expect(out.response.status?.code).toBe(400);
+      expect(out.response.status?.message).toMatch(/AdmissionReview|request\.uid/);
+    }
+    const noContainers = reviewInjection(
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u3', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: {} } },
+      },
+      () => labelled,
+      defaultInjectionConfig,
+    );
+    expect(noContainers.response).toEqual({
+      uid: 'u3',
+      allowed: false,
+      status: { code: 400, message: 'request.object is not a Pod with spec.containers' },
+    });
+  });
+});

@@ -1,0 +1,334 @@
+// The injected pod, built from typed pieces as Istio's `sidecar` and `grpc-agent`
+// templates build it for proxyv2. Pure: the webhook diffs input and output into a
+// JSON patch; `weft inject` prints the output.
+import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { statusAnnotation, templatesAnnotation } from './decision.js';
+import type { InjectionConfig } from './injection-config.js';
+
+export const proxyUid = 1337;
+const ports = { outboundCapture: 15001, inboundCapture: 15006, agentStatus: 15020, readiness: 15021, envoyPrometheus: 15090 };
+type Template = 'sidecar' | 'grpc-agent';
+
+const annotation = (pod: V1Pod, key: string): string | undefined => pod.metadata?.annotations?.[key];
+
+/** The Deployment (or other controller) that owns the pod, as Istio names it in node metadata. */
+export function workloadOf(pod: V1Pod, namespace: string): { name: string; owner: string } {
+  const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller) ?? pod.metadata?.ownerReferences?.[0];
+  const hash = pod.metadata?.labels?.['pod-template-hash'];
+  if (owner?.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`)) {
+    const name = owner.name.slice(0, -hash.length - 1);
+    return { name, owner: `kubernetes://apis/apps/v1/namespaces/${namespace}/deployments/${name}` };
+  }
+  if (owner) {
+    const group = owner.apiVersion.includes('/') ? `apis/${owner.apiVersion}` : `api/${owner.apiVersion}`;
+    return { name: owner.name, owner: `kubernetes://${group}/namespaces/${namespace}/${owner.kind.toLowerCase()}s/${owner.name}` };
+  }
+  const name = pod.metadata?.name ?? pod.metadata?.generateName?.replace(/-$/, '') ?? 'unknown';
+  return { name, owner: `kubernetes://api/v1/namespaces/${namespace}/pods/${name}` };
+}
+
+function canonicalLabels(pod: V1Pod, workloadName: string): Record<string, string> {
+  const l = pod.metadata?.labels ?? {};
+  return {
+    'service.istio.io/canonical-name': l['service.istio.io/canonical-name'] ?? l['app.kubernetes.io/name'] ?? l['app'] ?? workloadName,
+    'service.istio.io/canonical-revision':
+      l['service.istio.io/canonical-revision'] ?? l['app.kubernetes.io/version'] ?? l['version'] ?? 'latest',
+  };
+}
+
+function templateOf(pod: V1Pod): Template {
+  return annotation(pod, templatesAnnotation)
+    ?.split(',')
+    .map((t) => t.trim())
+    .includes('grpc-agent')
+    ? 'grpc-agent'
+    : 'sidecar';
+}
+
+function initContainer(pod: V1Pod, config: InjectionConfig, image: string): V1Container {
+  const a = (key: string, fallback: string) => annotation(pod, `traffic.sidecar.istio.io/${key}`) ?? fallback;
+  const excludedInbound = [
+    String(ports.envoyPrometheus),
+    String(ports.readiness),
+    String(ports.agentStatus),
+    ...a('excludeInboundPorts', '').split(','),
+  ]
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const args = [
+    'istio-iptables',
+    '-p',
+    String(ports.outboundCapture),
+    '-z',
+    String(ports.inboundCapture),
+    '-u',
+    String(proxyUid),
+    '-m',
+    annotation(pod, 'sidecar.istio.io/interceptionMode') ?? 'REDIRECT',
+    '-i',
+    a('includeOutboundIPRanges', '*'),
+    '-x',
+    a('excludeOutboundIPRanges', ''),
+    '-b',
+    a('includeInboundPorts', '*'),
+    '-d',
+    [...new Set(excludedInbound)].join(','),
+    ...(a('excludeOutboundPorts', '') ? ['-o', a('excludeOutboundPorts', '')] : []),
+    ...(a('includeOutboundPorts', '') ? ['-q', a('includeOutboundPorts', '')] : []),
+    '--log_output_level=default:info',
+  ];
+  return {
+    name: 'istio-init',
+    image,
+    args,
+    resources: { requests: { cpu: '10m', memory: '40Mi' }, limits: { cpu: '2', memory: '1Gi' } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      readOnlyRootFilesystem: false,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      runAsUser: 0,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+    },
+  };
+}
+
+const probeKinds = [
+  ['readinessProbe', 'readyz'],
+  ['livenessProbe', 'livez'],
+  ['startupProbe', 'startupz'],
+] as const;
+
+/** Rewrites application HTTP probes to go through the agent on 15020, and returns the originals for it. */
+function rewriteProbes(containers: V1Container[]): { containers: V1Container[]; probers: Record<string, unknown> } {
+  const probers: Record<string, unknown> = {};
+  const rewritten = containers.map((container) => {
+    const copy: V1Container = { ...container };
+    for (const [field, suffix] of probeKinds) {
+      const probe = container[field];
+      if (!probe?.httpGet) continue;
+      const path = `/app-health/${container.name}/${suffix}`;
+      const named = typeof probe.httpGet.port === 'string' && !/^\d+$/.test(probe.httpGet.port);
+      const port = named
+        ? (container.ports?.find((p) => p.name === probe.httpGet?.port)?.containerPort ?? probe.httpGet.port)
+        : Number(probe.httpGet.port);
+      probers[path] = { httpGet: { ...probe.httpGet, port }, ...(probe.timeoutSeconds ? { timeoutSeconds: probe.timeoutSeconds } : {}) };
+      copy[field] = { ...probe, httpGet: { path, port: ports.agentStatus, scheme: 'HTTP' } };
+    }
+    return copy;
+  });
+  return { containers: rewritten, probers };
+}
+
+function proxyResources(pod: V1Pod, config: InjectionConfig): V1Container['resources'] {
+  const requests: Record<string, string> = { cpu: '100m', memory: '128Mi', ...config.proxyResources.requests };
+  const limits: Record<string, string> = { cpu: '2', memory: '1Gi', ...config.proxyResources.limits };
+  const set = (target: Record<string, string>, key: string, value: string | undefined) => {
+    if (value) target[key] = value;
+  };
+  set(requests, 'cpu', annotation(pod, 'sidecar.istio.io/proxyCPU'));
+  set(requests, 'memory', annotation(pod, 'sidecar.istio.io/proxyMemory'));
+  set(limits, 'cpu', annotation(pod, 'sidecar.istio.io/proxyCPULimit'));
+  set(limits, 'memory', annotation(pod, 'sidecar.istio.io/proxyMemoryLimit'));
+  return { requests, limits };
+}
+
+function proxyEnv(
+  pod: V1Pod,
+  namespace: string,
+  config: InjectionConfig,
+  template: Template,
+  appContainers: V1Container[],
+  probers: Record<string, unknown>,
+): V1EnvVar[] {
+  const field = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
+  const workload = workloadOf(pod, namespace);
+  const podPorts = appContainers.flatMap((c) =>
+    (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP' })),
+  );
+  const env: V1EnvVar[] = [
+    { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
+    { name: 'CA_ADDR', value: config.discoveryAddress },
+    field('POD_NAME', 'metadata.name'),
+    field('POD_NAMESPACE', 'metadata.namespace'),
+    field('INSTANCE_IP', 'status.podIP'),
+    field('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+    field('HOST_IP', 'status.hostIP'),
+    { name: 'ISTIO_CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '0' } } },
+    { name: 'PROXY_CONFIG', value: JSON.stringify({ discoveryAddress: config.discoveryAddress }) },
+    { name: 'ISTIO_META_POD_PORTS', value: JSON.stringify(podPorts) },
+    { name: 'ISTIO_META_APP_CONTAINERS', value: appContainers.map((c) => c.name).join(',') },
+    { name: 'GOMEMLIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '0' } } },
+    { name: 'GOMAXPROCS', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '0' } } },
+    { name: 'ISTIO_META_CLUSTER_ID', value: config.clusterId },
+    field('ISTIO_META_NODE_NAME', 'spec.nodeName'),
+    { name: 'ISTIO_META_INTERCEPTION_MODE', value: annotation(pod, 'sidecar.istio.io/interceptionMode') ?? 'REDIRECT' },
+    { name: 'ISTIO_META_WORKLOAD_NAME', value: workload.name },
+    { name: 'ISTIO_META_OWNER', value: workload.owner },
+    { name: 'ISTIO_META_MESH_ID', value: config.meshId },
+    { name: 'TRUST_DOMAIN', value: config.trustDomain },
+  ];
+  if (Object.keys(probers).length > 0) env.push({ name: 'ISTIO_KUBE_APP_PROBERS', value: JSON.stringify(probers) });
+  if (template === 'grpc-agent') {
+    env.push(
+      { name: 'ISTIO_META_GENERATOR', value: 'grpc' },
+      { name: 'DISABLE_ENVOY', value: 'true' },
+      { name: 'GRPC_XDS_BOOTSTRAP', value: '/etc/istio/proxy/grpc-bootstrap.json' },
+    );
+  }
+  return env;
+}
+
+const mount = (name: string, mountPath: string, readOnly = false): V1VolumeMount => ({
+  name,
+  mountPath,
+  ...(readOnly ? { readOnly } : {}),
+});
+
+function sidecarVolumes(template: Template): V1Volume[] {
+  const volumes: V1Volume[] = [
+    { name: 'workload-socket', emptyDir: {} },
+    { name: 'credential-socket', emptyDir: {} },
+    { name: 'workload-certs', emptyDir: {} },
+    { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
+    { name: 'istio-data', emptyDir: {} },
+    {
+      name: 'istio-podinfo',
+      downwardAPI: {
+        items: [
+          { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+          { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+        ],
+      },
+    },
+    // The agent authenticates to the CA with this token (audience istio-ca), as with istiod.
+    {
+      name: 'istio-token',
+      projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43_200, path: 'istio-token' } }] },
+    },
+    { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
+  ];
+  if (template === 'grpc-agent') volumes.push({ name: 'istio-xds', emptyDir: {} });
+  return volumes;
+}
+
+function proxyContainer(
+  pod: V1Pod,
+  namespace: string,
+  config: InjectionConfig,
+  template: Template,
+  appContainers: V1Container[],
+  probers: Record<string, unknown>,
+  image: string,
+): V1Container {
+  const logLevel = annotation(pod, 'sidecar.istio.io/logLevel') ?? config.proxyLogLevel;
+  const mounts = [
+    mount('workload-socket', '/var/run/secrets/workload-spiffe-uds'),
+    mount('credential-socket', '/var/run/secrets/credential-uds'),
+    mount('workload-certs', '/var/run/secrets/workload-spiffe-credentials'),
+    mount('istiod-ca-cert', '/var/run/secrets/istio'),
+    mount('istio-data', '/var/lib/istio/data'),
+    mount('istio-envoy', '/etc/istio/proxy'),
+    mount('istio-token', '/var/run/secrets/tokens'),
+    mount('istio-podinfo', '/etc/istio/pod'),
+  ];
+  if (template === 'grpc-agent') mounts.push(mount('istio-xds', '/etc/istio/proxy/xds'));
+  const readiness: V1Probe =
+    template === 'grpc-agent'
+      ? { httpGet: { path: '/healthz/ready', port: ports.agentStatus }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 }
+      : { httpGet: { path: '/healthz/ready', port: ports.readiness }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 };
+  return {
+    name: 'istio-proxy',
+    image,
+    args: [
+      'proxy',
+      'sidecar',
+      '--domain',
+      `$(POD_NAMESPACE).svc.${config.clusterDomain}`,
+      `--proxyLogLevel=${logLevel}`,
+      '--proxyComponentLogLevel=misc:error',
+      '--log_output_level=default:info',
+    ],
+    env: proxyEnv(pod, namespace, config, template, appContainers, probers),
+    ports: template === 'grpc-agent' ? [] : [{ containerPort: ports.envoyPrometheus, name: 'http-envoy-prom', protocol: 'TCP' }],
+    readinessProbe: readiness,
+    ...(template === 'sidecar'
+      ? {
+          startupProbe: {
+            httpGet: { path: '/healthz/ready', port: ports.readiness },
+            periodSeconds: 1,
+            failureThreshold: 600,
+            timeoutSeconds: 3,
+          },
+        }
+      : {}),
+    resources: proxyResources(pod, config),
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      runAsGroup: proxyUid,
+      runAsNonRoot: true,
+      runAsUser: proxyUid,
+    },
+    volumeMounts: mounts,
+  };
+}
+
+export function injectPod(pod: V1Pod, namespace: string, config: InjectionConfig): V1Pod {
+  const template = templateOf(pod);
+  const image = annotation(pod, 'sidecar.istio.io/proxyImage') ?? config.proxyImage;
+  const spec = pod.spec ?? { containers: [] };
+  const rewrite = annotation(pod, 'sidecar.istio.io/rewriteAppHTTPProbers') !== 'false' && template === 'sidecar';
+  const { containers: appContainers, probers } = rewrite ? rewriteProbes(spec.containers) : { containers: spec.containers, probers: {} };
+  const workloadContainers =
+    template === 'grpc-agent'
+      ? appContainers.map((c) => ({
+          ...c,
+          env: [...(c.env ?? []), { name: 'GRPC_XDS_BOOTSTRAP', value: '/etc/istio/proxy/xds/grpc-bootstrap.json' }],
+          volumeMounts: [...(c.volumeMounts ?? []), mount('istio-xds', '/etc/istio/proxy/xds', true)],
+        }))
+      : appContainers;
+  const proxy = proxyContainer(pod, namespace, config, template, spec.containers, probers, image);
+  const capture = template === 'sidecar' && !config.cni ? [initContainer(pod, config, image)] : [];
+  const volumes = sidecarVolumes(template);
+  const initContainers = config.nativeSidecars
+    ? [...capture, { ...proxy, restartPolicy: 'Always' }, ...(spec.initContainers ?? [])]
+    : [...capture, ...(spec.initContainers ?? [])];
+  const containers = config.nativeSidecars ? workloadContainers : [proxy, ...workloadContainers];
+  const status = {
+    initContainers: initContainers.filter((c) => c.name.startsWith('istio-')).map((c) => c.name),
+    containers: config.nativeSidecars ? [] : ['istio-proxy'],
+    volumes: volumes.map((v) => v.name),
+    imagePullSecrets: null,
+    revision: config.revision || 'default',
+  };
+  const workload = workloadOf(pod, namespace);
+  const firstApp = spec.containers[0]?.name;
+  return {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      labels: { ...pod.metadata?.labels, 'security.istio.io/tlsMode': 'istio', ...canonicalLabels(pod, workload.name) },
+      annotations: {
+        ...pod.metadata?.annotations,
+        ...(firstApp
+          ? { 'kubectl.kubernetes.io/default-container': firstApp, 'kubectl.kubernetes.io/default-logs-container': firstApp }
+          : {}),
+        'prometheus.io/scrape': pod.metadata?.annotations?.['prometheus.io/scrape'] ?? 'true',
+        'prometheus.io/port': pod.metadata?.annotations?.['prometheus.io/port'] ?? String(ports.agentStatus),
+        'prometheus.io/path': pod.metadata?.annotations?.['prometheus.io/path'] ?? '/stats/prometheus',
+        'istio.io/rev': config.revision || 'default',
+        [statusAnnotation]: JSON.stringify(status),
+      },
+    },
+    spec: {
+      ...spec,
+      initContainers,
+      containers,
+      volumes: [...(spec.volumes ?? []), ...volumes],
+    },
+  };
+}
