@@ -70,5 +70,8 @@ export default tseslint.config(
   },
   { files: ['testing/**/*.ts'], rules: forbid('cmd', 'e2e') },
   // Tests walk synthesized JSON; typing every path would add noise, not safety.
-  { files: ['**/*.test.ts', '**/*.itest.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' } },
+  {
+    files: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
 );

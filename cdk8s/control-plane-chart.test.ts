@@ -55,7 +55,9 @@ describe('control-plane chart', () => {
     expect(hooks.map((h: { name: string }) => h.name)).toEqual([
       'namespace.sidecar-injector.weft.dev',
       'istio.namespace.sidecar-injector.weft.dev',
+      'object.sidecar-injector.weft.dev',
     ]);
+    expect(hooks[2].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] });
     expect(hooks[0].namespaceSelector.matchExpressions[0]).toEqual({ key: 'weft-injection', operator: 'In', values: ['enabled'] });
     expect(hooks[0].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] });
     expect(hooks[0].clientConfig).toEqual({ service: { name: 'weftd', namespace: 'weft-system', path: '/inject', port: 443 } });
@@ -65,7 +67,10 @@ describe('control-plane chart', () => {
       synth(meshInstallation('a', { injection: { honorIstioLabels: false, failurePolicy: 'Ignore' } })),
       'MutatingWebhookConfiguration',
     );
-    expect(weftOnly.webhooks).toHaveLength(1);
+    expect(weftOnly.webhooks.map((h: { name: string }) => h.name)).toEqual([
+      'namespace.sidecar-injector.weft.dev',
+      'object.sidecar-injector.weft.dev',
+    ]);
     expect(weftOnly.webhooks[0].failurePolicy).toBe('Ignore');
   });
 

@@ -87,6 +87,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
           discoveryAddress: `${names.weftd}.${names.namespace}.svc:${ports.xdsTls}`,
           proxy: { image: spec.proxy.image, logLevel: spec.proxy.logLevel, resources: spec.proxy.resources ?? {} },
           honorIstioLabels: spec.injection.honorIstioLabels,
+          namespaceLabel: spec.injection.namespaceLabel,
         },
         null,
         2,
@@ -191,7 +192,8 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
   const clientConfig = (path: string) => ({ service: { name: names.weftd, namespace: names.namespace, path, port: ports.webhookService } });
   const notControlPlane = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...neverInjected, names.namespace] };
   const podOptOut = { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] };
-  const injectorHooks: Array<{ name: string; namespaceSelector: k8s.LabelSelector }> = [];
+  const podOptIn = { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] }] };
+  const injectorHooks: Array<{ name: string; namespaceSelector: k8s.LabelSelector; objectSelector?: k8s.LabelSelector }> = [];
   if (spec.revision) {
     injectorHooks.push({
       name: 'rev.namespace.sidecar-injector.weft.dev',
@@ -223,6 +225,19 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
         },
       });
     }
+    // A pod that opts in with sidecar.istio.io/inject=true is injected in an unlabelled namespace too, as in Istio.
+    injectorHooks.push({
+      name: 'object.sidecar-injector.weft.dev',
+      namespaceSelector: {
+        matchExpressions: [
+          { key: spec.injection.namespaceLabel, operator: 'DoesNotExist' },
+          ...(spec.injection.honorIstioLabels ? [{ key: 'istio-injection', operator: 'DoesNotExist' }] : []),
+          { key: labels.revision, operator: 'DoesNotExist' },
+          notControlPlane,
+        ],
+      },
+      objectSelector: podOptIn,
+    });
   }
   // caBundle is left out on purpose: weftd owns that field and keeps it current.
   new k8s.KubeMutatingWebhookConfiguration(chart, 'mutating-webhook', {
@@ -237,7 +252,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
       timeoutSeconds: 10,
       clientConfig: clientConfig('/inject'),
       namespaceSelector: hook.namespaceSelector,
-      objectSelector: podOptOut,
+      objectSelector: hook.objectSelector ?? podOptOut,
       rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
     })),
   });

@@ -1,7 +1,7 @@
-// `weft control-plane` (weftd): hosts the CA, and soon the injection webhook and
+// `weft control-plane` (weftd): hosts the CA and the sidecar injector, and soon
 // the xDS server, in one process, as istiod does.
 import * as grpc from '@grpc/grpc-js';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { ports } from '../api/labels.js';
@@ -9,6 +9,11 @@ import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { certificateServiceDefinition, certificateServiceImplementation } from '../ca/server/certificate-service.js';
 import { TokenAuthenticator } from '../ca/server/token-authenticator.js';
 import { loadKubeConfig } from '../kube/client.js';
+import { NamespaceLabels } from '../kube/namespace-labels.js';
+import { reviewInjection, reviewValidation } from '../webhooks/admission-review.js';
+import { CaBundleKeeper } from '../webhooks/ca-bundle-keeper.js';
+import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/injection/injection-config.js';
+import { WebhookServer } from '../webhooks/webhook-server.js';
 import { parseDurationSeconds } from '../lib/duration.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
@@ -17,6 +22,7 @@ import { weftVersion } from '../lib/version.js';
 interface ControlPlaneOptions {
   monitoringPort: string;
   grpcTlsPort: string;
+  webhookPort: string;
 }
 
 function required(name: string): string {
@@ -74,9 +80,50 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
       (error, port) => (error ? reject(error) : resolve(port)),
     ),
   );
+
+  // Sidecar injection: everything the webhook needs is prepared here, never on the request path.
+  const core = config.makeApiClient(CoreV1Api);
+  const injectorConfigMap = await core.readNamespacedConfigMap({
+    name: process.env['WEFT_INJECTOR_CONFIGMAP'] ?? 'weft-sidecar-injector',
+    namespace,
+  });
+  const serverVersion = await config.makeApiClient(VersionApi).getCode();
+  const nativeSidecars = Number.parseInt(serverVersion.major, 10) > 1 || Number.parseInt(serverVersion.minor, 10) >= 29;
+  const injection: InjectionConfig = injectionConfigFromValues(injectorConfigMap.data?.['values'] ?? '{}', namespace, nativeSidecars);
+  const namespaceLabels = new NamespaceLabels(config, log.child({ component: 'namespaces' }));
+  await namespaceLabels.start();
+  const webhookCertificate = () => ca.servingCertificate(names, 7 * 86_400);
+  const webhooks = new WebhookServer(
+    webhookCertificate(),
+    {
+      '/inject': (body) => reviewInjection(body, (ns) => namespaceLabels.get(ns), injection),
+      '/validate': (body) => reviewValidation(body),
+    },
+    log.child({ component: 'webhook' }),
+  );
+  await webhooks.listen(host, Number(options.webhookPort));
+  // Rotated daily, a week before expiry: new connections get the new certificate.
+  const rotation = setInterval(() => webhooks.rotate(webhookCertificate()), 86_400_000);
+  rotation.unref();
+  const caBundles = new CaBundleKeeper(
+    config,
+    { mutating: required('WEFT_MUTATING_WEBHOOK'), validating: required('WEFT_VALIDATING_WEBHOOK') },
+    ca.trustBundle(),
+    log.child({ component: 'ca-bundle' }),
+  );
+  await caBundles.setBundle(ca.trustBundle());
+  caBundles.start();
+
   ready = true;
   log.info(
-    { version: weftVersion, installation: process.env['WEFT_INSTALLATION'], trustDomain, grpcTlsPort: Number(options.grpcTlsPort) },
+    {
+      version: weftVersion,
+      installation: process.env['WEFT_INSTALLATION'],
+      trustDomain,
+      grpcTlsPort: Number(options.grpcTlsPort),
+      webhookPort: Number(options.webhookPort),
+      nativeSidecars,
+    },
     'weftd ready',
   );
 
@@ -84,6 +131,10 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     log.info('shutting down');
     ready = false;
     ca.stop();
+    caBundles.stop();
+    namespaceLabels.close();
+    clearInterval(rotation);
+    void webhooks.close();
     server.tryShutdown(() => monitoring.close(() => process.exit(0)));
   };
   process.once('SIGTERM', stop);
@@ -93,8 +144,9 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
 export function registerControlPlaneCommand(program: Command): void {
   program
     .command('control-plane')
-    .description('run weftd: the CA (istio.v1.auth.IstioCertificateService on 15012); injection and xDS to come')
+    .description('run weftd: the CA (IstioCertificateService on 15012) and the sidecar injector (15017); xDS to come')
     .option('--monitoring-port <port>', 'port for /metrics, /healthz and /ready', String(ports.monitoring))
     .option('--grpc-tls-port <port>', 'port for the CA (and xDS) over TLS', String(ports.xdsTls))
+    .option('--webhook-port <port>', 'port for the admission webhooks (HTTPS)', String(ports.webhook))
     .action(async (options: ControlPlaneOptions) => runControlPlane(options));
 }

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerControlPlaneCommand } from './control-plane-command.js';
 import { registerDevCommands } from './dev-commands.js';
+import { registerInjectCommand } from './inject-command.js';
 import { registerManifestsCommand } from './manifests-command.js';
 import { registerOperatorCommand } from './operator-command.js';
 import { weftVersion } from '../lib/version.js';
@@ -12,6 +13,7 @@ program.name('weft').description("Weft: a service mesh for Kubernetes that speak
 registerOperatorCommand(program);
 registerControlPlaneCommand(program);
 registerManifestsCommand(program);
+registerInjectCommand(program);
 registerDevCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

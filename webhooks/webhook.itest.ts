@@ -1,0 +1,151 @@
+// Injection through the real apiserver, with the webhook configuration the
+// operator generates and weftd running as the process of its own kwok pod.
+import { join } from 'node:path';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
+import { installMeshDemo } from '../testing/cluster/mesh-demo.js';
+import type { PodProcessRunner } from '../testing/cluster/pod-processes.js';
+import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
+import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
+
+const containerNames = (pod: V1Pod) => ({
+  init: (pod.spec?.initContainers ?? []).map((c) => c.name),
+  main: (pod.spec?.containers ?? []).map((c) => c.name),
+});
+
+describeWithCluster('sidecar injection webhook', (cluster) => {
+  let kc: KubeConfig;
+  let runner: PodProcessRunner;
+  let kubectlPath: string;
+  const core = () => kc.makeApiClient(CoreV1Api);
+
+  beforeAll(async () => {
+    const binaries = await ensureClusterBinaries(undefined, { allowBuild: false });
+    kubectlPath = binaries.kubectl;
+    kc = cluster().kubeConfig();
+    runner = await installMeshDemo(cluster(), binaries, process.cwd(), () => {});
+    await eventually('weftd to set the caBundle of its webhooks', async () => {
+      const hook = await kc
+        .makeApiClient(AdmissionregistrationV1Api)
+        .readMutatingWebhookConfiguration({ name: 'weft-sidecar-injector-weft-system' });
+      return hook.webhooks?.every((w) => w.clientConfig.caBundle) ? hook : undefined;
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await runner?.stop();
+  });
+
+  async function deployAndGetPods(namespace: string, name: string, podLabels: Record<string, string> = {}): Promise<V1Pod[]> {
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: name } },
+          template: {
+            metadata: { labels: { app: name, ...podLabels } },
+            spec: {
+              containers: [
+                {
+                  name: 'app',
+                  image: 'registry.example/app:1',
+                  ports: [{ containerPort: 8080 }],
+                  readinessProbe: { httpGet: { path: '/ready', port: 8080 } },
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    return eventually(`pods of ${namespace}/${name}`, async () => {
+      const pods = (await core().listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items;
+      return pods.length === 2 ? pods : undefined;
+    });
+  }
+
+  it('stores the pods of a Deployment in a labelled namespace with the sidecar, and leaves other namespaces alone', async () => {
+    await createNamespace(kc, 'shop', { 'weft-injection': 'enabled' });
+    for (const pod of await deployAndGetPods('shop', 'web')) {
+      expect(containerNames(pod)).toEqual({ init: ['istio-init', 'istio-proxy'], main: ['app'] });
+      expect(pod.spec?.initContainers?.[1]?.restartPolicy).toBe('Always');
+      expect(pod.metadata?.labels?.['security.istio.io/tlsMode']).toBe('istio');
+      expect(JSON.parse(pod.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}').revision).toBe('default');
+      const env = Object.fromEntries((pod.spec?.initContainers?.[1]?.env ?? []).map((e) => [e.name, e.value]));
+      expect(env['CA_ADDR']).toBe('weftd.weft-system.svc:15012');
+      expect(env['ISTIO_META_WORKLOAD_NAME']).toBe('web');
+      expect(pod.spec?.containers[0]?.readinessProbe?.httpGet).toEqual({ path: '/app-health/app/readyz', port: 15020, scheme: 'HTTP' });
+    }
+    await createNamespace(kc, 'plain');
+    for (const pod of await deployAndGetPods('plain', 'web')) expect(containerNames(pod)).toEqual({ init: [], main: ['app'] });
+  });
+
+  it('honours the pod opt-out in a labelled namespace and the opt-in in an unlabelled one', async () => {
+    for (const pod of await deployAndGetPods('shop', 'batch', { 'sidecar.istio.io/inject': 'false' }))
+      expect(containerNames(pod).init).toEqual([]);
+    for (const pod of await deployAndGetPods('plain', 'chosen', { 'sidecar.istio.io/inject': 'true' })) {
+      expect(containerNames(pod).init).toEqual(['istio-init', 'istio-proxy']);
+    }
+  });
+
+  it('with the webhook down and failurePolicy Fail, refuses pods in labelled namespaces only', async () => {
+    const run = (args: string[]) => kubectl(cluster(), kubectlPath, args);
+    // A weftd image that nothing runs: the rollout replaces the serving pod with a silent one.
+    expect(
+      run([
+        'patch',
+        'meshinstallation',
+        'default',
+        '--type=merge',
+        '-p',
+        '{"spec":{"controlPlane":{"image":"registry.example/not-weft:1"}}}',
+      ]).status,
+    ).toBe(0);
+    await eventually('the serving weftd to be gone', async () =>
+      [...runner.processes().keys()].some((key) => key.startsWith('weft-system/')) ? undefined : true,
+    );
+    const podBody = (name: string) => ({ metadata: { name }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } });
+    const refused = await eventually('pod creation in the labelled namespace to be refused', async () =>
+      core()
+        .createNamespacedPod({ namespace: 'shop', body: podBody(`probe-${Date.now()}`) })
+        .then(
+          () => undefined,
+          (error: Error) => error,
+        ),
+    );
+    expect(refused.message).toContain('sidecar-injector.weft.dev');
+    await core().createNamespacedPod({ namespace: 'plain', body: podBody('unaffected') });
+
+    expect(
+      run(['patch', 'meshinstallation', 'default', '--type=json', '-p', '[{"op":"remove","path":"/spec/controlPlane/image"}]']).status,
+    ).toBe(0);
+    const pod = await eventually('injection to work again', async () => {
+      const created = await core()
+        .createNamespacedPod({ namespace: 'shop', body: podBody(`again-${Date.now()}`) })
+        .catch(() => undefined);
+      return created && containerNames(created).init.includes('istio-proxy') ? created : undefined;
+    });
+    expect(containerNames(pod).main).toEqual(['app']);
+  });
+
+  it('prints the same injection offline with weft inject', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(
+      process.execPath,
+      [
+        join(process.cwd(), 'dist', 'cmd', 'weft.js'),
+        'inject',
+        '-f',
+        join(process.cwd(), 'webhooks', 'injection', 'testdata', 'deployment-pod.yaml'),
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('name: istio-proxy');
+    expect(result.stdout).toContain('sidecar.istio.io/status');
+  });
+});
