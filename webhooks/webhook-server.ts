@@ -36,8 +36,11 @@ export class WebhookServer {
       req.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > maxAdmissionBytes) {
-          answer(413, { message: `AdmissionReview larger than ${maxAdmissionBytes} bytes` });
-          req.destroy();
+          if (!res.headersSent) {
+            res.setHeader('connection', 'close');
+            answer(413, { message: `AdmissionReview larger than ${maxAdmissionBytes} bytes` });
+            res.on('finish', () => req.destroy());
+          }
           return;
         }
         chunks.push(chunk);

@@ -12,6 +12,10 @@ import { issueWorkloadCertificate, type SigningCa } from '../../ca/pki/workload-
 import { certificateServiceDefinition, certificateServiceImplementation } from '../../ca/server/certificate-service.js';
 import { componentLogger } from '../../lib/logger.js';
 import { buildCsr } from '../fixtures/csr.js';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { reviewInjection } from '../../webhooks/admission-review.js';
+import { defaultInjectionConfig } from '../../webhooks/injection/injection-config.js';
+import { installMeshDemo } from '../cluster/mesh-demo.js';
 
 function measure(name: string, iterations: number, body: () => void): void {
   body(); // warm up
@@ -50,6 +54,55 @@ function rssMiB(pid: number): number {
   return kib / 1024;
 }
 
+/** A pod whose serialized size is about `kib` KiB, padded with environment variables as real pods are. */
+function podOfSize(kib: number): V1Pod {
+  const env = Array.from({ length: Math.max(1, Math.round((kib * 1024 - 600) / 64)) }, (_, i) => ({
+    name: `SETTING_${i}`,
+    value: 'x'.repeat(40),
+  }));
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: 'bench-', labels: { app: 'bench' } },
+    spec: { containers: [{ name: 'app', image: 'registry.example/app:1', env, ports: [{ containerPort: 8080 }] }] },
+  };
+}
+
+async function latencies(label: string, concurrency: number, total: number, once: () => Promise<void>): Promise<void> {
+  const samples: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next++;
+        const t = process.hrtime.bigint();
+        await once();
+        samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    }),
+  );
+  samples.sort((a, b) => a - b);
+  console.log(
+    `${label.padEnd(70)} p50 ${percentile(samples, 50).toFixed(2).padStart(7)} ms  p99 ${percentile(samples, 99).toFixed(2).padStart(7)} ms`,
+  );
+}
+
+async function injectionInProcess(): Promise<void> {
+  for (const kib of [10, 50]) {
+    const pod = podOfSize(kib);
+    const body = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'b', kind: { kind: 'Pod' }, operation: 'CREATE', namespace: 'bench', object: pod },
+    };
+    for (const concurrency of [1, 50]) {
+      await latencies(`inject ${kib} KB pod in process, concurrency ${concurrency}`, concurrency, 1000, async () => {
+        reviewInjection(body, () => ({ 'weft-injection': 'enabled' }), defaultInjectionConfig);
+      });
+    }
+  }
+}
+
 async function clusterBenchmarks(): Promise<void> {
   if (!insideSandbox()) {
     console.log('local cluster: skipped (run through `make bench`, which enters the network sandbox)');
@@ -61,6 +114,38 @@ async function clusterBenchmarks(): Promise<void> {
   console.log(`${'local cluster start to ready (2 kwok nodes)'.padEnd(70)} ${String(Date.now() - started).padStart(9)} ms`);
   const total = cluster.pids().reduce((sum, pid) => sum + rssMiB(pid), 0);
   console.log(`${'local cluster resident memory (5 processes)'.padEnd(70)} ${total.toFixed(0).padStart(9)} MiB`);
+
+  const installing = Date.now();
+  const runner = await installMeshDemo(cluster, binaries, process.cwd(), () => {});
+  console.log(`${'Weft install to MeshInstallation Ready'.padEnd(70)} ${String(Date.now() - installing).padStart(9)} ms`);
+  const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: 'bench', labels: { 'weft-injection': 'enabled' } } } });
+  await core.createNamespace({ body: { metadata: { name: 'bench-plain' } } });
+  for (;;) {
+    const ready = await core.readNamespacedServiceAccount({ name: 'default', namespace: 'bench' }).then(
+      () => true,
+      () => false,
+    );
+    const plain = await core.readNamespacedServiceAccount({ name: 'default', namespace: 'bench-plain' }).then(
+      () => true,
+      () => false,
+    );
+    if (ready && plain) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  // Dry-run creations go through admission (webhooks included) without storing thousands of pods.
+  for (const kib of [10, 50]) {
+    const pod = podOfSize(kib);
+    for (const concurrency of [1, 50]) {
+      await latencies(`pod create through the apiserver, ${kib} KB, injected, concurrency ${concurrency}`, concurrency, 300, async () => {
+        await core.createNamespacedPod({ namespace: 'bench', body: pod, dryRun: 'All' });
+      });
+      await latencies(`pod create through the apiserver, ${kib} KB, no webhook, concurrency ${concurrency}`, concurrency, 300, async () => {
+        await core.createNamespacedPod({ namespace: 'bench-plain', body: pod, dryRun: 'All' });
+      });
+    }
+  }
+  await runner.stop();
   const stopping = Date.now();
   await cluster.stop();
   console.log(`${'local cluster stop'.padEnd(70)} ${String(Date.now() - stopping).padStart(9)} ms`);
@@ -159,4 +244,5 @@ async function grpcSigningBenchmarks(): Promise<void> {
 x509Benchmarks();
 csrSigningBenchmarks();
 await grpcSigningBenchmarks();
+await injectionInProcess();
 await clusterBenchmarks();

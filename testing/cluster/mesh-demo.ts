@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { meshInstallationApi, type MeshInstallation } from '../../api/mesh-installation.js';
 import type { ClusterBinaries } from './binaries.js';
 import type { LocalCluster } from './local-cluster.js';
@@ -51,7 +51,7 @@ export async function installMeshDemo(
       : 'MeshInstallation default: waiting for the operator';
     if (line !== last) progress(line);
     last = line;
-    if (ready?.status === 'True') return runner;
+    if (ready?.status === 'True' && (await weftdServing(cluster))) return runner;
     if (Date.now() > deadline) {
       await runner.stop();
       throw new Error(
@@ -60,4 +60,26 @@ export async function installMeshDemo(
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
+}
+
+/**
+ * kwok marks pods Ready without probing them; a real kubelet would wait for weftd's
+ * readiness probe. Ask every weftd process its /ready directly instead.
+ */
+async function weftdServing(cluster: LocalCluster): Promise<boolean> {
+  const pods = await cluster
+    .kubeConfig()
+    .makeApiClient(CoreV1Api)
+    .listNamespacedPod({ namespace: 'weft-system', labelSelector: 'app.kubernetes.io/name=weftd' });
+  const running = pods.items.filter((pod) => pod.status?.phase === 'Running' && pod.status.podIP && !pod.metadata?.deletionTimestamp);
+  if (running.length === 0) return false;
+  const answers = await Promise.all(
+    running.map((pod) =>
+      fetch(`http://${pod.status?.podIP}:15014/ready`, { signal: AbortSignal.timeout(1_000) }).then(
+        (response) => response.ok,
+        () => false,
+      ),
+    ),
+  );
+  return answers.every(Boolean);
 }
