@@ -105,6 +105,10 @@ namespaceLabel: string
  */
 honorIstioLabels: boolean
 failurePolicy: ("Fail" | "Ignore")
+/**
+ * Traffic capture is set up by Istio's CNI plugin; pods get no istio-init container.
+ */
+cni: boolean
 }
 ca: {
 /**

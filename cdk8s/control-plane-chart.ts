@@ -88,6 +88,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
           proxy: { image: spec.proxy.image, logLevel: spec.proxy.logLevel, resources: spec.proxy.resources ?? {} },
           honorIstioLabels: spec.injection.honorIstioLabels,
           namespaceLabel: spec.injection.namespaceLabel,
+          cni: spec.injection.cni,
         },
         null,
         2,

@@ -7,7 +7,7 @@ import { expectMatchesGolden } from '../../testing/jest/golden.js';
 import { reviewInjection } from '../admission-review.js';
 import { decideInjection } from './decision.js';
 import { injectPod } from './inject-pod.js';
-import { defaultInjectionConfig, type InjectionConfig } from './injection-config.js';
+import { defaultInjectionConfig, injectionConfigFromValues, type InjectionConfig } from './injection-config.js';
 
 const testdata = join(import.meta.dirname, 'testdata');
 const basePod = parse(readFileSync(join(testdata, 'deployment-pod.yaml'), 'utf8')) as V1Pod;
@@ -175,5 +175,27 @@ describe('sidecar injection', () => {
       allowed: false,
       status: { code: 400, message: 'request.object is not a Pod with spec.containers' },
     });
+  });
+});
+
+describe('injectionConfigFromValues', () => {
+  it("reads the operator's injector values, including CNI mode", () => {
+    const values = JSON.stringify({
+      revision: '',
+      trustDomain: 'corp.example',
+      discoveryAddress: 'weftd.mesh.svc:15012',
+      cni: true,
+      proxy: { image: 'p:1', logLevel: 'info' },
+    });
+    const config = injectionConfigFromValues(values, 'mesh', true);
+    expect(config).toMatchObject({
+      trustDomain: 'corp.example',
+      meshId: 'corp.example',
+      discoveryAddress: 'weftd.mesh.svc:15012',
+      cni: true,
+      proxyImage: 'p:1',
+      controlPlaneNamespace: 'mesh',
+    });
+    expect(injectPod(pod(), 'bookinfo', config).spec?.initContainers?.map((c) => c.name)).toEqual(['istio-proxy']);
   });
 });

@@ -46,6 +46,7 @@ export function injectionConfigFromValues(valuesJson: string, controlPlaneNamesp
     discoveryAddress?: string;
     honorIstioLabels?: boolean;
     namespaceLabel?: string;
+    cni?: boolean;
     proxy?: { image?: string; logLevel?: string; resources?: InjectionConfig['proxyResources'] };
   };
   return {
@@ -57,6 +58,7 @@ export function injectionConfigFromValues(valuesJson: string, controlPlaneNamesp
     ...(values.discoveryAddress ? { discoveryAddress: values.discoveryAddress } : {}),
     ...(values.honorIstioLabels !== undefined ? { honorIstioLabels: values.honorIstioLabels } : {}),
     ...(values.namespaceLabel ? { namespaceLabel: values.namespaceLabel } : {}),
+    ...(values.cni !== undefined ? { cni: values.cni } : {}),
     ...(values.proxy?.image ? { proxyImage: values.proxy.image } : {}),
     ...(values.proxy?.logLevel ? { proxyLogLevel: values.proxy.logLevel } : {}),
     ...(values.proxy?.resources ? { proxyResources: values.proxy.resources } : {}),
