@@ -79,3 +79,25 @@ export const rootCertExpiry = new Gauge({
   help: 'Unix time at which the signing root (or plugged intermediate) expires',
   registers: [registry],
 });
+
+// xDS metrics, named as Istio's.
+export const xdsPushes = new Counter({
+  name: 'pilot_xds_pushes',
+  help: 'xDS responses sent, by type',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});
+export const xdsRejects = new Counter({
+  name: 'pilot_total_xds_rejects',
+  help: 'xDS responses NACKed by proxies, by type',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});
+export const xdsConnected = new Gauge({ name: 'pilot_xds', help: 'Connected xDS streams', registers: [registry] });
+export const xdsConfigSize = new Histogram({
+  name: 'pilot_xds_config_size_bytes',
+  help: 'Size of xDS responses, by type',
+  labelNames: ['type'] as const,
+  buckets: [256, 1024, 8192, 65_536, 524_288, 4_194_304],
+  registers: [registry],
+});

@@ -1,0 +1,75 @@
+// xDS for proxyless gRPC clients (@grpc/grpc-js-xds, grpc-go): for every Service
+// port an API listener named <host>:<port> (what `xds:///<host>:<port>` asks
+// for), its route configuration, an EDS cluster and its endpoints. Pure.
+import { any, typeUrls } from '../protos.js';
+import { serviceHost, type MeshModel } from '../model/mesh-model.js';
+
+const hcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const routerType = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+export type ResourcesByType = Record<string, Record<string, Record<string, unknown>>>;
+
+export const outboundClusterName = (port: number, host: string, subset = '') => `outbound|${port}|${subset}|${host}`;
+
+export function grpcClientResources(model: MeshModel): ResourcesByType {
+  const listeners: Record<string, Record<string, unknown>> = {};
+  const routes: Record<string, Record<string, unknown>> = {};
+  const clusters: Record<string, Record<string, unknown>> = {};
+  const endpoints: Record<string, Record<string, unknown>> = {};
+  const ads = { ads: {}, resource_api_version: 'V3' };
+
+  for (const service of [...model.services].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
+    const host = serviceHost(service, model.clusterDomain);
+    for (const port of service.ports) {
+      const listenerName = `${host}:${port.port}`;
+      const clusterName = outboundClusterName(port.port, host);
+      listeners[listenerName] = {
+        name: listenerName,
+        api_listener: {
+          api_listener: any(hcmType, {
+            rds: { config_source: ads, route_config_name: listenerName },
+            http_filters: [{ name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
+          }),
+        },
+      };
+      routes[listenerName] = {
+        name: listenerName,
+        virtual_hosts: [
+          {
+            name: listenerName,
+            // The short names resolve as in Kubernetes DNS from the same namespace.
+            domains: [
+              listenerName,
+              host,
+              `${service.name}.${service.namespace}.svc:${port.port}`,
+              `${service.name}.${service.namespace}:${port.port}`,
+              `${service.name}:${port.port}`,
+            ],
+            routes: [{ match: { prefix: '' }, route: { cluster: clusterName } }],
+          },
+        ],
+      };
+      clusters[clusterName] = {
+        name: clusterName,
+        type: 'EDS',
+        eds_cluster_config: { eds_config: ads, service_name: clusterName },
+        lb_policy: 'ROUND_ROBIN',
+        connect_timeout: { seconds: 10 },
+      };
+      const lbEndpoints = service.endpoints
+        .filter((endpoint) => endpoint.ports[port.name] !== undefined)
+        .sort((a, b) => a.address.localeCompare(b.address))
+        .map((endpoint) => ({
+          endpoint: { address: { socket_address: { address: endpoint.address, port_value: endpoint.ports[port.name] } } },
+          health_status: 'HEALTHY',
+          load_balancing_weight: { value: 1 },
+        }));
+      endpoints[clusterName] = {
+        cluster_name: clusterName,
+        // gRPC ignores localities without a weight.
+        endpoints: lbEndpoints.length > 0 ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: 1 } }] : [],
+      };
+    }
+  }
+  return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };
+}

@@ -1,0 +1,89 @@
+// Envoy's xDS protos, from the copy inside @grpc/grpc-js-xds (the design names
+// @envoyproxy/protos, which is not published). One protobufjs Root for encoding
+// resources once, and the ADS service definition for the gRPC server.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+const depsDir = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+export const protoIncludeDirs = [
+  ...['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((dir) => join(depsDir, dir)),
+  // google/protobuf/descriptor.proto and friends ship with protobufjs.
+  dirname(require.resolve('protobufjs/package.json')),
+];
+
+export const typeUrls = {
+  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+} as const;
+
+const resourceFiles = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+];
+
+let root: protobuf.Root | undefined;
+
+/** All the Envoy types Weft emits, loaded once. */
+export function envoyRoot(): protobuf.Root {
+  if (root) return root;
+  const loaded = new protobuf.Root();
+  loaded.resolvePath = (_origin, target) => {
+    for (const dir of protoIncludeDirs) {
+      const candidate = join(dir, target);
+      if (existsSync(candidate)) return candidate;
+    }
+    return target;
+  };
+  loaded.loadSync(resourceFiles, { keepCase: true });
+  loaded.resolveAll();
+  root = loaded;
+  return loaded;
+}
+
+export function typeOf(typeUrl: string): protobuf.Type {
+  return envoyRoot().lookupType(typeUrl.replace(/^type\.googleapis\.com\//, ''));
+}
+
+/** Encodes a resource given as a plain object (proto field names); refuses objects that do not fit the type. */
+export function encodeResource(typeUrl: string, resource: Record<string, unknown>): Buffer {
+  const type = typeOf(typeUrl);
+  const problem = type.verify(type.fromObject(resource));
+  if (problem) throw new Error(`${typeUrl}: ${problem}`);
+  return Buffer.from(type.encode(type.fromObject(resource)).finish());
+}
+
+/** An Any: the form resources and typed configs travel in. */
+export function any(typeUrl: string, message: Record<string, unknown>): { type_url: string; value: Buffer } {
+  return { type_url: typeUrl, value: encodeResource(typeUrl, message) };
+}
+
+let adsDefinition: grpc.ServiceDefinition | undefined;
+
+export function aggregatedDiscoveryService(): grpc.ServiceDefinition {
+  if (!adsDefinition) {
+    const definition = loadSync('envoy/service/discovery/v3/ads.proto', {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: false,
+      includeDirs: protoIncludeDirs,
+    });
+    adsDefinition = definition['envoy.service.discovery.v3.AggregatedDiscoveryService'] as grpc.ServiceDefinition;
+  }
+  return adsDefinition;
+}

@@ -1,0 +1,87 @@
+// The ADS gRPC service: thin glue from grpc-js streams to AdsStream.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../lib/logger.js';
+import { xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } from '../../lib/monitoring.js';
+import { AdsStream, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
+import type { ConfigSource, ProxySyncStatus } from './discovery-types.js';
+
+const shortType = (typeUrl: string) => typeUrl.split('.').pop() ?? typeUrl;
+
+export class AdsServer {
+  private readonly streams = new Set<AdsStream>();
+  private nextId = 0;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly source: ConfigSource,
+    private readonly log: Logger,
+  ) {
+    this.unsubscribe = source.onChange((typeUrls) => {
+      for (const stream of this.streams) stream.changed(typeUrls);
+    });
+  }
+
+  implementation(): grpc.UntypedServiceImplementation {
+    return {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.serve(call),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        call.emit('error', {
+          code: grpc.status.UNIMPLEMENTED,
+          details: 'incremental (delta) xDS is not served yet; use state-of-the-world ADS',
+        });
+      },
+    };
+  }
+
+  /** Every connected proxy's sync state, for /debug/syncz. */
+  status(): ProxySyncStatus[] {
+    return [...this.streams].map((stream) => stream.status());
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+    const stream = new AdsStream(
+      ++this.nextId,
+      this.source,
+      (response) => {
+        if (!call.writable) return;
+        call.write(response);
+      },
+      {
+        onPush: (typeUrl, bytes) => {
+          xdsPushes.inc({ type: shortType(typeUrl) });
+          xdsConfigSize.observe({ type: shortType(typeUrl) }, bytes);
+        },
+        onNack: (typeUrl, error) => {
+          xdsRejects.inc({ type: shortType(typeUrl) });
+          this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
+        },
+      },
+    );
+    this.streams.add(stream);
+    xdsConnected.inc();
+    const finish = () => {
+      if (this.streams.delete(stream)) xdsConnected.dec();
+    };
+    call.on('data', (request: DiscoveryRequest) => {
+      try {
+        stream.handle(request);
+      } catch (error) {
+        const details = error instanceof ProtocolError ? error.message : 'internal error handling the request; see the control plane logs';
+        if (!(error instanceof ProtocolError))
+          this.log.error({ node: stream.nodeId, error: error instanceof Error ? error.message : String(error) }, 'xDS request failed');
+        finish();
+        call.emit('error', { code: error instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details });
+      }
+    });
+    call.on('end', () => {
+      finish();
+      call.end();
+    });
+    call.on('error', finish);
+    call.on('cancelled', finish);
+  }
+}

@@ -1,0 +1,159 @@
+// One state-of-the-world ADS stream: subscriptions, versions and nonces per type,
+// ACK/NACK as explicit state. Pure protocol: it knows nothing of Kubernetes.
+import type { ConfigSource, DiscoveryNode, ProxySyncStatus, TypeSyncStatus } from './discovery-types.js';
+
+export interface DiscoveryRequest {
+  version_info?: string;
+  node?: DiscoveryNode;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+export interface DiscoveryResponse {
+  version_info: string;
+  resources: Array<{ type_url: string; value: Buffer }>;
+  type_url: string;
+  nonce: string;
+}
+
+interface TypeState {
+  names: string[];
+  wildcard: boolean;
+  versionSent?: string;
+  namesSent?: string;
+  nonceSent?: string;
+  versionAcked?: string;
+  state: TypeSyncStatus['state'];
+  lastNackError?: string;
+}
+
+export interface StreamEvents {
+  onAck?: (typeUrl: string, version: string) => void;
+  onNack?: (typeUrl: string, error: string) => void;
+  onPush?: (typeUrl: string, bytes: number, resources: number) => void;
+}
+
+export class AdsStream {
+  private node: DiscoveryNode | undefined;
+  private readonly types = new Map<string, TypeState>();
+  private nonce = 0;
+  readonly connectedAt = new Date();
+
+  constructor(
+    readonly id: number,
+    private readonly source: ConfigSource,
+    private readonly send: (response: DiscoveryResponse) => void,
+    private readonly events: StreamEvents = {},
+  ) {}
+
+  get nodeId(): string | undefined {
+    return this.node?.id;
+  }
+
+  /** Handles one request; throws only for protocol violations the stream must end on. */
+  handle(request: DiscoveryRequest): void {
+    if (!this.node) {
+      if (!request.node?.id) throw new ProtocolError('the first DiscoveryRequest on a stream must carry node.id');
+      this.node = {
+        id: request.node.id,
+        ...(request.node.cluster ? { cluster: request.node.cluster } : {}),
+        ...(request.node.metadata ? { metadata: request.node.metadata } : {}),
+      };
+    }
+    const typeUrl = request.type_url ?? '';
+    if (!typeUrl) throw new ProtocolError('DiscoveryRequest without type_url (this server speaks ADS: every request names its type)');
+    const names = [...(request.resource_names ?? [])].sort();
+    let state = this.types.get(typeUrl);
+
+    if (request.response_nonce) {
+      // A nonce other than the last one sent for this type is stale: the proxy has newer news coming.
+      if (!state || request.response_nonce !== state.nonceSent) return;
+      if (request.error_detail) {
+        state.state = 'nacked';
+        state.lastNackError = request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`;
+        this.events.onNack?.(typeUrl, state.lastNackError);
+        // The proxy keeps its last good config; we send nothing new until the config changes.
+        state.names = names;
+        return;
+      }
+      state.state = 'acked';
+      state.versionAcked = request.version_info ?? state.versionSent;
+      this.events.onAck?.(typeUrl, state.versionAcked ?? '');
+      const changed = names.join('\n') !== state.names.join('\n');
+      state.names = names;
+      state.wildcard = names.length === 0;
+      if (changed) this.push(typeUrl);
+      return;
+    }
+
+    // A first request for the type (or a reconnecting proxy's request, carrying the version it has).
+    if (!state) {
+      state = { names, wildcard: names.length === 0, state: 'pending' };
+      this.types.set(typeUrl, state);
+    } else {
+      state.names = names;
+      state.wildcard = names.length === 0;
+    }
+    this.push(typeUrl, true);
+  }
+
+  /** Config changed for these types: push them to this stream if it subscribes. */
+  changed(typeUrls: string[]): void {
+    for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl);
+  }
+
+  status(): ProxySyncStatus {
+    return {
+      streamId: this.id,
+      nodeId: this.node?.id ?? '',
+      connectedAt: this.connectedAt.toISOString(),
+      types: [...this.types].map(([typeUrl, s]) => ({
+        typeUrl,
+        subscribed: s.wildcard ? 'wildcard' : s.names,
+        ...(s.versionSent !== undefined ? { versionSent: s.versionSent } : {}),
+        ...(s.nonceSent !== undefined ? { nonceSent: s.nonceSent } : {}),
+        ...(s.versionAcked !== undefined ? { versionAcked: s.versionAcked } : {}),
+        state: s.state,
+        ...(s.lastNackError !== undefined ? { lastNackError: s.lastNackError } : {}),
+      })),
+    };
+  }
+
+  private push(typeUrl: string, force = false): void {
+    const state = this.types.get(typeUrl);
+    if (!state || !this.node) return;
+    if (!this.source.serves(typeUrl)) {
+      // Types we do not serve (Istio's agent asks for its own) get an empty answer, once.
+      if (state.nonceSent && !force) return;
+      this.respond(typeUrl, state, '', []);
+      return;
+    }
+    const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : state.names);
+    const namesKey = state.names.join('\n');
+    if (!force && set.version === state.versionSent && namesKey === state.namesSent) return;
+    state.namesSent = namesKey;
+    this.respond(
+      typeUrl,
+      state,
+      set.version,
+      set.resources.map((r) => r.resource),
+    );
+  }
+
+  private respond(typeUrl: string, state: TypeState, version: string, resources: DiscoveryResponse['resources']): void {
+    const nonce = String(++this.nonce);
+    state.versionSent = version;
+    state.nonceSent = nonce;
+    state.state = 'pending';
+    this.send({ version_info: version, resources, type_url: typeUrl, nonce });
+    this.events.onPush?.(
+      typeUrl,
+      resources.reduce((sum, r) => sum + r.value.length, 0),
+      resources.length,
+    );
+  }
+}
+
+export class ProtocolError extends Error {}

@@ -1,0 +1,49 @@
+// The small interface between the xDS protocol and whatever produces resources
+// (go-control-plane's split): the server knows versions, nonces and ACK/NACK,
+// the source knows what each proxy should have.
+
+export interface EncodedResource {
+  name: string;
+  /** google.protobuf.Any, encoded once and shared by every proxy that receives it. */
+  resource: { type_url: string; value: Buffer };
+}
+
+export interface ResourceSet {
+  /** Changes whenever any resource of this type changes for this proxy. */
+  version: string;
+  resources: EncodedResource[];
+}
+
+export interface DiscoveryNode {
+  id: string;
+  cluster?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ConfigSource {
+  /** Whether this source serves a type; other types are answered empty. */
+  serves(typeUrl: string): boolean;
+  /** Subscribed names narrow the answer; an empty list is a wildcard subscription. */
+  resources(node: DiscoveryNode, typeUrl: string, names: string[]): ResourceSet;
+  /** Called with the type URLs whose content changed; the server pushes those to every stream. */
+  onChange(listener: (typeUrls: string[]) => void): () => void;
+}
+
+export type AckState = 'pending' | 'acked' | 'nacked';
+
+export interface TypeSyncStatus {
+  typeUrl: string;
+  subscribed: string[] | 'wildcard';
+  versionSent?: string;
+  nonceSent?: string;
+  versionAcked?: string;
+  state: AckState;
+  lastNackError?: string;
+}
+
+export interface ProxySyncStatus {
+  streamId: number;
+  nodeId: string;
+  connectedAt: string;
+  types: TypeSyncStatus[];
+}

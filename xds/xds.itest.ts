@@ -1,0 +1,205 @@
+// Real traffic through Weft's xDS: @grpc/grpc-js-xds clients resolve
+// xds:///<service>:<port> from our ADS server and reach echo workloads bound to
+// pod IPs in the sandbox; scaling and deletion change where calls go.
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as grpcXds from '@grpc/grpc-js-xds';
+import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { componentLogger } from '../lib/logger.js';
+import { PodProcessRunner } from '../testing/cluster/pod-processes.js';
+import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
+import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
+import { echoService, type EchoReply } from '../testing/workloads/echo.js';
+import { SnapshotCache } from './cache/snapshot-cache.js';
+import { KubeMeshModel } from './model/kube-mesh-model.js';
+import { aggregatedDiscoveryService, typeUrls } from './protos.js';
+import { AdsServer } from './server/ads-server.js';
+
+grpcXds.register();
+const log = componentLogger('xds-test');
+const target = 'xds:///echo.traffic.svc.cluster.local:8080';
+
+describeWithCluster('xDS for proxyless gRPC', (cluster) => {
+  let kc: KubeConfig;
+  let model: KubeMeshModel;
+  let ads: AdsServer;
+  let server: grpc.Server;
+  let port: number;
+  let runner: PodProcessRunner;
+  const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
+
+  beforeAll(async () => {
+    kc = cluster().kubeConfig();
+    const cache = new SnapshotCache();
+    model = new KubeMeshModel(kc, cache, log);
+    await model.start();
+    ads = new AdsServer(cache, log);
+    server = new grpc.Server();
+    server.addService(aggregatedDiscoveryService(), ads.implementation());
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    runner = new PodProcessRunner(kc, {
+      server: cluster().server,
+      caFile: cluster().pki.caFile,
+      workDir: join(cluster().workDir, 'pods'),
+      rules: [
+        {
+          matches: (image) => image.startsWith('registry.example/echo'),
+          command: () => [process.execPath, join(process.cwd(), 'dist', 'testing', 'workloads', 'echo-workload.js')],
+        },
+      ],
+    });
+    runner.start();
+    await createNamespace(kc, 'traffic');
+    await kc.makeApiClient(CoreV1Api).createNamespacedService({
+      namespace: 'traffic',
+      body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 8080, targetPort: 9090 }] } },
+    });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: 'traffic',
+      body: {
+        metadata: { name: 'echo' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'echo' } },
+          template: {
+            metadata: { labels: { app: 'echo' } },
+            spec: {
+              containers: [
+                {
+                  name: 'echo',
+                  image: 'registry.example/echo:1',
+                  ports: [{ name: 'grpc', containerPort: 9090 }],
+                  env: [
+                    { name: 'PORT', value: '9090' },
+                    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                  ],
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await runner?.stop();
+    server?.forceShutdown();
+    ads?.close();
+    await model?.stop();
+  });
+
+  function client(nodeId = 'sidecar~10.244.9.9~client-1.traffic~traffic.svc.cluster.local'): grpc.Client {
+    const bootstrap = {
+      xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: nodeId, locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: 'traffic' } },
+    };
+    return new EchoClient(target, grpc.credentials.createInsecure(), {
+      'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
+    });
+  }
+
+  const echo = (c: grpc.Client) =>
+    new Promise<EchoReply>((resolve, reject) =>
+      (c as unknown as Record<string, (r: object, o: object, cb: (e: Error | null, v: EchoReply) => void) => void>)['Echo']?.(
+        { message: 'hi' },
+        { deadline: Date.now() + 5_000 },
+        (e, v) => (e ? reject(e) : resolve(v)),
+      ),
+    );
+
+  async function podsAnswering(c: grpc.Client, calls: number): Promise<Set<string>> {
+    const seen = new Set<string>();
+    for (let i = 0; i < calls; i++) seen.add((await echo(c)).pod);
+    return seen;
+  }
+
+  const runningPods = async () =>
+    (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: 'traffic', labelSelector: 'app=echo' })).items
+      .filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+      .map((p) => p.metadata?.name as string)
+      .sort();
+
+  it('routes xds:/// calls to every ready endpoint of the Service', async () => {
+    const c = client();
+    const pods = await eventually('two echo pods running', async () => ((await runningPods()).length === 2 ? runningPods() : undefined));
+    const seen = await eventually('calls to reach both pods', async () => {
+      const answering = await podsAnswering(c, 20).catch(() => undefined);
+      return answering && answering.size === 2 ? answering : undefined;
+    });
+    expect([...seen].sort()).toEqual(pods);
+    c.close();
+  });
+
+  it('spreads calls to a new pod within seconds of a scale-up, and stops calling a deleted pod', async () => {
+    const c = client('sidecar~10.244.9.10~client-2.traffic~traffic.svc.cluster.local');
+    await kc
+      .makeApiClient(AppsV1Api)
+      .patchNamespacedDeploymentScale({ name: 'echo', namespace: 'traffic', body: [{ op: 'replace', path: '/spec/replicas', value: 3 }] });
+    const three = await eventually('three echo pods running', async () => ((await runningPods()).length === 3 ? runningPods() : undefined));
+    await eventually('calls to reach all three pods', async () => {
+      const answering = await podsAnswering(c, 30).catch(() => undefined);
+      return answering && answering.size === 3 ? answering : undefined;
+    });
+
+    const victim = three[0] as string;
+    await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ name: victim, namespace: 'traffic' });
+    // Once the deletion has been pushed, no call goes to the deleted pod, and none fails.
+    await eventually('the deleted pod to leave the EndpointSlice', async () => {
+      const answering = await podsAnswering(c, 10).catch(() => undefined);
+      return answering && !answering.has(victim) ? answering : undefined;
+    });
+    const after = await podsAnswering(c, 30);
+    expect(after.has(victim)).toBe(false);
+    c.close();
+  });
+
+  it('tracks ACKs per proxy and type, and keeps a NACK visible with its error', async () => {
+    const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
+    const raw = new Ads(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const stream = (
+      raw as unknown as Record<string, () => grpc.ClientDuplexStream<object, { nonce: string; version_info: string; type_url: string }>>
+    )['StreamAggregatedResources']?.();
+    if (!stream) throw new Error('no ADS stream');
+    const responses: Array<{ nonce: string; version_info: string; type_url: string }> = [];
+    stream.on('data', (r: { nonce: string; version_info: string; type_url: string }) => responses.push(r));
+    stream.on('error', () => undefined);
+    stream.write({
+      node: { id: 'sidecar~10.244.9.11~nacker.traffic~traffic.svc.cluster.local' },
+      type_url: typeUrls.cluster,
+      resource_names: [],
+    });
+    const first = await eventually('a CDS response', async () => responses.find((r) => r.type_url === typeUrls.cluster));
+    stream.write({
+      type_url: typeUrls.cluster,
+      version_info: '',
+      response_nonce: first.nonce,
+      error_detail: { code: 3, message: 'cluster rejected by test' },
+    });
+    // An unknown type gets an empty answer, and the stream stays up.
+    stream.write({ type_url: 'type.googleapis.com/istio.networking.nds.v1.NameTable', resource_names: [] });
+    await eventually('an empty answer for an unknown type', async () => responses.find((r) => r.type_url.endsWith('NameTable')));
+    const status = await eventually('the NACK to be recorded', async () => {
+      const proxy = ads.status().find((p) => p.nodeId.includes('nacker'));
+      const cds = proxy?.types.find((t) => t.typeUrl === typeUrls.cluster);
+      return cds?.state === 'nacked' ? cds : undefined;
+    });
+    expect(status).toMatchObject({ state: 'nacked', lastNackError: 'cluster rejected by test', versionSent: first.version_info });
+    // A stale nonce is ignored.
+    stream.write({ type_url: typeUrls.cluster, version_info: first.version_info, response_nonce: 'stale-nonce' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(
+      ads
+        .status()
+        .find((p) => p.nodeId.includes('nacker'))
+        ?.types.find((t) => t.typeUrl === typeUrls.cluster)?.state,
+    ).toBe('nacked');
+    stream.end();
+    raw.close();
+    const clients = ads.status().filter((p) => p.nodeId.includes('client-1'));
+    expect(clients.every((p) => p.types.every((t) => t.state === 'acked'))).toBe(true);
+  });
+});
