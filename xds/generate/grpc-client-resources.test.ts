@@ -1,0 +1,87 @@
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { expectMatchesGolden } from '../../testing/jest/golden.js';
+import { SnapshotCache } from '../cache/snapshot-cache.js';
+import type { MeshModel } from '../model/mesh-model.js';
+import { typeOf, typeUrls } from '../protos.js';
+import { grpcClientResources } from './grpc-client-resources.js';
+
+const model: MeshModel = {
+  clusterDomain: 'cluster.local',
+  services: [
+    {
+      name: 'reviews',
+      namespace: 'bookinfo',
+      ports: [
+        { name: 'grpc', port: 9080, protocol: 'TCP' },
+        { name: 'admin', port: 9901, protocol: 'TCP' },
+      ],
+      endpoints: [
+        { address: '10.244.1.7', ports: { grpc: 9080, admin: 9901 } },
+        { address: '10.244.0.5', ports: { grpc: 9080 } },
+      ],
+    },
+    { name: 'ratings', namespace: 'bookinfo', ports: [{ name: '', port: 8080, protocol: 'TCP' }], endpoints: [] },
+  ],
+};
+
+/** Decodes every resource strictly against Envoy's protos, nested typed configs included, as a proxy would. */
+function decodeStrictly(typeUrl: string, bytes: Buffer): Record<string, unknown> {
+  const type = typeOf(typeUrl);
+  const message = type.decode(bytes);
+  const problem = type.verify(message);
+  if (problem) throw new Error(`${typeUrl}: ${problem}`);
+  // Re-encoding the decoded message yields the same bytes: nothing was unknown or dropped.
+  expect(Buffer.from(type.encode(message).finish()).equals(bytes)).toBe(true);
+  const object = type.toObject(message, { longs: String, enums: String, defaults: false }) as Record<string, unknown>;
+  return expandAnys(object);
+}
+
+function expandAnys(value: unknown): any {
+  if (Array.isArray(value)) return value.map(expandAnys);
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (typeof record['type_url'] === 'string' && record['value'] instanceof Uint8Array) {
+      return { '@type': record['type_url'], ...decodeStrictly(record['type_url'], Buffer.from(record['value'])) };
+    }
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, expandAnys(v)]));
+  }
+  return value;
+}
+
+describe('proxyless gRPC resources', () => {
+  const cache = new SnapshotCache();
+  cache.update(grpcClientResources(model));
+  const node = { id: 'sidecar~10.244.9.9~client.bookinfo~bookinfo.svc.cluster.local' };
+
+  it.each(Object.entries(typeUrls).filter(([kind]) => kind !== 'secret'))(
+    '%s resources decode strictly and match their golden file',
+    (kind, typeUrl) => {
+      const set = cache.resources(node, typeUrl, []);
+      const decoded = set.resources.map((r) => decodeStrictly(typeUrl, r.resource.value));
+      expectMatchesGolden(join(import.meta.dirname, 'testdata', `grpc-client-${kind}.yaml`), stringify(decoded));
+    },
+  );
+
+  it('names listeners as xds:/// targets ask for them and clusters as Istio does', () => {
+    expect(cache.resources(node, typeUrls.listener, []).resources.map((r) => r.name)).toEqual([
+      'ratings.bookinfo.svc.cluster.local:8080',
+      'reviews.bookinfo.svc.cluster.local:9080',
+      'reviews.bookinfo.svc.cluster.local:9901',
+    ]);
+    expect(cache.resources(node, typeUrls.cluster, ['outbound|9080||reviews.bookinfo.svc.cluster.local']).resources).toHaveLength(1);
+  });
+
+  it('changes only the endpoint version when only endpoints change', () => {
+    const before = Object.fromEntries(Object.values(typeUrls).map((t) => [t, cache.resources(node, t, []).version]));
+    const moved = structuredClone(model);
+    moved.services[0]!.endpoints.push({ address: '10.244.2.9', ports: { grpc: 9080 } });
+    expect(cache.update(grpcClientResources(moved))).toEqual([typeUrls.endpoint]);
+    const after = Object.fromEntries(Object.values(typeUrls).map((t) => [t, cache.resources(node, t, []).version]));
+    expect(after[typeUrls.endpoint]).not.toBe(before[typeUrls.endpoint]);
+    expect(after[typeUrls.cluster]).toBe(before[typeUrls.cluster]);
+    expect(after[typeUrls.listener]).toBe(before[typeUrls.listener]);
+    // The same model again changes nothing.
+    expect(cache.update(grpcClientResources(moved))).toEqual([]);
+  });
+});

@@ -1,0 +1,69 @@
+import { SnapshotCache } from '../cache/snapshot-cache.js';
+import { typeUrls } from '../protos.js';
+import { AdsStream, ProtocolError, type DiscoveryResponse } from './ads-stream.js';
+
+const cluster = (name: string, seconds = 1) => ({
+  name,
+  type: 'EDS',
+  eds_cluster_config: { eds_config: { ads: {} } },
+  connect_timeout: { seconds },
+});
+const node = { id: 'sidecar~10.0.0.1~a.ns~ns.svc.cluster.local' };
+
+function setup() {
+  const cache = new SnapshotCache();
+  cache.update({ [typeUrls.cluster]: { a: cluster('a'), b: cluster('b') } });
+  const sent: DiscoveryResponse[] = [];
+  const stream = new AdsStream(1, cache, (r) => sent.push(r));
+  cache.onChange((types) => stream.changed(types));
+  return { cache, sent, stream };
+}
+
+describe('AdsStream (state of the world)', () => {
+  it('answers a wildcard subscription with every resource, then only on change, tracking ACK per type', () => {
+    const { cache, sent, stream } = setup();
+    stream.handle({ node, type_url: typeUrls.cluster });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ type_url: typeUrls.cluster, version_info: '1', nonce: '1' });
+    expect(sent[0]?.resources).toHaveLength(2);
+    stream.handle({ type_url: typeUrls.cluster, version_info: '1', response_nonce: '1' });
+    expect(stream.status().types[0]).toMatchObject({ state: 'acked', versionAcked: '1', subscribed: 'wildcard' });
+    expect(sent).toHaveLength(1);
+
+    cache.update({ [typeUrls.cluster]: { a: cluster('a', 2), b: cluster('b') } });
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toMatchObject({ version_info: '2', nonce: '2' });
+    expect(stream.status().types[0]?.state).toBe('pending');
+  });
+
+  it('keeps a NACK with its error, ignores stale nonces, and resends on the next change', () => {
+    const { cache, sent, stream } = setup();
+    stream.handle({ node, type_url: typeUrls.cluster });
+    stream.handle({ type_url: typeUrls.cluster, version_info: '', response_nonce: '1', error_detail: { code: 3, message: 'bad cluster' } });
+    expect(stream.status().types[0]).toMatchObject({ state: 'nacked', lastNackError: 'bad cluster', versionSent: '1' });
+    stream.handle({ type_url: typeUrls.cluster, version_info: '1', response_nonce: '999' });
+    expect(stream.status().types[0]?.state).toBe('nacked');
+    expect(sent).toHaveLength(1);
+    cache.update({ [typeUrls.cluster]: { a: cluster('a', 3) } });
+    expect(sent).toHaveLength(2);
+    stream.handle({ type_url: typeUrls.cluster, version_info: '2', response_nonce: '2' });
+    expect(stream.status().types[0]).toMatchObject({ state: 'acked', versionAcked: '2', lastNackError: 'bad cluster' });
+  });
+
+  it('answers named subscriptions with just those resources, and a new name list on ACK', () => {
+    const { sent, stream } = setup();
+    stream.handle({ node, type_url: typeUrls.cluster, resource_names: ['b'] });
+    expect(sent[0]?.resources).toHaveLength(1);
+    stream.handle({ type_url: typeUrls.cluster, version_info: '1', response_nonce: '1', resource_names: ['a', 'b'] });
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.resources).toHaveLength(2);
+  });
+
+  it('answers types it does not serve with an empty response, and requires a node first', () => {
+    const { sent, stream } = setup();
+    expect(() => stream.handle({ type_url: typeUrls.cluster })).toThrow(ProtocolError);
+    stream.handle({ node, type_url: 'type.googleapis.com/istio.networking.nds.v1.NameTable' });
+    expect(sent[0]).toMatchObject({ type_url: 'type.googleapis.com/istio.networking.nds.v1.NameTable', resources: [], version_info: '' });
+    expect(() => stream.handle({ type_url: '' })).toThrow('without type_url');
+  });
+});
