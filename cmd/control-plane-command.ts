@@ -1,5 +1,5 @@
-// `weft control-plane` (weftd): hosts the CA and the sidecar injector, and soon
-// the xDS server, in one process, as istiod does.
+// `weft control-plane` (weftd): hosts the xDS server, the CA and the sidecar
+// injector in one process, as istiod does.
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { Command } from 'commander';
@@ -14,6 +14,10 @@ import { reviewInjection, reviewValidation } from '../webhooks/admission-review.
 import { CaBundleKeeper } from '../webhooks/ca-bundle-keeper.js';
 import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/injection/injection-config.js';
 import { WebhookServer } from '../webhooks/webhook-server.js';
+import { SnapshotCache } from '../xds/cache/snapshot-cache.js';
+import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
+import { aggregatedDiscoveryService } from '../xds/protos.js';
+import { AdsServer } from '../xds/server/ads-server.js';
 import { parseDurationSeconds } from '../lib/duration.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
@@ -22,6 +26,7 @@ import { weftVersion } from '../lib/version.js';
 interface ControlPlaneOptions {
   monitoringPort: string;
   grpcTlsPort: string;
+  grpcPlaintextPort: string;
   webhookPort: string;
 }
 
@@ -38,7 +43,11 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const service = process.env['WEFT_SERVICE'] ?? 'weftd';
   const host = process.env['POD_IP'] ?? '0.0.0.0';
   let ready = false;
-  const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready);
+  // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
+  const xdsCache = new SnapshotCache();
+  const meshModel = new KubeMeshModel(config, xdsCache, log.child({ component: 'xds-model' }));
+  const ads = new AdsServer(xdsCache, log.child({ component: 'ads' }));
+  const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, { '/debug/syncz': () => ads.status() });
 
   const meshConfigMap = await config
     .makeApiClient(CoreV1Api)
@@ -57,7 +66,9 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   );
   const authenticator = new TokenAuthenticator(config, ['istio-ca']);
 
+  await meshModel.start();
   const server = new grpc.Server();
+  server.addService(aggregatedDiscoveryService(), ads.implementation());
   server.addService(
     certificateServiceDefinition(),
     certificateServiceImplementation({
@@ -114,6 +125,15 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   await caBundles.setBundle(ca.trustBundle());
   caBundles.start();
 
+  // Plaintext xDS on 15010, as istiod serves it (inside the cluster network; the CA is only on TLS).
+  const plaintext = new grpc.Server();
+  plaintext.addService(aggregatedDiscoveryService(), ads.implementation());
+  await new Promise<number>((resolve, reject) =>
+    plaintext.bindAsync(`${host}:${options.grpcPlaintextPort}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(port),
+    ),
+  );
+
   ready = true;
   log.info(
     {
@@ -121,6 +141,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
       installation: process.env['WEFT_INSTALLATION'],
       trustDomain,
       grpcTlsPort: Number(options.grpcTlsPort),
+      grpcPlaintextPort: Number(options.grpcPlaintextPort),
       webhookPort: Number(options.webhookPort),
       nativeSidecars,
     },
@@ -135,6 +156,9 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     namespaceLabels.close();
     clearInterval(rotation);
     void webhooks.close();
+    void meshModel.stop();
+    ads.close();
+    plaintext.forceShutdown();
     server.tryShutdown(() => monitoring.close(() => process.exit(0)));
   };
   process.once('SIGTERM', stop);
@@ -144,9 +168,10 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
 export function registerControlPlaneCommand(program: Command): void {
   program
     .command('control-plane')
-    .description('run weftd: the CA (IstioCertificateService on 15012) and the sidecar injector (15017); xDS to come')
+    .description('run weftd: ADS (15010, and 15012 with TLS), the CA (15012), the sidecar injector (15017)')
     .option('--monitoring-port <port>', 'port for /metrics, /healthz and /ready', String(ports.monitoring))
     .option('--grpc-tls-port <port>', 'port for the CA (and xDS) over TLS', String(ports.xdsTls))
+    .option('--grpc-plaintext-port <port>', 'port for xDS without TLS', String(ports.xdsPlaintext))
     .option('--webhook-port <port>', 'port for the admission webhooks (HTTPS)', String(ports.webhook))
     .action(async (options: ControlPlaneOptions) => runControlPlane(options));
 }

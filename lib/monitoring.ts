@@ -20,9 +20,19 @@ export const reconcileDuration = new Histogram({
   registers: [registry],
 });
 
-export async function startMonitoringServer(host: string, port: number, isReady: () => boolean): Promise<Server> {
+/** Serves /metrics, /healthz, /ready and any JSON debug endpoints given (such as /debug/syncz). */
+export async function startMonitoringServer(
+  host: string,
+  port: number,
+  isReady: () => boolean,
+  debug: Record<string, () => unknown> = {},
+): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
+    const debugHandler = debug[(req.url ?? '').split('?')[0] ?? ''];
+    if (debugHandler) {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(debugHandler(), null, 2));
+    } else if (req.url === '/metrics') {
       registry.metrics().then(
         (body) => {
           res.setHeader('content-type', registry.contentType);

@@ -1,6 +1,8 @@
 // Injection through the real apiserver, with the webhook configuration the
 // operator generates and weftd running as the process of its own kwok pod.
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { aggregatedDiscoveryService, typeUrls } from '../xds/protos.js';
 import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import { installMeshDemo } from '../testing/cluster/mesh-demo.js';
@@ -128,6 +130,39 @@ describeWithCluster('sidecar injection webhook', (cluster) => {
       return created && containerNames(created).init.includes('istio-proxy') ? created : undefined;
     });
     expect(containerNames(pod).main).toEqual(['app']);
+  });
+
+  it('weftd serves xDS on 15010 to a proxy and shows its sync state in /debug/syncz', async () => {
+    const pods = await core().listNamespacedPod({ namespace: 'weft-system', labelSelector: 'app.kubernetes.io/name=weftd' });
+    const podIp = pods.items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)?.status?.podIP;
+    const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
+    const client = new Ads(`${podIp}:15010`, grpc.credentials.createInsecure());
+    const stream = (
+      client as unknown as Record<
+        string,
+        () => grpc.ClientDuplexStream<object, { nonce: string; version_info: string; resources: unknown[] }>
+      >
+    )['StreamAggregatedResources']?.();
+    if (!stream) throw new Error('no stream');
+    stream.on('error', () => undefined);
+    const responses: Array<{ nonce: string; version_info: string; resources: unknown[] }> = [];
+    stream.on('data', (r: { nonce: string; version_info: string; resources: unknown[] }) => responses.push(r));
+    stream.write({ node: { id: 'sidecar~10.244.9.1~probe.shop~shop.svc.cluster.local' }, type_url: typeUrls.listener });
+    const first = await eventually('an LDS response', async () => responses[0]);
+    // The kubernetes Service at least is in every cluster.
+    expect(first.resources.length).toBeGreaterThan(0);
+    stream.write({ type_url: typeUrls.listener, version_info: first.version_info, response_nonce: first.nonce });
+    const syncz = await eventually('the proxy in /debug/syncz', async () => {
+      const body = (await (await fetch(`http://${podIp}:15014/debug/syncz`)).json()) as Array<{
+        nodeId: string;
+        types: Array<{ state: string }>;
+      }>;
+      const probe = body.find((p) => p.nodeId.includes('probe.shop'));
+      return probe?.types[0]?.state === 'acked' ? probe : undefined;
+    });
+    expect(syncz.types[0]).toMatchObject({ state: 'acked', versionAcked: first.version_info });
+    stream.end();
+    client.close();
   });
 
   it('prints the same injection offline with weft inject', async () => {
