@@ -68,7 +68,11 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
 
   await meshModel.start();
   const server = new grpc.Server();
-  server.addService(aggregatedDiscoveryService(), ads.implementation());
+  // On 15012 proxies authenticate with their ServiceAccount token, as with istiod.
+  server.addService(
+    aggregatedDiscoveryService(),
+    ads.implementation((authorization) => authenticator.authenticate(authorization)),
+  );
   server.addService(
     certificateServiceDefinition(),
     certificateServiceImplementation({

@@ -14,6 +14,7 @@ import { SnapshotCache } from './cache/snapshot-cache.js';
 import { KubeMeshModel } from './model/kube-mesh-model.js';
 import { aggregatedDiscoveryService, typeUrls } from './protos.js';
 import { AdsServer } from './server/ads-server.js';
+import { TokenAuthenticator } from '../ca/server/token-authenticator.js';
 
 grpcXds.register();
 const log = componentLogger('xds-test');
@@ -201,5 +202,45 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
     raw.close();
     const clients = ads.status().filter((p) => p.nodeId.includes('client-1'));
     expect(clients.every((p) => p.types.every((t) => t.state === 'acked'))).toBe(true);
+  });
+
+  it('authenticates proxies by ServiceAccount token where asked to (15012)', async () => {
+    const authenticator = new TokenAuthenticator(kc, ['istio-ca']);
+    const secured = new grpc.Server();
+    secured.addService(
+      aggregatedDiscoveryService(),
+      ads.implementation((authorization) => authenticator.authenticate(authorization)),
+    );
+    const securedPort = await new Promise<number>((resolve, reject) =>
+      secured.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
+    const open = (token?: string) =>
+      new Promise<{ error?: grpc.ServiceError; response?: unknown }>((resolve) => {
+        const raw = new Ads(`127.0.0.1:${securedPort}`, grpc.credentials.createInsecure());
+        const metadata = new grpc.Metadata();
+        if (token) metadata.set('authorization', `Bearer ${token}`);
+        const stream = (raw as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>>)[
+          'StreamAggregatedResources'
+        ]?.(metadata);
+        stream?.on('data', (response) => {
+          resolve({ response });
+          stream.cancel();
+        });
+        stream?.on('error', (error: grpc.ServiceError) => resolve({ error }));
+        stream?.write({ node: { id: 'sidecar~10.244.9.12~secure.traffic~traffic.svc.cluster.local' }, type_url: typeUrls.cluster });
+      });
+    const anonymous = await open();
+    expect(anonymous.error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccount({ namespace: 'traffic', body: { metadata: { name: 'secure' } } });
+    const token = (
+      await kc
+        .makeApiClient(CoreV1Api)
+        .createNamespacedServiceAccountToken({ name: 'secure', namespace: 'traffic', body: { spec: { audiences: ['istio-ca'] } } })
+    ).status?.token;
+    const authenticated = await open(token);
+    expect(authenticated.error).toBeUndefined();
+    expect(authenticated.response).toBeDefined();
+    secured.forceShutdown();
   });
 });

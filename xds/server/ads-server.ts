@@ -21,9 +21,27 @@ export class AdsServer {
     });
   }
 
-  implementation(): grpc.UntypedServiceImplementation {
+  /**
+   * `authenticate`, when given, must accept the stream's authorization metadata
+   * before any request is read (15012: the proxy's ServiceAccount token).
+   */
+  implementation(authenticate?: (authorization: string | undefined) => Promise<unknown>): grpc.UntypedServiceImplementation {
     return {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.serve(call),
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => {
+        if (!authenticate) {
+          this.serve(call);
+          return;
+        }
+        call.pause();
+        authenticate(call.metadata.get('authorization')[0]?.toString()).then(
+          () => {
+            this.serve(call);
+            call.resume();
+          },
+          (error: unknown) =>
+            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
+        );
+      },
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
         call.emit('error', {
           code: grpc.status.UNIMPLEMENTED,
