@@ -66,4 +66,24 @@ describe('AdsStream (state of the world)', () => {
     expect(sent[0]).toMatchObject({ type_url: 'type.googleapis.com/istio.networking.nds.v1.NameTable', resources: [], version_info: '' });
     expect(() => stream.handle({ type_url: '' })).toThrow('without type_url');
   });
+
+  it('resends only the changed endpoints of the names a proxy uses, and nothing when its names did not change', () => {
+    const cache = new SnapshotCache();
+    const eds = (name: string, address: string) => ({
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: 80 } } } }] }],
+    });
+    cache.update({ [typeUrls.endpoint]: { a: eds('a', '10.0.0.1'), b: eds('b', '10.0.0.2'), c: eds('c', '10.0.0.3') } });
+    const sent: DiscoveryResponse[] = [];
+    const stream = new AdsStream(1, cache, (r) => sent.push(r));
+    cache.onChange((types) => stream.changed(types));
+    stream.handle({ node, type_url: typeUrls.endpoint, resource_names: ['a', 'b'] });
+    expect(sent[0]?.resources).toHaveLength(2);
+    cache.update({ [typeUrls.endpoint]: { a: eds('a', '10.0.0.9'), b: eds('b', '10.0.0.2'), c: eds('c', '10.0.0.3') } });
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.resources).toHaveLength(1);
+    // A change to a resource this proxy does not use sends it nothing.
+    cache.update({ [typeUrls.endpoint]: { a: eds('a', '10.0.0.9'), b: eds('b', '10.0.0.2'), c: eds('c', '10.0.0.7') } });
+    expect(sent).toHaveLength(2);
+  });
 });

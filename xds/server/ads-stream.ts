@@ -19,6 +19,8 @@ export interface DiscoveryResponse {
 }
 
 interface TypeState {
+  /** What this stream last sent of each resource (RDS, EDS: only changed ones are resent). */
+  sentBytes?: Map<string, Buffer>;
   names: string[];
   wildcard: boolean;
   versionSent?: string;
@@ -132,13 +134,37 @@ export class AdsStream {
     }
     const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : state.names);
     const namesKey = state.names.join('\n');
-    if (!force && set.version === state.versionSent && namesKey === state.namesSent) return;
+    const namesChanged = namesKey !== state.namesSent;
+    if (!force && set.version === state.versionSent && !namesChanged) return;
     state.namesSent = namesKey;
+    if (completeStateTypes.has(typeUrl) || force || namesChanged) {
+      state.sentBytes = new Map(set.resources.map((r) => [r.name, r.resource.value]));
+      this.respond(
+        typeUrl,
+        state,
+        set.version,
+        set.resources.map((r) => r.resource),
+      );
+      return;
+    }
+    // RDS and EDS need not repeat unchanged resources (the xDS protocol allows it for all but LDS
+    // and CDS): a change to one Service's endpoints reaches only the proxies that use it.
+    const sent = state.sentBytes ?? new Map<string, Buffer>();
+    const changed = set.resources.filter((r) => {
+      const previous = sent.get(r.name);
+      return previous !== r.resource.value && !previous?.equals(r.resource.value);
+    });
+    if (changed.length === 0) {
+      state.versionSent = set.version;
+      return;
+    }
+    for (const r of changed) sent.set(r.name, r.resource.value);
+    state.sentBytes = sent;
     this.respond(
       typeUrl,
       state,
       set.version,
-      set.resources.map((r) => r.resource),
+      changed.map((r) => r.resource),
     );
   }
 
@@ -157,3 +183,9 @@ export class AdsStream {
 }
 
 export class ProtocolError extends Error {}
+
+// Types whose every response must carry every subscribed resource (absence means deletion).
+const completeStateTypes = new Set([
+  'type.googleapis.com/envoy.config.listener.v3.Listener',
+  'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+]);
