@@ -47,7 +47,10 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const xdsCache = new SnapshotCache();
   const meshModel = new KubeMeshModel(config, xdsCache, log.child({ component: 'xds-model' }));
   const ads = new AdsServer(xdsCache, log.child({ component: 'ads' }));
-  const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, { '/debug/syncz': () => ads.status() });
+  const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, {
+    '/debug/syncz': () => ads.status(),
+    '/debug/config_dump': (query) => ads.configDump(query.get('proxyID') ?? ''),
+  });
 
   const meshConfigMap = await config
     .makeApiClient(CoreV1Api)

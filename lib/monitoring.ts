@@ -25,13 +25,14 @@ export async function startMonitoringServer(
   host: string,
   port: number,
   isReady: () => boolean,
-  debug: Record<string, () => unknown> = {},
+  debug: Record<string, (query: URLSearchParams) => unknown> = {},
 ): Promise<Server> {
   const server = createServer((req, res) => {
-    const debugHandler = debug[(req.url ?? '').split('?')[0] ?? ''];
+    const url = new URL(req.url ?? '/', 'http://weft.local');
+    const debugHandler = debug[url.pathname];
     if (debugHandler) {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(debugHandler(), null, 2));
+      res.end(JSON.stringify(debugHandler(url.searchParams), null, 2));
     } else if (req.url === '/metrics') {
       registry.metrics().then(
         (body) => {
@@ -109,5 +110,11 @@ export const xdsConfigSize = new Histogram({
   help: 'Size of xDS responses, by type',
   labelNames: ['type'] as const,
   buckets: [256, 1024, 8192, 65_536, 524_288, 4_194_304],
+  registers: [registry],
+});
+export const proxyConvergence = new Histogram({
+  name: 'pilot_proxy_convergence_time',
+  help: 'Seconds from sending an xDS response to the proxy ACKing it',
+  buckets: [0.001, 0.01, 0.1, 0.5, 1, 3, 5, 10, 20, 30],
   registers: [registry],
 });

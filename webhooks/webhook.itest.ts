@@ -161,6 +161,11 @@ describeWithCluster('sidecar injection webhook', (cluster) => {
       return probe?.types[0]?.state === 'acked' ? probe : undefined;
     });
     expect(syncz.types[0]).toMatchObject({ state: 'acked', versionAcked: first.version_info });
+    const dump = (await (await fetch(`http://${podIp}:15014/debug/config_dump?proxyID=probe.shop`)).json()) as {
+      configs: Array<{ typeUrl: string; resources: Array<{ name: string }> }>;
+    };
+    expect(dump.configs[0]?.typeUrl).toBe(typeUrls.listener);
+    expect(dump.configs[0]?.resources.map((r) => r.name)).toContain('kubernetes.default.svc.cluster.local:443');
     stream.end();
     client.close();
   });

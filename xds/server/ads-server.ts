@@ -1,7 +1,8 @@
 // The ADS gRPC service: thin glue from grpc-js streams to AdsStream.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../lib/logger.js';
-import { xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } from '../../lib/monitoring.js';
+import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } from '../../lib/monitoring.js';
+import { typeOf } from '../protos.js';
 import { AdsStream, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import type { ConfigSource, ProxySyncStatus } from './discovery-types.js';
 
@@ -60,6 +61,28 @@ export class AdsServer {
     this.unsubscribe();
   }
 
+  /** The configuration a connected proxy has been sent, decoded (for /debug/config_dump?proxyID=). */
+  configDump(proxyId: string): unknown {
+    const stream = [...this.streams].find((s) => s.nodeId === proxyId || s.nodeId?.includes(proxyId));
+    const node = stream?.discoveryNode;
+    if (!stream || !node) return { error: `no connected proxy matches ${proxyId}; see /debug/syncz for the connected ones` };
+    return {
+      nodeId: node.id,
+      configs: stream.subscriptions().map(({ typeUrl, names }) => {
+        if (!this.source.serves(typeUrl)) return { typeUrl, resources: [] };
+        const type = typeOf(typeUrl);
+        const set = this.source.resources(node, typeUrl, names);
+        return {
+          typeUrl,
+          version: set.version,
+          resources: set.resources.map((r) =>
+            type.toObject(type.decode(r.resource.value), { longs: String, enums: String, bytes: String }),
+          ),
+        };
+      }),
+    };
+  }
+
   private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
     const stream = new AdsStream(
       ++this.nextId,
@@ -73,6 +96,7 @@ export class AdsServer {
           xdsPushes.inc({ type: shortType(typeUrl) });
           xdsConfigSize.observe({ type: shortType(typeUrl) }, bytes);
         },
+        onAck: (_typeUrl, _version, sinceSentMs) => proxyConvergence.observe(sinceSentMs / 1000),
         onNack: (typeUrl, error) => {
           xdsRejects.inc({ type: shortType(typeUrl) });
           this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');

@@ -26,13 +26,15 @@ interface TypeState {
   versionSent?: string;
   namesSent?: string;
   nonceSent?: string;
+  sentAt?: number;
   versionAcked?: string;
   state: TypeSyncStatus['state'];
   lastNackError?: string;
 }
 
 export interface StreamEvents {
-  onAck?: (typeUrl: string, version: string) => void;
+  /** `sinceSentMs`: time from sending the response to its ACK. */
+  onAck?: (typeUrl: string, version: string, sinceSentMs: number) => void;
   onNack?: (typeUrl: string, error: string) => void;
   onPush?: (typeUrl: string, bytes: number, resources: number) => void;
 }
@@ -82,7 +84,7 @@ export class AdsStream {
       }
       state.state = 'acked';
       state.versionAcked = request.version_info ?? state.versionSent;
-      this.events.onAck?.(typeUrl, state.versionAcked ?? '');
+      this.events.onAck?.(typeUrl, state.versionAcked ?? '', Date.now() - (state.sentAt ?? Date.now()));
       const changed = names.join('\n') !== state.names.join('\n');
       state.names = names;
       state.wildcard = names.length === 0;
@@ -104,6 +106,15 @@ export class AdsStream {
   /** Config changed for these types: push them to this stream if it subscribes. */
   changed(typeUrls: string[]): void {
     for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl);
+  }
+
+  /** What this proxy is subscribed to, per type (for config dumps). */
+  subscriptions(): Array<{ typeUrl: string; names: string[] }> {
+    return [...this.types].map(([typeUrl, s]) => ({ typeUrl, names: s.wildcard ? [] : s.names }));
+  }
+
+  get discoveryNode(): DiscoveryNode | undefined {
+    return this.node;
   }
 
   status(): ProxySyncStatus {
@@ -172,6 +183,7 @@ export class AdsStream {
     const nonce = String(++this.nonce);
     state.versionSent = version;
     state.nonceSent = nonce;
+    state.sentAt = Date.now();
     state.state = 'pending';
     this.send({ version_info: version, resources, type_url: typeUrl, nonce });
     this.events.onPush?.(
