@@ -249,7 +249,7 @@ describeWithCluster('certificate authority', (cluster) => {
   });
 
   it("answers Istio's own agent code (citadel client, GenCSR) for RSA and ECDSA keys, and refuses it another identity", async () => {
-    const { istioCaClient } = await ensureClusterBinaries(undefined, { allowBuild: false });
+    const { istioClient } = await ensureClusterBinaries(undefined, { allowBuild: false });
     const dir = cluster().workDir;
     writeFileSync(join(dir, 'roots.pem'), ca.trustBundle());
     writeFileSync(join(dir, 'istio-token'), await serviceAccountToken('shop', 'istio-agent'));
@@ -257,8 +257,9 @@ describeWithCluster('certificate authority', (cluster) => {
     const agent = (identity: string, ecc: boolean) =>
       new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
         execFile(
-          istioCaClient,
+          istioClient,
           [
+            'ca',
             `--ca-address=127.0.0.1:${port}`,
             `--ca-san=${serviceName}`,
             `--root-cert=${join(dir, 'roots.pem')}`,

@@ -1,7 +1,10 @@
 // Real traffic through Weft's xDS: @grpc/grpc-js-xds clients resolve
 // xds:///<service>:<port> from our ADS server and reach echo workloads bound to
 // pod IPs in the sandbox; scaling and deletion change where calls go.
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -242,5 +245,71 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
     expect(authenticated.error).toBeUndefined();
     expect(authenticated.response).toBeDefined();
     secured.forceShutdown();
+  });
+
+  it("serves Delta xDS to Istio's own adsc client: additions, endpoint updates and removals", async () => {
+    const { istioClient } = await ensureClusterBinaries(undefined, { allowBuild: false });
+    const child = spawn(istioClient, ['delta-xds', `--xds-address=127.0.0.1:${port}`, '--namespace=traffic', '--ip=10.244.9.20'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const events: Array<{ type: string; event?: string; name?: string; addresses?: string[] }> = [];
+    // Istio's logger writes to stdout too: JSON lines are events, the rest is its log.
+    const clientLog: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.startsWith('{')) events.push(JSON.parse(line));
+      else clientLog.push(line);
+    });
+    createInterface({ input: child.stderr }).on('line', (line) => clientLog.push(line));
+    try {
+      const echoCluster = 'outbound|8080||echo.traffic.svc.cluster.local';
+      await eventually('the delta client to sync', async () => (events.some((e) => e.type === 'synced') ? true : undefined));
+      expect(events).toContainEqual({ type: 'cluster', event: 'add', name: echoCluster });
+      const pods = await runningPods();
+      const endpointsOf = async (count: number) =>
+        eventually(`${count} endpoints of echo over delta`, async () => {
+          const last = events.filter((e) => e.type === 'endpoint' && e.name === echoCluster).at(-1);
+          return last?.addresses?.length === count ? last : undefined;
+        });
+      await endpointsOf(pods.length);
+
+      await kc
+        .makeApiClient(AppsV1Api)
+        .patchNamespacedDeploymentScale({
+          name: 'echo',
+          namespace: 'traffic',
+          body: [{ op: 'replace', path: '/spec/replicas', value: 1 }],
+        });
+      await endpointsOf(1);
+
+      await kc.makeApiClient(CoreV1Api).createNamespacedService({
+        namespace: 'traffic',
+        body: { metadata: { name: 'extra' }, spec: { selector: { app: 'none' }, ports: [{ name: 'grpc', port: 7070 }] } },
+      });
+      await eventually('the new cluster over delta', async () =>
+        events.some((e) => e.type === 'cluster' && e.event === 'add' && e.name === 'outbound|7070||extra.traffic.svc.cluster.local')
+          ? true
+          : undefined,
+      );
+      await kc.makeApiClient(CoreV1Api).deleteNamespacedService({ name: 'extra', namespace: 'traffic' });
+      await eventually('the removed cluster over delta', async () =>
+        events.some((e) => e.type === 'cluster' && e.event === 'delete' && e.name === 'outbound|7070||extra.traffic.svc.cluster.local')
+          ? true
+          : undefined,
+      );
+      const cds = await eventually(`the delta stream's CDS ACK`, async () => {
+        const delta = ads.status().find((p) => p.nodeId.includes('delta-client'));
+        const state = delta?.types.find((t) => t.typeUrl === typeUrls.cluster);
+        return state?.state === 'acked' ? state : undefined;
+      });
+      expect(cds).toMatchObject({ subscribed: 'wildcard', state: 'acked' });
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message}\nxDS status: ${JSON.stringify(ads.status())}\nadsc log:\n${clientLog.slice(-15).join('\n')}`,
+        { cause: error },
+      );
+    } finally {
+      child.stdin.end();
+      child.kill();
+    }
   });
 });

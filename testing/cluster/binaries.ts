@@ -13,7 +13,7 @@ export const pinnedVersions = {
   etcd: 'v3.6.16',
   kwok: 'v0.8.0',
   // istio.io/istio has no semver tags on the module proxy: a pseudo-version of its main branch (Aug 2026).
-  'istio-ca-client': 'v0.0.0-20260827124520-eed52ebb66ad',
+  'istio-client': 'v0.0.0-20260827124520-eed52ebb66ad',
 } as const;
 
 type Component = keyof typeof pinnedVersions;
@@ -22,7 +22,7 @@ const binariesOf: Record<Component, string[]> = {
   kubernetes: ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'],
   etcd: ['etcd'],
   kwok: ['kwok', 'kwok-stages.yaml'],
-  'istio-ca-client': ['istio-ca-client'],
+  'istio-client': ['istio-client'],
 };
 
 export interface ClusterBinaries {
@@ -34,8 +34,8 @@ export interface ClusterBinaries {
   kwok: string;
   /** kwok's Stage objects (node initialise and heartbeat, pod ready, complete, delete). */
   kwokStages: string;
-  /** Istio's own CA client code (citadel client + GenCSR), for compatibility tests. */
-  istioCaClient: string;
+  /** Istio's own client code (citadel CA client, adsc Delta xDS client), for compatibility tests. */
+  istioClient: string;
 }
 
 export function weftCacheDir(): string {
@@ -131,6 +131,6 @@ export async function ensureClusterBinaries(
     kubectl: get('kubectl'),
     kwok: get('kwok'),
     kwokStages: get('kwok-stages.yaml'),
-    istioCaClient: get('istio-ca-client'),
+    istioClient: get('istio-client'),
   };
 }

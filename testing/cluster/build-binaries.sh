@@ -4,10 +4,10 @@
 # which keys <dest> by component and version in a per-user cache. Tests and the
 # demo cluster only: the product itself is TypeScript.
 #
-# Usage: build-binaries.sh kubernetes|etcd|kwok|istio-ca-client <version> <dest-dir>
+# Usage: build-binaries.sh kubernetes|etcd|kwok|istio-client <version> <dest-dir>
 set -euo pipefail
 
-component=${1:?usage: build-binaries.sh kubernetes|etcd|kwok|istio-ca-client <version> <dest-dir>}
+component=${1:?usage: build-binaries.sh kubernetes|etcd|kwok|istio-client <version> <dest-dir>}
 version=${2:?missing version}
 dest=${3:?missing dest dir}
 
@@ -81,18 +81,18 @@ kwok)
     cat "$stages/$f"
   done > "$work/out/kwok-stages.yaml"
   ;;
-istio-ca-client)
+istio-client)
   # Istio publishes no semver tags to the module proxy; the version is a pseudo-version of istio.io/istio.
   step "resolving istio.io/istio@$version"
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-  cp "$here/../istio-ca-client/main.go" .
-  printf 'module weft.dev/istio-ca-client\n\ngo 1.26.0\n\nrequire istio.io/istio %s\n' "$version" > go.mod
+  cp "$here/../istio-client/"*.go .
+  printf 'module weft.dev/istio-client\n\ngo 1.26.0\n\nrequire istio.io/istio %s\n' "$version" > go.mod
   go mod tidy
-  step "compiling Istio's CA client (a few minutes the first time)"
-  go build -trimpath -ldflags "-s -w" -o "$work/out/istio-ca-client" .
+  step "compiling Istio's CA and Delta xDS clients (a few minutes the first time)"
+  go build -trimpath -ldflags "-s -w" -o "$work/out/istio-client" .
   ;;
 *)
-  echo "build-binaries: unknown component '$component' (want kubernetes, etcd, kwok or istio-ca-client)" >&2
+  echo "build-binaries: unknown component '$component' (want kubernetes, etcd, kwok or istio-client)" >&2
   exit 2
   ;;
 esac

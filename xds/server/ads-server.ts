@@ -4,12 +4,14 @@ import type { Logger } from '../../lib/logger.js';
 import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } from '../../lib/monitoring.js';
 import { typeOf } from '../protos.js';
 import { AdsStream, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
+import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
 import type { ConfigSource, ProxySyncStatus } from './discovery-types.js';
 
 const shortType = (typeUrl: string) => typeUrl.split('.').pop() ?? typeUrl;
 
 export class AdsServer {
   private readonly streams = new Set<AdsStream>();
+  private readonly deltaStreams = new Set<DeltaStream>();
   private nextId = 0;
   private readonly unsubscribe: () => void;
 
@@ -19,6 +21,7 @@ export class AdsServer {
   ) {
     this.unsubscribe = source.onChange((typeUrls) => {
       for (const stream of this.streams) stream.changed(typeUrls);
+      for (const stream of this.deltaStreams) stream.changed(typeUrls);
     });
   }
 
@@ -43,18 +46,27 @@ export class AdsServer {
             call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
         );
       },
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-        call.emit('error', {
-          code: grpc.status.UNIMPLEMENTED,
-          details: 'incremental (delta) xDS is not served yet; use state-of-the-world ADS',
-        });
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
+        if (!authenticate) {
+          this.serveDelta(call);
+          return;
+        }
+        call.pause();
+        authenticate(call.metadata.get('authorization')[0]?.toString()).then(
+          () => {
+            this.serveDelta(call);
+            call.resume();
+          },
+          (error: unknown) =>
+            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
+        );
       },
     };
   }
 
   /** Every connected proxy's sync state, for /debug/syncz. */
   status(): ProxySyncStatus[] {
-    return [...this.streams].map((stream) => stream.status());
+    return [...this.streams, ...this.deltaStreams].map((stream) => stream.status());
   }
 
   close(): void {
@@ -117,6 +129,48 @@ export class AdsServer {
           this.log.error({ node: stream.nodeId, error: error instanceof Error ? error.message : String(error) }, 'xDS request failed');
         finish();
         call.emit('error', { code: error instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details });
+      }
+    });
+    call.on('end', () => {
+      finish();
+      call.end();
+    });
+    call.on('error', finish);
+    call.on('cancelled', finish);
+  }
+
+  private serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+    const stream = new DeltaStream(
+      ++this.nextId,
+      this.source,
+      (response) => {
+        if (!call.writable) return;
+        call.write(response);
+        xdsPushes.inc({ type: shortType(response.type_url) });
+        xdsConfigSize.observe(
+          { type: shortType(response.type_url) },
+          response.resources.reduce((sum, r) => sum + r.resource.value.length, 0),
+        );
+      },
+      (typeUrl, error) => {
+        xdsRejects.inc({ type: shortType(typeUrl) });
+        this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
+      },
+    );
+    this.deltaStreams.add(stream);
+    xdsConnected.inc();
+    const finish = () => {
+      if (this.deltaStreams.delete(stream)) xdsConnected.dec();
+    };
+    call.on('data', (request: DeltaDiscoveryRequest) => {
+      try {
+        stream.handle(request);
+      } catch (error) {
+        finish();
+        call.emit('error', {
+          code: error instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
+          details: error instanceof ProtocolError ? error.message : 'internal error handling the request; see the control plane logs',
+        });
       }
     });
     call.on('end', () => {

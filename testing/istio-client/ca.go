@@ -1,13 +1,11 @@
-// istio-ca-client asks a CA for a workload certificate with Istio's own agent code:
-// the CSR comes from Istio's pkiutil.GenCSR and the request from the citadel client
-// that pilot-agent uses. Weft's tests run it against Weft's CA to prove the wire
-// protocol matches what Istio's sidecar agent sends and expects. Test tool only.
+// `istio-client ca`: asks a CA for a workload certificate with Istio's own agent
+// code: the CSR comes from Istio's pkiutil.GenCSR and the request from the citadel
+// client that pilot-agent uses.
 package main
 
 import (
 	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 
 	"istio.io/istio/pkg/security"
@@ -16,15 +14,16 @@ import (
 	pkiutil "istio.io/istio/security/pkg/pki/util"
 )
 
-func main() {
-	address := flag.String("ca-address", "", "host:port of the CA (TLS)")
-	serverName := flag.String("ca-san", "", "DNS name the CA's certificate must carry")
-	rootCert := flag.String("root-cert", "", "PEM file of the roots to trust")
-	tokenPath := flag.String("token", "", "file holding the ServiceAccount token")
-	identity := flag.String("identity", "", "SPIFFE ID to put in the CSR, as the agent does")
-	ecc := flag.Bool("ecc", false, "ECDSA P-256 key instead of RSA 2048")
-	ttl := flag.Int64("ttl", 86400, "requested lifetime in seconds")
-	flag.Parse()
+func runCA(args []string) {
+	flags := flag.NewFlagSet("ca", flag.ExitOnError)
+	address := flags.String("ca-address", "", "host:port of the CA (TLS)")
+	serverName := flags.String("ca-san", "", "DNS name the CA's certificate must carry")
+	rootCert := flags.String("root-cert", "", "PEM file of the roots to trust")
+	tokenPath := flags.String("token", "", "file holding the ServiceAccount token")
+	identity := flags.String("identity", "", "SPIFFE ID to put in the CSR, as the agent does")
+	ecc := flags.Bool("ecc", false, "ECDSA P-256 key instead of RSA 2048")
+	ttl := flags.Int64("ttl", 86400, "requested lifetime in seconds")
+	_ = flags.Parse(args)
 
 	fetcher, err := credentialfetcher.NewCredFetcher(security.JWT, "cluster.local", *tokenPath, "")
 	if err != nil {
@@ -52,9 +51,4 @@ func main() {
 	if err := json.NewEncoder(os.Stdout).Encode(chain); err != nil {
 		fail("write: %v", err)
 	}
-}
-
-func fail(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "istio-ca-client: "+format+"\n", args...)
-	os.Exit(1)
 }

@@ -1,0 +1,162 @@
+// One incremental (Delta) ADS stream: per type, the names subscribed (or a
+// wildcard) and the version of each resource the proxy holds; every push sends
+// only what changed and names what was removed. Pure protocol, like AdsStream.
+import { createHash } from 'node:crypto';
+import type { ConfigSource, DiscoveryNode, ProxySyncStatus, TypeSyncStatus } from './discovery-types.js';
+import { ProtocolError } from './ads-stream.js';
+
+export interface DeltaDiscoveryRequest {
+  node?: DiscoveryNode;
+  type_url?: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  initial_resource_versions?: Record<string, string>;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string } | null;
+}
+
+export interface DeltaDiscoveryResponse {
+  system_version_info: string;
+  resources: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
+  type_url: string;
+  removed_resources: string[];
+  nonce: string;
+}
+
+interface DeltaTypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** Resource name to the version the proxy holds. */
+  held: Map<string, string>;
+  nonceSent?: string;
+  versionSent?: string;
+  versionAcked?: string;
+  state: TypeSyncStatus['state'];
+  lastNackError?: string;
+}
+
+const versionCache = new WeakMap<Buffer, string>();
+/** A resource's version is a digest of its bytes: equal bytes, equal version, on every replica. */
+function resourceVersion(bytes: Buffer): string {
+  let version = versionCache.get(bytes);
+  if (!version) {
+    version = createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
+    versionCache.set(bytes, version);
+  }
+  return version;
+}
+
+export class DeltaStream {
+  private node: DiscoveryNode | undefined;
+  private readonly types = new Map<string, DeltaTypeState>();
+  private nonce = 0;
+  private readonly connectedAt = new Date();
+
+  constructor(
+    readonly id: number,
+    private readonly source: ConfigSource,
+    private readonly send: (response: DeltaDiscoveryResponse) => void,
+    private readonly onNack?: (typeUrl: string, error: string) => void,
+  ) {}
+
+  get nodeId(): string | undefined {
+    return this.node?.id;
+  }
+
+  handle(request: DeltaDiscoveryRequest): void {
+    if (!this.node) {
+      if (!request.node?.id) throw new ProtocolError('the first DeltaDiscoveryRequest on a stream must carry node.id');
+      this.node = { id: request.node.id, ...(request.node.metadata ? { metadata: request.node.metadata } : {}) };
+    }
+    const typeUrl = request.type_url ?? '';
+    if (!typeUrl) throw new ProtocolError('DeltaDiscoveryRequest without type_url');
+    let state = this.types.get(typeUrl);
+    const subscribe = request.resource_names_subscribe ?? [];
+    const unsubscribe = request.resource_names_unsubscribe ?? [];
+    if (!state) {
+      // The first request of a type with no names, or naming "*", is a wildcard subscription.
+      state = {
+        wildcard: subscribe.length === 0 || subscribe.includes('*'),
+        names: new Set(),
+        held: new Map(Object.entries(request.initial_resource_versions ?? {})),
+        state: 'pending',
+      };
+      this.types.set(typeUrl, state);
+    }
+    if (request.response_nonce && request.response_nonce === state.nonceSent) {
+      if (request.error_detail) {
+        state.state = 'nacked';
+        state.lastNackError = request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`;
+        this.onNack?.(typeUrl, state.lastNackError);
+      } else {
+        state.state = 'acked';
+        state.versionAcked = state.versionSent;
+      }
+    }
+    for (const name of subscribe) if (name !== '*') state.names.add(name);
+    if (subscribe.includes('*')) state.wildcard = true;
+    for (const name of unsubscribe) {
+      if (name === '*') state.wildcard = false;
+      state.names.delete(name);
+      state.held.delete(name);
+    }
+    if (subscribe.length > 0 || unsubscribe.length > 0 || !request.response_nonce) this.push(typeUrl);
+  }
+
+  changed(typeUrls: string[]): void {
+    for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl);
+  }
+
+  status(): ProxySyncStatus {
+    return {
+      streamId: this.id,
+      nodeId: this.node?.id ?? '',
+      connectedAt: this.connectedAt.toISOString(),
+      types: [...this.types].map(([typeUrl, s]) => ({
+        typeUrl,
+        subscribed: s.wildcard ? 'wildcard' : [...s.names].sort(),
+        ...(s.versionSent !== undefined ? { versionSent: s.versionSent } : {}),
+        ...(s.nonceSent !== undefined ? { nonceSent: s.nonceSent } : {}),
+        ...(s.versionAcked !== undefined ? { versionAcked: s.versionAcked } : {}),
+        state: s.state,
+        ...(s.lastNackError !== undefined ? { lastNackError: s.lastNackError } : {}),
+      })),
+    };
+  }
+
+  private push(typeUrl: string): void {
+    const state = this.types.get(typeUrl);
+    if (!state || !this.node) return;
+    if (!this.source.serves(typeUrl)) {
+      if (!state.nonceSent) this.respond(typeUrl, state, '', [], []);
+      return;
+    }
+    const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : [...state.names]);
+    const present = new Set(set.resources.map((r) => r.name));
+    const changed = set.resources
+      .map((r) => ({ name: r.name, version: resourceVersion(r.resource.value), resource: r.resource }))
+      .filter((r) => state.held.get(r.name) !== r.version);
+    // Wildcard types announce removals. Named resources (EDS, RDS) belong to a parent the proxy
+    // tracks: when the parent goes, the proxy unsubscribes them itself (Envoy and Istio's adsc
+    // both do, and adsc fails on a removal that races its own unsubscribe).
+    const removed = state.wildcard ? [...state.held.keys()].filter((name) => !present.has(name)) : [];
+    if (changed.length === 0 && removed.length === 0 && state.nonceSent) return;
+    for (const r of changed) state.held.set(r.name, r.version);
+    for (const name of removed) state.held.delete(name);
+    this.respond(typeUrl, state, set.version, changed, removed);
+  }
+
+  private respond(
+    typeUrl: string,
+    state: DeltaTypeState,
+    version: string,
+    resources: DeltaDiscoveryResponse['resources'],
+    removed: string[],
+  ): void {
+    const nonce = String(++this.nonce);
+    state.nonceSent = nonce;
+    state.versionSent = version;
+    state.state = 'pending';
+    this.send({ system_version_info: version, resources, type_url: typeUrl, removed_resources: removed, nonce });
+  }
+}
