@@ -272,13 +272,11 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
         });
       await endpointsOf(pods.length);
 
-      await kc
-        .makeApiClient(AppsV1Api)
-        .patchNamespacedDeploymentScale({
-          name: 'echo',
-          namespace: 'traffic',
-          body: [{ op: 'replace', path: '/spec/replicas', value: 1 }],
-        });
+      await kc.makeApiClient(AppsV1Api).patchNamespacedDeploymentScale({
+        name: 'echo',
+        namespace: 'traffic',
+        body: [{ op: 'replace', path: '/spec/replicas', value: 1 }],
+      });
       await endpointsOf(1);
 
       await kc.makeApiClient(CoreV1Api).createNamespacedService({
