@@ -310,4 +310,56 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
       child.kill();
     }
   });
+
+  it('gives an xDS-enabled gRPC server (XdsServer) its inbound listener, and clients reach it through its Service', async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedService({
+      namespace: 'traffic',
+      body: {
+        metadata: { name: 'xdssrv' },
+        spec: { selector: { app: 'xdssrv' }, ports: [{ name: 'grpc', port: 9443, targetPort: 9443 }] },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: 'traffic',
+      body: {
+        metadata: { name: 'xdssrv', labels: { app: 'xdssrv' } },
+        spec: { containers: [{ name: 'srv', image: 'registry.example/xds-server:1', ports: [{ name: 'grpc', containerPort: 9443 }] }] },
+      },
+    });
+    const podIp = await eventually(
+      'the xdssrv pod IP',
+      async () => (await core.readNamespacedPod({ name: 'xdssrv', namespace: 'traffic' })).status?.podIP,
+    );
+    const bootstrap = {
+      xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: `sidecar~${podIp}~xdssrv.traffic~traffic.svc.cluster.local`, locality: {}, metadata: { GENERATOR: 'grpc' } },
+      server_listener_resource_name_template: 'xds.istio.io/grpc/lds/inbound/%s',
+    };
+    const xdsServer = new grpcXds.XdsServer({ 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap) });
+    xdsServer.addService(echoService, {
+      Echo: (call: grpc.ServerUnaryCall<{ message: string }, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) =>
+        callback(null, { pod: 'xdssrv', message: call.request.message }),
+    });
+    await new Promise<void>((resolve, reject) =>
+      xdsServer.bindAsync(`${podIp}:9443`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+    );
+    const c = new EchoClient('xds:///xdssrv.traffic.svc.cluster.local:9443', grpc.credentials.createInsecure(), {
+      'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify({
+        ...bootstrap,
+        node: { id: 'sidecar~10.244.9.30~caller.traffic~traffic.svc.cluster.local', locality: {} },
+      }),
+    });
+    try {
+      const reply = await eventually('a call served by the XdsServer', async () => echo(c).catch(() => undefined));
+      expect(reply).toEqual({ pod: 'xdssrv', message: 'hi' });
+      const server = ads.status().find((p) => p.nodeId.includes('xdssrv.traffic'));
+      expect(server?.types.find((t) => t.typeUrl === typeUrls.listener)?.subscribed).toEqual([
+        `xds.istio.io/grpc/lds/inbound/${podIp}:9443`,
+      ]);
+    } finally {
+      c.close();
+      xdsServer.forceShutdown();
+    }
+  });
 });

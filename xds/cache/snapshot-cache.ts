@@ -7,7 +7,7 @@ import type { ConfigSource, DiscoveryNode, EncodedResource, ResourceSet } from '
 type Resources = Map<string, EncodedResource>;
 
 export class SnapshotCache implements ConfigSource {
-  private readonly byType = new Map<string, { version: number; resources: Resources }>();
+  private readonly byType = new Map<string, { version: number; resources: Resources; namedOnly: Resources }>();
   private readonly listeners = new Set<(typeUrls: string[]) => void>();
   // Encoding dominates generation cost; identical objects are encoded once.
   private encoded = new Map<string, Buffer>();
@@ -19,7 +19,10 @@ export class SnapshotCache implements ConfigSource {
   resources(_node: DiscoveryNode, typeUrl: string, names: string[]): ResourceSet {
     const entry = this.byType.get(typeUrl);
     if (!entry) return { version: '0', resources: [] };
-    const resources = names.length === 0 ? [...entry.resources.values()] : names.flatMap((name) => entry.resources.get(name) ?? []);
+    const resources =
+      names.length === 0
+        ? [...entry.resources.values()]
+        : names.flatMap((name) => entry.resources.get(name) ?? entry.namedOnly.get(name) ?? []);
     return { version: String(entry.version), resources };
   }
 
@@ -28,11 +31,17 @@ export class SnapshotCache implements ConfigSource {
     return () => this.listeners.delete(listener);
   }
 
-  /** Replaces every type given; returns (and announces) the types whose content changed. */
-  update(snapshot: Record<string, Record<string, Record<string, unknown>>>): string[] {
+  /**
+   * Replaces every type given; returns (and announces) the types whose content changed.
+   * `namedOnly` resources are served only to proxies that ask for them by name.
+   */
+  update(
+    snapshot: Record<string, Record<string, Record<string, unknown>>>,
+    namedOnly: Record<string, Record<string, Record<string, unknown>>> = {},
+  ): string[] {
     const changed: string[] = [];
     const nextEncoded = new Map<string, Buffer>();
-    for (const [typeUrl, objects] of Object.entries(snapshot)) {
+    const encode = (typeUrl: string, objects: Record<string, Record<string, unknown>>): Resources => {
       const resources: Resources = new Map();
       for (const [name, object] of Object.entries(objects)) {
         const key = `${typeUrl}\u0000${JSON.stringify(object)}`;
@@ -40,9 +49,14 @@ export class SnapshotCache implements ConfigSource {
         nextEncoded.set(key, value);
         resources.set(name, { name, resource: { type_url: typeUrl, value } });
       }
+      return resources;
+    };
+    for (const typeUrl of new Set([...Object.keys(snapshot), ...Object.keys(namedOnly)])) {
+      const resources = encode(typeUrl, snapshot[typeUrl] ?? {});
+      const named = encode(typeUrl, namedOnly[typeUrl] ?? {});
       const previous = this.byType.get(typeUrl);
-      if (previous && sameResources(previous.resources, resources)) continue;
-      this.byType.set(typeUrl, { version: (previous?.version ?? 0) + 1, resources });
+      if (previous && sameResources(previous.resources, resources) && sameResources(previous.namedOnly, named)) continue;
+      this.byType.set(typeUrl, { version: (previous?.version ?? 0) + 1, resources, namedOnly: named });
       changed.push(typeUrl);
     }
     this.encoded = nextEncoded;

@@ -4,7 +4,7 @@ import { expectMatchesGolden } from '../../testing/jest/golden.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { typeOf, typeUrls } from '../protos.js';
-import { grpcClientResources } from './grpc-client-resources.js';
+import { grpcClientResources, grpcServerListeners } from './grpc-client-resources.js';
 
 const model: MeshModel = {
   clusterDomain: 'cluster.local',
@@ -62,6 +62,19 @@ describe('proxyless gRPC resources', () => {
       expectMatchesGolden(join(import.meta.dirname, 'testdata', `grpc-client-${kind}.yaml`), stringify(decoded));
     },
   );
+
+  it('gives xDS-enabled gRPC servers an inbound listener per endpoint, served only by name, decoding strictly', () => {
+    const withServers = new SnapshotCache();
+    withServers.update(grpcClientResources(model), grpcServerListeners(model));
+    const name = 'xds.istio.io/grpc/lds/inbound/10.244.1.7:9080';
+    expect(withServers.resources(node, typeUrls.listener, []).resources.map((r) => r.name)).not.toContain(name);
+    const named = withServers.resources(node, typeUrls.listener, [name]).resources;
+    expect(named.map((r) => r.name)).toEqual([name]);
+    expectMatchesGolden(
+      join(import.meta.dirname, 'testdata', 'grpc-server-listener.yaml'),
+      stringify(named.map((r) => decodeStrictly(typeUrls.listener, r.resource.value))),
+    );
+  });
 
   it('names listeners as xds:/// targets ask for them and clusters as Istio does', () => {
     expect(cache.resources(node, typeUrls.listener, []).resources.map((r) => r.name)).toEqual([

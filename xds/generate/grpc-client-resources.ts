@@ -9,6 +9,9 @@ const routerType = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.
 
 export type ResourcesByType = Record<string, Record<string, Record<string, unknown>>>;
 
+/** The listener name grpc-js-xds and grpc-go servers ask for (Istio's agent writes this template). */
+export const grpcServerListenerName = (address: string, port: number) => `xds.istio.io/grpc/lds/inbound/${address}:${port}`;
+
 export const outboundClusterName = (port: number, host: string, subset = '') => `outbound|${port}|${subset}|${host}`;
 
 export function grpcClientResources(model: MeshModel): ResourcesByType {
@@ -72,4 +75,44 @@ export function grpcClientResources(model: MeshModel): ResourcesByType {
     }
   }
   return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };
+}
+
+/**
+ * Inbound listeners for xDS-enabled gRPC servers (XdsServer), one per endpoint
+ * address and port. Served only to proxies that ask for them by name, since no
+ * one wants them all.
+ */
+export function grpcServerListeners(model: MeshModel): ResourcesByType {
+  const listeners: Record<string, Record<string, unknown>> = {};
+  for (const service of model.services) {
+    for (const endpoint of service.endpoints) {
+      for (const port of Object.values(endpoint.ports)) {
+        const name = grpcServerListenerName(endpoint.address, port);
+        listeners[name] = {
+          name,
+          address: { socket_address: { address: endpoint.address, port_value: port } },
+          traffic_direction: 'INBOUND',
+          filter_chains: [
+            {
+              name: 'inbound',
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typed_config: any(hcmType, {
+                    stat_prefix: 'inbound',
+                    route_config: {
+                      name: 'inbound',
+                      virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '' }, non_forwarding_action: {} }] }],
+                    },
+                    http_filters: [{ name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
+                  }),
+                },
+              ],
+            },
+          ],
+        };
+      }
+    }
+  }
+  return { [typeUrls.listener]: listeners };
 }

@@ -4,7 +4,7 @@ import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type 
 import { startInformer, type Cache } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
-import { grpcClientResources } from '../generate/grpc-client-resources.js';
+import { grpcClientResources, grpcServerListeners } from '../generate/grpc-client-resources.js';
 import { Debouncer } from './debouncer.js';
 import type { MeshModel, MeshService } from './mesh-model.js';
 
@@ -76,7 +76,7 @@ export class KubeMeshModel {
   private rebuild(): void {
     if (!this.services || !this.slices) return;
     const model = meshModelOf(this.services.list(), this.slices.list(), this.clusterDomain);
-    const changed = this.cache.update(grpcClientResources(model));
+    const changed = this.cache.update(grpcClientResources(model), grpcServerListeners(model));
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }
