@@ -14,7 +14,7 @@ import { reviewInjection, reviewValidation } from '../webhooks/admission-review.
 import { CaBundleKeeper } from '../webhooks/ca-bundle-keeper.js';
 import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/injection/injection-config.js';
 import { WebhookServer } from '../webhooks/webhook-server.js';
-import { SnapshotCache } from '../xds/cache/snapshot-cache.js';
+import { ProxyGroups } from '../xds/cache/proxy-groups.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
 import { aggregatedDiscoveryService } from '../xds/protos.js';
 import { AdsServer } from '../xds/server/ads-server.js';
@@ -44,9 +44,9 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const host = process.env['POD_IP'] ?? '0.0.0.0';
   let ready = false;
   // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
-  const xdsCache = new SnapshotCache();
-  const meshModel = new KubeMeshModel(config, xdsCache, log.child({ component: 'xds-model' }));
-  const ads = new AdsServer(xdsCache, log.child({ component: 'ads' }));
+  const proxyGroups = new ProxyGroups();
+  const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }));
+  const ads = new AdsServer(proxyGroups, log.child({ component: 'ads' }));
   const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, {
     '/debug/syncz': () => ads.status(),
     '/debug/config_dump': (query) => ads.configDump(query.get('proxyID') ?? ''),

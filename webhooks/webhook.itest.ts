@@ -165,7 +165,10 @@ describeWithCluster('sidecar injection webhook', (cluster) => {
       configs: Array<{ typeUrl: string; resources: Array<{ name: string }> }>;
     };
     expect(dump.configs[0]?.typeUrl).toBe(typeUrls.listener);
-    expect(dump.configs[0]?.resources.map((r) => r.name)).toContain('kubernetes.default.svc.cluster.local:443');
+    // A node without GENERATOR=grpc is an Envoy sidecar: Istio's virtual listeners and one listener per Service port.
+    expect(dump.configs[0]?.resources.map((r) => r.name)).toEqual(
+      expect.arrayContaining(['0.0.0.0_443', 'virtualOutbound', 'virtualInbound']),
+    );
     stream.end();
     client.close();
   });

@@ -34,6 +34,8 @@ const resourceFiles = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/transport_sockets/tls/v3/secret.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
 ];
 
 let root: protobuf.Root | undefined;
@@ -62,9 +64,10 @@ export function typeOf(typeUrl: string): protobuf.Type {
 /** Encodes a resource given as a plain object (proto field names); refuses objects that do not fit the type. */
 export function encodeResource(typeUrl: string, resource: Record<string, unknown>): Buffer {
   const type = typeOf(typeUrl);
-  const problem = type.verify(type.fromObject(resource));
+  const message = type.fromObject(resource);
+  const problem = type.verify(message);
   if (problem) throw new Error(`${typeUrl}: ${problem}`);
-  return Buffer.from(type.encode(type.fromObject(resource)).finish());
+  return Buffer.from(type.encode(message).finish());
 }
 
 /** An Any: the form resources and typed configs travel in. */

@@ -13,7 +13,7 @@ import { PodProcessRunner } from '../testing/cluster/pod-processes.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
 import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
-import { SnapshotCache } from './cache/snapshot-cache.js';
+import { ProxyGroups } from './cache/proxy-groups.js';
 import { KubeMeshModel } from './model/kube-mesh-model.js';
 import { aggregatedDiscoveryService, typeUrls } from './protos.js';
 import { AdsServer } from './server/ads-server.js';
@@ -34,10 +34,10 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
 
   beforeAll(async () => {
     kc = cluster().kubeConfig();
-    const cache = new SnapshotCache();
-    model = new KubeMeshModel(kc, cache, log);
+    const groups = new ProxyGroups();
+    model = new KubeMeshModel(kc, groups, log);
     await model.start();
-    ads = new AdsServer(cache, log);
+    ads = new AdsServer(groups, log);
     server = new grpc.Server();
     server.addService(aggregatedDiscoveryService(), ads.implementation());
     port = await new Promise<number>((resolve, reject) =>
@@ -347,7 +347,7 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
     const c = new EchoClient('xds:///xdssrv.traffic.svc.cluster.local:9443', grpc.credentials.createInsecure(), {
       'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify({
         ...bootstrap,
-        node: { id: 'sidecar~10.244.9.30~caller.traffic~traffic.svc.cluster.local', locality: {} },
+        node: { id: 'sidecar~10.244.9.30~caller.traffic~traffic.svc.cluster.local', locality: {}, metadata: { GENERATOR: 'grpc' } },
       }),
     });
     try {

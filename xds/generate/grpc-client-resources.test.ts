@@ -3,7 +3,8 @@ import { stringify } from 'yaml';
 import { expectMatchesGolden } from '../../testing/jest/golden.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { MeshModel } from '../model/mesh-model.js';
-import { typeOf, typeUrls } from '../protos.js';
+import { typeUrls } from '../protos.js';
+import { decodeStrictly } from '../../testing/jest/xds-decode.js';
 import { grpcClientResources, grpcServerListeners } from './grpc-client-resources.js';
 
 const model: MeshModel = {
@@ -24,30 +25,6 @@ const model: MeshModel = {
     { name: 'ratings', namespace: 'bookinfo', ports: [{ name: '', port: 8080, protocol: 'TCP' }], endpoints: [] },
   ],
 };
-
-/** Decodes every resource strictly against Envoy's protos, nested typed configs included, as a proxy would. */
-function decodeStrictly(typeUrl: string, bytes: Buffer): Record<string, unknown> {
-  const type = typeOf(typeUrl);
-  const message = type.decode(bytes);
-  const problem = type.verify(message);
-  if (problem) throw new Error(`${typeUrl}: ${problem}`);
-  // Re-encoding the decoded message yields the same bytes: nothing was unknown or dropped.
-  expect(Buffer.from(type.encode(message).finish()).equals(bytes)).toBe(true);
-  const object = type.toObject(message, { longs: String, enums: String, defaults: false }) as Record<string, unknown>;
-  return expandAnys(object);
-}
-
-function expandAnys(value: unknown): any {
-  if (Array.isArray(value)) return value.map(expandAnys);
-  if (value && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    if (typeof record['type_url'] === 'string' && record['value'] instanceof Uint8Array) {
-      return { '@type': record['type_url'], ...decodeStrictly(record['type_url'], Buffer.from(record['value'])) };
-    }
-    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, expandAnys(v)]));
-  }
-  return value;
-}
 
 describe('proxyless gRPC resources', () => {
   const cache = new SnapshotCache();

@@ -3,7 +3,8 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import { startInformer, type Cache } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
-import type { SnapshotCache } from '../cache/snapshot-cache.js';
+import type { ProxyGroups } from '../cache/proxy-groups.js';
+import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
 import { grpcClientResources, grpcServerListeners } from '../generate/grpc-client-resources.js';
 import { Debouncer } from './debouncer.js';
 import type { MeshModel, MeshService } from './mesh-model.js';
@@ -45,7 +46,7 @@ export class KubeMeshModel {
 
   constructor(
     private readonly config: KubeConfig,
-    private readonly cache: SnapshotCache,
+    private readonly groups: ProxyGroups,
     private readonly log: Logger,
     private readonly clusterDomain = 'cluster.local',
   ) {
@@ -76,7 +77,10 @@ export class KubeMeshModel {
   private rebuild(): void {
     if (!this.services || !this.slices) return;
     const model = meshModelOf(this.services.list(), this.slices.list(), this.clusterDomain);
-    const changed = this.cache.update(grpcClientResources(model), grpcServerListeners(model));
+    const changed = [
+      ...this.groups.grpc.update(grpcClientResources(model), grpcServerListeners(model)),
+      ...this.groups.sidecar.update(envoySidecarResources(model)),
+    ];
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }

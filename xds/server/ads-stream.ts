@@ -1,5 +1,6 @@
 // One state-of-the-world ADS stream: subscriptions, versions and nonces per type,
 // ACK/NACK as explicit state. Pure protocol: it knows nothing of Kubernetes.
+import { structToJson } from './struct-value.js';
 import type { ConfigSource, DiscoveryNode, ProxySyncStatus, TypeSyncStatus } from './discovery-types.js';
 
 export interface DiscoveryRequest {
@@ -63,7 +64,7 @@ export class AdsStream {
       this.node = {
         id: request.node.id,
         ...(request.node.cluster ? { cluster: request.node.cluster } : {}),
-        ...(request.node.metadata ? { metadata: request.node.metadata } : {}),
+        ...(request.node.metadata ? { metadata: structToJson(request.node.metadata) } : {}),
       };
     }
     const typeUrl = request.type_url ?? '';

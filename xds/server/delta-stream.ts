@@ -1,6 +1,7 @@
 // One incremental (Delta) ADS stream: per type, the names subscribed (or a
 // wildcard) and the version of each resource the proxy holds; every push sends
 // only what changed and names what was removed. Pure protocol, like AdsStream.
+import { structToJson } from './struct-value.js';
 import { createHash } from 'node:crypto';
 import type { ConfigSource, DiscoveryNode, ProxySyncStatus, TypeSyncStatus } from './discovery-types.js';
 import { ProtocolError } from './ads-stream.js';
@@ -66,7 +67,7 @@ export class DeltaStream {
   handle(request: DeltaDiscoveryRequest): void {
     if (!this.node) {
       if (!request.node?.id) throw new ProtocolError('the first DeltaDiscoveryRequest on a stream must carry node.id');
-      this.node = { id: request.node.id, ...(request.node.metadata ? { metadata: request.node.metadata } : {}) };
+      this.node = { id: request.node.id, ...(request.node.metadata ? { metadata: structToJson(request.node.metadata) } : {}) };
     }
     const typeUrl = request.type_url ?? '';
     if (!typeUrl) throw new ProtocolError('DeltaDiscoveryRequest without type_url');

@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { expectMatchesGolden } from '../../testing/jest/golden.js';
+import { decodeStrictly } from '../../testing/jest/xds-decode.js';
+import { SnapshotCache } from '../cache/snapshot-cache.js';
+import type { MeshModel } from '../model/mesh-model.js';
+import { typeUrls } from '../protos.js';
+import { envoySidecarResources } from './envoy-sidecar-resources.js';
+
+const model: MeshModel = {
+  clusterDomain: 'cluster.local',
+  services: [
+    {
+      name: 'reviews',
+      namespace: 'bookinfo',
+      ports: [{ name: 'http', port: 9080, protocol: 'TCP' }],
+      endpoints: [{ address: '10.244.1.7', ports: { http: 9080 } }],
+    },
+    { name: 'ratings', namespace: 'bookinfo', ports: [{ name: 'http', port: 9080, protocol: 'TCP' }], endpoints: [] },
+  ],
+};
+const node = { id: 'sidecar~10.244.1.7~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local' };
+
+describe('Envoy sidecar resources', () => {
+  const cache = new SnapshotCache();
+  cache.update(envoySidecarResources(model));
+
+  it.each(Object.entries(typeUrls).filter(([kind]) => kind !== 'secret'))(
+    '%s resources decode strictly and match their golden file',
+    (kind, typeUrl) => {
+      const decoded = cache.resources(node, typeUrl, []).resources.map((r) => decodeStrictly(typeUrl, r.resource.value));
+      expectMatchesGolden(join(import.meta.dirname, 'testdata', `envoy-sidecar-${kind}.yaml`), stringify(decoded));
+    },
+  );
+
+  it("uses Istio's listener and cluster names", () => {
+    expect(cache.resources(node, typeUrls.listener, []).resources.map((r) => r.name)).toEqual([
+      '0.0.0.0_9080',
+      'virtualOutbound',
+      'virtualInbound',
+    ]);
+    expect(cache.resources(node, typeUrls.cluster, []).resources.map((r) => r.name)).toEqual([
+      'outbound|9080||ratings.bookinfo.svc.cluster.local',
+      'outbound|9080||reviews.bookinfo.svc.cluster.local',
+      'PassthroughCluster',
+      'InboundPassthroughCluster',
+      'BlackHoleCluster',
+    ]);
+  });
+
+  it('routes one port to every Service on it by host, and unknown hosts out of the mesh', () => {
+    const route = decodeStrictly(typeUrls.route, cache.resources(node, typeUrls.route, ['9080']).resources[0]!.resource.value) as any;
+    expect(route.virtual_hosts.map((v: { name: string }) => v.name)).toEqual([
+      'ratings.bookinfo.svc.cluster.local:9080',
+      'reviews.bookinfo.svc.cluster.local:9080',
+      'allow_any',
+    ]);
+    expect(route.virtual_hosts[1].domains).toContain('reviews.bookinfo:9080');
+  });
+});
