@@ -85,7 +85,9 @@ manifests: build
 
 .PHONY: test-integration
 test-integration: cluster-binaries manifests
-	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 $(JEST_ARGS)
+	# --forceExit: a client library's retry timer must never hold CI hostage; the sandbox's PID
+	# namespace ends every process the suite started when jest exits.
+	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 --forceExit $(JEST_ARGS)
 
 .PHONY: test
 test: lint typecheck test-unit test-integration
