@@ -6,6 +6,7 @@
 // connections to the application. Pure, golden-tested, strictly decoded.
 import { any, typeUrls } from '../protos.js';
 import { serviceHost, type MeshModel } from '../model/mesh-model.js';
+import { clusterLoadAssignment } from './cluster-load-assignment.js';
 import { outboundClusterName, type ResourcesByType } from './grpc-client-resources.js';
 
 const types = {
@@ -71,14 +72,7 @@ export function envoySidecarResources(model: MeshModel): ResourcesByType {
         lb_policy: 'LEAST_REQUEST',
         transport_socket: istioMutualTls(host, port.port),
       };
-      const lbEndpoints = service.endpoints
-        .filter((endpoint) => endpoint.ports[port.name] !== undefined)
-        .sort((a, b) => a.address.localeCompare(b.address))
-        .map((endpoint) => ({
-          endpoint: { address: { socket_address: { address: endpoint.address, port_value: endpoint.ports[port.name] } } },
-          health_status: 'HEALTHY',
-        }));
-      endpoints[clusterName] = { cluster_name: clusterName, endpoints: lbEndpoints.length > 0 ? [{ lb_endpoints: lbEndpoints }] : [] };
+      endpoints[clusterName] = clusterLoadAssignment(clusterName, service, port.name);
       const shortNames = [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];
       hostsByPort.set(port.port, [...(hostsByPort.get(port.port) ?? []), { host, shortNames }]);
     }

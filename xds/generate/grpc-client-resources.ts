@@ -3,6 +3,7 @@
 // for), its route configuration, an EDS cluster and its endpoints. Pure.
 import { any, typeUrls } from '../protos.js';
 import { serviceHost, type MeshModel } from '../model/mesh-model.js';
+import { clusterLoadAssignment } from './cluster-load-assignment.js';
 
 const hcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const routerType = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -59,19 +60,7 @@ export function grpcClientResources(model: MeshModel): ResourcesByType {
         lb_policy: 'ROUND_ROBIN',
         connect_timeout: { seconds: 10 },
       };
-      const lbEndpoints = service.endpoints
-        .filter((endpoint) => endpoint.ports[port.name] !== undefined)
-        .sort((a, b) => a.address.localeCompare(b.address))
-        .map((endpoint) => ({
-          endpoint: { address: { socket_address: { address: endpoint.address, port_value: endpoint.ports[port.name] } } },
-          health_status: 'HEALTHY',
-          load_balancing_weight: { value: 1 },
-        }));
-      endpoints[clusterName] = {
-        cluster_name: clusterName,
-        // gRPC ignores localities without a weight.
-        endpoints: lbEndpoints.length > 0 ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: 1 } }] : [],
-      };
+      endpoints[clusterName] = clusterLoadAssignment(clusterName, service, port.name);
     }
   }
   return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };

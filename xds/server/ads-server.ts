@@ -30,37 +30,27 @@ export class AdsServer {
    * before any request is read (15012: the proxy's ServiceAccount token).
    */
   implementation(authenticate?: (authorization: string | undefined) => Promise<unknown>): grpc.UntypedServiceImplementation {
+    // Requests wait (paused) until the caller is authenticated; a refusal ends the stream.
+    const guarded =
+      <Req, Res>(serve: (call: grpc.ServerDuplexStream<Req, Res>) => void) =>
+      (call: grpc.ServerDuplexStream<Req, Res>) => {
+        if (!authenticate) {
+          serve(call);
+          return;
+        }
+        call.pause();
+        authenticate(call.metadata.get('authorization')[0]?.toString()).then(
+          () => {
+            serve(call);
+            call.resume();
+          },
+          (error: unknown) =>
+            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
+        );
+      };
     return {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => {
-        if (!authenticate) {
-          this.serve(call);
-          return;
-        }
-        call.pause();
-        authenticate(call.metadata.get('authorization')[0]?.toString()).then(
-          () => {
-            this.serve(call);
-            call.resume();
-          },
-          (error: unknown) =>
-            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
-        );
-      },
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
-        if (!authenticate) {
-          this.serveDelta(call);
-          return;
-        }
-        call.pause();
-        authenticate(call.metadata.get('authorization')[0]?.toString()).then(
-          () => {
-            this.serveDelta(call);
-            call.resume();
-          },
-          (error: unknown) =>
-            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
-        );
-      },
+      StreamAggregatedResources: guarded<DiscoveryRequest, DiscoveryResponse>((call) => this.serve(call)),
+      DeltaAggregatedResources: guarded<DeltaDiscoveryRequest, DeltaDiscoveryResponse>((call) => this.serveDelta(call)),
     };
   }
 

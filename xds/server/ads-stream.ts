@@ -1,7 +1,7 @@
 // One state-of-the-world ADS stream: subscriptions, versions and nonces per type,
 // ACK/NACK as explicit state. Pure protocol: it knows nothing of Kubernetes.
 import { structToJson } from './struct-value.js';
-import type { ConfigSource, DiscoveryNode, ProxySyncStatus, TypeSyncStatus } from './discovery-types.js';
+import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -123,15 +123,7 @@ export class AdsStream {
       streamId: this.id,
       nodeId: this.node?.id ?? '',
       connectedAt: this.connectedAt.toISOString(),
-      types: [...this.types].map(([typeUrl, s]) => ({
-        typeUrl,
-        subscribed: s.wildcard ? 'wildcard' : s.names,
-        ...(s.versionSent !== undefined ? { versionSent: s.versionSent } : {}),
-        ...(s.nonceSent !== undefined ? { nonceSent: s.nonceSent } : {}),
-        ...(s.versionAcked !== undefined ? { versionAcked: s.versionAcked } : {}),
-        state: s.state,
-        ...(s.lastNackError !== undefined ? { lastNackError: s.lastNackError } : {}),
-      })),
+      types: [...this.types].map(([typeUrl, s]) => typeSyncStatus(typeUrl, s.wildcard ? 'wildcard' : s.names, s)),
     };
   }
 

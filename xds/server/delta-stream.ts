@@ -3,7 +3,7 @@
 // only what changed and names what was removed. Pure protocol, like AdsStream.
 import { structToJson } from './struct-value.js';
 import { createHash } from 'node:crypto';
-import type { ConfigSource, DiscoveryNode, ProxySyncStatus, TypeSyncStatus } from './discovery-types.js';
+import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
 import { ProtocolError } from './ads-stream.js';
 
 export interface DeltaDiscoveryRequest {
@@ -113,15 +113,7 @@ export class DeltaStream {
       streamId: this.id,
       nodeId: this.node?.id ?? '',
       connectedAt: this.connectedAt.toISOString(),
-      types: [...this.types].map(([typeUrl, s]) => ({
-        typeUrl,
-        subscribed: s.wildcard ? 'wildcard' : [...s.names].sort(),
-        ...(s.versionSent !== undefined ? { versionSent: s.versionSent } : {}),
-        ...(s.nonceSent !== undefined ? { nonceSent: s.nonceSent } : {}),
-        ...(s.versionAcked !== undefined ? { versionAcked: s.versionAcked } : {}),
-        state: s.state,
-        ...(s.lastNackError !== undefined ? { lastNackError: s.lastNackError } : {}),
-      })),
+      types: [...this.types].map(([typeUrl, s]) => typeSyncStatus(typeUrl, s.wildcard ? 'wildcard' : [...s.names].sort(), s)),
     };
   }
 

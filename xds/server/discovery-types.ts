@@ -47,3 +47,20 @@ export interface ProxySyncStatus {
   connectedAt: string;
   types: TypeSyncStatus[];
 }
+
+/** The status row of one type, from whichever stream kind tracks it. */
+export function typeSyncStatus(
+  typeUrl: string,
+  subscribed: TypeSyncStatus['subscribed'],
+  s: { versionSent?: string; nonceSent?: string; versionAcked?: string; state: AckState; lastNackError?: string },
+): TypeSyncStatus {
+  return {
+    typeUrl,
+    subscribed,
+    ...(s.versionSent !== undefined ? { versionSent: s.versionSent } : {}),
+    ...(s.nonceSent !== undefined ? { nonceSent: s.nonceSent } : {}),
+    ...(s.versionAcked !== undefined ? { versionAcked: s.versionAcked } : {}),
+    state: s.state,
+    ...(s.lastNackError !== undefined ? { lastNackError: s.lastNackError } : {}),
+  };
+}

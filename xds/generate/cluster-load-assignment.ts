@@ -1,0 +1,21 @@
+import type { MeshService } from '../model/mesh-model.js';
+
+/**
+ * The ready endpoints of one Service port, as one locality. Weighted, because gRPC
+ * ignores localities without a weight; Envoy reads the weights only when
+ * locality-weighted balancing is on.
+ */
+export function clusterLoadAssignment(clusterName: string, service: MeshService, portName: string): Record<string, unknown> {
+  const lbEndpoints = service.endpoints
+    .filter((endpoint) => endpoint.ports[portName] !== undefined)
+    .sort((a, b) => a.address.localeCompare(b.address))
+    .map((endpoint) => ({
+      endpoint: { address: { socket_address: { address: endpoint.address, port_value: endpoint.ports[portName] } } },
+      health_status: 'HEALTHY',
+      load_balancing_weight: { value: 1 },
+    }));
+  return {
+    cluster_name: clusterName,
+    endpoints: lbEndpoints.length > 0 ? [{ locality: {}, lb_endpoints: lbEndpoints, load_balancing_weight: { value: 1 } }] : [],
+  };
+}
