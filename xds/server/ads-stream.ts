@@ -1,5 +1,6 @@
 // One state-of-the-world ADS stream: subscriptions, versions and nonces per type,
 // ACK/NACK as explicit state. Pure protocol: it knows nothing of Kubernetes.
+import { podOf } from './proxy-id.js';
 import { structToJson } from './struct-value.js';
 import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
 
@@ -122,6 +123,7 @@ export class AdsStream {
     return {
       streamId: this.id,
       nodeId: this.node?.id ?? '',
+      ...podOf(this.node?.id),
       connectedAt: this.connectedAt.toISOString(),
       types: [...this.types].map(([typeUrl, s]) => typeSyncStatus(typeUrl, s.wildcard ? 'wildcard' : s.names, s)),
     };

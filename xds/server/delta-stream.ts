@@ -1,6 +1,7 @@
 // One incremental (Delta) ADS stream: per type, the names subscribed (or a
 // wildcard) and the version of each resource the proxy holds; every push sends
 // only what changed and names what was removed. Pure protocol, like AdsStream.
+import { podOf } from './proxy-id.js';
 import { structToJson } from './struct-value.js';
 import { createHash } from 'node:crypto';
 import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
@@ -112,6 +113,7 @@ export class DeltaStream {
     return {
       streamId: this.id,
       nodeId: this.node?.id ?? '',
+      ...podOf(this.node?.id),
       connectedAt: this.connectedAt.toISOString(),
       types: [...this.types].map(([typeUrl, s]) => typeSyncStatus(typeUrl, s.wildcard ? 'wildcard' : [...s.names].sort(), s)),
     };

@@ -44,6 +44,8 @@ export interface TypeSyncStatus {
 export interface ProxySyncStatus {
   streamId: number;
   nodeId: string;
+  /** From Istio's node id form, when the proxy uses it. */
+  pod?: { name: string; namespace: string; ip: string };
   connectedAt: string;
   types: TypeSyncStatus[];
 }
