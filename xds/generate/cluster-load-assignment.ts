@@ -13,6 +13,10 @@ export function clusterLoadAssignment(clusterName: string, service: MeshService,
       endpoint: { address: { socket_address: { address: endpoint.address, port_value: endpoint.ports[portName] } } },
       health_status: 'HEALTHY',
       load_balancing_weight: { value: 1 },
+      // Envoy picks the cluster's transport socket by this (Istio's auto mTLS).
+      ...(endpoint.tlsMode
+        ? { metadata: { filter_metadata: { 'envoy.transport_socket_match': { fields: { tlsMode: { stringValue: endpoint.tlsMode } } } } } }
+        : {}),
     }));
   return {
     cluster_name: clusterName,

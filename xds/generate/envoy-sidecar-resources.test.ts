@@ -14,7 +14,10 @@ const model: MeshModel = {
       name: 'reviews',
       namespace: 'bookinfo',
       ports: [{ name: 'http', port: 9080, protocol: 'TCP' }],
-      endpoints: [{ address: '10.244.1.7', ports: { http: 9080 } }],
+      endpoints: [
+        { address: '10.244.1.7', ports: { http: 9080 }, tlsMode: 'istio' },
+        { address: '10.244.2.3', ports: { http: 9080 } },
+      ],
     },
     { name: 'ratings', namespace: 'bookinfo', ports: [{ name: 'http', port: 9080, protocol: 'TCP' }], endpoints: [] },
   ],
@@ -56,5 +59,21 @@ describe('Envoy sidecar resources', () => {
       'allow_any',
     ]);
     expect(route.virtual_hosts[1].domains).toContain('reviews.bookinfo:9080');
+  });
+
+  it('marks endpoints whose pod runs the sidecar, so Envoy uses Istio mTLS to them and plaintext to the rest', () => {
+    const eds = decodeStrictly(
+      typeUrls.endpoint,
+      cache.resources(node, typeUrls.endpoint, ['outbound|9080||reviews.bookinfo.svc.cluster.local']).resources[0]!.resource.value,
+    ) as any;
+    const [meshed, plain] = eds.endpoints[0].lb_endpoints;
+    expect(meshed.metadata.filter_metadata['envoy.transport_socket_match'].fields.tlsMode.stringValue).toBe('istio');
+    expect(plain.metadata).toBeUndefined();
+    const cluster = decodeStrictly(
+      typeUrls.cluster,
+      cache.resources(node, typeUrls.cluster, ['outbound|9080||reviews.bookinfo.svc.cluster.local']).resources[0]!.resource.value,
+    ) as any;
+    expect(cluster.transport_socket_matches.map((m: { name: string }) => m.name)).toEqual(['tlsMode-istio', 'tlsMode-disabled']);
+    expect(cluster.transport_socket).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 // xDS for Envoy sidecars (Istio's proxyv2), in Istio's shapes and names: the
 // virtual outbound listener on 15001 hands captured connections to per-port
 // listeners (bind_to_port false) whose routes pick the Service by Host; clusters
-// are outbound|<port>||<host> over EDS with Istio mTLS from the agent's SDS
+// are outbound|<port>||<host> over EDS with auto mTLS (Istio mTLS via the agent's SDS
+// to endpoints with the sidecar, plaintext to the rest)
 // ('default' and 'ROOTCA'); the virtual inbound listener on 15006 passes inbound
 // connections to the application. Pure, golden-tested, strictly decoded.
 import { any, typeUrls } from '../protos.js';
@@ -15,6 +16,7 @@ const types = {
   tcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  rawBuffer: 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
 };
 export const sidecarPorts = { outbound: 15001, inbound: 15006 } as const;
 const passthrough = 'PassthroughCluster';
@@ -70,7 +72,19 @@ export function envoySidecarResources(model: MeshModel): ResourcesByType {
         eds_cluster_config: { eds_config: ads, service_name: clusterName },
         connect_timeout: { seconds: 10 },
         lb_policy: 'LEAST_REQUEST',
-        transport_socket: istioMutualTls(host, port.port),
+        // Auto mTLS, as Istio: Istio mTLS to endpoints whose pod runs the sidecar, plaintext to the rest.
+        transport_socket_matches: [
+          {
+            name: 'tlsMode-istio',
+            match: { fields: { tlsMode: { stringValue: 'istio' } } },
+            transport_socket: istioMutualTls(host, port.port),
+          },
+          {
+            name: 'tlsMode-disabled',
+            match: {},
+            transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: any(types.rawBuffer, {}) },
+          },
+        ],
       };
       endpoints[clusterName] = clusterLoadAssignment(clusterName, service, port.name);
       const shortNames = [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];

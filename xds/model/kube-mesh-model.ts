@@ -1,6 +1,6 @@
 // Services and EndpointSlices from informers, turned into the MeshModel the
 // generators read; changes are debounced and pushed into the snapshot cache.
-import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { startInformer, type Cache } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
@@ -9,7 +9,15 @@ import { grpcClientResources, grpcServerListeners } from '../generate/grpc-clien
 import { Debouncer } from './debouncer.js';
 import type { MeshModel, MeshService } from './mesh-model.js';
 
-export function meshModelOf(services: ReadonlyArray<V1Service>, slices: ReadonlyArray<V1EndpointSlice>, clusterDomain: string): MeshModel {
+export function meshModelOf(
+  services: ReadonlyArray<V1Service>,
+  slices: ReadonlyArray<V1EndpointSlice>,
+  clusterDomain: string,
+  pods: ReadonlyArray<V1Pod> = [],
+): MeshModel {
+  const tlsModeByPod = new Map(
+    pods.map((pod) => [`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod.metadata?.labels?.['security.istio.io/tlsMode']]),
+  );
   const slicesByService = new Map<string, V1EndpointSlice[]>();
   for (const slice of slices) {
     const owner = slice.metadata?.labels?.['kubernetes.io/service-name'];
@@ -27,7 +35,14 @@ export function meshModelOf(services: ReadonlyArray<V1Service>, slices: Readonly
         );
         return (slice.endpoints ?? [])
           .filter((endpoint) => endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true)
-          .flatMap((endpoint) => endpoint.addresses.map((address) => ({ address, ports })));
+          .flatMap((endpoint) => {
+            const ref =
+              endpoint.targetRef?.kind === 'Pod'
+                ? `${endpoint.targetRef.namespace ?? slice.metadata?.namespace}/${endpoint.targetRef.name}`
+                : '';
+            const tlsMode = tlsModeByPod.get(ref);
+            return endpoint.addresses.map((address) => ({ address, ports, ...(tlsMode ? { tlsMode } : {}) }));
+          });
       });
       return {
         name: service.metadata?.name as string,
@@ -42,6 +57,7 @@ export function meshModelOf(services: ReadonlyArray<V1Service>, slices: Readonly
 export class KubeMeshModel {
   private services: Cache<V1Service> | undefined;
   private slices: Cache<V1EndpointSlice> | undefined;
+  private pods: Cache<V1Pod> | undefined;
   private readonly debouncer: Debouncer;
 
   constructor(
@@ -65,6 +81,8 @@ export class KubeMeshModel {
       changed,
       this.log,
     );
+    // Pods only for their sidecar label (auto mTLS); their IPs come from EndpointSlices.
+    this.pods = await startInformer(this.config, '/api/v1/pods', () => core.listPodForAllNamespaces(), changed, this.log);
     this.rebuild();
   }
 
@@ -72,11 +90,12 @@ export class KubeMeshModel {
     this.debouncer.stop();
     await this.services?.stop();
     await this.slices?.stop();
+    await this.pods?.stop();
   }
 
   private rebuild(): void {
     if (!this.services || !this.slices) return;
-    const model = meshModelOf(this.services.list(), this.slices.list(), this.clusterDomain);
+    const model = meshModelOf(this.services.list(), this.slices.list(), this.clusterDomain, this.pods?.list() ?? []);
     const changed = [
       ...this.groups.grpc.update(grpcClientResources(model), grpcServerListeners(model)),
       ...this.groups.sidecar.update(envoySidecarResources(model)),

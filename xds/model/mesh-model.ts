@@ -8,6 +8,8 @@ export interface ServicePort {
 
 export interface ServiceEndpoint {
   address: string;
+  /** The pod's security.istio.io/tlsMode label: 'istio' when it runs the sidecar (absent: unknown, plaintext). */
+  tlsMode?: string;
   /** Port name (as in the Service) to the port the pod listens on. */
   ports: Record<string, number>;
 }

@@ -1,5 +1,5 @@
-// google.protobuf.Struct as the wire delivers it ({ fields: { k: { string_value } } })
-// turned into the plain JSON it stands for, so node metadata reads naturally.
+// google.protobuf.Struct as the wire delivers it ({ fields: { k: { string_value } } }, or
+// stringValue with protobufjs' built-in types) turned into the plain JSON it stands for.
 type Value = Record<string, unknown>;
 
 function pick(value: Value, snake: string, camel: string): unknown {
