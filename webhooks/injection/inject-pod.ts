@@ -134,14 +134,20 @@ function proxyResources(pod: V1Pod, config: InjectionConfig): V1Container['resou
   return { requests, limits };
 }
 
-function proxyEnv(
-  pod: V1Pod,
-  namespace: string,
-  config: InjectionConfig,
-  template: Template,
-  appContainers: V1Container[],
-  probers: Record<string, unknown>,
-): V1EnvVar[] {
+/** Everything the proxy container is built from, worked out once per pod. */
+interface ProxyInputs {
+  pod: V1Pod;
+  namespace: string;
+  config: InjectionConfig;
+  template: Template;
+  /** The application's containers as submitted (their ports and names go into node metadata). */
+  appContainers: V1Container[];
+  /** Original application probes, keyed by their rewritten /app-health path. */
+  probers: Record<string, unknown>;
+  image: string;
+}
+
+function proxyEnv({ pod, namespace, config, template, appContainers, probers }: ProxyInputs): V1EnvVar[] {
   const field = (name: string, fieldPath: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } });
   const workload = workloadOf(pod, namespace);
   const podPorts = appContainers.flatMap((c) =>
@@ -213,15 +219,8 @@ function sidecarVolumes(template: Template): V1Volume[] {
   return volumes;
 }
 
-function proxyContainer(
-  pod: V1Pod,
-  namespace: string,
-  config: InjectionConfig,
-  template: Template,
-  appContainers: V1Container[],
-  probers: Record<string, unknown>,
-  image: string,
-): V1Container {
+function proxyContainer(inputs: ProxyInputs): V1Container {
+  const { pod, config, template, image } = inputs;
   const logLevel = annotation(pod, 'sidecar.istio.io/logLevel') ?? config.proxyLogLevel;
   const mounts = [
     mount('workload-socket', '/var/run/secrets/workload-spiffe-uds'),
@@ -250,7 +249,7 @@ function proxyContainer(
       '--proxyComponentLogLevel=misc:error',
       '--log_output_level=default:info',
     ],
-    env: proxyEnv(pod, namespace, config, template, appContainers, probers),
+    env: proxyEnv(inputs),
     ports: template === 'grpc-agent' ? [] : [{ containerPort: ports.envoyPrometheus, name: 'http-envoy-prom', protocol: 'TCP' }],
     readinessProbe: readiness,
     ...(template === 'sidecar'
@@ -291,7 +290,7 @@ export function injectPod(pod: V1Pod, namespace: string, config: InjectionConfig
           volumeMounts: [...(c.volumeMounts ?? []), mount('istio-xds', '/etc/istio/proxy/xds', true)],
         }))
       : appContainers;
-  const proxy = proxyContainer(pod, namespace, config, template, spec.containers, probers, image);
+  const proxy = proxyContainer({ pod, namespace, config, template, appContainers: spec.containers, probers, image });
   const capture = template === 'sidecar' && !config.cni ? [initContainer(pod, config, image)] : [];
   const volumes = sidecarVolumes(template);
   const initContainers = config.nativeSidecars
