@@ -105,28 +105,7 @@ export class AdsServer {
         },
       },
     );
-    this.streams.add(stream);
-    xdsConnected.inc();
-    const finish = () => {
-      if (this.streams.delete(stream)) xdsConnected.dec();
-    };
-    call.on('data', (request: DiscoveryRequest) => {
-      try {
-        stream.handle(request);
-      } catch (error) {
-        const details = error instanceof ProtocolError ? error.message : 'internal error handling the request; see the control plane logs';
-        if (!(error instanceof ProtocolError))
-          this.log.error({ node: stream.nodeId, error: error instanceof Error ? error.message : String(error) }, 'xDS request failed');
-        finish();
-        call.emit('error', { code: error instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details });
-      }
-    });
-    call.on('end', () => {
-      finish();
-      call.end();
-    });
-    call.on('error', finish);
-    call.on('cancelled', finish);
+    this.attach(call, stream, this.streams);
   }
 
   private serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
@@ -147,19 +126,31 @@ export class AdsServer {
         this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
       },
     );
-    this.deltaStreams.add(stream);
+    this.attach(call, stream, this.deltaStreams);
+  }
+
+  /** One lifecycle for both stream kinds: requests in, protocol errors end the stream, bookkeeping on close. */
+  private attach<Req, Stream extends { handle(request: Req): void; nodeId: string | undefined }>(
+    call: grpc.ServerDuplexStream<Req, unknown>,
+    stream: Stream,
+    streams: Set<Stream>,
+  ): void {
+    streams.add(stream);
     xdsConnected.inc();
     const finish = () => {
-      if (this.deltaStreams.delete(stream)) xdsConnected.dec();
+      if (streams.delete(stream)) xdsConnected.dec();
     };
-    call.on('data', (request: DeltaDiscoveryRequest) => {
+    call.on('data', (request: Req) => {
       try {
         stream.handle(request);
       } catch (error) {
+        const protocol = error instanceof ProtocolError;
+        if (!protocol)
+          this.log.error({ node: stream.nodeId, error: error instanceof Error ? error.message : String(error) }, 'xDS request failed');
         finish();
         call.emit('error', {
-          code: error instanceof ProtocolError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
-          details: error instanceof ProtocolError ? error.message : 'internal error handling the request; see the control plane logs',
+          code: protocol ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
+          details: protocol ? (error as Error).message : 'internal error handling the request; see the control plane logs',
         });
       }
     });
