@@ -60,6 +60,7 @@ lint: deps
 .PHONY: generate
 generate: deps
 	$(NODE) api/generate-types.ts
+	$(NODE) crds/istio/vendor-istio-crds.ts
 
 .PHONY: format
 format: deps

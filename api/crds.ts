@@ -1,4 +1,5 @@
-// Weft's own CRDs, read from crds/ (shipped beside dist/ in the image).
+// The CRDs install.yaml carries, read from crds/ (shipped beside dist/ in the image): Weft's own
+// (crds/*.yaml) and Istio's, vendored unchanged (crds/istio/*.yaml, see crds/istio/vendor-istio-crds.ts).
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 
@@ -16,10 +17,15 @@ function crdDirectory(): URL {
   throw new Error('crds/ not found beside the weft installation');
 }
 
-export function readWeftCrds(): Array<Record<string, unknown>> {
-  const dir = crdDirectory();
+function readCrdFiles(dir: URL): Array<Record<string, unknown>> {
   return readdirSync(dir)
     .filter((file) => file.endsWith('.yaml'))
     .sort()
     .flatMap((file) => parseAllDocuments(readFileSync(new URL(file, dir), 'utf8')).map((doc) => doc.toJSON() as Record<string, unknown>));
+}
+
+/** Weft's own CRDs first, then Istio's (networking, security, telemetry). */
+export function readWeftCrds(): Array<Record<string, unknown>> {
+  const dir = crdDirectory();
+  return [...readCrdFiles(dir), ...readCrdFiles(new URL('istio/', dir))];
 }

@@ -6,7 +6,7 @@ import { labels, ports } from '../api/labels.js';
 import type { MeshInstallation } from '../api/mesh-installation.js';
 import { controlPlaneNames } from './names.js';
 import { profileDefaults } from './profiles.js';
-import { weftdClusterRules, weftdNamespaceRules } from './rbac.js';
+import { istioResources, weftdClusterRules, weftdNamespaceRules } from './rbac.js';
 import { synthesize, type Manifest } from './synth.js';
 
 export const defaultImageRepository = 'ghcr.io/weft-mesh/weft';
@@ -16,6 +16,16 @@ export interface ControlPlaneInput {
   /** The operator's own version: the image tag when the spec names none. */
   operatorVersion: string;
 }
+
+// The Istio kinds weftd validates (webhooks/admission-review.ts), in every version Istio serves.
+const validatedIstioKinds = [
+  {
+    group: 'networking.istio.io',
+    versions: ['v1', 'v1beta1', 'v1alpha3'],
+    resources: istioResources['networking.istio.io'],
+  },
+  { group: 'security.istio.io', versions: ['v1', 'v1beta1'], resources: istioResources['security.istio.io'] },
+] as const;
 
 // Namespaces the injector never touches, whatever their labels.
 const neverInjected = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -264,18 +274,20 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
         name: 'validation.weft.dev',
         admissionReviewVersions: ['v1'],
         sideEffects: 'None',
+        // Fail closed, as istiod's validator ends up once it is ready. istiod installs with Ignore and
+        // flips to Fail itself; here the operator owns failurePolicy (weftd owns only caBundle), so a
+        // flip would fight server-side apply. Only CREATE/UPDATE of Istio config wait for weftd.
         failurePolicy: 'Fail',
         matchPolicy: 'Equivalent',
         timeoutSeconds: 10,
         clientConfig: clientConfig('/validate'),
-        rules: [
-          {
-            operations: ['CREATE', 'UPDATE'],
-            apiGroups: ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io'],
-            apiVersions: ['*'],
-            resources: ['*'],
-          },
-        ],
+        rules: validatedIstioKinds.map(({ group, versions, resources }) => ({
+          operations: ['CREATE', 'UPDATE'],
+          apiGroups: [group],
+          apiVersions: [...versions],
+          resources: [...resources],
+          scope: 'Namespaced',
+        })),
       },
     ],
   });

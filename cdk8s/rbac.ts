@@ -6,6 +6,28 @@ type Rule = k8s.PolicyRule;
 const read = ['get', 'list', 'watch'];
 const manage = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
 
+/** The Istio resources Weft serves, by API group (the CRDs in crds/istio/). */
+export const istioResources = {
+  'networking.istio.io': [
+    'virtualservices',
+    'destinationrules',
+    'serviceentries',
+    'workloadentries',
+    'workloadgroups',
+    'sidecars',
+    'gateways',
+  ],
+  'security.istio.io': ['peerauthentications', 'authorizationpolicies', 'requestauthentications'],
+  'telemetry.istio.io': ['telemetries'],
+} as const;
+
+function istioRules(): Rule[] {
+  return Object.entries(istioResources).flatMap(([group, resources]) => [
+    { apiGroups: [group], resources: [...resources], verbs: read },
+    { apiGroups: [group], resources: resources.map((resource) => `${resource}/status`), verbs: ['update', 'patch'] },
+  ]);
+}
+
 /** weftd, cluster-wide: discover workloads, distribute the root cert, authenticate callers, read mesh policy. */
 export const weftdClusterRules: Rule[] = [
   { apiGroups: [''], resources: ['pods', 'services', 'namespaces', 'serviceaccounts', 'nodes'], verbs: read },
@@ -13,12 +35,8 @@ export const weftdClusterRules: Rule[] = [
   // The trust bundle ConfigMap (root-cert.pem) in every namespace.
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-  { apiGroups: ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io'], resources: ['*'], verbs: read },
-  {
-    apiGroups: ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io'],
-    resources: ['*/status'],
-    verbs: ['get', 'update', 'patch'],
-  },
+  // Istio's APIs (crds/istio/): read them, and write only their status (conditions on each object).
+  ...istioRules(),
   // weftd keeps the caBundle of its own webhook configurations current.
   {
     apiGroups: ['admissionregistration.k8s.io'],
