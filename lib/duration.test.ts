@@ -1,4 +1,4 @@
-import { parseDurationSeconds } from './duration.js';
+import { parseDurationSeconds, protoDuration } from './duration.js';
 
 describe('parseDurationSeconds', () => {
   it('reads the durations MeshInstallation accepts', () => {
@@ -8,8 +8,16 @@ describe('parseDurationSeconds', () => {
     expect(parseDurationSeconds('1.5h')).toBe(5_400);
   });
   it('refuses anything else with a hint', () => {
-    expect(() => parseDurationSeconds('1d')).toThrow("'1d' is not a duration such as 24h, 90m or 1h30m");
+    expect(() => parseDurationSeconds('1d')).toThrow("'1d' is not a duration such as 24h, 90m, 1h30m, 1.5s or 100ms");
     expect(() => parseDurationSeconds('24h garbage')).toThrow('is not a duration');
     expect(() => parseDurationSeconds('')).toThrow('is not a duration');
+  });
+});
+
+describe('protoDuration', () => {
+  it('gives Envoy seconds and nanos for the sub-second durations Istio configs use', () => {
+    expect(protoDuration('1.5s')).toEqual({ seconds: 1, nanos: 500_000_000 });
+    expect(protoDuration('100ms')).toEqual({ seconds: 0, nanos: 100_000_000 });
+    expect(protoDuration('2m')).toEqual({ seconds: 120 });
   });
 });

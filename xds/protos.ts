@@ -37,6 +37,8 @@ const resourceFiles = [
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
 ];
 
 let root: protobuf.Root | undefined;

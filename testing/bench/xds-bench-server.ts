@@ -4,8 +4,7 @@
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { componentLogger } from '../../lib/logger.js';
-import { SnapshotCache } from '../../xds/cache/snapshot-cache.js';
-import { grpcClientResources } from '../../xds/generate/grpc-client-resources.js';
+import { ProxyGroups } from '../../xds/cache/proxy-groups.js';
 import type { MeshModel } from '../../xds/model/mesh-model.js';
 import { aggregatedDiscoveryService } from '../../xds/protos.js';
 import { AdsServer } from '../../xds/server/ads-server.js';
@@ -20,9 +19,10 @@ const model: MeshModel = {
     endpoints: [0, 1, 2].map((e) => ({ address: `10.244.${(i * 3 + e) >> 8}.${(i * 3 + e) & 255}`, ports: { grpc: 8080 } })),
   })),
 };
-const cache = new SnapshotCache();
-cache.update(grpcClientResources(model));
-const ads = new AdsServer(cache, componentLogger('xds-bench'));
+// The real per-proxy path: snapshots per proxy scope, regenerated on change.
+const groups = new ProxyGroups();
+groups.update(model);
+const ads = new AdsServer(groups, componentLogger('xds-bench'));
 const server = new grpc.Server({ 'grpc.max_concurrent_streams': 100_000 });
 server.addService(aggregatedDiscoveryService(), ads.implementation());
 const say = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -38,7 +38,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     churns++;
     const service = model.services[churns % model.services.length];
     if (service) service.endpoints[0] = { address: `10.245.${churns >> 8}.${churns & 255}`, ports: { grpc: 8080 } };
-    const changed = cache.update(grpcClientResources(model));
+    const changed = groups.update(model);
     say({ churned: churns, changed: changed.length });
   } else if (line === 'stats') {
     const cpu = process.cpuUsage();

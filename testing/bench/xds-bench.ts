@@ -90,7 +90,11 @@ export async function xdsBenchmark(services: number, proxies: number, churns = 2
     });
     stream.on('error', () => undefined);
     stream.write({
-      node: { id: `sidecar~10.250.${p >> 8}.${p & 255}~proxy-${p}.bench~bench.svc.cluster.local` },
+      node: {
+        id: `sidecar~10.250.${p >> 8}.${p & 255}~proxy-${p}.bench~bench.svc.cluster.local`,
+        // Proxyless gRPC, as the simulated config is.
+        metadata: { fields: { GENERATOR: { string_value: 'grpc' } } },
+      },
       type_url: typeUrls.listener,
     });
     stream.write({ type_url: typeUrls.cluster });

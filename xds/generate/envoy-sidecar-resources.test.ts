@@ -5,6 +5,7 @@ import { decodeStrictly } from '../../testing/jest/xds-decode.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { typeUrls } from '../protos.js';
+import { ProxyView } from '../traffic/proxy-view.js';
 import { envoySidecarResources } from './envoy-sidecar-resources.js';
 
 const model: MeshModel = {
@@ -24,9 +25,11 @@ const model: MeshModel = {
 };
 const node = { id: 'sidecar~10.244.1.7~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local' };
 
+const viewOf = (m: MeshModel) => new ProxyView(m, { kind: 'sidecar', namespace: 'bookinfo', labels: {} });
+
 describe('Envoy sidecar resources', () => {
   const cache = new SnapshotCache();
-  cache.update(envoySidecarResources(model));
+  cache.update(envoySidecarResources(viewOf(model)));
 
   it.each(Object.entries(typeUrls).filter(([kind]) => kind !== 'secret'))(
     '%s resources decode strictly and match their golden file',

@@ -1,14 +1,18 @@
 // xDS for Envoy sidecars (Istio's proxyv2), in Istio's shapes and names: the
 // virtual outbound listener on 15001 hands captured connections to per-port
-// listeners (bind_to_port false) whose routes pick the Service by Host; clusters
-// are outbound|<port>||<host> over EDS with auto mTLS (Istio mTLS via the agent's SDS
-// to endpoints with the sidecar, plaintext to the rest)
-// ('default' and 'ROOTCA'); the virtual inbound listener on 15006 passes inbound
-// connections to the application. Pure, golden-tested, strictly decoded.
+// listeners (bind_to_port false) whose routes pick the service by Host and then
+// follow its VirtualService; clusters are outbound|<port>|<subset>|<host> with the
+// DestinationRule's policy and auto mTLS (Istio mTLS via the agent's SDS secrets
+// 'default' and 'ROOTCA' to endpoints with the sidecar, plaintext to the rest);
+// the virtual inbound listener on 15006 passes inbound connections to the
+// application. Pure, golden-tested, strictly decoded.
 import { any, typeUrls } from '../protos.js';
-import { serviceHost, type MeshModel } from '../model/mesh-model.js';
-import { clusterLoadAssignment } from './cluster-load-assignment.js';
-import { outboundClusterName, type ResourcesByType } from './grpc-client-resources.js';
+import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
+import { clusterPolicyFields, type PolicyFields } from '../traffic/cluster-policy.js';
+import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
+import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
+import type { ProxyView } from '../traffic/proxy-view.js';
+import type { ResourcesByType } from './grpc-client-resources.js';
 
 const types = {
   hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
@@ -17,6 +21,7 @@ const types = {
   originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   upstreamTls: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
   rawBuffer: 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
+  fault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
 };
 export const sidecarPorts = { outbound: 15001, inbound: 15006 } as const;
 const passthrough = 'PassthroughCluster';
@@ -49,67 +54,124 @@ function istioMutualTls(host: string, port: number) {
   };
 }
 
+const rawBuffer = () => ({ name: 'envoy.transport_sockets.raw_buffer', typed_config: any(types.rawBuffer, {}) });
+
+/**
+ * How a cluster talks TLS: a DestinationRule's tls mode when it has one (DISABLE,
+ * ISTIO_MUTUAL, SIMPLE), else auto mTLS as Istio: Istio mTLS to endpoints whose pod
+ * runs the sidecar, plaintext to the rest.
+ */
+function transportSocket(tls: PolicyFields['tls'], host: string, port: number): Record<string, unknown> {
+  switch (tls?.mode) {
+    case 'DISABLE':
+      return {};
+    case 'ISTIO_MUTUAL':
+      return { transport_socket: istioMutualTls(host, port) };
+    case 'SIMPLE':
+      return {
+        transport_socket: {
+          name: 'envoy.transport_sockets.tls',
+          typed_config: any(types.upstreamTls, {
+            sni: tls.sni ?? host,
+            common_tls_context: tls.caCertificates ? { validation_context: { trusted_ca: { filename: tls.caCertificates } } } : {},
+          }),
+        },
+      };
+    default:
+      return {
+        transport_socket_matches: [
+          { name: 'tlsMode-istio', match: { fields: { tlsMode: { stringValue: 'istio' } } }, transport_socket: istioMutualTls(host, port) },
+          { name: 'tlsMode-disabled', match: {}, transport_socket: rawBuffer() },
+        ],
+      };
+  }
+}
+
+/** A ServiceEntry's resolution picks the discovery type: EDS for Kubernetes and STATIC, DNS resolved by Envoy, or the original destination. */
+function outboundCluster(cluster: OutboundCluster): Record<string, unknown> {
+  const base = { name: cluster.name, connect_timeout: { seconds: 10 }, ...clusterPolicyFields(cluster.policy, 'sidecar') };
+  const tls =
+    cluster.service.meshExternal && !cluster.policy.tls ? {} : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port);
+  switch (cluster.service.resolution) {
+    case 'NONE':
+      return { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', ...tls };
+    case 'DNS':
+    case 'DNS_ROUND_ROBIN': {
+      const hosts = cluster.endpoints.length > 0 ? cluster.endpoints : [{ address: cluster.hostname, ports: {} }];
+      return {
+        ...base,
+        type: cluster.service.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS',
+        dns_lookup_family: 'V4_ONLY',
+        load_assignment: {
+          cluster_name: cluster.name,
+          endpoints: [
+            {
+              lb_endpoints: hosts.map((endpoint) => ({
+                endpoint: {
+                  address: {
+                    socket_address: { address: endpoint.address, port_value: endpoint.ports[cluster.port.name] ?? cluster.port.port },
+                  },
+                },
+              })),
+            },
+          ],
+        },
+        ...tls,
+      };
+    }
+    default:
+      return { ...base, type: 'EDS', eds_cluster_config: { eds_config: ads, service_name: cluster.name }, ...tls };
+  }
+}
+
 const tcpProxy = (cluster: string, statPrefix: string) => ({
   name: 'envoy.filters.network.tcp_proxy',
   typed_config: any(types.tcpProxy, { stat_prefix: statPrefix, cluster }),
 });
 
-export function envoySidecarResources(model: MeshModel): ResourcesByType {
+export function envoySidecarResources(view: ProxyView): ResourcesByType {
   const listeners: Record<string, Record<string, unknown>> = {};
   const routes: Record<string, Record<string, unknown>> = {};
   const clusters: Record<string, Record<string, unknown>> = {};
   const endpoints: Record<string, Record<string, unknown>> = {};
-  const hostsByPort = new Map<number, Array<{ host: string; shortNames: string[] }>>();
+  const hostsByPort = new Map<number, Array<{ hostname: string; shortNames: string[] }>>();
 
-  const services = [...model.services].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
-  for (const service of services) {
-    const host = serviceHost(service, model.clusterDomain);
-    for (const port of service.ports) {
-      const clusterName = outboundClusterName(port.port, host);
-      clusters[clusterName] = {
-        name: clusterName,
-        type: 'EDS',
-        eds_cluster_config: { eds_config: ads, service_name: clusterName },
-        connect_timeout: { seconds: 10 },
-        lb_policy: 'LEAST_REQUEST',
-        // Auto mTLS, as Istio: Istio mTLS to endpoints whose pod runs the sidecar, plaintext to the rest.
-        transport_socket_matches: [
-          {
-            name: 'tlsMode-istio',
-            match: { fields: { tlsMode: { stringValue: 'istio' } } },
-            transport_socket: istioMutualTls(host, port.port),
-          },
-          {
-            name: 'tlsMode-disabled',
-            match: {},
-            transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: any(types.rawBuffer, {}) },
-          },
-        ],
-      };
-      endpoints[clusterName] = clusterLoadAssignment(clusterName, service, port.name);
-      const shortNames = [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];
-      hostsByPort.set(port.port, [...(hostsByPort.get(port.port) ?? []), { host, shortNames }]);
+  for (const cluster of outboundClusters(view)) {
+    clusters[cluster.name] = outboundCluster(cluster);
+    if (clusters[cluster.name]?.['type'] === 'EDS') {
+      endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
     }
   }
+  for (const { service, hostname } of view.services) {
+    const shortNames = service.hostname ? [] : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];
+    for (const port of service.ports) hostsByPort.set(port.port, [...(hostsByPort.get(port.port) ?? []), { hostname, shortNames }]);
+  }
 
-  // One listener and one route configuration per Service port, as Istio does for HTTP.
+  // Outside the registry: ALLOW_ANY passes through, REGISTRY_ONLY (a Sidecar's outboundTrafficPolicy) blackholes.
+  const registryOnly = view.sidecar?.spec.outboundTrafficPolicy?.mode === 'REGISTRY_ONLY';
+  const unknownHosts = registryOnly ? 'BlackHoleCluster' : passthrough;
+
+  // One listener and one route configuration per service port, as Istio does for HTTP.
   for (const [port, hosts] of [...hostsByPort].sort((a, b) => a[0] - b[0])) {
     const routeName = String(port);
     routes[routeName] = {
       name: routeName,
       virtual_hosts: [
-        ...hosts.map(({ host, shortNames }) => ({
-          name: `${host}:${port}`,
-          domains: [host, `${host}:${port}`, ...shortNames.flatMap((name) => [name, `${name}:${port}`])],
-          routes: [
-            { name: 'default', match: { prefix: '/' }, route: { cluster: outboundClusterName(port, host), timeout: { seconds: 0 } } },
-          ],
+        ...hosts.map(({ hostname, shortNames }) => ({
+          name: `${hostname}:${port}`,
+          domains: [hostname, `${hostname}:${port}`, ...shortNames.flatMap((name) => [name, `${name}:${port}`])],
+          routes: httpRoutes({ view, hostname, port }),
         })),
-        // Unknown hosts leave the mesh as they came (outboundTrafficPolicy ALLOW_ANY).
         {
-          name: 'allow_any',
+          name: registryOnly ? 'block_all' : 'allow_any',
           domains: ['*'],
-          routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: passthrough, timeout: { seconds: 0 } } }],
+          routes: [
+            {
+              name: registryOnly ? 'block_all' : 'allow_any',
+              match: { prefix: '/' },
+              route: { cluster: unknownHosts, timeout: { seconds: 0 } },
+            },
+          ],
         },
       ],
       validate_clusters: { value: false },
@@ -128,7 +190,10 @@ export function envoySidecarResources(model: MeshModel): ResourcesByType {
               typed_config: any(types.hcm, {
                 stat_prefix: `outbound_0.0.0.0_${port}`,
                 rds: { config_source: ads, route_config_name: routeName },
-                http_filters: [{ name: 'envoy.filters.http.router', typed_config: any(types.router, {}) }],
+                http_filters: [
+                  { name: faultFilterName, typed_config: any(types.fault, {}) },
+                  { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) },
+                ],
               }),
             },
           ],
@@ -142,7 +207,7 @@ export function envoySidecarResources(model: MeshModel): ResourcesByType {
     address: { socket_address: { address: '0.0.0.0', port_value: sidecarPorts.outbound } },
     use_original_dst: { value: true },
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(passthrough, passthrough)] }],
+    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] }],
   };
   listeners['virtualInbound'] = {
     name: 'virtualInbound',

@@ -4,6 +4,7 @@ import { expectMatchesGolden } from '../../testing/jest/golden.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { typeUrls } from '../protos.js';
+import { ProxyView } from '../traffic/proxy-view.js';
 import { decodeStrictly } from '../../testing/jest/xds-decode.js';
 import { grpcClientResources, grpcServerListeners } from './grpc-client-resources.js';
 
@@ -26,9 +27,11 @@ const model: MeshModel = {
   ],
 };
 
+const viewOf = (m: MeshModel) => new ProxyView(m, { kind: 'grpc', namespace: 'bookinfo', labels: {} });
+
 describe('proxyless gRPC resources', () => {
   const cache = new SnapshotCache();
-  cache.update(grpcClientResources(model));
+  cache.update(grpcClientResources(viewOf(model)));
   const node = { id: 'sidecar~10.244.9.9~client.bookinfo~bookinfo.svc.cluster.local' };
 
   it.each(Object.entries(typeUrls).filter(([kind]) => kind !== 'secret'))(
@@ -42,7 +45,7 @@ describe('proxyless gRPC resources', () => {
 
   it('gives xDS-enabled gRPC servers an inbound listener per endpoint, served only by name, decoding strictly', () => {
     const withServers = new SnapshotCache();
-    withServers.update(grpcClientResources(model), grpcServerListeners(model));
+    withServers.update(grpcClientResources(viewOf(model)), grpcServerListeners(model));
     const name = 'xds.istio.io/grpc/lds/inbound/10.244.1.7:9080';
     expect(withServers.resources(node, typeUrls.listener, []).resources.map((r) => r.name)).not.toContain(name);
     const named = withServers.resources(node, typeUrls.listener, [name]).resources;
@@ -66,12 +69,12 @@ describe('proxyless gRPC resources', () => {
     const before = Object.fromEntries(Object.values(typeUrls).map((t) => [t, cache.resources(node, t, []).version]));
     const moved = structuredClone(model);
     moved.services[0]!.endpoints.push({ address: '10.244.2.9', ports: { grpc: 9080 } });
-    expect(cache.update(grpcClientResources(moved))).toEqual([typeUrls.endpoint]);
+    expect(cache.update(grpcClientResources(viewOf(moved)))).toEqual([typeUrls.endpoint]);
     const after = Object.fromEntries(Object.values(typeUrls).map((t) => [t, cache.resources(node, t, []).version]));
     expect(after[typeUrls.endpoint]).not.toBe(before[typeUrls.endpoint]);
     expect(after[typeUrls.cluster]).toBe(before[typeUrls.cluster]);
     expect(after[typeUrls.listener]).toBe(before[typeUrls.listener]);
     // The same model again changes nothing.
-    expect(cache.update(grpcClientResources(moved))).toEqual([]);
+    expect(cache.update(grpcClientResources(viewOf(moved)))).toEqual([]);
   });
 });

@@ -1,67 +1,72 @@
-// xDS for proxyless gRPC clients (@grpc/grpc-js-xds, grpc-go): for every Service
-// port an API listener named <host>:<port> (what `xds:///<host>:<port>` asks
-// for), its route configuration, an EDS cluster and its endpoints. Pure.
+// xDS for proxyless gRPC clients (@grpc/grpc-js-xds, grpc-go): for every service
+// port the proxy sees an API listener named <host>:<port> (what
+// `xds:///<host>:<port>` asks for), its routes (VirtualService or default), EDS
+// clusters per port and DestinationRule subset, and their endpoints. Pure.
 import { any, typeUrls } from '../protos.js';
-import { serviceHost, type MeshModel } from '../model/mesh-model.js';
-import { clusterLoadAssignment } from './cluster-load-assignment.js';
+import type { MeshModel } from '../model/mesh-model.js';
+import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
+import { clusterPolicyFields } from '../traffic/cluster-policy.js';
+import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
+import { outboundClusters } from '../traffic/outbound-clusters.js';
+import type { ProxyView } from '../traffic/proxy-view.js';
 
 const hcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const routerType = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const faultType = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 
 export type ResourcesByType = Record<string, Record<string, Record<string, unknown>>>;
 
 /** The listener name grpc-js-xds and grpc-go servers ask for (Istio's agent writes this template). */
 export const grpcServerListenerName = (address: string, port: number) => `xds.istio.io/grpc/lds/inbound/${address}:${port}`;
 
-export const outboundClusterName = (port: number, host: string, subset = '') => `outbound|${port}|${subset}|${host}`;
-
-export function grpcClientResources(model: MeshModel): ResourcesByType {
+export function grpcClientResources(view: ProxyView): ResourcesByType {
   const listeners: Record<string, Record<string, unknown>> = {};
   const routes: Record<string, Record<string, unknown>> = {};
   const clusters: Record<string, Record<string, unknown>> = {};
   const endpoints: Record<string, Record<string, unknown>> = {};
   const ads = { ads: {}, resource_api_version: 'V3' };
 
-  for (const service of [...model.services].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))) {
-    const host = serviceHost(service, model.clusterDomain);
+  for (const { service, hostname } of view.services) {
     for (const port of service.ports) {
-      const listenerName = `${host}:${port.port}`;
-      const clusterName = outboundClusterName(port.port, host);
+      const listenerName = `${hostname}:${port.port}`;
       listeners[listenerName] = {
         name: listenerName,
         api_listener: {
           api_listener: any(hcmType, {
             rds: { config_source: ads, route_config_name: listenerName },
-            http_filters: [{ name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
+            // gRPC runs the fault filter for VirtualService fault injection; the router ends the chain.
+            http_filters: [
+              { name: faultFilterName, typed_config: any(faultType, {}) },
+              { name: 'envoy.filters.http.router', typed_config: any(routerType, {}) },
+            ],
           }),
         },
       };
+      // Kubernetes short names resolve as in DNS from the service's namespace.
+      const shortNames = service.hostname
+        ? []
+        : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`, service.name];
       routes[listenerName] = {
         name: listenerName,
         virtual_hosts: [
           {
             name: listenerName,
-            // The short names resolve as in Kubernetes DNS from the same namespace.
-            domains: [
-              listenerName,
-              host,
-              `${service.name}.${service.namespace}.svc:${port.port}`,
-              `${service.name}.${service.namespace}:${port.port}`,
-              `${service.name}:${port.port}`,
-            ],
-            routes: [{ match: { prefix: '' }, route: { cluster: clusterName } }],
+            domains: [listenerName, hostname, ...shortNames.map((name) => `${name}:${port.port}`)],
+            routes: httpRoutes({ view, hostname, port: port.port }),
           },
         ],
       };
-      clusters[clusterName] = {
-        name: clusterName,
-        type: 'EDS',
-        eds_cluster_config: { eds_config: ads, service_name: clusterName },
-        lb_policy: 'ROUND_ROBIN',
-        connect_timeout: { seconds: 10 },
-      };
-      endpoints[clusterName] = clusterLoadAssignment(clusterName, service, port.name);
     }
+  }
+  for (const cluster of outboundClusters(view)) {
+    clusters[cluster.name] = {
+      name: cluster.name,
+      type: 'EDS',
+      eds_cluster_config: { eds_config: ads, service_name: cluster.name },
+      connect_timeout: { seconds: 10 },
+      ...clusterPolicyFields(cluster.policy, 'grpc'),
+    };
+    endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
   }
   return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };
 }

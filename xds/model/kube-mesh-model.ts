@@ -4,8 +4,6 @@ import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type 
 import { startInformer, type Cache } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
-import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
-import { grpcClientResources, grpcServerListeners } from '../generate/grpc-client-resources.js';
 import { Debouncer } from './debouncer.js';
 import type { MeshModel, MeshService } from './mesh-model.js';
 
@@ -96,10 +94,7 @@ export class KubeMeshModel {
   private rebuild(): void {
     if (!this.services || !this.slices) return;
     const model = meshModelOf(this.services.list(), this.slices.list(), this.clusterDomain, this.pods?.list() ?? []);
-    const changed = [
-      ...this.groups.grpc.update(grpcClientResources(model), grpcServerListeners(model)),
-      ...this.groups.sidecar.update(envoySidecarResources(model)),
-    ];
+    const changed = this.groups.update(model);
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }

@@ -1,5 +1,8 @@
 // The part of the cluster xDS generation reads: Services and their ready
-// endpoints. A plain value, so generators stay pure functions of it.
+// endpoints, ServiceEntry hosts, and Istio's networking config. A plain value,
+// so generators stay pure functions of it.
+import type { IstioConfig } from './istio-config.js';
+
 export interface ServicePort {
   name: string;
   port: number;
@@ -8,6 +11,8 @@ export interface ServicePort {
 
 export interface ServiceEndpoint {
   address: string;
+  /** The workload's labels (pod or WorkloadEntry): DestinationRule subsets select on them. */
+  labels?: Record<string, string>;
   /** The pod's security.istio.io/tlsMode label: 'istio' when it runs the sidecar (absent: unknown, plaintext). */
   tlsMode?: string;
   /** Port name (as in the Service) to the port the pod listens on. */
@@ -17,14 +22,25 @@ export interface ServiceEndpoint {
 export interface MeshService {
   name: string;
   namespace: string;
+  /** Set for ServiceEntry hosts; Kubernetes Services are `<name>.<namespace>.svc.<domain>`. */
+  hostname?: string;
+  /** Istio's `networking.istio.io/exportTo` annotation, or a ServiceEntry's exportTo. */
+  exportTo?: string[];
+  /** ServiceEntry resolution; Kubernetes Services are STATIC (EDS). */
+  resolution?: 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
+  /** MESH_EXTERNAL ServiceEntries: no mTLS is assumed. */
+  meshExternal?: boolean;
   ports: ServicePort[];
   endpoints: ServiceEndpoint[];
 }
 
 export interface MeshModel {
   clusterDomain: string;
+  /** Where mesh-wide Istio config lives (Istio's root namespace): the control plane's namespace. */
+  rootNamespace?: string;
   services: MeshService[];
+  istio?: IstioConfig;
 }
 
-export const serviceHost = (service: Pick<MeshService, 'name' | 'namespace'>, clusterDomain: string) =>
-  `${service.name}.${service.namespace}.svc.${clusterDomain}`;
+export const serviceHost = (service: Pick<MeshService, 'name' | 'namespace' | 'hostname'>, clusterDomain: string) =>
+  service.hostname ?? `${service.name}.${service.namespace}.svc.${clusterDomain}`;

@@ -5,7 +5,7 @@ import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } 
 import { typeOf } from '../protos.js';
 import { AdsStream, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
-import type { ConfigSource, ProxySyncStatus } from './discovery-types.js';
+import type { ConfigSource, DiscoveryNode, ProxySyncStatus } from './discovery-types.js';
 
 const shortType = (typeUrl: string) => typeUrl.split('.').pop() ?? typeUrl;
 
@@ -130,19 +130,25 @@ export class AdsServer {
   }
 
   /** One lifecycle for both stream kinds: requests in, protocol errors end the stream, bookkeeping on close. */
-  private attach<Req, Stream extends { handle(request: Req): void; nodeId: string | undefined }>(
+  private attach<Req, Stream extends { handle(request: Req): void; nodeId: string | undefined; discoveryNode: DiscoveryNode | undefined }>(
     call: grpc.ServerDuplexStream<Req, unknown>,
     stream: Stream,
     streams: Set<Stream>,
   ): void {
     streams.add(stream);
     xdsConnected.inc();
+    // The source learns which proxies are connected (per-proxy config lives as long as they do).
+    let release: (() => void) | undefined;
     const finish = () => {
       if (streams.delete(stream)) xdsConnected.dec();
+      release?.();
+      release = undefined;
     };
     call.on('data', (request: Req) => {
       try {
+        const hadNode = stream.discoveryNode !== undefined;
         stream.handle(request);
+        if (!hadNode && stream.discoveryNode && streams.has(stream)) release = this.source.connected?.(stream.discoveryNode);
       } catch (error) {
         const protocol = error instanceof ProtocolError;
         if (!protocol)

@@ -24,15 +24,21 @@ describe('AdsStream (state of the world)', () => {
     const { cache, sent, stream } = setup();
     stream.handle({ node, type_url: typeUrls.cluster });
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatchObject({ type_url: typeUrls.cluster, version_info: '1', nonce: '1' });
+    const first = sent[0]?.version_info as string;
+    expect(sent[0]).toMatchObject({
+      type_url: typeUrls.cluster,
+      version_info: cache.resources(node, typeUrls.cluster, []).version,
+      nonce: '1',
+    });
     expect(sent[0]?.resources).toHaveLength(2);
-    stream.handle({ type_url: typeUrls.cluster, version_info: '1', response_nonce: '1' });
-    expect(stream.status().types[0]).toMatchObject({ state: 'acked', versionAcked: '1', subscribed: 'wildcard' });
+    stream.handle({ type_url: typeUrls.cluster, version_info: first, response_nonce: '1' });
+    expect(stream.status().types[0]).toMatchObject({ state: 'acked', versionAcked: first, subscribed: 'wildcard' });
     expect(sent).toHaveLength(1);
 
     cache.update({ [typeUrls.cluster]: { a: cluster('a', 2), b: cluster('b') } });
     expect(sent).toHaveLength(2);
-    expect(sent[1]).toMatchObject({ version_info: '2', nonce: '2' });
+    expect(sent[1]).toMatchObject({ nonce: '2' });
+    expect(sent[1]?.version_info).not.toBe(first);
     expect(stream.status().types[0]?.state).toBe('pending');
   });
 
@@ -40,14 +46,14 @@ describe('AdsStream (state of the world)', () => {
     const { cache, sent, stream } = setup();
     stream.handle({ node, type_url: typeUrls.cluster });
     stream.handle({ type_url: typeUrls.cluster, version_info: '', response_nonce: '1', error_detail: { code: 3, message: 'bad cluster' } });
-    expect(stream.status().types[0]).toMatchObject({ state: 'nacked', lastNackError: 'bad cluster', versionSent: '1' });
-    stream.handle({ type_url: typeUrls.cluster, version_info: '1', response_nonce: '999' });
+    expect(stream.status().types[0]).toMatchObject({ state: 'nacked', lastNackError: 'bad cluster', versionSent: sent[0]?.version_info });
+    stream.handle({ type_url: typeUrls.cluster, version_info: sent[0]?.version_info, response_nonce: '999' });
     expect(stream.status().types[0]?.state).toBe('nacked');
     expect(sent).toHaveLength(1);
     cache.update({ [typeUrls.cluster]: { a: cluster('a', 3) } });
     expect(sent).toHaveLength(2);
-    stream.handle({ type_url: typeUrls.cluster, version_info: '2', response_nonce: '2' });
-    expect(stream.status().types[0]).toMatchObject({ state: 'acked', versionAcked: '2', lastNackError: 'bad cluster' });
+    stream.handle({ type_url: typeUrls.cluster, version_info: sent[1]?.version_info, response_nonce: '2' });
+    expect(stream.status().types[0]).toMatchObject({ state: 'acked', versionAcked: sent[1]?.version_info, lastNackError: 'bad cluster' });
   });
 
   it('answers named subscriptions with just those resources, and a new name list on ACK', () => {

@@ -61,6 +61,10 @@ export class DeltaStream {
     private readonly onNack?: (typeUrl: string, error: string) => void,
   ) {}
 
+  get discoveryNode(): DiscoveryNode | undefined {
+    return this.node;
+  }
+
   get nodeId(): string | undefined {
     return this.node?.id;
   }

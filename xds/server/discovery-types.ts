@@ -25,6 +25,8 @@ export interface ConfigSource {
   serves(typeUrl: string): boolean;
   /** Subscribed names narrow the answer; an empty list is a wildcard subscription. */
   resources(node: DiscoveryNode, typeUrl: string, names: string[]): ResourceSet;
+  /** A proxy's stream has identified itself; the returned function is called when the stream ends. */
+  connected?(node: DiscoveryNode): () => void;
   /** Called with the type URLs whose content changed; the server pushes those to every stream. */
   onChange(listener: (typeUrls: string[]) => void): () => void;
 }

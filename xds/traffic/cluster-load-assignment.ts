@@ -1,12 +1,16 @@
-import type { MeshService } from '../model/mesh-model.js';
+import type { ServiceEndpoint } from '../model/mesh-model.js';
 
 /**
- * The ready endpoints of one Service port, as one locality. Weighted, because gRPC
+ * The ready endpoints of one Service port (or subset), as one locality. Weighted, because gRPC
  * ignores localities without a weight; Envoy reads the weights only when
  * locality-weighted balancing is on.
  */
-export function clusterLoadAssignment(clusterName: string, service: MeshService, portName: string): Record<string, unknown> {
-  const lbEndpoints = service.endpoints
+export function clusterLoadAssignment(
+  clusterName: string,
+  endpoints: ReadonlyArray<ServiceEndpoint>,
+  portName: string,
+): Record<string, unknown> {
+  const lbEndpoints = endpoints
     .filter((endpoint) => endpoint.ports[portName] !== undefined)
     .sort((a, b) => a.address.localeCompare(b.address))
     .map((endpoint) => ({

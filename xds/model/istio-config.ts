@@ -1,0 +1,51 @@
+// The Istio configuration xDS generation reads (networking.istio.io), as plain
+// values typed by @kubernetes-models/istio (generated from Istio's own CRDs).
+import type { IDestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule';
+import type { IServiceEntry } from '@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry';
+import type { ISidecar } from '@kubernetes-models/istio/networking.istio.io/v1/Sidecar';
+import type { IVirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
+import type { IWorkloadEntry } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadEntry';
+
+export type VirtualServiceSpec = NonNullable<IVirtualService['spec']>;
+export type HttpRoute = NonNullable<VirtualServiceSpec['http']>[number];
+export type HttpMatch = NonNullable<HttpRoute['match']>[number];
+export type HttpDestination = NonNullable<HttpRoute['route']>[number];
+export type DestinationRuleSpec = NonNullable<IDestinationRule['spec']>;
+export type TrafficPolicy = NonNullable<DestinationRuleSpec['trafficPolicy']>;
+export type Subset = NonNullable<DestinationRuleSpec['subsets']>[number];
+export type ServiceEntrySpec = IServiceEntry['spec'];
+export type WorkloadEntrySpec = IWorkloadEntry['spec'];
+export type SidecarSpec = NonNullable<ISidecar['spec']>;
+
+/** One Istio object: identity, the age that breaks ties as in Istio, and its spec. */
+export interface ConfigObject<Spec> {
+  kind: string;
+  name: string;
+  namespace: string;
+  /** RFC 3339; older objects win conflicts, as in Istio. */
+  creationTimestamp?: string;
+  generation?: number;
+  spec: Spec;
+}
+
+export interface IstioConfig {
+  virtualServices: ConfigObject<VirtualServiceSpec>[];
+  destinationRules: ConfigObject<DestinationRuleSpec>[];
+  serviceEntries: ConfigObject<ServiceEntrySpec>[];
+  workloadEntries: ConfigObject<WorkloadEntrySpec>[];
+  sidecars: ConfigObject<SidecarSpec>[];
+}
+
+export const emptyIstioConfig = (): IstioConfig => ({
+  virtualServices: [],
+  destinationRules: [],
+  serviceEntries: [],
+  workloadEntries: [],
+  sidecars: [],
+});
+
+/** Istio's conflict order: oldest first, then by namespace/name. */
+export function byAge<T extends { creationTimestamp?: string; namespace: string; name: string }>(a: T, b: T): number {
+  const age = (a.creationTimestamp ?? '').localeCompare(b.creationTimestamp ?? '');
+  return age !== 0 ? age : `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`);
+}

@@ -1,0 +1,372 @@
+// VirtualService HTTP routes as Envoy Route entries for one host and port, in
+// Istio's order and semantics: routes are tried in order, a route's match
+// blocks are OR-ed and each block's conditions AND-ed; a route without matches
+// catches everything. Proxyless gRPC gets what gRPC's xDS client implements
+// (matching, weights, timeouts, retries, faults, hashing); Envoy gets all of it.
+import { protoDuration } from '../../lib/duration.js';
+import type { ConfigObject, HttpDestination, HttpMatch, HttpRoute, VirtualServiceSpec } from '../model/istio-config.js';
+import { any } from '../protos.js';
+import { effectivePolicy, hashPolicies } from './cluster-policy.js';
+import { labelsMatch, resolveHost } from './host-names.js';
+import type { ProxyView } from './proxy-view.js';
+
+export const outboundClusterName = (port: number, host: string, subset = '') => `outbound|${port}|${subset}|${host}`;
+
+const faultType = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
+const previousHostsType = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
+export const faultFilterName = 'envoy.filters.http.fault';
+
+/** Istio's default retry policy for sidecars (no `retries` in the route). */
+const defaultRetryOn = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
+
+type Route = Record<string, unknown>;
+
+interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface RouteTarget {
+  view: ProxyView;
+  hostname: string;
+  port: number;
+}
+
+/** The routes of a virtual host: the VirtualService's, else one default route to the service. */
+export function httpRoutes(target: RouteTarget): Route[] {
+  const rule = target.view.virtualServiceFor(target.hostname);
+  const routes = rule ? virtualServiceRoutes(rule, target) : [];
+  if (routes.length > 0) return routes;
+  return [
+    {
+      name: 'default',
+      match: { prefix: '/' },
+      route: {
+        cluster: outboundClusterName(target.port, target.hostname),
+        ...timeoutFields(undefined),
+        ...(target.view.scope.kind === 'sidecar' ? { retry_policy: retryPolicy(undefined, 'sidecar') } : {}),
+        ...hashFields(target, [{ host: target.hostname, port: target.port }]),
+      },
+    },
+  ];
+}
+
+function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: RouteTarget): Route[] {
+  const { view } = target;
+  const kind = view.scope.kind;
+  const routes: Route[] = [];
+  (rule.spec.http ?? []).forEach((http, index) => {
+    const matches = applicableMatches(http, target);
+    if (matches === undefined) return;
+    const name = http.name ?? `${rule.namespace}.${rule.name}.${index}`;
+    const action = routeAction(rule, http, target);
+    for (const match of matches) {
+      routes.push({
+        name,
+        match: routeMatch(match),
+        ...action,
+        ...(http.fault ? { typed_per_filter_config: { [faultFilterName]: any(faultType, httpFault(http.fault)) } } : {}),
+        ...(kind === 'sidecar' ? headerOperations([http.headers, singleDestinationHeaders(http)]) : {}),
+      });
+    }
+  });
+  return routes;
+}
+
+/**
+ * The match blocks that apply to this proxy and port (sourceLabels, sourceNamespace,
+ * gateways and port are decided here, not by the proxy); undefined when none does.
+ */
+function applicableMatches(http: HttpRoute, target: RouteTarget): Array<HttpMatch | undefined> | undefined {
+  if (!http.match || http.match.length === 0) return [undefined];
+  const { scope } = target.view;
+  const applicable = http.match.filter(
+    (match) =>
+      (match.port === undefined || match.port === target.port) &&
+      (!match.sourceLabels || labelsMatch(match.sourceLabels as Record<string, string>, scope.labels)) &&
+      (!match.sourceNamespace || match.sourceNamespace === scope.namespace) &&
+      (!match.gateways || match.gateways.length === 0 || match.gateways.includes('mesh')),
+  );
+  return applicable.length > 0 ? applicable : undefined;
+}
+
+function stringMatcher(match: StringMatch, ignoreCase = false): Record<string, unknown> {
+  const caseFields = ignoreCase ? { ignore_case: true } : {};
+  if (match.exact !== undefined) return { exact: match.exact, ...caseFields };
+  if (match.prefix !== undefined) return { prefix: match.prefix, ...caseFields };
+  if (match.regex !== undefined) return { safe_regex: { regex: match.regex } };
+  return {};
+}
+
+function headerMatcher(name: string, match: StringMatch, invert = false): Record<string, unknown> {
+  const specified = match.exact !== undefined || match.prefix !== undefined || match.regex !== undefined;
+  // An empty match (`{}`) means "the header is present", as in Istio.
+  return {
+    name,
+    ...(specified ? { string_match: stringMatcher(match) } : { present_match: true }),
+    ...(invert ? { invert_match: true } : {}),
+  };
+}
+
+export function routeMatch(match: HttpMatch | undefined): Record<string, unknown> {
+  if (!match) return { prefix: '/' };
+  const result: Record<string, unknown> = {};
+  const uri = match.uri as StringMatch | undefined;
+  if (uri?.exact !== undefined) result['path'] = uri.exact;
+  else if (uri?.regex !== undefined) result['safe_regex'] = { regex: uri.regex };
+  else result['prefix'] = uri?.prefix ?? '/';
+  if (match.ignoreUriCase) result['case_sensitive'] = { value: false };
+
+  const headers: Array<Record<string, unknown>> = [];
+  const pseudo: Array<[string, StringMatch | undefined]> = [
+    [':method', match.method as StringMatch | undefined],
+    [':authority', match.authority as StringMatch | undefined],
+    [':scheme', match.scheme as StringMatch | undefined],
+  ];
+  for (const [name, value] of pseudo) if (value) headers.push(headerMatcher(name, value));
+  for (const [name, value] of Object.entries((match.headers ?? {}) as Record<string, StringMatch>)) {
+    headers.push(headerMatcher(name.toLowerCase(), value));
+  }
+  for (const [name, value] of Object.entries((match.withoutHeaders ?? {}) as Record<string, StringMatch>)) {
+    headers.push(headerMatcher(name.toLowerCase(), value, true));
+  }
+  if (headers.length > 0) result['headers'] = headers;
+
+  const queryParams = Object.entries((match.queryParams ?? {}) as Record<string, StringMatch>);
+  if (queryParams.length > 0) {
+    result['query_parameters'] = queryParams.map(([name, value]) => {
+      const specified = value.exact !== undefined || value.prefix !== undefined || value.regex !== undefined;
+      return specified ? { name, string_match: stringMatcher(value) } : { name, present_match: true };
+    });
+  }
+  return result;
+}
+
+interface ResolvedDestination {
+  host: string;
+  port: number;
+  subset?: string;
+  weight: number;
+  headers?: HttpDestination['headers'];
+}
+
+/** A destination's cluster: its port is the given one, else the service's only port, else the listener's. */
+function resolveDestination(
+  rule: ConfigObject<VirtualServiceSpec>,
+  destination: HttpDestination,
+  target: RouteTarget,
+): ResolvedDestination {
+  const host = resolveHost(destination.destination.host, rule.namespace, target.view.model.clusterDomain);
+  const ports = target.view.service(host)?.service.ports ?? [];
+  const port = destination.destination.port?.number ?? (ports.length === 1 ? (ports[0]?.port ?? target.port) : target.port);
+  return {
+    host,
+    port,
+    ...(destination.destination.subset ? { subset: destination.destination.subset } : {}),
+    weight: destination.weight ?? 0,
+    ...(destination.headers ? { headers: destination.headers } : {}),
+  };
+}
+
+function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, target: RouteTarget): Route {
+  const kind = target.view.scope.kind;
+  if (http.redirect) return { redirect: redirectAction(http.redirect) };
+  if (http.directResponse && kind === 'sidecar') {
+    const body = http.directResponse.body as { string?: string; bytes?: string } | undefined;
+    return {
+      direct_response: {
+        status: http.directResponse.status,
+        ...(body?.string !== undefined ? { body: { inline_string: body.string } } : {}),
+        ...(body?.bytes !== undefined ? { body: { inline_bytes: body.bytes } } : {}),
+      },
+    };
+  }
+  const destinations = (http.route ?? []).map((d) => resolveDestination(rule, d, target));
+  // Istio drops zero-weight destinations; a single destination takes all traffic.
+  const weighted = destinations.length === 1 ? destinations : destinations.filter((d) => d.weight > 0);
+  const action: Record<string, unknown> = {};
+  if (weighted.length === 1) {
+    const only = weighted[0] as ResolvedDestination;
+    action['cluster'] = outboundClusterName(only.port, only.host, only.subset);
+  } else {
+    action['weighted_clusters'] = {
+      clusters: weighted.map((d) => ({
+        name: outboundClusterName(d.port, d.host, d.subset),
+        weight: { value: d.weight },
+        ...(kind === 'sidecar' ? headerOperations([d.headers]) : {}),
+      })),
+    };
+  }
+  Object.assign(action, timeoutFields(http.timeout));
+  const retries = retryPolicy(http.retries, kind);
+  if (retries) action['retry_policy'] = retries;
+  Object.assign(action, hashFields(target, weighted));
+  if (kind === 'sidecar') {
+    if (http.rewrite?.uri !== undefined) action['prefix_rewrite'] = http.rewrite.uri;
+    const regexRewrite = http.rewrite?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;
+    if (regexRewrite?.match !== undefined) {
+      action['regex_rewrite'] = { pattern: { regex: regexRewrite.match }, substitution: regexRewrite.rewrite ?? '' };
+    }
+    if (http.rewrite?.authority) action['host_rewrite_literal'] = http.rewrite.authority;
+    const mirrors = mirrorPolicies(rule, http, target);
+    if (mirrors.length > 0) action['request_mirror_policies'] = mirrors;
+  }
+  return { route: action };
+}
+
+/** VirtualService timeouts: Envoy reads `timeout`, gRPC `max_stream_duration` (gRFC A31). Unset means none, as in Istio. */
+function timeoutFields(timeout: string | undefined): Record<string, unknown> {
+  const duration = timeout ? protoDuration(timeout) : { seconds: 0 };
+  return { timeout: duration, max_stream_duration: { max_stream_duration: duration, grpc_timeout_header_max: duration } };
+}
+
+function hashFields(target: RouteTarget, destinations: ReadonlyArray<{ host: string; port: number; subset?: string }>): Route {
+  const first = destinations[0];
+  if (!first) return {};
+  const rule = target.view.destinationRuleFor(first.host);
+  if (!rule) return {};
+  const subset = first.subset ? rule.subsets.find((s) => s.name === first.subset) : undefined;
+  const policies = hashPolicies(effectivePolicy(rule.trafficPolicy, subset, first.port), target.view.scope.kind);
+  return policies.length > 0 ? { hash_policy: policies } : {};
+}
+
+const grpcCodes: Record<string, number> = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+};
+
+/** Istio's percentage (0-100, fractions allowed) as Envoy's FractionalPercent; unset means always. */
+function fraction(percentage: { value?: number } | undefined, percent?: number): Record<string, unknown> {
+  const value = percentage?.value ?? percent ?? 100;
+  return { numerator: Math.round(value * 10_000), denominator: 'MILLION' };
+}
+
+function httpFault(fault: NonNullable<HttpRoute['fault']>): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  const delay = fault.delay as { fixedDelay?: string; percentage?: { value?: number }; percent?: number } | undefined;
+  if (delay?.fixedDelay)
+    result['delay'] = { fixed_delay: protoDuration(delay.fixedDelay), percentage: fraction(delay.percentage, delay.percent) };
+  const abort = fault.abort as { httpStatus?: number; grpcStatus?: string; percentage?: { value?: number } } | undefined;
+  if (abort) {
+    const status =
+      abort.grpcStatus !== undefined
+        ? { grpc_status: grpcCodes[abort.grpcStatus] ?? Number(abort.grpcStatus) }
+        : { http_status: abort.httpStatus ?? 503 };
+    result['abort'] = { ...status, percentage: fraction(abort.percentage) };
+  }
+  return result;
+}
+
+/**
+ * Istio's retries: attempts 0 turns them off; numeric retryOn entries become
+ * retriable status codes; unset means Istio's default policy for sidecars and
+ * none for proxyless gRPC, which has its own retry semantics.
+ */
+export function retryPolicy(retries: HttpRoute['retries'], kind: 'sidecar' | 'grpc'): Record<string, unknown> | undefined {
+  if (!retries) {
+    if (kind === 'grpc') return undefined;
+    return { ...envoyRetryExtras(), retry_on: defaultRetryOn, num_retries: { value: 2 }, retriable_status_codes: [503] };
+  }
+  if (!retries.attempts || retries.attempts <= 0) return undefined;
+  const conditions = (retries.retryOn ?? defaultRetryOn)
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  const codes = conditions.filter((c) => /^\d+$/.test(c)).map(Number);
+  const named = conditions.filter((c) => !/^\d+$/.test(c));
+  if (codes.length > 0 && !named.includes('retriable-status-codes')) named.push('retriable-status-codes');
+  return {
+    ...(kind === 'sidecar' ? envoyRetryExtras() : {}),
+    retry_on: named.join(','),
+    num_retries: { value: retries.attempts },
+    ...(retries.perTryTimeout ? { per_try_timeout: protoDuration(retries.perTryTimeout) } : {}),
+    ...(codes.length > 0 ? { retriable_status_codes: codes } : {}),
+  };
+}
+
+/** Envoy retries on another host than the one that failed, as Istio configures. */
+const envoyRetryExtras = () => ({
+  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: any(previousHostsType, {}) }],
+  host_selection_retry_max_attempts: 5,
+});
+
+const redirectCodes: Record<number, string> = {
+  301: 'MOVED_PERMANENTLY',
+  302: 'FOUND',
+  303: 'SEE_OTHER',
+  307: 'TEMPORARY_REDIRECT',
+  308: 'PERMANENT_REDIRECT',
+};
+
+function redirectAction(redirect: NonNullable<HttpRoute['redirect']>): Record<string, unknown> {
+  const fields = redirect as { uri?: string; authority?: string; redirectCode?: number; scheme?: string; port?: number };
+  return {
+    ...(fields.uri !== undefined ? { path_redirect: fields.uri } : {}),
+    ...(fields.authority !== undefined ? { host_redirect: fields.authority } : {}),
+    ...(fields.scheme !== undefined ? { scheme_redirect: fields.scheme } : {}),
+    ...(fields.port !== undefined ? { port_redirect: fields.port } : {}),
+    response_code: redirectCodes[fields.redirectCode ?? 301] ?? 'MOVED_PERMANENTLY',
+  };
+}
+
+function mirrorPolicies(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, target: RouteTarget): Route[] {
+  const mirrors: Array<{ destination: HttpDestination['destination']; percentage?: { value?: number } }> = [];
+  if (http.mirror) mirrors.push({ destination: http.mirror, ...(http.mirrorPercentage ? { percentage: http.mirrorPercentage } : {}) });
+  for (const mirror of (http.mirrors ?? []) as Array<{ destination: HttpDestination['destination']; percentage?: { value?: number } }>)
+    mirrors.push(mirror);
+  return mirrors.map((mirror) => {
+    const resolved = resolveDestination(rule, { destination: mirror.destination }, target);
+    return {
+      cluster: outboundClusterName(resolved.port, resolved.host, resolved.subset),
+      runtime_fraction: { default_value: fraction(mirror.percentage) },
+    };
+  });
+}
+
+interface HeaderOperations {
+  request?: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] };
+  response?: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] };
+}
+
+function headerValues(operations: HeaderOperations['request']): Array<Record<string, unknown>> {
+  return [
+    ...Object.entries(operations?.set ?? {}).map(([key, value]) => ({
+      header: { key, value },
+      append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+    })),
+    ...Object.entries(operations?.add ?? {}).map(([key, value]) => ({ header: { key, value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' })),
+  ];
+}
+
+/** A single destination's header operations apply to the whole route (Envoy's per-cluster form needs weighted clusters). */
+const singleDestinationHeaders = (http: HttpRoute) => (http.route?.length === 1 ? http.route[0]?.headers : undefined);
+
+function headerOperations(layers: ReadonlyArray<unknown>): Route {
+  const ops = layers.filter((layer): layer is HeaderOperations => !!layer);
+  const result: Route = {};
+  const requestAdd = ops.flatMap((op) => headerValues(op.request));
+  const responseAdd = ops.flatMap((op) => headerValues(op.response));
+  const requestRemove = ops.flatMap((op) => op.request?.remove ?? []);
+  const responseRemove = ops.flatMap((op) => op.response?.remove ?? []);
+  if (requestAdd.length > 0) result['request_headers_to_add'] = requestAdd;
+  if (requestRemove.length > 0) result['request_headers_to_remove'] = requestRemove;
+  if (responseAdd.length > 0) result['response_headers_to_add'] = responseAdd;
+  if (responseRemove.length > 0) result['response_headers_to_remove'] = responseRemove;
+  return result;
+}

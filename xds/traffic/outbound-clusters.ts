@@ -1,0 +1,48 @@
+// The outbound clusters a proxy needs: one per visible service port, plus one
+// per DestinationRule subset, each with its merged traffic policy and the
+// endpoints it balances over. Target-neutral; generators shape the Envoy form.
+import type { MeshService, ServiceEndpoint, ServicePort } from '../model/mesh-model.js';
+import { effectivePolicy, type PolicyFields } from './cluster-policy.js';
+import { labelsMatch } from './host-names.js';
+import { outboundClusterName } from './http-routes.js';
+import type { ProxyView } from './proxy-view.js';
+
+export interface OutboundCluster {
+  name: string;
+  hostname: string;
+  service: MeshService;
+  port: ServicePort;
+  subset?: string;
+  policy: PolicyFields;
+  endpoints: ServiceEndpoint[];
+}
+
+export function outboundClusters(view: ProxyView): OutboundCluster[] {
+  const clusters: OutboundCluster[] = [];
+  for (const { service, hostname } of view.services) {
+    const rule = view.destinationRuleFor(hostname);
+    for (const port of service.ports) {
+      clusters.push({
+        name: outboundClusterName(port.port, hostname),
+        hostname,
+        service,
+        port,
+        policy: effectivePolicy(rule?.trafficPolicy, undefined, port.port),
+        endpoints: service.endpoints,
+      });
+      for (const subset of rule?.subsets ?? []) {
+        const labels = (subset.labels ?? {}) as Record<string, string>;
+        clusters.push({
+          name: outboundClusterName(port.port, hostname, subset.name),
+          hostname,
+          service,
+          port,
+          subset: subset.name,
+          policy: effectivePolicy(rule?.trafficPolicy, subset, port.port),
+          endpoints: service.endpoints.filter((endpoint) => labelsMatch(labels, endpoint.labels ?? {})),
+        });
+      }
+    }
+  }
+  return clusters;
+}

@@ -1,0 +1,133 @@
+// One proxy's view of the mesh, derived from the model and the proxy's scope:
+// which services it sees (exportTo, Sidecar egress hosts), which VirtualService
+// routes each host and which DestinationRule applies to it, with Istio's
+// precedence. Pure; each lookup is a small index, not one big context.
+import type { ConfigObject, DestinationRuleSpec, IstioConfig, SidecarSpec, Subset, VirtualServiceSpec } from '../model/istio-config.js';
+import { byAge, emptyIstioConfig } from '../model/istio-config.js';
+import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-model.js';
+import { exportedTo, hostMatches, hostSpecificity, labelsMatch, resolveHost } from './host-names.js';
+import type { ProxyScope } from './proxy-scope.js';
+
+export interface VisibleService {
+  service: MeshService;
+  hostname: string;
+}
+
+/** A DestinationRule merged as Istio does for one host: the oldest rule's policy, every rule's subsets. */
+export interface EffectiveDestinationRule {
+  rules: ConfigObject<DestinationRuleSpec>[];
+  trafficPolicy?: DestinationRuleSpec['trafficPolicy'];
+  subsets: Subset[];
+}
+
+export class ProxyView {
+  readonly config: IstioConfig;
+  readonly rootNamespace: string;
+  readonly sidecar: ConfigObject<SidecarSpec> | undefined;
+  readonly services: VisibleService[];
+  private readonly virtualServices: Array<{ rule: ConfigObject<VirtualServiceSpec>; hosts: string[] }>;
+  private readonly destinationRules: Array<{ rule: ConfigObject<DestinationRuleSpec>; host: string }>;
+  private readonly byHost: Map<string, VisibleService>;
+
+  constructor(
+    readonly model: MeshModel,
+    readonly scope: ProxyScope,
+  ) {
+    this.config = model.istio ?? emptyIstioConfig();
+    this.rootNamespace = model.rootNamespace ?? 'istio-system';
+    this.sidecar = sidecarFor(this.config.sidecars, scope, this.rootNamespace);
+    const egressHosts = this.sidecar?.spec.egress?.flatMap((listener) => listener.hosts ?? []);
+    this.services = model.services
+      .filter((service) => exportedTo(service.exportTo, service.namespace, scope.namespace))
+      .map((service) => ({ service, hostname: serviceHost(service, model.clusterDomain) }))
+      .filter(
+        ({ service, hostname }) => !egressHosts || egressAllows(egressHosts, this.sidecar?.namespace ?? '', service.namespace, hostname),
+      )
+      .sort((a, b) => a.hostname.localeCompare(b.hostname));
+    this.byHost = new Map(this.services.map((visible) => [visible.hostname, visible]));
+
+    this.virtualServices = this.config.virtualServices
+      .filter((rule) => exportedTo(rule.spec.exportTo, rule.namespace, scope.namespace))
+      // Rules bound to gateways only do not apply to sidecars ("mesh" is the sidecars' name).
+      .filter((rule) => !rule.spec.gateways || rule.spec.gateways.length === 0 || rule.spec.gateways.includes('mesh'))
+      .sort(byAge)
+      .map((rule) => ({ rule, hosts: (rule.spec.hosts ?? []).map((host) => resolveHost(host, rule.namespace, model.clusterDomain)) }));
+    this.destinationRules = this.config.destinationRules
+      .filter((rule) => exportedTo(rule.spec.exportTo, rule.namespace, scope.namespace))
+      .filter(
+        (rule) =>
+          !rule.spec.workloadSelector ||
+          (rule.namespace === scope.namespace && labelsMatch(rule.spec.workloadSelector.matchLabels, scope.labels)),
+      )
+      .sort(byAge)
+      .map((rule) => ({ rule, host: resolveHost(rule.spec.host, rule.namespace, model.clusterDomain) }));
+  }
+
+  service(hostname: string): VisibleService | undefined {
+    return this.byHost.get(hostname);
+  }
+
+  /** The VirtualService routing a host: the most specific host pattern, then the oldest rule (Istio does not merge them for sidecars). */
+  virtualServiceFor(hostname: string): ConfigObject<VirtualServiceSpec> | undefined {
+    let best: { rule: ConfigObject<VirtualServiceSpec>; specificity: number } | undefined;
+    for (const { rule, hosts } of this.virtualServices) {
+      const specificity = Math.max(-1, ...hosts.filter((pattern) => hostMatches(pattern, hostname)).map(hostSpecificity));
+      if (specificity >= 0 && (!best || specificity > best.specificity)) best = { rule, specificity };
+    }
+    return best?.rule;
+  }
+
+  /**
+   * Istio's lookup order: a rule in the proxy's namespace, then in the service's
+   * namespace, then in the root namespace; within one namespace the most specific
+   * host wins and rules for the same host merge (subsets appended, oldest policy first).
+   */
+  destinationRuleFor(hostname: string): EffectiveDestinationRule | undefined {
+    const serviceNamespace = this.byHost.get(hostname)?.service.namespace;
+    const namespaces = [this.scope.namespace, serviceNamespace, this.rootNamespace].filter((ns): ns is string => ns !== undefined);
+    for (const namespace of [...new Set(namespaces)]) {
+      const candidates = this.destinationRules.filter(({ rule, host }) => rule.namespace === namespace && hostMatches(host, hostname));
+      if (candidates.length === 0) continue;
+      const specificity = Math.max(...candidates.map(({ host }) => hostSpecificity(host)));
+      // A rule with a workload selector beats the namespace-wide one for the workloads it selects.
+      const rules = candidates
+        .filter(({ host }) => hostSpecificity(host) === specificity)
+        .map(({ rule }) => rule)
+        .sort((a, b) => Number(!!b.spec.workloadSelector) - Number(!!a.spec.workloadSelector));
+      const seen = new Set<string>();
+      const subsets = rules
+        .flatMap((rule) => rule.spec.subsets ?? [])
+        .filter((subset) => !seen.has(subset.name) && !!seen.add(subset.name));
+      const policy = rules.find((rule) => rule.spec.trafficPolicy)?.spec.trafficPolicy;
+      return { rules, subsets, ...(policy ? { trafficPolicy: policy } : {}) };
+    }
+    return undefined;
+  }
+}
+
+/** The Sidecar resource for a proxy: one selecting its labels, else its namespace's default, else the root namespace's. */
+function sidecarFor(
+  sidecars: ReadonlyArray<ConfigObject<SidecarSpec>>,
+  scope: ProxyScope,
+  rootNamespace: string,
+): ConfigObject<SidecarSpec> | undefined {
+  const sorted = [...sidecars].sort(byAge);
+  return (
+    sorted.find(
+      (s) => s.namespace === scope.namespace && s.spec.workloadSelector && labelsMatch(s.spec.workloadSelector.labels, scope.labels),
+    ) ??
+    sorted.find((s) => s.namespace === scope.namespace && !s.spec.workloadSelector) ??
+    sorted.find((s) => s.namespace === rootNamespace && !s.spec.workloadSelector)
+  );
+}
+
+/** Sidecar egress `hosts` entries, `namespace/dnsName`: `*` any namespace, `.` the Sidecar's own, `~` none. */
+function egressAllows(entries: ReadonlyArray<string>, sidecarNamespace: string, serviceNamespace: string, hostname: string): boolean {
+  return entries.some((entry) => {
+    const slash = entry.indexOf('/');
+    const [namespace, host] = slash < 0 ? ['*', entry] : [entry.slice(0, slash), entry.slice(slash + 1)];
+    if (namespace === '~') return false;
+    const namespaceOk = namespace === '*' || (namespace === '.' ? serviceNamespace === sidecarNamespace : namespace === serviceNamespace);
+    return namespaceOk && hostMatches(host, hostname);
+  });
+}
