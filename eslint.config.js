@@ -36,7 +36,7 @@ export default tseslint.config(
   {
     files: ['api/**/*.ts', 'lib/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.itest.ts'],
-    rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+    rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'istio', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['kube/**/*.ts'],
@@ -67,6 +67,35 @@ export default tseslint.config(
     files: ['xds/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.itest.ts'],
     rules: forbid('operator', 'webhooks', 'ca', 'cmd', 'testing', 'e2e'),
+  },
+  // cli/ (weft's kubectl-style commands) reads weftd over HTTP: of xds/ only the proto loading
+  // (to unpack typed configs) and the /debug/syncz row types.
+  {
+    files: ['cli/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...['operator', 'webhooks', 'ca', 'cmd', 'testing', 'e2e'].map((folder) => ({
+              group: [`**/${folder}/**`],
+              message: `see docs/ARCHITECTURE.md: this folder may not import ${folder}/`,
+            })),
+            {
+              regex: '(^|/)xds/(?!protos\\.js$|server/discovery-types\\.js$)',
+              message: 'see docs/ARCHITECTURE.md: cli/ imports only xds/protos.js and xds/server/discovery-types.js of xds/',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // Istio API semantics (istio/validation): pure, imports only lib/ and the Istio model types.
+  {
+    files: ['istio/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    rules: forbid('api', 'kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },
   { files: ['testing/**/*.ts'], rules: forbid('cmd', 'e2e') },
   // Tests walk synthesized JSON; typing every path would add noise, not safety.

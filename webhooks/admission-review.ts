@@ -1,7 +1,16 @@
 // AdmissionReview v1 in, AdmissionReview v1 out. Malformed input gets a clear
-// refusal, never an exception; the patch is a diff of the pod before and after.
+// refusal, never an exception; the patch is a diff of the pod before and after;
+// Istio objects are validated by istio/validation.
 import type { V1Pod } from '@kubernetes/client-node';
 import fastJsonPatch from 'fast-json-patch';
+import {
+  describeIssue,
+  errorsOf,
+  refusalMessage,
+  validateIstioObject,
+  validatesKind,
+  warningsOf,
+} from '../istio/validation/validate-istio-object.js';
 import { decideInjection } from './injection/decision.js';
 import { injectPod } from './injection/inject-pod.js';
 import type { InjectionConfig } from './injection/injection-config.js';
@@ -11,8 +20,10 @@ export interface AdmissionResponse {
   allowed: boolean;
   patchType?: 'JSONPatch';
   patch?: string;
-  status?: { code: number; message: string };
+  status?: { code: number; message: string; reason?: string };
   auditAnnotations?: Record<string, string>;
+  /** Shown by kubectl as `Warning: ...`; Istio's validator sends its warnings the same way. */
+  warnings?: string[];
 }
 
 export interface AdmissionReviewOut {
@@ -26,6 +37,7 @@ interface AdmissionRequestIn {
   namespace?: unknown;
   operation?: unknown;
   kind?: { group?: string; version?: string; kind?: string };
+  name?: unknown;
   object?: unknown;
 }
 
@@ -82,9 +94,40 @@ export function reviewInjection(
   });
 }
 
-/** Validation of Istio resources arrives with the traffic and security APIs; until then everything is admitted. */
+/**
+ * Istio's APIs, validated as istiod's validator does (istio/validation): refused with every problem,
+ * each naming its field; admitted with warnings for deprecated forms. Other kinds and operations pass.
+ */
 export function reviewValidation(body: unknown): AdmissionReviewOut {
   const read = readRequest(body);
   if ('refusal' in read) return read.refusal;
-  return review({ uid: read.request.uid, allowed: true });
+  const { request } = read;
+  const group = request.kind?.group ?? '';
+  const apiVersion = `${group}/${request.kind?.version ?? ''}`;
+  if ((request.operation !== 'CREATE' && request.operation !== 'UPDATE') || !validatesKind(apiVersion, request.kind?.kind)) {
+    return review({ uid: request.uid, allowed: true });
+  }
+  const object = request.object;
+  if (!object || typeof object !== 'object' || Array.isArray(object)) {
+    return refuse(request.uid, 400, `request.object is not a ${request.kind?.kind ?? 'Kubernetes'} object`);
+  }
+  let issues;
+  try {
+    // The request's kind decides which validator runs, whatever the object claims to be.
+    issues = validateIstioObject({ ...object, apiVersion, kind: request.kind?.kind });
+  } catch (error) {
+    return refuse(request.uid, 500, `Weft could not validate this object: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const warnings = warningsOf(issues).map(describeIssue);
+  const errors = errorsOf(issues);
+  if (errors.length > 0) {
+    const name = typeof request.name === 'string' && request.name ? ` ${request.name}` : '';
+    return review({
+      uid: request.uid,
+      allowed: false,
+      status: { code: 422, reason: 'Invalid', message: `${request.kind?.kind}${name} is invalid: ${refusalMessage(errors)}` },
+      ...(warnings.length > 0 ? { warnings } : {}),
+    });
+  }
+  return review({ uid: request.uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) });
 }
