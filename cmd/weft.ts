@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The one executable. Subcommands are added by each capability's composition root.
 import { Command } from 'commander';
+import { registerCliCommands } from '../cli/cli-commands.js';
 import { registerControlPlaneCommand } from './control-plane-command.js';
 import { registerDevCommands } from './dev-commands.js';
 import { registerInjectCommand } from './inject-command.js';
@@ -15,6 +16,7 @@ registerControlPlaneCommand(program);
 registerManifestsCommand(program);
 registerInjectCommand(program);
 registerDevCommands(program);
+registerCliCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`weft: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,0 +1,149 @@
+// `weft status`, pure: each MeshInstallation's conditions and its components'
+// health (Deployments ready, each weftd's /ready) into tables or data.
+import type { MeshInstallation } from '../api/mesh-installation.js';
+import { orDash, renderTable, type Table } from './table.js';
+
+export interface DeploymentHealth {
+  namespace: string;
+  name: string;
+  /** Absent: the Deployment does not exist. */
+  ready?: number;
+  desired?: number;
+}
+
+export interface WeftdHealth {
+  pod: string;
+  ready: boolean;
+  detail: string;
+}
+
+export interface InstallationHealth {
+  installation: MeshInstallation;
+  weftd: DeploymentHealth;
+  pods: WeftdHealth[];
+}
+
+export interface MeshHealth {
+  operator: DeploymentHealth;
+  installations: InstallationHealth[];
+}
+
+const deploymentReady = (d: DeploymentHealth) => d.ready !== undefined && d.desired !== undefined && d.ready >= d.desired && d.desired > 0;
+const replicas = (d: DeploymentHealth) => (d.ready === undefined ? 'missing' : `${d.ready}/${d.desired ?? 0}`);
+const condition = (mi: MeshInstallation, type: string) => mi.status?.conditions?.find((c) => c.type === type);
+
+/** Ready means: the operator says so, and every component we can see agrees. */
+export function isHealthy(health: MeshHealth): boolean {
+  return (
+    deploymentReady(health.operator) &&
+    health.installations.every(
+      (i) =>
+        condition(i.installation, 'Ready')?.status === 'True' &&
+        deploymentReady(i.weftd) &&
+        i.pods.length > 0 &&
+        i.pods.every((p) => p.ready),
+    )
+  );
+}
+
+export function installationsTable(health: MeshHealth): Table {
+  return {
+    headers: ['NAME', 'PROFILE', 'NAMESPACE', 'REVISION', 'READY', 'REASON'],
+    rows: health.installations.map(({ installation }) => {
+      const ready = condition(installation, 'Ready');
+      return [
+        installation.metadata.name,
+        installation.spec.profile,
+        installation.spec.namespace,
+        installation.spec.revision || 'default',
+        orDash(ready?.status ?? 'Unknown'),
+        orDash(ready?.reason),
+      ];
+    }),
+  };
+}
+
+export function conditionsTable(installation: MeshInstallation): Table {
+  return {
+    headers: ['CONDITION', 'STATUS', 'REASON', 'MESSAGE', 'SINCE'],
+    rows: (installation.status?.conditions ?? []).map((c) => [
+      c.type,
+      c.status,
+      orDash(c.reason),
+      orDash(c.message),
+      orDash(c.lastTransitionTime),
+    ]),
+  };
+}
+
+export function componentsTable(health: MeshHealth): Table {
+  const rows: string[][] = [
+    [
+      `deployment/${health.operator.name}`,
+      health.operator.namespace,
+      replicas(health.operator),
+      deploymentReady(health.operator) ? 'ok' : 'not ready',
+    ],
+  ];
+  for (const { installation, weftd, pods } of health.installations) {
+    rows.push([`deployment/${weftd.name}`, weftd.namespace, replicas(weftd), deploymentReady(weftd) ? 'ok' : 'not ready']);
+    for (const component of installation.status?.components ?? []) {
+      if (component.name === weftd.name) continue;
+      rows.push([component.name, installation.spec.namespace, component.ready ? 'yes' : 'no', orDash(component.message)]);
+    }
+    for (const pod of pods) rows.push([`pod/${pod.pod} /ready`, weftd.namespace, pod.ready ? 'yes' : 'no', pod.detail]);
+    if (pods.length === 0) rows.push(['weftd pods', weftd.namespace, '0', 'no weftd pod is running']);
+  }
+  return { headers: ['COMPONENT', 'NAMESPACE', 'READY', 'DETAIL'], rows };
+}
+
+export function renderStatus(health: MeshHealth): string {
+  const sections = [renderTable(installationsTable(health))];
+  for (const { installation } of health.installations) {
+    sections.push(
+      `MeshInstallation ${installation.metadata.name}:\n${renderTable(conditionsTable(installation)) || 'no conditions yet (is the operator running?)\n'}`,
+    );
+  }
+  sections.push(renderTable(componentsTable(health)));
+  sections.push(`Mesh: ${isHealthy(health) ? 'Ready' : 'NOT READY'}\n`);
+  return sections.join('\n');
+}
+
+export function statusData(health: MeshHealth): object {
+  return {
+    ready: isHealthy(health),
+    operator: { ...health.operator, healthy: deploymentReady(health.operator) },
+    installations: health.installations.map(({ installation, weftd, pods }) => ({
+      name: installation.metadata.name,
+      spec: { profile: installation.spec.profile, namespace: installation.spec.namespace, revision: installation.spec.revision },
+      conditions: installation.status?.conditions ?? [],
+      components: installation.status?.components ?? [],
+      weftd: { ...weftd, healthy: deploymentReady(weftd), pods },
+    })),
+  };
+}
+
+/** Whether the operator has seen the latest spec of every installation. */
+export const upToDate = (health: MeshHealth): boolean =>
+  health.installations.every((i) => i.installation.status?.observedGeneration === i.installation.metadata.generation);
+
+/** `weft install --wait`: one line per component, printed when it changes. */
+export function progressLines(health: MeshHealth): string[] {
+  const op = health.operator;
+  const lines = [`operator: deployment ${op.namespace}/${op.name} ${op.ready === undefined ? 'not created yet' : `${replicas(op)} ready`}`];
+  for (const { installation, weftd, pods } of health.installations) {
+    const name = installation.metadata.name;
+    const ready = condition(installation, 'Ready');
+    lines.push(
+      ready && installation.status?.observedGeneration === installation.metadata.generation
+        ? `MeshInstallation ${name}: Ready=${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}`
+        : `MeshInstallation ${name}: waiting for the operator to reconcile it`,
+    );
+    lines.push(
+      `weftd: deployment ${weftd.namespace}/${weftd.name} ${weftd.ready === undefined ? 'not created yet' : `${replicas(weftd)} ready`}`,
+    );
+    for (const pod of pods)
+      lines.push(`weftd: pod ${weftd.namespace}/${pod.pod} ${pod.ready ? 'serving (/ready)' : `not serving yet: ${pod.detail}`}`);
+  }
+  return lines;
+}
