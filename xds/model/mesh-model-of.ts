@@ -1,0 +1,154 @@
+// Kubernetes and Istio objects to the MeshModel: Services with their ready
+// endpoints (and the pods' labels), ServiceEntry hosts with their endpoints or
+// selected WorkloadEntries and pods, and the networking config as read. Pure.
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import { labelsMatch } from '../traffic/host-names.js';
+import { emptyIstioConfig, type ConfigObject, type IstioConfig, type ServiceEntrySpec, type WorkloadEntrySpec } from './istio-config.js';
+import type { MeshModel, MeshService, ServiceEndpoint } from './mesh-model.js';
+
+export interface IstioObject {
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; creationTimestamp?: string | Date; generation?: number };
+  spec?: unknown;
+}
+
+export const networkingKinds = [
+  { plural: 'virtualservices', field: 'virtualServices', kind: 'VirtualService' },
+  { plural: 'destinationrules', field: 'destinationRules', kind: 'DestinationRule' },
+  { plural: 'serviceentries', field: 'serviceEntries', kind: 'ServiceEntry' },
+  { plural: 'workloadentries', field: 'workloadEntries', kind: 'WorkloadEntry' },
+  { plural: 'sidecars', field: 'sidecars', kind: 'Sidecar' },
+] as const;
+
+/** Istio objects by plural, as listed, to the typed config (objects without a spec are skipped). */
+export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject>>): IstioConfig {
+  const config = emptyIstioConfig();
+  for (const { plural, field, kind } of networkingKinds) {
+    const objects = (byPlural[plural] ?? []).flatMap((object): Array<ConfigObject<never>> => {
+      const { name, namespace, creationTimestamp, generation } = object.metadata ?? {};
+      if (!name || !namespace || !object.spec || typeof object.spec !== 'object') return [];
+      const created = creationTimestamp instanceof Date ? creationTimestamp.toISOString() : creationTimestamp;
+      return [
+        {
+          kind,
+          name,
+          namespace,
+          ...(created ? { creationTimestamp: created } : {}),
+          ...(generation !== undefined ? { generation } : {}),
+          spec: object.spec as never,
+        },
+      ];
+    });
+    (config[field] as ConfigObject<unknown>[]) = objects;
+  }
+  return config;
+}
+
+const exportToAnnotation = 'networking.istio.io/exportTo';
+
+export function meshModelOf(
+  services: ReadonlyArray<V1Service>,
+  slices: ReadonlyArray<V1EndpointSlice>,
+  clusterDomain: string,
+  pods: ReadonlyArray<V1Pod> = [],
+  istio: IstioConfig = emptyIstioConfig(),
+  rootNamespace = 'istio-system',
+): MeshModel {
+  const podsByKey = new Map(pods.map((pod) => [`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod]));
+  const slicesByService = new Map<string, V1EndpointSlice[]>();
+  for (const slice of slices) {
+    const owner = slice.metadata?.labels?.['kubernetes.io/service-name'];
+    if (!owner) continue;
+    const key = `${slice.metadata?.namespace}/${owner}`;
+    slicesByService.set(key, [...(slicesByService.get(key) ?? []), slice]);
+  }
+  const kubernetesServices: MeshService[] = services
+    .filter((service) => service.metadata?.name && service.metadata.namespace && service.spec?.type !== 'ExternalName')
+    .map((service) => {
+      const key = `${service.metadata?.namespace}/${service.metadata?.name}`;
+      const endpoints = (slicesByService.get(key) ?? []).flatMap((slice) => {
+        const ports = Object.fromEntries(
+          (slice.ports ?? []).filter((p) => p.port !== undefined).map((p) => [p.name ?? '', p.port as number]),
+        );
+        return (slice.endpoints ?? [])
+          .filter((endpoint) => endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true)
+          .flatMap((endpoint) => {
+            const pod =
+              endpoint.targetRef?.kind === 'Pod'
+                ? podsByKey.get(`${endpoint.targetRef.namespace ?? slice.metadata?.namespace}/${endpoint.targetRef.name}`)
+                : undefined;
+            return endpoint.addresses.map((address) => endpointOf(address, ports, pod?.metadata?.labels));
+          });
+      });
+      const exportTo = service.metadata?.annotations?.[exportToAnnotation];
+      return {
+        name: service.metadata?.name as string,
+        namespace: service.metadata?.namespace as string,
+        ports: (service.spec?.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
+        endpoints,
+        ...(exportTo ? { exportTo: exportTo.split(',').map((entry) => entry.trim()) } : {}),
+      };
+    });
+  const entryServices = istio.serviceEntries.flatMap((entry) => serviceEntryServices(entry, istio.workloadEntries, pods));
+  return { clusterDomain, rootNamespace, services: [...kubernetesServices, ...entryServices], istio };
+}
+
+function endpointOf(address: string, ports: Record<string, number>, labels: Record<string, string> | undefined): ServiceEndpoint {
+  const tlsMode = labels?.['security.istio.io/tlsMode'];
+  return { address, ports, ...(labels ? { labels } : {}), ...(tlsMode ? { tlsMode } : {}) };
+}
+
+/**
+ * One MeshService per ServiceEntry host. Endpoints are the entry's own, or the
+ * WorkloadEntries and pods its workloadSelector picks in its namespace; a port's
+ * target is the endpoint's named port, else the entry port's targetPort, else the port.
+ */
+function serviceEntryServices(
+  entry: ConfigObject<ServiceEntrySpec>,
+  workloadEntries: ReadonlyArray<ConfigObject<WorkloadEntrySpec>>,
+  pods: ReadonlyArray<V1Pod>,
+): MeshService[] {
+  const spec = entry.spec;
+  const ports = (spec.ports ?? []).map((p) => ({ name: p.name, port: p.number, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort }));
+  const portMap = (named: Record<string, number> | undefined) =>
+    Object.fromEntries(ports.map((p) => [p.name, named?.[p.name] ?? p.targetPort ?? p.port]));
+  type Workload = { address?: string; ports?: Record<string, number>; labels?: Record<string, string> };
+  let workloads: Workload[];
+  if (spec.workloadSelector) {
+    const selector = spec.workloadSelector.labels as Record<string, string> | undefined;
+    workloads = [
+      ...workloadEntries
+        .filter((we) => we.namespace === entry.namespace && labelsMatch(selector, (we.spec.labels ?? {}) as Record<string, string>))
+        .map((we) => ({
+          ...(we.spec.address ? { address: we.spec.address } : {}),
+          ...(we.spec.ports ? { ports: we.spec.ports as Record<string, number> } : {}),
+          labels: (we.spec.labels ?? {}) as Record<string, string>,
+        })),
+      ...pods
+        .filter(
+          (pod) => pod.metadata?.namespace === entry.namespace && pod.status?.podIP && labelsMatch(selector, pod.metadata?.labels ?? {}),
+        )
+        .map((pod) => ({ address: pod.status?.podIP as string, labels: pod.metadata?.labels ?? {} })),
+    ];
+  } else {
+    workloads = (spec.endpoints ?? []).map((endpoint) => ({
+      ...(endpoint.address ? { address: endpoint.address } : {}),
+      ...(endpoint.ports ? { ports: endpoint.ports as Record<string, number> } : {}),
+      ...(endpoint.labels ? { labels: endpoint.labels as Record<string, string> } : {}),
+    }));
+  }
+  const endpoints = workloads
+    .filter((w): w is Workload & { address: string } => !!w.address && !w.address.startsWith('unix://'))
+    .map((w) => endpointOf(w.address, portMap(w.ports), w.labels));
+  const resolution = spec.resolution === 'DYNAMIC_DNS' ? 'DNS' : (spec.resolution ?? 'NONE');
+  return spec.hosts.map((host) => ({
+    name: host,
+    namespace: entry.namespace,
+    hostname: host,
+    ports: ports.map(({ name, port, protocol }) => ({ name, port, protocol })),
+    endpoints,
+    resolution,
+    ...(spec.exportTo ? { exportTo: spec.exportTo } : {}),
+    ...(spec.location !== 'MESH_INTERNAL' ? { meshExternal: true } : {}),
+  }));
+}

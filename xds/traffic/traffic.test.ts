@@ -1,0 +1,296 @@
+// Istio's networking examples in, Envoy and proxyless gRPC config out: every case
+// is generated for both targets, decoded strictly against Envoy's protos and
+// compared with its golden file; the assertions say what a user relies on.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { expectMatchesGolden } from '../../testing/jest/golden.js';
+import { decodeStrictly } from '../../testing/jest/xds-decode.js';
+import { ResourceEncoder, SnapshotCache } from '../cache/snapshot-cache.js';
+import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
+import { grpcClientResources } from '../generate/grpc-client-resources.js';
+import { istioConfigOf, meshModelOf, type IstioObject } from '../model/mesh-model-of.js';
+import type { MeshModel } from '../model/mesh-model.js';
+import { typeUrls } from '../protos.js';
+import type { ProxyKind, ProxyScope } from './proxy-scope.js';
+import { ProxyView } from './proxy-view.js';
+
+const testdata = join(import.meta.dirname, 'testdata');
+
+/** bookinfo: reviews v1/v2/v3, ratings v1/v2, details; plus a service in the root namespace and one elsewhere. */
+function cluster(): { services: V1Service[]; slices: V1EndpointSlice[]; pods: V1Pod[] } {
+  const workloads = [
+    { service: 'reviews', namespace: 'bookinfo', pod: 'reviews-v1-a', ip: '10.244.1.1', version: 'v1' },
+    { service: 'reviews', namespace: 'bookinfo', pod: 'reviews-v2-a', ip: '10.244.1.2', version: 'v2' },
+    { service: 'reviews', namespace: 'bookinfo', pod: 'reviews-v3-a', ip: '10.244.1.3', version: 'v3' },
+    { service: 'ratings', namespace: 'bookinfo', pod: 'ratings-v1-a', ip: '10.244.2.1', version: 'v1' },
+    { service: 'ratings', namespace: 'bookinfo', pod: 'ratings-v2-a', ip: '10.244.2.2', version: 'v2' },
+    { service: 'details', namespace: 'bookinfo', pod: 'details-v1-a', ip: '10.244.3.1', version: 'v1' },
+    { service: 'weftd', namespace: 'istio-system', pod: 'weftd-a', ip: '10.244.9.1', version: 'v1' },
+    { service: 'ledger', namespace: 'other', pod: 'ledger-a', ip: '10.244.8.1', version: 'v1' },
+  ];
+  const serviceNames = [...new Set(workloads.map((w) => `${w.namespace}/${w.service}`))];
+  return {
+    services: serviceNames.map((key) => {
+      const [namespace, name] = key.split('/') as [string, string];
+      return { metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 9080, protocol: 'TCP' }] } };
+    }),
+    slices: serviceNames.map((key) => {
+      const [namespace, name] = key.split('/') as [string, string];
+      return {
+        addressType: 'IPv4',
+        metadata: { name: `${name}-abc`, namespace, labels: { 'kubernetes.io/service-name': name } },
+        ports: [{ name: 'http', port: 9080 }],
+        endpoints: workloads
+          .filter((w) => w.service === name && w.namespace === namespace)
+          .map((w) => ({ addresses: [w.ip], conditions: { ready: true }, targetRef: { kind: 'Pod', name: w.pod, namespace } })),
+      };
+    }),
+    pods: workloads.map((w) => ({
+      metadata: {
+        name: w.pod,
+        namespace: w.namespace,
+        labels: { app: w.service, version: w.version, 'security.istio.io/tlsMode': 'istio' },
+      },
+      status: { podIP: w.ip },
+    })),
+  };
+}
+
+function modelWith(caseName: string): MeshModel {
+  const documents = parseAllDocuments(readFileSync(join(testdata, 'cases', `${caseName}.yaml`), 'utf8')).map(
+    (d) => d.toJS() as IstioObject,
+  );
+  const plural = (kind: string) => (kind.endsWith('Entry') ? `${kind.toLowerCase().slice(0, -1)}ies` : `${kind.toLowerCase()}s`);
+  const byPlural: Record<string, IstioObject[]> = {};
+  for (const object of documents) (byPlural[plural(object.kind ?? '')] ??= []).push(object);
+  const { services, slices, pods } = cluster();
+  return meshModelOf(services, slices, 'cluster.local', pods, istioConfigOf(byPlural), 'istio-system');
+}
+
+const productpage = (kind: ProxyKind): ProxyScope => ({ kind, namespace: 'bookinfo', labels: { app: 'productpage', version: 'v1' } });
+
+function generate(model: MeshModel, scope: ProxyScope) {
+  const view = new ProxyView(model, scope);
+  const cache = new SnapshotCache(new ResourceEncoder());
+  cache.update(scope.kind === 'grpc' ? grpcClientResources(view) : envoySidecarResources(view));
+  const node = { id: 'test' };
+  const decoded = (typeUrl: string) =>
+    cache.resources(node, typeUrl, []).resources.map((r) => decodeStrictly(typeUrl, r.resource.value) as Record<string, any>);
+  return { routes: decoded(typeUrls.route), clusters: decoded(typeUrls.cluster), endpoints: decoded(typeUrls.endpoint) };
+}
+
+const cases = [
+  'canary-weights',
+  'header-match',
+  'fault-injection',
+  'retries-timeouts',
+  'rewrites-mirrors-headers',
+  'destination-policies',
+  'service-entries',
+  'sidecar-scope',
+  'source-labels-export',
+];
+
+describe.each(['sidecar', 'grpc'] as const)('Istio networking examples for %s proxies', (kind) => {
+  it.each(cases)('%s decodes strictly and matches its golden file', (caseName) => {
+    const { routes, clusters } = generate(modelWith(caseName), productpage(kind));
+    expectMatchesGolden(join(testdata, 'golden', `${caseName}.${kind}.yaml`), stringify({ routes, clusters }));
+  });
+});
+
+/** The route entries of one host's virtual host. */
+function routesFor(generated: ReturnType<typeof generate>, host: string): Array<Record<string, any>> {
+  for (const config of generated.routes) {
+    for (const vhost of config['virtual_hosts'] ?? []) {
+      if ((vhost.domains as string[]).includes(host)) return vhost.routes;
+    }
+  }
+  throw new Error(`no virtual host for ${host}`);
+}
+
+describe('VirtualService semantics', () => {
+  it.each(['sidecar', 'grpc'] as const)('splits 90/10 across subsets whose clusters select by label (%s)', (kind) => {
+    const generated = generate(modelWith('canary-weights'), productpage(kind));
+    const [route] = routesFor(generated, 'reviews.bookinfo.svc.cluster.local');
+    expect(route?.['route'].weighted_clusters.clusters).toEqual([
+      { name: 'outbound|9080|v1|reviews.bookinfo.svc.cluster.local', weight: { value: 90 } },
+      { name: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', weight: { value: 10 } },
+    ]);
+    const v2 = generated.endpoints.find((e) => e['cluster_name'] === 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local');
+    expect(v2?.['endpoints'][0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address.address)).toEqual(['10.244.1.2']);
+  });
+
+  it('keeps route order: the header match first, the catch-all last', () => {
+    const routes = routesFor(generate(modelWith('header-match'), productpage('grpc')), 'reviews.bookinfo.svc.cluster.local');
+    expect(routes.map((r) => [r['match'], r['route'].cluster])).toEqual([
+      [
+        { prefix: '/', headers: [{ name: 'end-user', string_match: { exact: 'jason' } }] },
+        'outbound|9080|v2|reviews.bookinfo.svc.cluster.local',
+      ],
+      [{ prefix: '/' }, 'outbound|9080|v1|reviews.bookinfo.svc.cluster.local'],
+    ]);
+  });
+
+  it('puts faults on the route, for the fault filter both proxies run', () => {
+    const routes = routesFor(generate(modelWith('fault-injection'), productpage('grpc')), 'ratings.bookinfo.svc.cluster.local');
+    expect(routes[0]?.['typed_per_filter_config']['envoy.filters.http.fault']).toMatchObject({
+      delay: { fixed_delay: { seconds: '7' }, percentage: { numerator: 1_000_000, denominator: 'MILLION' } },
+    });
+    expect(routes[1]?.['typed_per_filter_config']['envoy.filters.http.fault']).toMatchObject({
+      abort: { http_status: 500, percentage: { numerator: 500_000, denominator: 'MILLION' } },
+    });
+  });
+
+  it('sets timeouts where each proxy reads them, retries with per-try timeouts and status codes, and attempts 0 as no retries', () => {
+    for (const kind of ['sidecar', 'grpc'] as const) {
+      const [first, second] = routesFor(generate(modelWith('retries-timeouts'), productpage(kind)), 'ratings.bookinfo.svc.cluster.local');
+      expect(first?.['route']).toMatchObject({
+        timeout: { seconds: '1', nanos: 500_000_000 },
+        max_stream_duration: { max_stream_duration: { seconds: '1', nanos: 500_000_000 } },
+        retry_policy: {
+          retry_on: 'unavailable,cancelled,retriable-status-codes',
+          num_retries: { value: 3 },
+          per_try_timeout: { nanos: 500_000_000 },
+          retriable_status_codes: [503],
+        },
+      });
+      expect(first?.['match']).toEqual({
+        prefix: '/weft.testing.Echo/',
+        headers: [{ name: ':method', string_match: { exact: 'POST' } }],
+      });
+      expect(second?.['route'].retry_policy).toBeUndefined();
+    }
+  });
+
+  it('gives Envoy rewrites, redirects, mirrors and header operations, and leaves them out for gRPC, which has none', () => {
+    const envoy = routesFor(generate(modelWith('rewrites-mirrors-headers'), productpage('sidecar')), 'reviews.bookinfo.svc.cluster.local');
+    expect(envoy.map((r) => r['name'])).toEqual(['legacy', 'reviews-v2-routes', 'reviews-v2-routes', 'reviews-v1-route']);
+    expect(envoy[0]?.['redirect']).toEqual({
+      path_redirect: '/v1/bookRatings',
+      host_redirect: 'newratings.default.svc.cluster.local',
+      // response_code is left at its zero value, MOVED_PERMANENTLY (301), as Istio's default.
+    });
+    expect(envoy[2]?.['match']).toMatchObject({
+      safe_regex: { regex: '^/consumercatalog/[a-z]+$' },
+      case_sensitive: {}, // BoolValue false: present, zero inside
+      query_parameters: [{ name: 'debug', string_match: { exact: 'true' } }],
+    });
+    expect(envoy[1]?.['route']).toMatchObject({
+      prefix_rewrite: '/newcatalog',
+      request_mirror_policies: [
+        { cluster: 'outbound|9080|v3|reviews.bookinfo.svc.cluster.local', runtime_fraction: { default_value: { numerator: 255_000 } } },
+      ],
+    });
+    expect(envoy[1]?.['request_headers_to_remove']).toEqual(['x-legacy']);
+    expect(envoy[3]?.['match']).toEqual({ prefix: '/', headers: [{ name: 'x-canary', present_match: true, invert_match: true }] });
+    expect(envoy[3]?.['route'].weighted_clusters.clusters[0].request_headers_to_add).toEqual([
+      // append_action APPEND_IF_EXISTS_OR_ADD (Istio's `add`) is the zero value.
+      { header: { key: 'x-subset', value: 'v1' } },
+    ]);
+    const grpc = routesFor(generate(modelWith('rewrites-mirrors-headers'), productpage('grpc')), 'reviews.bookinfo.svc.cluster.local');
+    expect(grpc[1]?.['route'].prefix_rewrite).toBeUndefined();
+    expect(grpc[1]?.['route'].request_mirror_policies).toBeUndefined();
+  });
+
+  it('applies sourceLabels routes only to the workloads they name, and exportTo "." only in its namespace', () => {
+    const model = modelWith('source-labels-export');
+    const fromProductpage = routesFor(generate(model, productpage('grpc')), 'ratings.bookinfo.svc.cluster.local');
+    expect(fromProductpage.map((r) => r['route'].cluster)).toEqual([
+      'outbound|9080|v1|ratings.bookinfo.svc.cluster.local',
+      'outbound|9080|v2|ratings.bookinfo.svc.cluster.local',
+    ]);
+    const fromReviews = routesFor(
+      generate(model, { kind: 'grpc', namespace: 'bookinfo', labels: { app: 'reviews' } }),
+      'ratings.bookinfo.svc.cluster.local',
+    );
+    expect(fromReviews.map((r) => r['route'].cluster)).toEqual(['outbound|9080|v2|ratings.bookinfo.svc.cluster.local']);
+    // In its own namespace the older, private rule wins.
+    const fromOther = routesFor(generate(model, { kind: 'grpc', namespace: 'other', labels: {} }), 'ratings.bookinfo.svc.cluster.local');
+    expect(fromOther[0]?.['typed_per_filter_config']?.['envoy.filters.http.fault']).toMatchObject({ abort: { http_status: 503 } });
+  });
+});
+
+describe('DestinationRule semantics', () => {
+  const clusterNamed = (generated: ReturnType<typeof generate>, name: string) => generated.clusters.find((c) => c['name'] === name);
+
+  it('merges the rule, port-level settings and subset overrides as Istio does (Envoy)', () => {
+    const generated = generate(modelWith('destination-policies'), productpage('sidecar'));
+    const base = clusterNamed(generated, 'outbound|9080||reviews.bookinfo.svc.cluster.local');
+    // The port-level ROUND_ROBIN replaces the rule's LEAST_REQUEST (proto3 leaves the zero value, ROUND_ROBIN, out).
+    expect(base?.['lb_policy']).toBeUndefined();
+    expect(base).toMatchObject({
+      connect_timeout: { nanos: 30_000_000 },
+      circuit_breakers: {
+        thresholds: [
+          {
+            max_connections: { value: 100 },
+            max_pending_requests: { value: 10 },
+            max_requests: { value: 1000 },
+            max_retries: { value: 4 },
+          },
+        ],
+      },
+      outlier_detection: { consecutive_5xx: { value: 7 }, interval: { seconds: '300' }, max_ejection_percent: { value: 100 } },
+    });
+    expect(clusterNamed(generated, 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local')).toMatchObject({
+      lb_policy: 'RING_HASH',
+      ring_hash_lb_config: { minimum_ring_size: { value: '4096' } },
+    });
+    const routes = routesFor(generated, 'reviews.bookinfo.svc.cluster.local');
+    expect(routes[0]?.['route'].hash_policy).toEqual([{ header: { header_name: 'x-user' } }]);
+    expect(routes[1]?.['route'].hash_policy).toEqual([{ connection_properties: { source_ip: true } }]);
+  });
+
+  it('gives gRPC what it implements: round robin or ring hash, max requests, failure-percentage ejection', () => {
+    const generated = generate(modelWith('destination-policies'), productpage('grpc'));
+    const base = clusterNamed(generated, 'outbound|9080||reviews.bookinfo.svc.cluster.local');
+    expect(base?.['lb_policy']).toBeUndefined(); // ROUND_ROBIN, the zero value
+    expect(base?.['circuit_breakers']).toEqual({ thresholds: [{ max_requests: { value: 1000 } }] });
+    expect(base?.['outlier_detection']).toMatchObject({
+      enforcing_failure_percentage: { value: 100 },
+      failure_percentage_request_volume: { value: 7 },
+      enforcing_success_rate: {}, // UInt32Value 0: success-rate ejection off
+    });
+    const routes = routesFor(generated, 'reviews.bookinfo.svc.cluster.local');
+    expect(routes[1]?.['route'].hash_policy).toEqual([{ filter_state: { key: 'io.grpc.channel_id' } }]);
+  });
+});
+
+describe('ServiceEntry, WorkloadEntry and Sidecar', () => {
+  it('resolves DNS entries in Envoy, serves STATIC ones and selected WorkloadEntries over EDS', () => {
+    const generated = generate(modelWith('service-entries'), productpage('sidecar'));
+    const httpbin = generated.clusters.find((c) => c['name'] === 'outbound|80||httpbin.example.com');
+    expect(httpbin).toMatchObject({
+      type: 'STRICT_DNS',
+      load_assignment: {
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'httpbin.example.com', port_value: 80 } } } }] }],
+      },
+    });
+    expect(httpbin?.['transport_socket_matches']).toBeUndefined();
+    const details = generated.endpoints.find((e) => e['cluster_name'] === 'outbound|80||details.bookinfo.com');
+    expect(details?.['endpoints'][0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address)).toEqual([
+      { address: '127.0.0.20', port_value: 8080 },
+      { address: '127.0.0.21', port_value: 9090 },
+    ]);
+    const mongo = generated.endpoints.find((e) => e['cluster_name'] === 'outbound|27018||mymongodb.somedomain');
+    expect(mongo?.['endpoints'][0].lb_endpoints).toHaveLength(2);
+  });
+
+  it('limits what a proxy receives to its Sidecar egress hosts and blocks the rest', () => {
+    const unscoped = generate(modelWith('canary-weights'), productpage('sidecar'));
+    const scoped = generate(modelWith('sidecar-scope'), productpage('sidecar'));
+    const hosts = (generated: ReturnType<typeof generate>) =>
+      generated.clusters.map((c) => c['name'] as string).filter((name) => name.startsWith('outbound|'));
+    expect(hosts(unscoped)).toContain('outbound|9080||ledger.other.svc.cluster.local');
+    expect(hosts(scoped)).not.toContain('outbound|9080||ledger.other.svc.cluster.local');
+    expect(hosts(scoped)).toContain('outbound|9080||weftd.istio-system.svc.cluster.local');
+    expect(hosts(scoped)).toContain('outbound|9080||reviews.bookinfo.svc.cluster.local');
+    const fallback = scoped.routes[0]?.['virtual_hosts'].at(-1);
+    expect(fallback).toMatchObject({ name: 'block_all', routes: [{ route: { cluster: 'BlackHoleCluster' } }] });
+    // A proxy in a namespace without a Sidecar still sees everything.
+    const elsewhere = generate(modelWith('sidecar-scope'), { kind: 'sidecar', namespace: 'other', labels: {} });
+    expect(hosts(elsewhere)).toContain('outbound|9080||reviews.bookinfo.svc.cluster.local');
+  });
+});
