@@ -1,11 +1,12 @@
 // The user's journey, black box, as one suite: install Weft as the README says, see
 // it Ready, label a namespace, deploy a service and a client, see them injected, see
-// the client reach the service through the mesh, roll out a second version, and
-// uninstall. It runs unchanged on the embedded local cluster (`make e2e`, proxyless
-// gRPC through weftd's xDS) and on kind (`make e2e-kind`, real Envoy sidecars); each
-// step polls with a deadline. The first failing step dumps the MeshInstallation,
-// pods, events, each proxy's /debug/syncz and the logs, and the steps after it fail
-// as not run. Steps still to add as features land: e2e/README.md.
+// the client reach the service through the mesh, roll out a second version, split
+// traffic 90/10 and route by header with Istio's VirtualService, and uninstall. It
+// runs unchanged on the embedded local cluster (`make e2e`, proxyless gRPC through
+// weftd's xDS) and on kind (`make e2e-kind`, real Envoy sidecars); each step polls
+// with a deadline. The first failing step dumps the MeshInstallation, pods, events,
+// each proxy's /debug/syncz and the logs, and the steps after it fail as not run.
+// Steps still to add as features land: e2e/README.md.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,11 +86,12 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
     );
   const namesOf = (pods: V1Pod[]) => pods.map((pod) => pod.metadata?.name ?? '').sort();
 
-  async function call(fromSelector: string, service: string, port: number, count: number): Promise<CallResult> {
+  async function call(fromSelector: string, service: string, port: number, count: number, headers: string[] = []): Promise<CallResult> {
     const [client] = await podsOf(namespace, fromSelector);
     if (!client?.metadata?.name) throw new Error(`no running pod ${fromSelector} in ${namespace}`);
     const grpcTarget = t().serviceTarget(`${service}.${namespace}.svc.cluster.local`, port);
     const query = new URLSearchParams({ target: grpcTarget, count: String(count) });
+    for (const header of headers) query.append('header', header);
     return JSON.parse(await t().httpGetFromPod(namespace, client.metadata.name, echoPorts.control, `/call?${query}`)) as CallResult;
   }
 
@@ -286,6 +288,69 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
       120_000,
     );
     expect(new Set(result.replies.map((r) => r.version))).toEqual(new Set(['v1', 'v2']));
+  });
+
+  const echoHost = () => `echo.${namespace}.svc.cluster.local`;
+  const versionsOf = (result: CallResult) => result.replies.map((reply) => reply.version);
+  const share = (result: CallResult, version: string) =>
+    versionsOf(result).filter((v) => v === version).length / Math.max(1, result.replies.length);
+  const echoDestinationRule = () => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: { name: 'echo', namespace },
+    spec: {
+      host: echoHost(),
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' } },
+      ],
+    },
+  });
+  const echoVirtualService = (http: object[]) => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'echo', namespace },
+    spec: { hosts: [echoHost()], http },
+  });
+  const weighted = {
+    route: [
+      { destination: { host: echoHost(), subset: 'v1' }, weight: 90 },
+      { destination: { host: echoHost(), subset: 'v2' }, weight: 10 },
+    ],
+  };
+
+  step('splits traffic 90/10 between v1 and v2 with a VirtualService over DestinationRule subsets', async () => {
+    await kubectl(['apply', '-f', '-'], list(echoDestinationRule(), echoVirtualService([weighted])));
+    // Unweighted, v2 (1 of 3 pods) answers about a third; 90/10 gives 10% (binomial, 200 calls: 3.5-16.5% at 3 sigma).
+    const result = await eventually(
+      'about 10% of calls to reach v2',
+      async () => {
+        const r = await call('app=client', 'echo', echoPorts.grpc, 200);
+        return r.errors.length === 0 && share(r, 'v2') >= 0.035 && share(r, 'v2') <= 0.165 ? r : undefined;
+      },
+      120_000,
+    );
+    expect(new Set(versionsOf(result))).toEqual(new Set(['v1', 'v2']));
+  });
+
+  step('routes calls with the header x-canary: true to v2 only; the rest keep the 90/10 split', async () => {
+    const canary = {
+      match: [{ headers: { 'x-canary': { exact: 'true' } } }],
+      route: [{ destination: { host: echoHost(), subset: 'v2' } }],
+    };
+    await kubectl(['apply', '-f', '-'], list(echoVirtualService([canary, weighted])));
+    const result = await eventually(
+      'calls with x-canary: true to reach only v2',
+      async () => {
+        const r = await call('app=client', 'echo', echoPorts.grpc, 30, ['x-canary:true']);
+        return r.errors.length === 0 && versionsOf(r).every((v) => v === 'v2') ? r : undefined;
+      },
+      120_000,
+    );
+    expect(result.replies).toHaveLength(30);
+    const plain = await call('app=client', 'echo', echoPorts.grpc, 100);
+    expect(plain.errors).toEqual([]);
+    expect(share(plain, 'v1')).toBeGreaterThan(0.7);
   });
 
   step('uninstalls: deleting the MeshInstallation removes the webhooks first, then everything Weft made', async () => {
