@@ -79,8 +79,15 @@ export class ClusterConnection {
 
   /** GET on the API server at `path` (with its query), answered whatever the status; throws only when unreachable. */
   async get(path: string, timeoutMs = 15_000): Promise<RawResponse> {
+    return this.request('GET', path, undefined, timeoutMs);
+  }
+
+  /** One raw request to the API server, authenticated as the kubeconfig says. */
+  async request(method: string, path: string, body?: { contentType: string; data: string }, timeoutMs = 15_000): Promise<RawResponse> {
     const url = new URL(this.server.replace(/\/+$/, '') + path);
-    const options: https.RequestOptions = { method: 'GET', headers: { accept: 'application/json, */*;q=0.8' } };
+    const headers: Record<string, string> = { accept: 'application/json, */*;q=0.8' };
+    if (body) headers['content-type'] = body.contentType;
+    const options: https.RequestOptions = { method, headers };
     await this.config.applyToHTTPSOptions(options);
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise<RawResponse>((resolve, reject) => {
@@ -94,7 +101,7 @@ export class ClusterConnection {
         request.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })),
       );
       request.on('error', reject);
-      request.end();
+      request.end(body?.data);
     });
   }
 }

@@ -1,13 +1,10 @@
 // `weft install`: install.yaml (CRDs, operator, RBAC) and a MeshInstallation,
 // server-side applied; with --wait, progress until the mesh is Ready.
 import { readFileSync } from 'node:fs';
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
 import { parse, stringify } from 'yaml';
 import { readWeftCrds } from '../api/crds.js';
-import { meshInstallationApi } from '../api/mesh-installation.js';
 import { installManifests, operatorNamespace } from '../cdk8s/install-chart.js';
-import { ObjectClient } from '../kube/objects.js';
 import { parseDurationSeconds } from '../lib/duration.js';
 import { weftVersion } from '../lib/version.js';
 import { CliError } from './cli-error.js';
@@ -17,6 +14,7 @@ import { applyOrder, meshInstallationFrom, meshInstallationSpecSchema, type Json
 import { isHealthy, progressLines, upToDate } from './installation-status.js';
 import { statusCodeOf } from './kube-error-message.js';
 import { readMeshHealth } from './mesh-health-reader.js';
+import { ServerSideApply, type ApiObject } from './server-side-apply.js';
 
 export const installFieldManager = 'weft-install';
 
@@ -32,22 +30,13 @@ interface InstallOptions extends ConnectionOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const describe = (o: KubernetesObject) => `${o.kind}/${o.metadata?.name}${o.metadata?.namespace ? ` in ${o.metadata.namespace}` : ''}`;
+const describe = (o: ApiObject) => `${o.kind}/${o.metadata?.name}${o.metadata?.namespace ? ` in ${o.metadata.namespace}` : ''}`;
 
-async function waitForCrds(
-  connection: ClusterConnection,
-  objects: ObjectClient,
-  crds: KubernetesObject[],
-  deadline: number,
-): Promise<void> {
+async function waitForCrds(connection: ClusterConnection, objects: ServerSideApply, crds: ApiObject[], deadline: number): Promise<void> {
   for (const crd of crds) {
     for (;;) {
       const current = await connection.call(`reading ${describe(crd)}`, () =>
-        objects.read<KubernetesObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>({
-          apiVersion: 'apiextensions.k8s.io/v1',
-          kind: 'CustomResourceDefinition',
-          name: crd.metadata?.name ?? '',
-        }),
+        objects.read<ApiObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>(crd),
       );
       if (current?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
       if (Date.now() > deadline)
@@ -58,7 +47,7 @@ async function waitForCrds(
 }
 
 /** Right after its CRD is Established the API server may not serve a kind yet: a 404 is retried briefly. */
-async function applyWhenServed(connection: ClusterConnection, objects: ObjectClient, object: KubernetesObject): Promise<void> {
+async function applyWhenServed(connection: ClusterConnection, objects: ServerSideApply, object: ApiObject): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
@@ -75,11 +64,12 @@ async function waitUntilReady(connection: ClusterConnection, name: string, names
   const deadline = Date.now() + timeoutSeconds * 1000;
   let previous = new Set<string>();
   for (;;) {
-    const health = await readMeshHealth(connection, { only: name, allowNone: true });
-    const last = progressLines(health);
+    // Right after CRDs change the API server may briefly answer 503; the wait rides over it.
+    const health = await readMeshHealth(connection, { only: name, allowNone: true }).catch((error: unknown) => error as Error);
+    const last = health instanceof Error ? [`(${health.message})`] : progressLines(health);
     for (const line of last) if (!previous.has(line)) print(`  ${line}\n`);
     previous = new Set(last);
-    if (health.installations.length > 0 && upToDate(health) && isHealthy(health)) {
+    if (!(health instanceof Error) && health.installations.length > 0 && upToDate(health) && isHealthy(health)) {
       print(`✔ the mesh is Ready (MeshInstallation ${name}, control plane in ${namespace})\n`);
       return;
     }
@@ -131,12 +121,12 @@ export function registerInstallCommand(program: Command): void {
       const installation = meshInstallationFrom(
         { name: options.name, sets: options.set, ...(options.profile ? { profile: options.profile } : {}), ...(base ? { base } : {}) },
         meshInstallationSpecSchema(crds),
-      ) as unknown as KubernetesObject & { spec: { namespace?: string } };
+      ) as unknown as ApiObject & { spec: { namespace?: string } };
       const manifests = installManifests({
         version: weftVersion,
         crds,
         ...(options.image ? { image: options.image } : {}),
-      }) as KubernetesObject[];
+      }) as ApiObject[];
       const timeoutSeconds = (() => {
         try {
           return parseDurationSeconds(options.timeout);
@@ -150,7 +140,7 @@ export function registerInstallCommand(program: Command): void {
       }
 
       const connection = connect(options);
-      const objects = new ObjectClient(connection.config, installFieldManager);
+      const objects = new ServerSideApply(connection, installFieldManager);
       const { crds: crdObjects, rest } = applyOrder(manifests);
       const deadline = Date.now() + timeoutSeconds * 1000;
       print(`Installing Weft ${weftVersion} on ${connection.server}\n`);
@@ -163,11 +153,7 @@ export function registerInstallCommand(program: Command): void {
       const namespace =
         ((
           await connection.call('reading the MeshInstallation', () =>
-            objects.read<KubernetesObject & { spec?: { namespace?: string } }>({
-              apiVersion: meshInstallationApi.apiVersion,
-              kind: meshInstallationApi.kind,
-              name: installation.metadata?.name ?? options.name,
-            }),
+            objects.read<ApiObject & { spec?: { namespace?: string } }>(installation),
           )
         )?.spec?.namespace ??
           installation.spec.namespace) ||

@@ -31,6 +31,26 @@ export function apiServerMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A failed raw request: the API server's Status message and code. */
+export class ApiStatusError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  static from(statusCode: number, body: string): ApiStatusError {
+    try {
+      const status = JSON.parse(body) as { message?: string };
+      if (status.message) return new ApiStatusError(statusCode, status.message);
+    } catch {
+      // not a Status
+    }
+    return new ApiStatusError(statusCode, body.trim().slice(0, 300) || `HTTP ${statusCode}`);
+  }
+}
+
 export function statusCodeOf(error: unknown): number | undefined {
   if (error instanceof ApiException) return error.code;
   const code = (error as { statusCode?: unknown } | null)?.statusCode;
