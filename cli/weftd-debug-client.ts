@@ -12,7 +12,7 @@ const proxyPath = (pod: WeftdPod, path: string) =>
   `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}:${ports.monitoring}/proxy${path}`;
 
 /** The API server's reason when it could not reach the pod (a Status body), else the pod's own answer. */
-function failure(pod: WeftdPod, path: string, response: RawResponse): string {
+function reasonOf(response: RawResponse): string {
   let reason = response.body.trim();
   try {
     const status = JSON.parse(response.body) as { kind?: string; message?: string };
@@ -20,8 +20,11 @@ function failure(pod: WeftdPod, path: string, response: RawResponse): string {
   } catch {
     // not JSON: keep the body
   }
-  return `weftd pod ${pod.namespace}/${pod.name} answered ${path} with HTTP ${response.statusCode}${reason ? `: ${reason.slice(0, 300)}` : ''}`;
+  return `HTTP ${response.statusCode}${reason ? `: ${reason.slice(0, 300)}` : ''}`;
 }
+
+const failure = (pod: WeftdPod, path: string, response: RawResponse) =>
+  `weftd pod ${pod.namespace}/${pod.name} answered ${path} with ${reasonOf(response)}`;
 
 async function getJson<T>(connection: ClusterConnection, pod: WeftdPod, path: string): Promise<T> {
   const response = await connection
@@ -74,7 +77,7 @@ export async function readReady(connection: ClusterConnection, pod: WeftdPod): P
     const response = await connection.get(proxyPath(pod, '/ready'), 5_000);
     return response.statusCode === 200
       ? { ready: true, detail: response.body.trim() || 'ready' }
-      : { ready: false, detail: failure(pod, '/ready', response) };
+      : { ready: false, detail: reasonOf(response) };
   } catch (error) {
     return { ready: false, detail: connection.explain(error, `reading /ready from ${pod.namespace}/${pod.name}`).message };
   }
