@@ -4,9 +4,13 @@ import * as grpc from '@grpc/grpc-js';
 export interface EchoRequest {
   message: string;
   forwardTo?: string;
+  /** The workload waits this long before answering (timeouts). */
+  sleepMs?: number;
 }
 export interface EchoReply {
   pod: string;
+  /** The workload's VERSION (v1, v2: canaries). */
+  version?: string;
   message: string;
   forwarded?: EchoReply;
 }

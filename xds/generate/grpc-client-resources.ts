@@ -2,6 +2,7 @@
 // port the proxy sees an API listener named <host>:<port> (what
 // `xds:///<host>:<port>` asks for), its routes (VirtualService or default), EDS
 // clusters per port and DestinationRule subset, and their endpoints. Pure.
+import { createHash } from 'node:crypto';
 import { any, typeUrls } from '../protos.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
@@ -68,7 +69,29 @@ export function grpcClientResources(view: ProxyView): ResourcesByType {
     };
     endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
   }
-  return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };
+  return {
+    [typeUrls.listener]: withDigests(listeners),
+    [typeUrls.route]: withDigests(routes),
+    [typeUrls.cluster]: clusters,
+    [typeUrls.endpoint]: endpoints,
+  };
+}
+
+/**
+ * Stamps listeners and routes with a digest of their content in their metadata.
+ * grpc-js-xds (1.14) compares a new resource with the cached one by walking only
+ * the cached value's keys, so an update that only adds something (a fault on a
+ * route) would be dropped as "unchanged"; a digest that differs makes every real
+ * change visible to it. (Clusters are compared in a parsed form without metadata;
+ * see clusterPolicyFields for their workaround.)
+ */
+function withDigests(resources: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    Object.entries(resources).map(([name, resource]) => {
+      const digest = createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
+      return [name, { ...resource, metadata: { filter_metadata: { 'weft.dev': { fields: { digest: { string_value: digest } } } } } }];
+    }),
+  );
 }
 
 /**
@@ -108,5 +131,5 @@ export function grpcServerListeners(model: MeshModel): ResourcesByType {
       }
     }
   }
-  return { [typeUrls.listener]: listeners };
+  return { [typeUrls.listener]: withDigests(listeners) };
 }

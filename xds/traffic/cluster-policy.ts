@@ -84,6 +84,12 @@ export function clusterPolicyFields(policy: PolicyFields, target: ProxyKind): Re
   if (Object.keys(thresholds).length > 0) fields['circuit_breakers'] = { thresholds: [{ priority: 'DEFAULT', ...thresholds }] };
 
   const outlier = policy.outlierDetection;
+  if (!outlier && target === 'grpc') {
+    // Always present for gRPC, with ejection off: grpc-js-xds (1.14) compares a cluster
+    // update only over the keys the cached one had, so outlier detection added later to
+    // a cluster that had none would go unnoticed.
+    fields['outlier_detection'] = { enforcing_success_rate: { value: 0 }, enforcing_failure_percentage: { value: 0 } };
+  }
   if (outlier) {
     fields['outlier_detection'] = outlierDetection(outlier, target);
     if (target === 'sidecar' && outlier.minHealthPercent !== undefined) {
