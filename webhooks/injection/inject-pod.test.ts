@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import fastJsonPatch from 'fast-json-patch';
 import { parse, stringify } from 'yaml';
 import { expectMatchesGolden } from '../../testing/jest/golden.js';
@@ -175,6 +175,61 @@ describe('sidecar injection', () => {
       allowed: false,
       status: { code: 400, message: 'request.object is not a Pod with spec.containers' },
     });
+  });
+});
+
+describe('grpc-agent template', () => {
+  const grpcPod = () => pod((p) => (p.metadata!.annotations = { 'inject.istio.io/templates': 'grpc-agent' }));
+  const envOf = (c: V1Container | undefined, name: string) => c?.env?.find((e) => e.name === name)?.value;
+  /** The volume and in-volume path a container sees at `path`: the deepest mount over it wins. */
+  const resolve = (c: V1Container, path: string): { volume: string; path: string } | undefined => {
+    const over = (c.volumeMounts ?? [])
+      .filter((m) => path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
+      .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+    return over && { volume: over.name, path: path.slice(over.mountPath.replace(/\/$/, '').length) };
+  };
+
+  it.each([
+    ['native sidecars', true],
+    ['legacy sidecars', false],
+  ])('%s: the agent writes the bootstrap on a shared volume, at the path the app reads', (_, nativeSidecars) => {
+    const config = { ...defaultInjectionConfig, nativeSidecars };
+    const injected = injectPod(grpcPod(), 'bookinfo', config);
+    const all = [...(injected.spec?.initContainers ?? []), ...(injected.spec?.containers ?? [])];
+    const agent = all.find((c) => c.name === 'istio-proxy');
+    const app = injected.spec?.containers.find((c) => c.name === 'reviews');
+    if (!agent || !app) throw new Error('no agent or app container');
+    // pilot-agent writes GRPC_XDS_BOOTSTRAP, by default /etc/istio/proxy/grpc-bootstrap.json.
+    const written = envOf(agent, 'GRPC_XDS_BOOTSTRAP') ?? '/etc/istio/proxy/grpc-bootstrap.json';
+    const read = envOf(app, 'GRPC_XDS_BOOTSTRAP');
+    expect(read).toBe(written);
+    expect(written).toBe('/etc/istio/proxy/grpc-bootstrap.json');
+    const onAgent = resolve(agent, written);
+    const onApp = resolve(app, written);
+    expect(onAgent).toEqual({ volume: 'istio-xds', path: '/grpc-bootstrap.json' });
+    expect(onApp).toEqual(onAgent);
+    expect(agent.volumeMounts?.find((m) => m.name === 'istio-xds')?.readOnly).toBeFalsy();
+    expect(injected.spec?.volumes?.find((v) => v.name === 'istio-xds')).toEqual({ name: 'istio-xds', emptyDir: { medium: 'Memory' } });
+    // Every container's mounts are valid: one volume per path, every volume declared.
+    const declared = new Set(injected.spec?.volumes?.map((v) => v.name));
+    for (const c of all) {
+      const paths = (c.volumeMounts ?? []).map((m) => m.mountPath);
+      expect(new Set(paths).size).toBe(paths.length);
+      for (const m of c.volumeMounts ?? []) expect(declared).toContain(m.name);
+    }
+  });
+
+  it("replaces rather than duplicates the app's own bootstrap env and mounts", () => {
+    const submitted = grpcPod();
+    submitted.spec!.containers[0]!.env = [{ name: 'GRPC_XDS_BOOTSTRAP', value: '/elsewhere.json' }];
+    submitted.spec!.containers[0]!.volumeMounts = [{ name: 'other', mountPath: '/etc/istio/proxy' }];
+    const app = injectPod(submitted, 'bookinfo', defaultInjectionConfig).spec?.containers[0];
+    expect(app?.env?.filter((e) => e.name === 'GRPC_XDS_BOOTSTRAP')).toEqual([
+      { name: 'GRPC_XDS_BOOTSTRAP', value: '/etc/istio/proxy/grpc-bootstrap.json' },
+    ]);
+    expect(app?.volumeMounts?.filter((m) => m.mountPath === '/etc/istio/proxy')).toEqual([
+      { name: 'istio-xds', mountPath: '/etc/istio/proxy' },
+    ]);
   });
 });
 

@@ -9,6 +9,20 @@ export const proxyUid = 1337;
 const ports = { outboundCapture: 15001, inboundCapture: 15006, agentStatus: 15020, readiness: 15021, envoyPrometheus: 15090 };
 type Template = 'sidecar' | 'grpc-agent';
 
+/**
+ * Where the `grpc-agent` template's agent writes the gRPC xDS bootstrap and the app reads it,
+ * as Istio's grpc-agent.yaml has it: the `istio-xds` volume is mounted at /etc/istio/proxy in
+ * both containers, and the bootstrap is pilot-agent's default GRPC_XDS_BOOTSTRAP path there
+ * (the agent's XDS and SDS sockets live beside it).
+ */
+const grpcXds = {
+  volume: 'istio-xds',
+  mountPath: '/etc/istio/proxy',
+  bootstrap: '/etc/istio/proxy/grpc-bootstrap.json',
+} as const;
+/** Where the agent writes workload certificates for a proxyless app (Istio's OUTPUT_CERTS). */
+const outputCerts = '/var/lib/istio/data';
+
 const annotation = (pod: V1Pod, key: string): string | undefined => pod.metadata?.annotations?.[key];
 
 /** The Deployment (or other controller) that owns the pod, as Istio names it in node metadata. */
@@ -179,25 +193,29 @@ function proxyEnv({ pod, namespace, config, template, appContainers, probers }: 
   if (template === 'grpc-agent') {
     env.push(
       { name: 'ISTIO_META_GENERATOR', value: 'grpc' },
+      { name: 'OUTPUT_CERTS', value: outputCerts },
+      // gRPC resolves xds:/// names itself; no need for the agent's DNS proxy.
+      { name: 'ISTIO_META_DNS_CAPTURE', value: 'false' },
       { name: 'DISABLE_ENVOY', value: 'true' },
-      { name: 'GRPC_XDS_BOOTSTRAP', value: '/etc/istio/proxy/grpc-bootstrap.json' },
+      // pilot-agent's own default, pinned: its default is relative to the working directory.
+      { name: 'GRPC_XDS_BOOTSTRAP', value: grpcXds.bootstrap },
     );
   }
   return env;
 }
 
-const mount = (name: string, mountPath: string, readOnly = false): V1VolumeMount => ({
-  name,
-  mountPath,
-  ...(readOnly ? { readOnly } : {}),
-});
+const mount = (name: string, mountPath: string): V1VolumeMount => ({ name, mountPath });
 
 function sidecarVolumes(template: Template): V1Volume[] {
+  // grpc-agent has no Envoy: Istio's template gives it `istio-xds` where the sidecar has
+  // `istio-envoy`, and no credential socket.
   const volumes: V1Volume[] = [
     { name: 'workload-socket', emptyDir: {} },
-    { name: 'credential-socket', emptyDir: {} },
+    ...(template === 'sidecar' ? [{ name: 'credential-socket', emptyDir: {} }] : []),
     { name: 'workload-certs', emptyDir: {} },
-    { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
+    template === 'grpc-agent'
+      ? { name: grpcXds.volume, emptyDir: { medium: 'Memory' } }
+      : { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
     { name: 'istio-data', emptyDir: {} },
     {
       name: 'istio-podinfo',
@@ -215,7 +233,6 @@ function sidecarVolumes(template: Template): V1Volume[] {
     },
     { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
   ];
-  if (template === 'grpc-agent') volumes.push({ name: 'istio-xds', emptyDir: {} });
   return volumes;
 }
 
@@ -224,15 +241,14 @@ function proxyContainer(inputs: ProxyInputs): V1Container {
   const logLevel = annotation(pod, 'sidecar.istio.io/logLevel') ?? config.proxyLogLevel;
   const mounts = [
     mount('workload-socket', '/var/run/secrets/workload-spiffe-uds'),
-    mount('credential-socket', '/var/run/secrets/credential-uds'),
+    ...(template === 'sidecar' ? [mount('credential-socket', '/var/run/secrets/credential-uds')] : []),
     mount('workload-certs', '/var/run/secrets/workload-spiffe-credentials'),
     mount('istiod-ca-cert', '/var/run/secrets/istio'),
-    mount('istio-data', '/var/lib/istio/data'),
-    mount('istio-envoy', '/etc/istio/proxy'),
+    mount('istio-data', outputCerts),
+    template === 'grpc-agent' ? mount(grpcXds.volume, grpcXds.mountPath) : mount('istio-envoy', '/etc/istio/proxy'),
     mount('istio-token', '/var/run/secrets/tokens'),
     mount('istio-podinfo', '/etc/istio/pod'),
   ];
-  if (template === 'grpc-agent') mounts.push(mount('istio-xds', '/etc/istio/proxy/xds'));
   const readiness: V1Probe =
     template === 'grpc-agent'
       ? { httpGet: { path: '/healthz/ready', port: ports.agentStatus }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 }
@@ -276,20 +292,33 @@ function proxyContainer(inputs: ProxyInputs): V1Container {
   };
 }
 
+/** An app container of the `grpc-agent` template: it reads the agent's bootstrap, sockets and certificates. */
+function grpcAppContainer(container: V1Container): V1Container {
+  const env: V1EnvVar[] = [
+    { name: 'GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT', value: 'true' },
+    { name: 'GRPC_XDS_BOOTSTRAP', value: grpcXds.bootstrap },
+  ];
+  const mounts = [
+    mount('istio-data', outputCerts),
+    mount(grpcXds.volume, grpcXds.mountPath),
+    mount('workload-certs', '/var/run/secrets/workload-spiffe-credentials'),
+  ];
+  const injectedEnv = new Set(env.map((e) => e.name));
+  const injectedPaths = new Set(mounts.map((m) => m.mountPath));
+  return {
+    ...container,
+    env: [...(container.env ?? []).filter((e) => !injectedEnv.has(e.name)), ...env],
+    volumeMounts: [...(container.volumeMounts ?? []).filter((m) => !injectedPaths.has(m.mountPath)), ...mounts],
+  };
+}
+
 export function injectPod(pod: V1Pod, namespace: string, config: InjectionConfig): V1Pod {
   const template = templateOf(pod);
   const image = annotation(pod, 'sidecar.istio.io/proxyImage') ?? config.proxyImage;
   const spec = pod.spec ?? { containers: [] };
   const rewrite = annotation(pod, 'sidecar.istio.io/rewriteAppHTTPProbers') !== 'false' && template === 'sidecar';
   const { containers: appContainers, probers } = rewrite ? rewriteProbes(spec.containers) : { containers: spec.containers, probers: {} };
-  const workloadContainers =
-    template === 'grpc-agent'
-      ? appContainers.map((c) => ({
-          ...c,
-          env: [...(c.env ?? []), { name: 'GRPC_XDS_BOOTSTRAP', value: '/etc/istio/proxy/xds/grpc-bootstrap.json' }],
-          volumeMounts: [...(c.volumeMounts ?? []), mount('istio-xds', '/etc/istio/proxy/xds', true)],
-        }))
-      : appContainers;
+  const workloadContainers = template === 'grpc-agent' ? appContainers.map((c) => grpcAppContainer(c)) : appContainers;
   const proxy = proxyContainer({ pod, namespace, config, template, appContainers: spec.containers, probers, image });
   const capture = template === 'sidecar' && !config.cni ? [initContainer(pod, config, image)] : [];
   const volumes = sidecarVolumes(template);
