@@ -46,7 +46,9 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
   const proxyGroups = new ProxyGroups();
   // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
-  const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace);
+  const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace, {
+    writeStatus: true,
+  });
   const ads = new AdsServer(proxyGroups, log.child({ component: 'ads' }));
   const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, {
     '/debug/syncz': () => ads.status(),

@@ -57,7 +57,7 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
     ]);
     expect(waited.status).toBe(0);
     groups = new ProxyGroups();
-    model = new KubeMeshModel(kc, groups, log, 'cluster.local', 'istio-system');
+    model = new KubeMeshModel(kc, groups, log, 'cluster.local', 'istio-system', { writeStatus: true });
     await model.start();
     ads = new AdsServer(groups, log);
     server = new grpc.Server();
@@ -393,5 +393,35 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
     expect(after.length).toBeLessThan(before);
     expect(after.some((c) => c.includes(host))).toBe(true);
     await remove('sidecars', 'default');
+  });
+
+  it('reports on each resource whether it was accepted, and why not', async () => {
+    const accepted = async (plural: string, name: string) => {
+      const object = (await custom.getNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        namespace: ns,
+        plural,
+        name,
+      })) as {
+        status?: { conditions?: Array<{ type: string; status: string; message: string }> };
+      };
+      return object.status?.conditions?.find((c) => c.type === 'Accepted');
+    };
+    await apply('DestinationRule', 'destinationrules', 'echo', subsets);
+    await apply('VirtualService', 'virtualservices', 'echo', {
+      hosts: ['echo'],
+      http: [{ route: [{ destination: { host: 'echo', subset: 'v7' } }] }],
+    });
+    const refused = await eventually('the missing subset to be reported', async () => {
+      const condition = await accepted('virtualservices', 'echo');
+      return condition?.status === 'False' ? condition : undefined;
+    });
+    expect(refused.message).toContain('subset "v7"');
+    await apply('VirtualService', 'virtualservices', 'echo', split(50, 50));
+    await eventually('the fixed rule to be accepted', async () =>
+      (await accepted('virtualservices', 'echo'))?.status === 'True' ? true : undefined,
+    );
+    expect((await accepted('destinationrules', 'echo'))?.status).toBe('True');
   });
 });

@@ -12,12 +12,15 @@ import {
 import { startInformer, type Cache } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
+import { analyzeNetworking } from '../traffic/config-analysis.js';
+import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
 import { istioConfigOf, meshModelOf, networkingKinds, type IstioObject } from './mesh-model-of.js';
 
 export class KubeMeshModel {
   private readonly caches = new Map<string, Cache<KubernetesObject>>();
   private readonly debouncer: Debouncer;
+  private readonly statusWriter: ConfigStatusWriter | undefined;
   private started = false;
 
   constructor(
@@ -27,8 +30,19 @@ export class KubeMeshModel {
     private readonly clusterDomain = 'cluster.local',
     /** Istio's root namespace: mesh-wide Sidecar and DestinationRule defaults live here. */
     private readonly rootNamespace = 'istio-system',
+    /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
+    options: { writeStatus?: boolean } = {},
   ) {
     this.debouncer = new Debouncer(() => this.rebuild());
+    if (options.writeStatus)
+      this.statusWriter = new ConfigStatusWriter(config, (kind, namespace, name) => this.find(kind, namespace, name), log);
+  }
+
+  private find(kind: string, namespace: string, name: string): (IstioObject & { status?: Record<string, unknown> }) | undefined {
+    const plural = networkingKinds.find((k) => k.kind === kind)?.plural ?? '';
+    return this.list<IstioObject & { status?: Record<string, unknown> }>(plural).find(
+      (o) => o.metadata?.namespace === namespace && o.metadata?.name === name,
+    );
   }
 
   async start(): Promise<void> {
@@ -73,6 +87,7 @@ export class KubeMeshModel {
     const istio = istioConfigOf(Object.fromEntries(networkingKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
     const model = meshModelOf(this.list('services'), this.list('slices'), this.clusterDomain, this.list('pods'), istio, this.rootNamespace);
     const changed = this.groups.update(model);
+    this.statusWriter?.publish(analyzeNetworking(model));
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }
