@@ -45,10 +45,6 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   let ready = false;
   // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
   const proxyGroups = new ProxyGroups();
-  // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
-  const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace, {
-    writeStatus: true,
-  });
   const ads = new AdsServer(proxyGroups, log.child({ component: 'ads' }));
   const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, {
     '/debug/syncz': () => ads.status(),
@@ -60,6 +56,11 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     .readNamespacedConfigMap({ name: process.env['WEFT_MESH_CONFIGMAP'] ?? 'weft', namespace });
   const mesh = (parse(meshConfigMap.data?.['mesh'] ?? '{}') ?? {}) as { trustDomain?: string };
   const trustDomain = mesh.trustDomain ?? 'cluster.local';
+  // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
+  const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace, {
+    writeStatus: true,
+    trustDomain,
+  });
   const defaultTtl = parseDurationSeconds(process.env['WEFT_WORKLOAD_CERT_TTL'] ?? '24h');
 
   const mode = process.env['WEFT_CA_MODE'] === 'Plugged' ? 'Plugged' : 'SelfSigned';

@@ -10,6 +10,7 @@ import { clusterPolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
 import { outboundClusters } from '../traffic/outbound-clusters.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
+import { endpointMtlsMode, grpcClientUsesMtls, grpcDownstreamMtls, grpcUpstreamTls } from '../security/grpc-tls.js';
 
 const hcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const routerType = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -66,6 +67,9 @@ export function grpcClientResources(view: ProxyView): ResourcesByType {
       eds_cluster_config: { eds_config: ads, service_name: cluster.name },
       connect_timeout: { seconds: 10 },
       ...clusterPolicyFields(cluster.policy, 'grpc'),
+      ...(grpcClientUsesMtls(view.model, cluster.service, cluster.endpoints, cluster.port.name, cluster.policy.tls)
+        ? { transport_socket: grpcUpstreamTls(view.model.trustDomain ?? 'cluster.local', cluster.service, cluster.endpoints) }
+        : {}),
     };
     endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
   }
@@ -105,13 +109,15 @@ export function grpcServerListeners(model: MeshModel): ResourcesByType {
     for (const endpoint of service.endpoints) {
       for (const port of Object.values(endpoint.ports)) {
         const name = grpcServerListenerName(endpoint.address, port);
+        const strict = endpointMtlsMode(model, service, endpoint, port) === 'STRICT';
         listeners[name] = {
           name,
           address: { socket_address: { address: endpoint.address, port_value: port } },
           traffic_direction: 'INBOUND',
           filter_chains: [
             {
-              name: 'inbound',
+              name: strict ? 'inbound-mtls' : 'inbound',
+              ...(strict ? { transport_socket: grpcDownstreamMtls() } : {}),
               filters: [
                 {
                   name: 'envoy.filters.network.http_connection_manager',

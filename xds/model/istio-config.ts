@@ -1,10 +1,14 @@
-// The Istio configuration xDS generation reads (networking.istio.io), as plain
+// The Istio configuration xDS generation reads (networking.istio.io and
+// security.istio.io), as plain
 // values typed by @kubernetes-models/istio (generated from Istio's own CRDs).
 import type { IDestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule';
 import type { IServiceEntry } from '@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry';
 import type { ISidecar } from '@kubernetes-models/istio/networking.istio.io/v1/Sidecar';
 import type { IVirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
 import type { IWorkloadEntry } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadEntry';
+import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
+import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
+import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
 
 export type VirtualServiceSpec = NonNullable<IVirtualService['spec']>;
 export type HttpRoute = NonNullable<VirtualServiceSpec['http']>[number];
@@ -16,6 +20,9 @@ export type Subset = NonNullable<DestinationRuleSpec['subsets']>[number];
 export type ServiceEntrySpec = IServiceEntry['spec'];
 export type WorkloadEntrySpec = IWorkloadEntry['spec'];
 export type SidecarSpec = NonNullable<ISidecar['spec']>;
+export type PeerAuthenticationSpec = NonNullable<IPeerAuthentication['spec']>;
+export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy['spec']>;
+export type RequestAuthenticationSpec = NonNullable<IRequestAuthentication['spec']>;
 
 /** One Istio object: identity, the age that breaks ties as in Istio, and its spec. */
 export interface ConfigObject<Spec> {
@@ -34,6 +41,9 @@ export interface IstioConfig {
   serviceEntries: ConfigObject<ServiceEntrySpec>[];
   workloadEntries: ConfigObject<WorkloadEntrySpec>[];
   sidecars: ConfigObject<SidecarSpec>[];
+  peerAuthentications: ConfigObject<PeerAuthenticationSpec>[];
+  authorizationPolicies: ConfigObject<AuthorizationPolicySpec>[];
+  requestAuthentications: ConfigObject<RequestAuthenticationSpec>[];
 }
 
 export const emptyIstioConfig = (): IstioConfig => ({
@@ -42,6 +52,9 @@ export const emptyIstioConfig = (): IstioConfig => ({
   serviceEntries: [],
   workloadEntries: [],
   sidecars: [],
+  peerAuthentications: [],
+  authorizationPolicies: [],
+  requestAuthentications: [],
 });
 
 /** Istio's conflict order: oldest first, then by namespace/name. */

@@ -15,7 +15,7 @@ import type { ProxyGroups } from '../cache/proxy-groups.js';
 import { analyzeNetworking } from '../traffic/config-analysis.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
-import { istioConfigOf, meshModelOf, networkingKinds, type IstioObject } from './mesh-model-of.js';
+import { istioConfigOf, istioKinds, meshModelOf, networkingKinds, type IstioObject } from './mesh-model-of.js';
 
 export class KubeMeshModel {
   private readonly caches = new Map<string, Cache<KubernetesObject>>();
@@ -31,7 +31,7 @@ export class KubeMeshModel {
     /** Istio's root namespace: mesh-wide Sidecar and DestinationRule defaults live here. */
     private readonly rootNamespace = 'istio-system',
     /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
-    options: { writeStatus?: boolean } = {},
+    private readonly options: { writeStatus?: boolean; trustDomain?: string } = {},
   ) {
     this.debouncer = new Debouncer(() => this.rebuild());
     if (options.writeStatus)
@@ -58,14 +58,11 @@ export class KubeMeshModel {
       watch('slices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces()),
       // Pods for their labels (subsets, auto mTLS); their IPs come from EndpointSlices.
       watch('pods', '/api/v1/pods', () => core.listPodForAllNamespaces()),
-      ...networkingKinds.map(({ plural }) =>
+      ...istioKinds.map(({ group, plural }) =>
         watch(
           plural,
-          `/apis/networking.istio.io/v1/${plural}`,
-          () =>
-            custom.listClusterCustomObject({ group: 'networking.istio.io', version: 'v1', plural }) as Promise<
-              KubernetesListObject<KubernetesObject>
-            >,
+          `/apis/${group}/v1/${plural}`,
+          () => custom.listClusterCustomObject({ group, version: 'v1', plural }) as Promise<KubernetesListObject<KubernetesObject>>,
         ),
       ),
     ]);
@@ -84,8 +81,16 @@ export class KubeMeshModel {
 
   private rebuild(): void {
     if (!this.started) return;
-    const istio = istioConfigOf(Object.fromEntries(networkingKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
-    const model = meshModelOf(this.list('services'), this.list('slices'), this.clusterDomain, this.list('pods'), istio, this.rootNamespace);
+    const istio = istioConfigOf(Object.fromEntries(istioKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
+    const model = meshModelOf(
+      this.list('services'),
+      this.list('slices'),
+      this.clusterDomain,
+      this.list('pods'),
+      istio,
+      this.rootNamespace,
+      this.options.trustDomain,
+    );
     const changed = this.groups.update(model);
     this.statusWriter?.publish(analyzeNetworking(model));
     if (changed.length > 0)

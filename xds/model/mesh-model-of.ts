@@ -13,17 +13,26 @@ export interface IstioObject {
 }
 
 export const networkingKinds = [
-  { plural: 'virtualservices', field: 'virtualServices', kind: 'VirtualService' },
-  { plural: 'destinationrules', field: 'destinationRules', kind: 'DestinationRule' },
-  { plural: 'serviceentries', field: 'serviceEntries', kind: 'ServiceEntry' },
-  { plural: 'workloadentries', field: 'workloadEntries', kind: 'WorkloadEntry' },
-  { plural: 'sidecars', field: 'sidecars', kind: 'Sidecar' },
+  { group: 'networking.istio.io', plural: 'virtualservices', field: 'virtualServices', kind: 'VirtualService' },
+  { group: 'networking.istio.io', plural: 'destinationrules', field: 'destinationRules', kind: 'DestinationRule' },
+  { group: 'networking.istio.io', plural: 'serviceentries', field: 'serviceEntries', kind: 'ServiceEntry' },
+  { group: 'networking.istio.io', plural: 'workloadentries', field: 'workloadEntries', kind: 'WorkloadEntry' },
+  { group: 'networking.istio.io', plural: 'sidecars', field: 'sidecars', kind: 'Sidecar' },
 ] as const;
+
+export const securityKinds = [
+  { group: 'security.istio.io', plural: 'peerauthentications', field: 'peerAuthentications', kind: 'PeerAuthentication' },
+  { group: 'security.istio.io', plural: 'authorizationpolicies', field: 'authorizationPolicies', kind: 'AuthorizationPolicy' },
+  { group: 'security.istio.io', plural: 'requestauthentications', field: 'requestAuthentications', kind: 'RequestAuthentication' },
+] as const;
+
+/** Every Istio kind the model reads. */
+export const istioKinds = [...networkingKinds, ...securityKinds];
 
 /** Istio objects by plural, as listed, to the typed config (objects without a spec are skipped). */
 export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject>>): IstioConfig {
   const config = emptyIstioConfig();
-  for (const { plural, field, kind } of networkingKinds) {
+  for (const { plural, field, kind } of istioKinds) {
     const objects = (byPlural[plural] ?? []).flatMap((object): Array<ConfigObject<never>> => {
       const { name, namespace, creationTimestamp, generation } = object.metadata ?? {};
       if (!name || !namespace || !object.spec || typeof object.spec !== 'object') return [];
@@ -53,6 +62,7 @@ export function meshModelOf(
   pods: ReadonlyArray<V1Pod> = [],
   istio: IstioConfig = emptyIstioConfig(),
   rootNamespace = 'istio-system',
+  trustDomain = 'cluster.local',
 ): MeshModel {
   const podsByKey = new Map(pods.map((pod) => [`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod]));
   const slicesByService = new Map<string, V1EndpointSlice[]>();
@@ -77,7 +87,7 @@ export function meshModelOf(
               endpoint.targetRef?.kind === 'Pod'
                 ? podsByKey.get(`${endpoint.targetRef.namespace ?? slice.metadata?.namespace}/${endpoint.targetRef.name}`)
                 : undefined;
-            return endpoint.addresses.map((address) => endpointOf(address, ports, pod?.metadata?.labels));
+            return endpoint.addresses.map((address) => endpointOf(address, ports, pod?.metadata?.labels, pod?.spec?.serviceAccountName));
           });
       });
       const exportTo = service.metadata?.annotations?.[exportToAnnotation];
@@ -90,12 +100,17 @@ export function meshModelOf(
       };
     });
   const entryServices = istio.serviceEntries.flatMap((entry) => serviceEntryServices(entry, istio.workloadEntries, pods));
-  return { clusterDomain, rootNamespace, services: [...kubernetesServices, ...entryServices], istio };
+  return { clusterDomain, rootNamespace, trustDomain, services: [...kubernetesServices, ...entryServices], istio };
 }
 
-function endpointOf(address: string, ports: Record<string, number>, labels: Record<string, string> | undefined): ServiceEndpoint {
+function endpointOf(
+  address: string,
+  ports: Record<string, number>,
+  labels: Record<string, string> | undefined,
+  serviceAccount?: string,
+): ServiceEndpoint {
   const tlsMode = labels?.['security.istio.io/tlsMode'];
-  return { address, ports, ...(labels ? { labels } : {}), ...(tlsMode ? { tlsMode } : {}) };
+  return { address, ports, ...(labels ? { labels } : {}), ...(tlsMode ? { tlsMode } : {}), ...(serviceAccount ? { serviceAccount } : {}) };
 }
 
 /**
@@ -112,7 +127,7 @@ function serviceEntryServices(
   const ports = (spec.ports ?? []).map((p) => ({ name: p.name, port: p.number, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort }));
   const portMap = (named: Record<string, number> | undefined) =>
     Object.fromEntries(ports.map((p) => [p.name, named?.[p.name] ?? p.targetPort ?? p.port]));
-  type Workload = { address?: string; ports?: Record<string, number>; labels?: Record<string, string> };
+  type Workload = { address?: string; ports?: Record<string, number>; labels?: Record<string, string>; serviceAccount?: string };
   let workloads: Workload[];
   if (spec.workloadSelector) {
     const selector = spec.workloadSelector.labels as Record<string, string> | undefined;
@@ -123,12 +138,17 @@ function serviceEntryServices(
           ...(we.spec.address ? { address: we.spec.address } : {}),
           ...(we.spec.ports ? { ports: we.spec.ports as Record<string, number> } : {}),
           labels: (we.spec.labels ?? {}) as Record<string, string>,
+          ...(we.spec.serviceAccount ? { serviceAccount: we.spec.serviceAccount } : {}),
         })),
       ...pods
         .filter(
           (pod) => pod.metadata?.namespace === entry.namespace && pod.status?.podIP && labelsMatch(selector, pod.metadata?.labels ?? {}),
         )
-        .map((pod) => ({ address: pod.status?.podIP as string, labels: pod.metadata?.labels ?? {} })),
+        .map((pod) => ({
+          address: pod.status?.podIP as string,
+          labels: pod.metadata?.labels ?? {},
+          ...(pod.spec?.serviceAccountName ? { serviceAccount: pod.spec.serviceAccountName } : {}),
+        })),
     ];
   } else {
     workloads = (spec.endpoints ?? []).map((endpoint) => ({
@@ -139,7 +159,7 @@ function serviceEntryServices(
   }
   const endpoints = workloads
     .filter((w): w is Workload & { address: string } => !!w.address && !w.address.startsWith('unix://'))
-    .map((w) => endpointOf(w.address, portMap(w.ports), w.labels));
+    .map((w) => endpointOf(w.address, portMap(w.ports), w.labels, w.serviceAccount));
   const resolution = spec.resolution === 'DYNAMIC_DNS' ? 'DNS' : (spec.resolution ?? 'NONE');
   return spec.hosts.map((host) => ({
     name: host,

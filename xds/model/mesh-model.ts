@@ -13,6 +13,8 @@ export interface ServiceEndpoint {
   address: string;
   /** The workload's labels (pod or WorkloadEntry): DestinationRule subsets select on them. */
   labels?: Record<string, string>;
+  /** The workload's ServiceAccount: its identity, spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>. */
+  serviceAccount?: string;
   /** The pod's security.istio.io/tlsMode label: 'istio' when it runs the sidecar (absent: unknown, plaintext). */
   tlsMode?: string;
   /** Port name (as in the Service) to the port the pod listens on. */
@@ -38,6 +40,8 @@ export interface MeshModel {
   clusterDomain: string;
   /** Where mesh-wide Istio config lives (Istio's root namespace): the control plane's namespace. */
   rootNamespace?: string;
+  /** The SPIFFE trust domain workload identities are issued in. */
+  trustDomain?: string;
   services: MeshService[];
   istio?: IstioConfig;
 }

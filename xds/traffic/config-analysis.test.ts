@@ -1,3 +1,4 @@
+import { emptyIstioConfig } from '../model/istio-config.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { analyzeNetworking, statusOf } from './config-analysis.js';
 
@@ -7,7 +8,7 @@ const model = (istio: Partial<NonNullable<MeshModel['istio']>>): MeshModel => ({
     { name: 'reviews', namespace: 'bookinfo', ports: [{ name: 'http', port: 9080, protocol: 'TCP' }], endpoints: [] },
     { name: 'httpbin.example.com', namespace: 'egress', hostname: 'httpbin.example.com', ports: [], endpoints: [], resolution: 'DNS' },
   ],
-  istio: { virtualServices: [], destinationRules: [], serviceEntries: [], workloadEntries: [], sidecars: [], ...istio },
+  istio: { ...emptyIstioConfig(), ...istio },
 });
 
 const reviewsRule = {

@@ -1,0 +1,38 @@
+// PeerAuthentication's effective mTLS mode for one workload port, with Istio's
+// precedence: the workload's own policy (selector) over its namespace's over the
+// mesh's (root namespace), a port-level setting over the workload policy's mode,
+// UNSET inheriting, and PERMISSIVE when nothing says otherwise. Pure.
+import { byAge, type ConfigObject, type PeerAuthenticationSpec } from '../model/istio-config.js';
+import { labelsMatch } from '../traffic/host-names.js';
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+export interface Workload {
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+const setMode = (mode: string | undefined): MtlsMode | undefined =>
+  mode === 'STRICT' || mode === 'PERMISSIVE' || mode === 'DISABLE' ? mode : undefined;
+
+export function mtlsModeFor(
+  policies: ReadonlyArray<ConfigObject<PeerAuthenticationSpec>>,
+  rootNamespace: string,
+  workload: Workload,
+  port?: number,
+): MtlsMode {
+  const sorted = [...policies].sort(byAge);
+  const mesh = sorted.find((p) => p.namespace === rootNamespace && !p.spec.selector);
+  const namespace = sorted.find((p) => p.namespace === workload.namespace && !p.spec.selector);
+  const own = sorted.find(
+    (p) =>
+      p.namespace === workload.namespace &&
+      p.spec.selector &&
+      labelsMatch(p.spec.selector.matchLabels as Record<string, string> | undefined, workload.labels),
+  );
+  let mode: MtlsMode = 'PERMISSIVE';
+  for (const policy of [mesh, namespace, own]) mode = setMode(policy?.spec.mtls?.mode) ?? mode;
+  // Port-level settings count only on a policy that selects the workload (Istio ignores them elsewhere).
+  const portLevel = port !== undefined ? own?.spec.portLevelMtls?.[String(port)] : undefined;
+  return setMode(portLevel?.mode) ?? mode;
+}
