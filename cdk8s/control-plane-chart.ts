@@ -122,7 +122,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
       template: {
         metadata: {
           labels: { ...common, ...selector, ...revisionLabels, 'sidecar.istio.io/inject': 'false' },
-          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(ports.monitoring) },
+          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(ports.monitoring), 'prometheus.io/path': '/metrics' },
         },
         spec: {
           serviceAccountName: names.weftd,

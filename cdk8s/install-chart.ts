@@ -39,7 +39,15 @@ export function installManifests(input: InstallInput): Manifest[] {
         replicas: 2,
         selector: { matchLabels: selector },
         template: {
-          metadata: { labels: { ...common, ...selector, 'sidecar.istio.io/inject': 'false' } },
+          metadata: {
+            labels: { ...common, ...selector, 'sidecar.istio.io/inject': 'false' },
+            // Scraped without a ServiceMonitor, as istiod's pods are.
+            annotations: {
+              'prometheus.io/scrape': 'true',
+              'prometheus.io/port': String(ports.monitoring),
+              'prometheus.io/path': '/metrics',
+            },
+          },
           spec: {
             serviceAccountName: 'weft-operator',
             securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },

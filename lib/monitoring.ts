@@ -2,6 +2,7 @@
 // /healthz (alive) and /ready (able to do its job).
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isLogLevel, levelNames, runtimeLogLevels, type LogLevels } from './logger.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -20,19 +21,55 @@ export const reconcileDuration = new Histogram({
   registers: [registry],
 });
 
-/** Serves /metrics, /healthz, /ready and any JSON debug endpoints given (such as /debug/syncz). */
+/** A debug request that cannot be answered as asked (answered with its status and message). */
+export class DebugRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type DebugHandler = (query: URLSearchParams, method: string) => unknown;
+
+/**
+ * `/debug/loglevel`: GET lists the components and their levels; PUT or POST with
+ * `level=` (and `component=`, else every component) changes them at run time.
+ */
+export function logLevelEndpoint(levels: LogLevels = runtimeLogLevels): DebugHandler {
+  return (query, method) => {
+    if (method === 'PUT' || method === 'POST') {
+      const level = query.get('level') ?? '';
+      if (!isLogLevel(level)) throw new DebugRequestError(400, `level must be one of ${levelNames.join(', ')}`);
+      levels.setLevel(query.get('component') ?? undefined, level);
+    } else if (method !== 'GET') {
+      throw new DebugRequestError(405, 'use GET, or PUT with component= and level=');
+    }
+    const component = query.get('component');
+    return component ? { [component]: levels.levelOf(component) } : levels.list();
+  };
+}
+
+/** Serves /metrics, /healthz, /ready, /debug/loglevel and any JSON debug endpoints given (such as /debug/syncz). */
 export async function startMonitoringServer(
   host: string,
   port: number,
   isReady: () => boolean,
-  debug: Record<string, (query: URLSearchParams) => unknown> = {},
+  debug: Record<string, DebugHandler> = {},
 ): Promise<Server> {
+  const handlers: Record<string, DebugHandler> = { '/debug/loglevel': logLevelEndpoint(), ...debug };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://weft.local');
-    const debugHandler = debug[url.pathname];
+    const debugHandler = handlers[url.pathname];
     if (debugHandler) {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(debugHandler(url.searchParams), null, 2));
+      try {
+        res.end(JSON.stringify(debugHandler(url.searchParams, req.method ?? 'GET'), null, 2));
+      } catch (error) {
+        res.statusCode = error instanceof DebugRequestError ? error.status : 500;
+        res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
+      }
     } else if (req.url === '/metrics') {
       registry.metrics().then(
         (body) => {
