@@ -39,6 +39,9 @@ const resourceFiles = [
   'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
 ];
 
 let root: protobuf.Root | undefined;
