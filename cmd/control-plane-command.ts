@@ -21,6 +21,7 @@ import { AdsServer } from '../xds/server/ads-server.js';
 import { parseDurationSeconds } from '../lib/duration.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
+import { startTracing } from '../lib/tracing.js';
 import { weftVersion } from '../lib/version.js';
 
 interface ControlPlaneOptions {
@@ -38,6 +39,8 @@ function required(name: string): string {
 
 async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const log = componentLogger('control-plane');
+  // OTLP traces of config changes (watch event to each proxy's ACK), when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = startTracing('weftd');
   const config = loadKubeConfig();
   const namespace = required('POD_NAMESPACE');
   const service = process.env['WEFT_SERVICE'] ?? 'weftd';
@@ -170,7 +173,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     void meshModel.stop();
     ads.close();
     plaintext.forceShutdown();
-    server.tryShutdown(() => monitoring.close(() => process.exit(0)));
+    server.tryShutdown(() => monitoring.close(() => void tracing.shutdown().finally(() => process.exit(0))));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -5,6 +5,7 @@ import { loadKubeConfig } from '../kube/client.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
+import { startTracing } from '../lib/tracing.js';
 import { weftVersion } from '../lib/version.js';
 import { InstallationReconciler } from '../operator/reconciler.js';
 import { WeftOperator } from '../operator/weft-operator.js';
@@ -17,6 +18,8 @@ interface OperatorOptions {
 
 async function runOperator(options: OperatorOptions): Promise<void> {
   const log = componentLogger('operator');
+  // One OTLP trace per reconcile, when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = startTracing('weft-operator');
   const config = loadKubeConfig();
   const identity = process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
   const elector = new LeaderElector(
@@ -42,6 +45,7 @@ async function runOperator(options: OperatorOptions): Promise<void> {
     await operator.shutdown();
     await elector.stop();
     monitoring.close();
+    await tracing.shutdown().catch(() => undefined);
     process.exit(code);
   };
   process.once('SIGTERM', () => void shutdown(0));

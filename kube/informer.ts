@@ -8,17 +8,23 @@ export interface Cache<T> {
   stop(): Promise<void>;
 }
 
+/** What changed; absent after a restart's relist (anything may have). */
+export interface InformerEvent<T> {
+  type: 'add' | 'update' | 'delete';
+  object: T;
+}
+
 export async function startInformer<T extends KubernetesObject>(
   config: KubeConfig,
   path: string,
   list: () => Promise<KubernetesListObject<T>>,
-  onChange: () => void,
+  onChange: (event?: InformerEvent<T>) => void,
   log: Logger,
 ): Promise<Cache<T>> {
   const informer = makeInformer<T>(config, path, list);
   let stopped = false;
   let failures = 0;
-  for (const event of ['add', 'update', 'delete'] as const) informer.on(event, () => onChange());
+  for (const type of ['add', 'update', 'delete'] as const) informer.on(type, (object: T) => onChange({ type, object }));
   informer.on('connect', () => {
     failures = 0;
   });
@@ -28,7 +34,11 @@ export async function startInformer<T extends KubernetesObject>(
     const delay = Math.min(200 * 2 ** failures, 30_000);
     log.warn({ path, retryInMs: delay, error: error instanceof Error ? error.message : String(error) }, 'informer stopped; restarting');
     setTimeout(() => {
-      if (!stopped) void informer.start().then(onChange, () => undefined);
+      if (!stopped)
+        void informer.start().then(
+          () => onChange(),
+          () => undefined,
+        );
     }, delay).unref();
   });
   await informer.start();

@@ -9,6 +9,7 @@ import { apiMessage, isNotFound } from '../kube/client.js';
 import { ObjectClient, refKey, refOf } from '../kube/objects.js';
 import type { Logger } from '../lib/logger.js';
 import { checkCaSecret } from '../lib/cacerts.js';
+import { endWithError, SpanStatusCode, tracer, type Span } from '../lib/tracing.js';
 import { computeStatus, statusEqual, type DeploymentObservation, type ReconcileOutcome } from './conditions.js';
 import { isWebhookKind, managedKinds } from './managed-kinds.js';
 
@@ -34,14 +35,35 @@ export class InstallationReconciler {
     this.core = config.makeApiClient(CoreV1Api);
   }
 
+  /** One trace per reconcile: the installation's name and the outcome (`weft.outcome`, the Ready reason). */
   async reconcile(name: string): Promise<ReconcileResult> {
+    return tracer().startActiveSpan('operator.reconcile', { attributes: { 'weft.installation': name } }, async (span) => {
+      try {
+        const result = await this.reconcileOnce(name, span);
+        if (result.requeueAfterMs !== undefined) span.setAttribute('weft.requeue_after_ms', result.requeueAfterMs);
+        span.end();
+        return result;
+      } catch (error) {
+        span.setAttribute('weft.outcome', 'error');
+        endWithError(span, error);
+        throw error;
+      }
+    });
+  }
+
+  private async reconcileOnce(name: string, span: Span): Promise<ReconcileResult> {
     const installation = await this.readInstallation(name);
-    if (!installation) return {};
+    if (!installation) {
+      span.setAttribute('weft.outcome', 'not-found');
+      return {};
+    }
+    span.setAttribute('weft.generation', installation.metadata.generation ?? 0);
     const log = this.log.child({ installation: name, generation: installation.metadata.generation });
 
     if (installation.metadata.deletionTimestamp) {
       if (!installation.metadata.finalizers?.includes(meshFinalizer)) return {};
       const remaining = await this.uninstall(installation, log);
+      span.setAttribute('weft.outcome', remaining > 0 ? 'uninstalling' : 'uninstalled');
       if (remaining > 0) return { requeueAfterMs: 500 };
       await this.setFinalizers(
         installation,
@@ -53,7 +75,7 @@ export class InstallationReconciler {
     if (!installation.metadata.finalizers?.includes(meshFinalizer)) {
       await this.setFinalizers(installation, [...(installation.metadata.finalizers ?? []), meshFinalizer]);
       log.debug({ step: 'finalizer' }, 'finalizer added');
-      return this.reconcile(name);
+      return this.reconcileOnce(name, span);
     }
 
     const outcome = await this.install(installation, log);
@@ -69,6 +91,9 @@ export class InstallationReconciler {
       const ready = status.conditions?.find((c) => c.type === 'Ready');
       log.info({ step: 'status', ready: ready?.status, reason: ready?.reason, message: ready?.message }, 'status updated');
     }
+    const readyReason = status.conditions?.find((c) => c.type === 'Ready')?.reason;
+    span.setAttribute('weft.outcome', outcome.kind === 'failed' ? outcome.reason : (readyReason ?? outcome.kind));
+    if (outcome.kind === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.message });
     // Failures may be fixed outside anything watched (a Secret, another installation): look again soon.
     if (outcome.kind === 'failed') return { requeueAfterMs: 5_000 };
     const converging = status.conditions?.some((c) => c.type === 'Ready' && c.status !== 'True');

@@ -9,10 +9,11 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { startInformer, type Cache } from '../../kube/informer.js';
+import { startInformer, type Cache, type InformerEvent } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
 import { analyzeNetworking } from '../traffic/config-analysis.js';
+import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
 import { istioConfigOf, istioKinds, meshModelOf, networkingKinds, type IstioObject } from './mesh-model-of.js';
@@ -21,6 +22,7 @@ export class KubeMeshModel {
   private readonly caches = new Map<string, Cache<KubernetesObject>>();
   private readonly debouncer: Debouncer;
   private readonly statusWriter: ConfigStatusWriter | undefined;
+  private readonly changeTrace = new ChangeTrace();
   private started = false;
 
   constructor(
@@ -33,7 +35,7 @@ export class KubeMeshModel {
     /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
     private readonly options: { writeStatus?: boolean; trustDomain?: string } = {},
   ) {
-    this.debouncer = new Debouncer(() => this.rebuild());
+    this.debouncer = new Debouncer(() => this.changeTrace.generate(() => this.rebuild()));
     if (options.writeStatus)
       this.statusWriter = new ConfigStatusWriter(config, (kind, namespace, name) => this.find(kind, namespace, name), log);
   }
@@ -49,9 +51,19 @@ export class KubeMeshModel {
     const core = this.config.makeApiClient(CoreV1Api);
     const discovery = this.config.makeApiClient(DiscoveryV1Api);
     const custom = this.config.makeApiClient(CustomObjectsApi);
-    const changed = () => this.debouncer.trigger();
+    const changed = (kind: string, event?: InformerEvent<KubernetesObject>) => {
+      if (this.started)
+        this.changeTrace.event({
+          kind,
+          type: event?.type ?? 'relist',
+          namespace: event?.object.metadata?.namespace,
+          name: event?.object.metadata?.name,
+        });
+      this.debouncer.trigger();
+    };
     const watch = async <T extends KubernetesObject>(key: string, path: string, list: () => Promise<KubernetesListObject<T>>) => {
-      this.caches.set(key, (await startInformer<T>(this.config, path, list, changed, this.log)) as Cache<KubernetesObject>);
+      const cache = await startInformer<T>(this.config, path, list, (event) => changed(key, event), this.log);
+      this.caches.set(key, cache as Cache<KubernetesObject>);
     };
     await Promise.all([
       watch('services', '/api/v1/services', () => core.listServiceForAllNamespaces()),
@@ -67,11 +79,12 @@ export class KubeMeshModel {
       ),
     ]);
     this.started = true;
-    this.rebuild();
+    this.changeTrace.generate(() => this.rebuild());
   }
 
   async stop(): Promise<void> {
     this.debouncer.stop();
+    this.changeTrace.stop();
     await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
   }
 

@@ -1,11 +1,13 @@
 // The ADS gRPC service: thin glue from grpc-js streams to AdsStream.
 import * as grpc from '@grpc/grpc-js';
+import { trace } from '@opentelemetry/api';
 import type { Logger } from '../../lib/logger.js';
 import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } from '../../lib/monitoring.js';
 import { typeOf } from '../protos.js';
 import { AdsStream, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
 import type { ConfigSource, DiscoveryNode, ProxySyncStatus } from './discovery-types.js';
+import { PushSpans } from './push-spans.js';
 
 const shortType = (typeUrl: string) => typeUrl.split('.').pop() ?? typeUrl;
 
@@ -20,6 +22,8 @@ export class AdsServer {
     private readonly log: Logger,
   ) {
     this.unsubscribe = source.onChange((typeUrls) => {
+      // Called within the change's `xds.generate` span when tracing is on; pushes below parent to it.
+      trace.getActiveSpan()?.setAttribute('xds.changed_types', typeUrls.map(shortType));
       for (const stream of this.streams) stream.changed(typeUrls);
       for (const stream of this.deltaStreams) stream.changed(typeUrls);
     });
@@ -86,6 +90,7 @@ export class AdsServer {
   }
 
   private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+    const spans = new PushSpans(() => stream);
     const stream = new AdsStream(
       ++this.nextId,
       this.source,
@@ -94,39 +99,46 @@ export class AdsServer {
         call.write(response);
       },
       {
-        onPush: (typeUrl, bytes) => {
+        onPush: (typeUrl, bytes, resources) => {
           xdsPushes.inc({ type: shortType(typeUrl) });
           xdsConfigSize.observe({ type: shortType(typeUrl) }, bytes);
+          spans.pushed(typeUrl, bytes, resources);
         },
-        onAck: (_typeUrl, _version, sinceSentMs) => proxyConvergence.observe(sinceSentMs / 1000),
+        onAck: (typeUrl, version, sinceSentMs) => {
+          proxyConvergence.observe(sinceSentMs / 1000);
+          spans.acked(typeUrl, version);
+        },
         onNack: (typeUrl, error) => {
+          spans.nacked(typeUrl, error);
           xdsRejects.inc({ type: shortType(typeUrl) });
           this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
         },
       },
     );
-    this.attach(call, stream, this.streams);
+    this.attach(call, stream, this.streams, () => spans.closed());
   }
 
   private serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+    const spans = new PushSpans(() => stream);
     const stream = new DeltaStream(
       ++this.nextId,
       this.source,
       (response) => {
         if (!call.writable) return;
         call.write(response);
+        const bytes = response.resources.reduce((sum, r) => sum + r.resource.value.length, 0);
         xdsPushes.inc({ type: shortType(response.type_url) });
-        xdsConfigSize.observe(
-          { type: shortType(response.type_url) },
-          response.resources.reduce((sum, r) => sum + r.resource.value.length, 0),
-        );
+        xdsConfigSize.observe({ type: shortType(response.type_url) }, bytes);
+        spans.pushed(response.type_url, bytes, response.resources.length);
       },
       (typeUrl, error) => {
+        spans.nacked(typeUrl, error);
         xdsRejects.inc({ type: shortType(typeUrl) });
         this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
       },
+      (typeUrl, version) => spans.acked(typeUrl, version),
     );
-    this.attach(call, stream, this.deltaStreams);
+    this.attach(call, stream, this.deltaStreams, () => spans.closed());
   }
 
   /** One lifecycle for both stream kinds: requests in, protocol errors end the stream, bookkeeping on close. */
@@ -134,6 +146,7 @@ export class AdsServer {
     call: grpc.ServerDuplexStream<Req, unknown>,
     stream: Stream,
     streams: Set<Stream>,
+    onClose: () => void,
   ): void {
     streams.add(stream);
     xdsConnected.inc();
@@ -141,6 +154,7 @@ export class AdsServer {
     let release: (() => void) | undefined;
     const finish = () => {
       if (streams.delete(stream)) xdsConnected.dec();
+      onClose();
       release?.();
       release = undefined;
     };

@@ -59,6 +59,7 @@ export class DeltaStream {
     private readonly source: ConfigSource,
     private readonly send: (response: DeltaDiscoveryResponse) => void,
     private readonly onNack?: (typeUrl: string, error: string) => void,
+    private readonly onAck?: (typeUrl: string, version: string) => void,
   ) {}
 
   get discoveryNode(): DiscoveryNode | undefined {
@@ -97,6 +98,7 @@ export class DeltaStream {
       } else {
         state.state = 'acked';
         state.versionAcked = state.versionSent;
+        this.onAck?.(typeUrl, state.versionAcked ?? '');
       }
     }
     for (const name of subscribe) if (name !== '*') state.names.add(name);
