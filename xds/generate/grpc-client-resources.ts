@@ -122,7 +122,10 @@ export function grpcServerListeners(model: MeshModel): ResourcesByType {
                 {
                   name: 'envoy.filters.network.http_connection_manager',
                   typed_config: any(hcmType, {
-                    stat_prefix: 'inbound',
+                    // Distinct per mode: grpc-js-xds (1.14) compares a changed listener's filters before
+                    // its transport socket, and gets the socket comparison wrong (a switch to mTLS
+                    // looks unchanged, a switch back throws), so the filter bytes must differ too.
+                    stat_prefix: strict ? 'inbound_mtls' : 'inbound',
                     route_config: {
                       name: 'inbound',
                       virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '' }, non_forwarding_action: {} }] }],

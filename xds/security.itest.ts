@@ -1,0 +1,253 @@
+// Zero trust with real traffic: xDS-enabled gRPC servers and clients in the sandbox
+// get Istio mTLS from Weft's xDS, with workload certificates signed by Weft's CA
+// code; PeerAuthentication decides whether plaintext is still accepted.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { readWeftCrds } from '../api/crds.js';
+import { signingCa, selfSignedRootOfTrust, trustBundlePem, type RootOfTrust } from '../ca/root-of-trust.js';
+import { signLeafCertificate } from '../ca/pki/workload-certificate.js';
+import { componentLogger } from '../lib/logger.js';
+import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
+import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
+import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
+import { echoService, type EchoReply } from '../testing/workloads/echo.js';
+import { ProxyGroups } from './cache/proxy-groups.js';
+import { KubeMeshModel } from './model/kube-mesh-model.js';
+import { aggregatedDiscoveryService } from './protos.js';
+import { AdsServer } from './server/ads-server.js';
+
+const log = componentLogger('security-test');
+const ns = 'secure';
+const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
+type GrpcXds = typeof import('@grpc/grpc-js-xds');
+
+describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
+  let kc: KubeConfig;
+  let grpcXds: GrpcXds;
+  let model: KubeMeshModel;
+  let ads: AdsServer;
+  let server: grpc.Server;
+  let port: number;
+  let custom: CustomObjectsApi;
+  let root: RootOfTrust;
+  let serverIp: string;
+  let xdsServer: grpc.Server | undefined;
+  const clients: grpc.Client[] = [];
+
+  beforeAll(async () => {
+    // grpc-js-xds reads its RBAC switch when loaded.
+    process.env['GRPC_XDS_EXPERIMENTAL_RBAC'] = 'true';
+    grpcXds = await import('@grpc/grpc-js-xds');
+    grpcXds.register();
+    kc = cluster().kubeConfig();
+    custom = kc.makeApiClient(CustomObjectsApi);
+    const { kubectl: kubectlPath } = await ensureClusterBinaries(undefined, { allowBuild: false });
+    const istioCrds = readWeftCrds().filter((crd) => String((crd['spec'] as { group: string }).group).endsWith('istio.io'));
+    expect(
+      kubectl(cluster(), kubectlPath, ['apply', '--server-side', '-f', '-'], istioCrds.map((crd) => stringify(crd)).join('---\n')).status,
+    ).toBe(0);
+    const names = istioCrds.map((crd) => `crd/${(crd['metadata'] as { name: string }).name}`);
+    expect(kubectl(cluster(), kubectlPath, ['wait', '--for=condition=Established', '--timeout=60s', ...names]).status).toBe(0);
+
+    const groups = new ProxyGroups();
+    model = new KubeMeshModel(kc, groups, log, 'cluster.local', 'istio-system', { trustDomain: 'cluster.local' });
+    await model.start();
+    ads = new AdsServer(groups, log);
+    server = new grpc.Server();
+    server.addService(aggregatedDiscoveryService(), ads.implementation());
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    root = selfSignedRootOfTrust('cluster.local', new Date());
+
+    await createNamespace(kc, ns);
+    const core = kc.makeApiClient(CoreV1Api);
+    for (const sa of ['echo', 'client', 'intruder'])
+      await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
+    await core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 9443, targetPort: 9443 }] } },
+    });
+    // A pod no process runner claims: the test itself serves its IP with an XdsServer.
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'echo', labels: { app: 'echo' } },
+        spec: {
+          serviceAccountName: 'echo',
+          containers: [{ name: 'echo', image: 'registry.example/xds-echo:1', ports: [{ name: 'grpc', containerPort: 9443 }] }],
+        },
+      },
+    });
+    serverIp = await eventually(
+      'the echo pod IP',
+      async () => (await core.readNamespacedPod({ name: 'echo', namespace: ns })).status?.podIP,
+    );
+    xdsServer = await startXdsServer();
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    xdsServer?.forceShutdown();
+    server?.forceShutdown();
+    ads?.close();
+    await model?.stop();
+  });
+
+  /** An identity from a CA: cert chain, key and trust bundle on disk, as Istio's agent writes them for gRPC. */
+  function identity(serviceAccount: string, ca: RootOfTrust = root): Record<string, unknown> {
+    const dir = join(cluster().workDir, 'certs', `${serviceAccount}-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(dir, { recursive: true });
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const chain = signLeafCertificate(
+      {
+        spkiDer: publicKey.export({ type: 'spki', format: 'der' }),
+        uris: [`spiffe://cluster.local/ns/${ns}/sa/${serviceAccount}`],
+        ttlSeconds: 3600,
+      },
+      signingCa(ca),
+    );
+    writeFileSync(join(dir, 'cert-chain.pem'), chain.join(''));
+    writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(dir, 'root-cert.pem'), trustBundlePem(ca));
+    return {
+      default: {
+        plugin_name: 'file_watcher',
+        config: {
+          certificate_file: join(dir, 'cert-chain.pem'),
+          private_key_file: join(dir, 'key.pem'),
+          ca_certificate_file: join(dir, 'root-cert.pem'),
+          refresh_interval: '600s',
+        },
+      },
+    };
+  }
+
+  const bootstrap = (nodeId: string, labels: Record<string, string>, serviceAccount: string, ca?: RootOfTrust) => ({
+    xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: nodeId, locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: ns, LABELS: labels } },
+    server_listener_resource_name_template: 'xds.istio.io/grpc/lds/inbound/%s',
+    certificate_providers: identity(serviceAccount, ca),
+  });
+
+  async function startXdsServer(): Promise<grpc.Server> {
+    const options = {
+      'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(
+        bootstrap(`sidecar~${serverIp}~echo.${ns}~${ns}.svc.cluster.local`, { app: 'echo' }, 'echo'),
+      ),
+    };
+    const xds = new grpcXds.XdsServer(options);
+    xds.addService(echoService, {
+      Echo: (
+        call: grpc.ServerUnaryCall<{ message: string }, EchoReply & { peer?: string }>,
+        callback: grpc.sendUnaryData<EchoReply & { peer?: string }>,
+      ) => {
+        // The caller's SPIFFE ID, from its certificate (absent over plaintext).
+        const san = call.getAuthContext().sslPeerCertificate?.subjectaltname ?? '';
+        const peer = /URI:(spiffe:\/\/[^,\s]+)/.exec(san)?.[1];
+        callback(null, { pod: 'echo', message: call.request.message, ...(peer ? { peer } : {}) });
+      },
+    });
+    await new Promise<void>((resolve, reject) =>
+      xds.bindAsync(`${serverIp}:9443`, new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()), (e) =>
+        e ? reject(e) : resolve(),
+      ),
+    );
+    return xds as unknown as grpc.Server;
+  }
+
+  /** mtls: the client uses xDS credentials (mTLS where the control plane says so); else plain insecure credentials. */
+  function client(serviceAccount: string, mtls: boolean, ca?: RootOfTrust): grpc.Client {
+    const id = `sidecar~10.244.9.${clients.length + 40}~${serviceAccount}-${clients.length}.${ns}~${ns}.svc.cluster.local`;
+    const c = new EchoClient(
+      `xds:///echo.${ns}.svc.cluster.local:9443`,
+      mtls ? new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()) : grpc.credentials.createInsecure(),
+      {
+        'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(
+          bootstrap(id, { app: serviceAccount }, serviceAccount, ca),
+        ),
+      },
+    );
+    clients.push(c);
+    return c;
+  }
+
+  const echo = (c: grpc.Client) =>
+    new Promise<EchoReply & { peer?: string }>((resolve, reject) =>
+      (
+        c as unknown as Record<
+          string,
+          (r: object, o: object, cb: (e: grpc.ServiceError | null, v: EchoReply & { peer?: string }) => void) => void
+        >
+      )['Echo']?.({ message: 'hi' }, { deadline: Date.now() + 3_000 }, (e, v) => (e ? reject(e) : resolve(v))),
+    );
+  const outcome = (c: grpc.Client) =>
+    echo(c).then(
+      (reply) => ({ reply }),
+      (error: grpc.ServiceError) => ({ error }),
+    );
+
+  const peerAuthentication = (mode: string) =>
+    custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: ns,
+      plural: 'peerauthentications',
+      body: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'PeerAuthentication',
+        metadata: { name: 'default', namespace: ns },
+        spec: { mtls: { mode } },
+      },
+    });
+  const removePeerAuthentication = () =>
+    custom.deleteNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: ns,
+      plural: 'peerauthentications',
+      name: 'default',
+    });
+
+  it('under PERMISSIVE, plaintext and xDS-credential clients both succeed', async () => {
+    const plain = await eventually(
+      'a plaintext call',
+      async () => await outcome(client('client', false)).then((o) => ('reply' in o ? o.reply : undefined)),
+    );
+    expect(plain.pod).toBe('echo');
+    const secured = await eventually(
+      'a call with xDS credentials',
+      async () => await outcome(client('client', true)).then((o) => ('reply' in o ? o.reply : undefined)),
+    );
+    expect(secured.pod).toBe('echo');
+  });
+
+  it('under STRICT, refuses plaintext, serves mTLS, and the server sees the caller SPIFFE ID', async () => {
+    await peerAuthentication('STRICT');
+    const plain = client('client', false);
+    const refused = await eventually('plaintext to be refused', async () => {
+      const result = await outcome(plain);
+      return 'error' in result ? result.error : undefined;
+    });
+    expect(refused.code).toBe(grpc.status.UNAVAILABLE);
+    const secured = client('client', true);
+    const reply = await eventually('an mTLS call', async () => {
+      const result = await outcome(secured);
+      return 'reply' in result && result.reply.peer ? result.reply : undefined;
+    });
+    expect(reply.peer).toBe(`spiffe://cluster.local/ns/${ns}/sa/client`);
+    // Stays refused: not a transient failure.
+    expect('error' in (await outcome(plain))).toBe(true);
+  });
+
+  it('refuses a client whose certificate comes from a different root', async () => {
+    const stranger = client('client', true, selfSignedRootOfTrust('cluster.local', new Date()));
+    const results = await Promise.all([0, 1, 2].map(() => outcome(stranger)));
+    expect(results.every((r) => 'error' in r)).toBe(true);
+    await removePeerAuthentication();
+  });
+});
