@@ -248,6 +248,78 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
     const stranger = client('client', true, selfSignedRootOfTrust('cluster.local', new Date()));
     const results = await Promise.all([0, 1, 2].map(() => outcome(stranger)));
     expect(results.every((r) => 'error' in r)).toBe(true);
+  });
+
+  const authorizationPolicy = (name: string, spec: object) =>
+    custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: ns,
+      plural: 'authorizationpolicies',
+      body: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: ns }, spec },
+    });
+  const removeAuthorizationPolicy = (name: string) =>
+    custom.deleteNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: ns,
+      plural: 'authorizationpolicies',
+      name,
+    });
+  const code = async (c: grpc.Client) => {
+    const result = await outcome(c);
+    return 'error' in result ? result.error.code : grpc.status.OK;
+  };
+
+  it('admits only the service account an ALLOW policy names, and DENY beats ALLOW', async () => {
+    await authorizationPolicy('allow-client', {
+      selector: { matchLabels: { app: 'echo' } },
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [{ source: { principals: [`cluster.local/ns/${ns}/sa/client`] } }],
+          to: [{ operation: { methods: ['POST'], paths: ['/weft.testing.Echo/*'] } }],
+        },
+      ],
+    });
+    const allowed = client('client', true);
+    const intruder = client('intruder', true);
+    await eventually('the intruder to be denied', async () =>
+      (await code(intruder)) === grpc.status.PERMISSION_DENIED ? true : undefined,
+    );
+    expect(await code(allowed)).toBe(grpc.status.OK);
+
+    // A path the ALLOW rule does not name is denied to everyone.
+    await removeAuthorizationPolicy('allow-client');
+    await authorizationPolicy('allow-client', {
+      selector: { matchLabels: { app: 'echo' } },
+      rules: [
+        {
+          from: [{ source: { principals: [`cluster.local/ns/${ns}/sa/client`] } }],
+          to: [{ operation: { paths: ['/weft.testing.Other/*'] } }],
+        },
+      ],
+    });
+    await eventually('an unnamed path to be denied', async () =>
+      (await code(allowed)) === grpc.status.PERMISSION_DENIED ? true : undefined,
+    );
+
+    await removeAuthorizationPolicy('allow-client');
+    await authorizationPolicy('allow-client', {
+      selector: { matchLabels: { app: 'echo' } },
+      rules: [{ from: [{ source: { namespaces: [ns] } }] }],
+    });
+    await eventually('the namespace rule to admit both', async () =>
+      (await code(allowed)) === grpc.status.OK && (await code(intruder)) === grpc.status.OK ? true : undefined,
+    );
+    await authorizationPolicy('deny-intruder', {
+      action: 'DENY',
+      rules: [{ from: [{ source: { principals: [`cluster.local/ns/${ns}/sa/intruder`] } }] }],
+    });
+    await eventually('DENY to beat ALLOW', async () => ((await code(intruder)) === grpc.status.PERMISSION_DENIED ? true : undefined));
+    expect(await code(allowed)).toBe(grpc.status.OK);
+    await removeAuthorizationPolicy('deny-intruder');
+    await removeAuthorizationPolicy('allow-client');
     await removePeerAuthentication();
   });
 });

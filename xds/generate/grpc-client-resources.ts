@@ -10,6 +10,8 @@ import { clusterPolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
 import { outboundClusters } from '../traffic/outbound-clusters.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
+import { authorizationFilters } from '../security/authorization-policies.js';
+import { authorizationPoliciesFor } from '../security/workload-policies.js';
 import { endpointMtlsMode, grpcClientUsesMtls, grpcDownstreamMtls, grpcUpstreamTls } from '../security/grpc-tls.js';
 
 const hcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -110,6 +112,13 @@ export function grpcServerListeners(model: MeshModel): ResourcesByType {
       for (const port of Object.values(endpoint.ports)) {
         const name = grpcServerListenerName(endpoint.address, port);
         const strict = endpointMtlsMode(model, service, endpoint, port) === 'STRICT';
+        // AuthorizationPolicy as gRPC's RBAC filters (gRFC A41), before the router.
+        const { custom, rbac } = authorizationFilters({
+          policies: authorizationPoliciesFor(model, { namespace: service.namespace, labels: endpoint.labels ?? {} }),
+          trustDomain: model.trustDomain ?? 'cluster.local',
+          port,
+          target: 'grpc',
+        });
         listeners[name] = {
           name,
           address: { socket_address: { address: endpoint.address, port_value: port } },
@@ -130,7 +139,7 @@ export function grpcServerListeners(model: MeshModel): ResourcesByType {
                       name: 'inbound',
                       virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '' }, non_forwarding_action: {} }] }],
                     },
-                    http_filters: [{ name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
+                    http_filters: [...custom, ...rbac, { name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
                   }),
                 },
               ],
