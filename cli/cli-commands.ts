@@ -1,5 +1,6 @@
 // The user-facing commands that talk to a cluster: kubectl-style, also run as `kubectl weft`.
 import type { Command } from 'commander';
+import { registerAnalyzeCommand } from './analyze-command.js';
 import { registerCompletionCommand } from './completion-command.js';
 import { registerInstallCommand } from './install-command.js';
 import { registerProxyConfigCommand } from './proxy-config-command.js';
@@ -11,5 +12,6 @@ export function registerCliCommands(program: Command): void {
   registerStatusCommand(program);
   registerProxyStatusCommand(program);
   registerProxyConfigCommand(program);
+  registerAnalyzeCommand(program);
   registerCompletionCommand(program);
 }

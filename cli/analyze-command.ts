@@ -1,0 +1,175 @@
+// `weft analyze`: istioctl analyze for Weft. Live (the cluster's Services, Istio
+// config, namespaces and pods), offline (`-f` files and directories), or files
+// over the live cluster (`-f ... --use-kube`). Thin I/O around mesh-analysis.ts.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { Option, type Command } from 'commander';
+import { parseAllDocuments } from 'yaml';
+import { meshInstallationApi, type MeshInstallation } from '../api/mesh-installation.js';
+import { operatorNamespace } from '../cdk8s/install-chart.js';
+import { isNotFound } from '../kube/client.js';
+import { analysisReport } from './analysis-output.js';
+import type { ClusterConnection, ConnectionOptions } from './cluster-connection.js';
+import { connect, withConnectionOptions } from './command-options.js';
+import { analyzeMesh, carriesWorkloads, messageLevels, type KubeObject, type MessageLevel, type SourcedObject } from './mesh-analysis.js';
+
+interface AnalyzeOptions extends ConnectionOptions {
+  filename: string[];
+  useKube?: boolean;
+  namespace?: string;
+  allNamespaces?: boolean;
+  output: 'log' | 'json' | 'yaml';
+  failureThreshold: string;
+  outputThreshold: string;
+  istioNamespace?: string;
+}
+
+const fileExtensions = new Set(['.yaml', '.yml', '.json']);
+const istioGroups = [
+  {
+    group: 'networking.istio.io',
+    plurals: ['virtualservices', 'destinationrules', 'serviceentries', 'workloadentries', 'sidecars', 'gateways'],
+  },
+  { group: 'security.istio.io', plurals: ['peerauthentications', 'authorizationpolicies', 'requestauthentications'] },
+];
+
+function levelOf(value: string, flag: string): MessageLevel {
+  const level = messageLevels.find((l) => l.toLowerCase() === value.toLowerCase());
+  if (!level) throw new Error(`--${flag} must be one of ${messageLevels.join(', ')}`);
+  return level;
+}
+
+/** Files named, and the .yaml/.yml/.json files under directories named. */
+function gatherFiles(paths: readonly string[]): string[] {
+  return paths.flatMap((path) => {
+    if (!statSync(path).isDirectory()) return [path];
+    return readdirSync(path, { recursive: true, encoding: 'utf8' })
+      .map((entry) => join(path, entry))
+      .filter((file) => fileExtensions.has(extname(file)) && statSync(file).isFile())
+      .sort();
+  });
+}
+
+/** Every object of every document of the files (List items unpacked); files that do not parse are named. */
+export function readObjectFiles(files: readonly string[]): { objects: SourcedObject[]; parseErrors: string[] } {
+  const objects: SourcedObject[] = [];
+  const parseErrors: string[] = [];
+  for (const file of files) {
+    try {
+      for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
+        if (document.errors.length > 0) throw new Error(document.errors[0]?.message);
+        const value = document.toJS() as (KubeObject & { items?: KubeObject[] }) | null;
+        if (!value || typeof value !== 'object') continue;
+        for (const object of value.kind === 'List' || value.kind?.endsWith('List') ? (value.items ?? []) : [value])
+          if (object?.kind) objects.push({ object, origin: file });
+      }
+    } catch (error) {
+      parseErrors.push(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return { objects, parseErrors };
+}
+
+interface LiveState {
+  objects: SourcedObject[];
+  controlPlaneNamespaces: Set<string>;
+  injectionLabel?: string;
+  rootNamespace?: string;
+}
+
+/** What the analysis needs from the cluster; Istio kinds whose CRD is not installed are skipped. */
+async function readCluster(connection: ClusterConnection): Promise<LiveState> {
+  const core = connection.config.makeApiClient(CoreV1Api);
+  const custom = connection.config.makeApiClient(CustomObjectsApi);
+  const typed = <T extends object>(kind: string, items: T[]) =>
+    items.map((object): SourcedObject => ({ object: { apiVersion: 'v1', kind, ...object } as KubeObject }));
+  const listCustom = async (group: string, version: string, plural: string): Promise<KubeObject[]> => {
+    try {
+      const list = (await custom.listClusterCustomObject({ group, version, plural })) as { items?: KubeObject[] };
+      return list.items ?? [];
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
+  };
+  const [namespaces, pods, services, installations, ...istio] = await connection.call('reading the cluster for analysis', () =>
+    Promise.all([
+      core.listNamespace(),
+      core.listPodForAllNamespaces(),
+      core.listServiceForAllNamespaces(),
+      listCustom(meshInstallationApi.group, meshInstallationApi.version, meshInstallationApi.plural),
+      ...istioGroups.flatMap(({ group, plurals }) => plurals.map((plural) => listCustom(group, 'v1', plural))),
+    ]),
+  );
+  const meshes = installations as unknown as MeshInstallation[];
+  const controlPlaneNamespaces = new Set([
+    operatorNamespace,
+    ...meshes.map((m) => m.spec?.namespace ?? 'weft-system'),
+    ...namespaces.items.filter((n) => n.metadata?.labels?.['app.kubernetes.io/part-of'] === 'weft').map((n) => n.metadata?.name ?? ''),
+  ]);
+  const injectionLabel = meshes.find((m) => m.spec?.injection?.namespaceLabel)?.spec.injection?.namespaceLabel;
+  const rootNamespace = meshes[0]?.spec?.namespace;
+  return {
+    objects: [
+      ...typed('Namespace', namespaces.items),
+      ...typed('Pod', pods.items),
+      ...typed('Service', services.items),
+      ...istio.flat().map((object) => ({ object })),
+    ],
+    controlPlaneNamespaces,
+    ...(injectionLabel ? { injectionLabel } : {}),
+    ...(rootNamespace ? { rootNamespace } : {}),
+  };
+}
+
+const keyOf = ({ object }: SourcedObject) => `${object.kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+
+export function registerAnalyzeCommand(program: Command): void {
+  withConnectionOptions(program.command('analyze'))
+    .description(
+      'check Istio and Weft config like istioctl analyze: unknown hosts and subsets, selectors matching nothing, injection (IST codes)',
+    )
+    .argument('[files...]', 'files or directories to analyze (as -f)')
+    .option(
+      '-f, --filename <path>',
+      'a file or directory of YAML/JSON to analyze offline; repeatable',
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
+    .option('-k, --use-kube', 'with files: analyze them over the live cluster, as if applied (without files the cluster is always read)')
+    .option('-n, --namespace <namespace>', "namespace to analyze (default: the context's); for files, the namespace of objects without one")
+    .option('-A, --all-namespaces', 'analyze every namespace')
+    .option('-i, --istio-namespace <namespace>', "the mesh's root namespace (default: the MeshInstallation's, else weft-system)")
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['log', 'json', 'yaml']).default('log'))
+    .option('--failure-threshold <level>', 'the least severe level that makes the exit code 79: Error, Warning or Info', 'Error')
+    .option('--output-threshold <level>', 'the least severe level printed: Error, Warning or Info', 'Info')
+    .action(async (files: string[], options: AnalyzeOptions) => {
+      const failureThreshold = levelOf(options.failureThreshold, 'failure-threshold');
+      const outputThreshold = levelOf(options.outputThreshold, 'output-threshold');
+      const paths = [...options.filename, ...files];
+      const { objects: fileObjects, parseErrors } = readObjectFiles(gatherFiles(paths));
+      const live = paths.length === 0 || options.useKube;
+      const connection = live ? connect(options) : undefined;
+      const state = connection ? await readCluster(connection) : undefined;
+      // Objects from files replace the cluster's of the same kind, namespace and name.
+      const fromFiles = new Set(fileObjects.map(keyOf));
+      const objects = [...(state?.objects.filter((o) => !fromFiles.has(keyOf(o))) ?? []), ...fileObjects];
+
+      const namespace = options.namespace ?? connection?.defaultNamespace ?? 'default';
+      const scoped = live && !options.allNamespaces;
+      const target = scoped ? `namespace: ${namespace}` : live ? 'all namespaces' : paths.join(', ');
+      const messages = analyzeMesh(objects, {
+        ...(scoped ? { namespaces: new Set([namespace]) } : {}),
+        defaultNamespace: options.namespace ?? 'default',
+        rootNamespace: options.istioNamespace ?? state?.rootNamespace ?? 'weft-system',
+        injectionLabels: [...new Set([state?.injectionLabel ?? 'weft-injection', 'weft-injection', 'istio-injection'])],
+        controlPlaneNamespaces: state?.controlPlaneNamespaces ?? new Set([operatorNamespace]),
+        workloadsKnown: Boolean(live) || carriesWorkloads(fileObjects),
+      });
+      const report = analysisReport(messages, { format: options.output, target, failureThreshold, outputThreshold, parseErrors });
+      process.stdout.write(report.stdout);
+      process.stderr.write(report.stderr);
+      process.exitCode = report.exitCode;
+    });
+}

@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { expectMatchesGolden } from '../testing/jest/golden.js';
+import { analysisReport, exitAnalyzerFoundIssues, exitFileParseError } from './analysis-output.js';
+import { readObjectFiles } from './analyze-command.js';
+import { analyzeMesh, carriesWorkloads } from './mesh-analysis.js';
+
+// Relative paths: they are printed as each message's origin.
+const mesh = 'cli/testdata/analyze/mesh.yaml';
+const clean = 'cli/testdata/analyze/clean.yaml';
+const golden = (name: string) => join(import.meta.dirname, 'testdata', 'analyze', name);
+
+describe('weft analyze', () => {
+  const { objects, parseErrors } = readObjectFiles([mesh]);
+  const messages = analyzeMesh(objects, { workloadsKnown: carriesWorkloads(objects), rootNamespace: 'weft-system' });
+
+  it('finds each kind of problem with Istio codes, printed as istioctl analyze does', () => {
+    expect(parseErrors).toEqual([]);
+    expect(new Set(messages.map((m) => m.code))).toEqual(new Set(['IST0101', 'IST0102', 'IST0103', 'IST0106', 'IST0127']));
+    const report = analysisReport(messages, { format: 'log', target: mesh });
+    expectMatchesGolden(golden('mesh.txt'), report.stdout);
+    expect(report.exitCode).toBe(exitAnalyzerFoundIssues);
+    expect(report.stderr).toMatch(/^Error: Analyzers found issues when analyzing cli\/testdata\/analyze\/mesh.yaml\.\nSee https/);
+  });
+
+  it('renders the same messages as JSON and YAML, with istioctl field names', () => {
+    expectMatchesGolden(golden('mesh.json'), analysisReport(messages, { format: 'json', target: mesh }).stdout);
+    expectMatchesGolden(
+      golden('mesh-errors.yaml'),
+      analysisReport(messages, { format: 'yaml', target: mesh, outputThreshold: 'Error' }).stdout,
+    );
+    // Structured output never fails the command, as with istioctl.
+    expect(analysisReport(messages, { format: 'json', target: mesh }).exitCode).toBe(0);
+  });
+
+  it('scopes to namespaces, and the thresholds decide what prints and what fails', () => {
+    const plain = analyzeMesh(objects, { namespaces: new Set(['plain']) });
+    expect(plain.map((m) => `${m.code} ${m.resource.kind} ${m.resource.name}`)).toEqual(['IST0102 Namespace plain']);
+    const infoOnly = analysisReport(plain, { format: 'log', target: 'namespace: plain' });
+    expect(infoOnly.exitCode).toBe(0);
+    expect(analysisReport(plain, { format: 'log', target: 'namespace: plain', failureThreshold: 'Info' }).exitCode).toBe(
+      exitAnalyzerFoundIssues,
+    );
+    expect(analysisReport(plain, { format: 'log', target: 'namespace: plain', outputThreshold: 'Warning' }).stdout).toBe('');
+  });
+
+  it('says so when there is nothing to report, and exits 65 on files that do not parse', () => {
+    const ok = readObjectFiles([clean]);
+    const report = analysisReport(analyzeMesh(ok.objects), { format: 'log', target: clean });
+    expect(report).toEqual({ stdout: '', stderr: `\u2714 No validation issues found when analyzing ${clean}.\n`, exitCode: 0 });
+    const broken = readObjectFiles(['cli/testdata/analyze/does-not-exist.yaml']);
+    expect(broken.parseErrors).toHaveLength(1);
+    expect(analysisReport([], { format: 'log', target: 'x', parseErrors: broken.parseErrors }).exitCode).toBe(exitFileParseError);
+  });
+
+  it('without workloads to check against, selectors are not judged', () => {
+    const configOnly = objects.filter(({ object }) => object.kind !== 'Pod');
+    expect(analyzeMesh(configOnly, { workloadsKnown: carriesWorkloads(configOnly) }).some((m) => m.code === 'IST0127')).toBe(false);
+  });
+});

@@ -1,0 +1,275 @@
+// `weft analyze`: what istioctl analyze says, for the objects given (files, a live
+// cluster, or both), with Istio's message codes. Pure: objects in, messages out.
+//   IST0106 SchemaValidationError     an Istio object Weft's validating webhook would refuse (or warn about)
+//   IST0101 ReferencedResourceNotFound a route to a host or subset that does not exist (xds/traffic/config-analysis)
+//   IST0127 NoMatchingWorkloadsFound   a selector that matches no pod or WorkloadEntry
+//   IST0103 PodMissingProxy            a pod of an injected namespace without the istio-proxy container
+//   IST0102 NamespaceNotInjected       a namespace with no injection label at all
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import { describeIssue, validateIstioObject } from '../istio/validation/validate-istio-object.js';
+import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../xds/model/mesh-model-of.js';
+import { analyzeNetworking } from '../xds/traffic/config-analysis.js';
+
+export type MessageLevel = 'Error' | 'Warning' | 'Info';
+export const messageLevels: readonly MessageLevel[] = ['Error', 'Warning', 'Info'];
+
+export interface AnalyzerMessage {
+  code: string;
+  name: string;
+  level: MessageLevel;
+  resource: { kind: string; namespace?: string; name: string };
+  /** The file the resource came from, when it came from one. */
+  origin?: string;
+  message: string;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    generation?: number;
+    creationTimestamp?: string | Date;
+  };
+  spec?: unknown;
+  status?: unknown;
+}
+
+export interface SourcedObject {
+  object: KubeObject;
+  /** File name, for objects read from files. */
+  origin?: string;
+}
+
+export interface AnalysisOptions {
+  /** Namespaces whose resources are reported on; every namespace when absent. */
+  namespaces?: ReadonlySet<string>;
+  /** The namespace of objects (from files) that name none. */
+  defaultNamespace?: string;
+  clusterDomain?: string;
+  /** Istio's root namespace: selectors there match workloads of every namespace. */
+  rootNamespace?: string;
+  /** Namespace labels whose value `enabled` turns injection on (Weft's own first). */
+  injectionLabels?: readonly string[];
+  /** Namespaces of the control plane and the operator: never injected, never reported. */
+  controlPlaneNamespaces?: ReadonlySet<string>;
+  /** Whether the workloads (pods) are known: a live cluster, or files that carry them. */
+  workloadsKnown?: boolean;
+}
+
+const systemNamespaces = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'istio-system']);
+const injectAnnotation = 'sidecar.istio.io/inject';
+const workloadKinds = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']);
+
+const istioGroups = new Set(['networking.istio.io', 'security.istio.io', 'telemetry.istio.io']);
+const groupOf = (object: KubeObject) => (object.apiVersion?.includes('/') ? object.apiVersion.split('/')[0] : '');
+const isIstio = (object: KubeObject) => istioGroups.has(groupOf(object) ?? '');
+
+function resourceOf(object: KubeObject, defaultNamespace: string): AnalyzerMessage['resource'] {
+  const kind = object.kind ?? 'Unknown';
+  const name = object.metadata?.name ?? '';
+  return kind === 'Namespace' ? { kind, name } : { kind, namespace: object.metadata?.namespace ?? defaultNamespace, name };
+}
+
+/** Every message for the objects given, sorted for stable output. */
+export function analyzeMesh(sourced: readonly SourcedObject[], options: AnalysisOptions = {}): AnalyzerMessage[] {
+  const clusterDomain = options.clusterDomain ?? 'cluster.local';
+  const rootNamespace = options.rootNamespace ?? 'istio-system';
+  const injectionLabels = options.injectionLabels ?? ['weft-injection', 'istio-injection'];
+  const controlPlane = options.controlPlaneNamespaces ?? new Set<string>();
+  const defaultNamespace = options.defaultNamespace ?? 'default';
+  const messages: AnalyzerMessage[] = [];
+  const originOf = new Map<string, string>();
+  const key = (kind: string, namespace: string | undefined, name: string) => `${kind}/${namespace ?? ''}/${name}`;
+  // Objects without a namespace in files land in the default one, as kubectl apply would put them.
+  const objects = sourced.map(({ object, origin }) => {
+    const normalized =
+      object.kind !== 'Namespace' && !object.metadata?.namespace
+        ? { ...object, metadata: { ...object.metadata, namespace: defaultNamespace } }
+        : object;
+    const resource = resourceOf(normalized, defaultNamespace);
+    if (origin) originOf.set(key(resource.kind, resource.namespace, resource.name), origin);
+    return normalized;
+  });
+  const report = (code: string, name: string, level: MessageLevel, object: KubeObject, message: string) => {
+    const resource = resourceOf(object, defaultNamespace);
+    const origin = originOf.get(key(resource.kind, resource.namespace, resource.name));
+    messages.push({ code, name, level, resource, ...(origin ? { origin } : {}), message });
+  };
+  const ofKind = (kind: string) => objects.filter((o) => o.kind === kind);
+
+  // IST0106: what the validating webhook would refuse; such objects stay out of the model.
+  const invalid = new Set<KubeObject>();
+  for (const object of objects.filter(isIstio)) {
+    for (const issue of validateIstioObject(object)) {
+      if (!issue.warning) invalid.add(object);
+      report(
+        'IST0106',
+        'SchemaValidationError',
+        issue.warning ? 'Warning' : 'Error',
+        object,
+        `Schema validation error: ${describeIssue(issue)}`,
+      );
+    }
+  }
+
+  // IST0101: references among the objects, through the same analysis weftd writes to status.
+  const istioByPlural = Object.fromEntries(
+    istioKinds.map(({ group, kind, plural }) => [
+      plural,
+      objects.filter((o) => o.kind === kind && groupOf(o) === group && !invalid.has(o)) as IstioObject[],
+    ]),
+  );
+  const pods = ofKind('Pod') as V1Pod[];
+  try {
+    const model = meshModelOf(
+      ofKind('Service') as V1Service[],
+      ofKind('EndpointSlice') as V1EndpointSlice[],
+      clusterDomain,
+      pods,
+      istioConfigOf(istioByPlural),
+      rootNamespace,
+    );
+    for (const verdict of analyzeNetworking(model)) {
+      const object = objects.find(
+        (o) => o.kind === verdict.kind && o.metadata?.namespace === verdict.namespace && o.metadata?.name === verdict.name,
+      );
+      for (const m of verdict.messages)
+        if (object)
+          report(m.code, m.name, m.level === 'ERROR' ? 'Error' : 'Warning', object, `Referenced resource not found: ${m.message}`);
+    }
+  } catch (error) {
+    // A shape the CRD schema would refuse (the API server checks it, files are not checked): say so, go on.
+    messages.push({
+      code: 'IST0106',
+      name: 'SchemaValidationError',
+      level: 'Error',
+      resource: { kind: 'Config', name: 'networking' },
+      message: `the networking config could not be cross-checked: ${error instanceof Error ? error.message : String(error)}`,
+    });
+  }
+
+  // IST0127: selectors that match no workload (only when the workloads are known).
+  if (options.workloadsKnown) {
+    const workloads: Array<{ namespace: string; labels: Record<string, string> }> = [
+      ...pods.map((p) => ({ namespace: p.metadata?.namespace ?? 'default', labels: p.metadata?.labels ?? {} })),
+      ...objects
+        .filter((o) => o.kind === 'WorkloadEntry')
+        .map((o) => ({
+          namespace: o.metadata?.namespace ?? 'default',
+          labels: (o.spec as { labels?: Record<string, string> })?.labels ?? {},
+        })),
+      ...objects
+        .filter((o) => workloadKinds.has(o.kind ?? ''))
+        .map((o) => ({ namespace: o.metadata?.namespace ?? 'default', labels: podTemplateLabels(o) })),
+    ];
+    for (const object of objects.filter((o) => isIstio(o) && !invalid.has(o))) {
+      const selector = selectorOf(object);
+      if (!selector || Object.keys(selector).length === 0) continue;
+      const namespace = object.metadata?.namespace ?? 'default';
+      const matches = workloads.some(
+        (w) => (namespace === rootNamespace || w.namespace === namespace) && Object.entries(selector).every(([k, v]) => w.labels[k] === v),
+      );
+      if (!matches)
+        report(
+          'IST0127',
+          'NoMatchingWorkloadsFound',
+          'Warning',
+          object,
+          `No matching workloads for this resource with the following labels: ${Object.entries(selector)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',')}`,
+        );
+    }
+  }
+
+  // IST0103 and IST0102: injection, per namespace.
+  for (const namespace of ofKind('Namespace')) {
+    const name = namespace.metadata?.name ?? '';
+    if (systemNamespaces.has(name) || controlPlane.has(name)) continue;
+    const nsLabels = namespace.metadata?.labels ?? {};
+    const labelled = injectionLabels.some((label) => label in nsLabels) || 'istio.io/rev' in nsLabels;
+    if (!labelled) {
+      report(
+        'IST0102',
+        'NamespaceNotInjected',
+        'Info',
+        namespace,
+        `The namespace is not enabled for Istio injection. Run 'kubectl label namespace ${name} ${injectionLabels[0]}=enabled' to enable it, or 'kubectl label namespace ${name} ${injectionLabels[0]}=disabled' to explicitly mark it as not needing injection.`,
+      );
+      continue;
+    }
+    const disabled = injectionLabels.some((label) => nsLabels[label] === 'disabled');
+    const enabled = !disabled && (injectionLabels.some((label) => nsLabels[label] === 'enabled') || 'istio.io/rev' in nsLabels);
+    if (!enabled) continue;
+    for (const pod of pods.filter((p) => p.metadata?.namespace === name)) {
+      if (pod.spec?.hostNetwork) continue;
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+      const optOut = pod.metadata?.labels?.[injectAnnotation] ?? pod.metadata?.annotations?.[injectAnnotation];
+      if (optOut === 'false') continue;
+      const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+      if (containers.some((c) => c.name === 'istio-proxy')) continue;
+      report(
+        'IST0103',
+        'PodMissingProxy',
+        'Warning',
+        pod as KubeObject,
+        `The pod ${pod.metadata?.name ?? ''} is missing the Istio proxy. This can often be resolved by restarting or redeploying the workload.`,
+      );
+    }
+  }
+
+  const inScope = (m: AnalyzerMessage) =>
+    !options.namespaces || options.namespaces.has(m.resource.namespace ?? (m.resource.kind === 'Namespace' ? m.resource.name : ''));
+  return messages.filter(inScope).sort(compareMessages);
+}
+
+/** Whether the objects carry workloads (pods, or what makes them) that selectors can be checked against. */
+export const carriesWorkloads = (sourced: readonly SourcedObject[]) =>
+  sourced.some(({ object }) => object.kind === 'Pod' || workloadKinds.has(object.kind ?? ''));
+
+function selectorOf(object: KubeObject): Record<string, string> | undefined {
+  const spec = (object.spec ?? {}) as {
+    selector?: { matchLabels?: Record<string, string> };
+    workloadSelector?: { labels?: Record<string, string>; matchLabels?: Record<string, string> };
+  };
+  switch (object.kind) {
+    case 'AuthorizationPolicy':
+    case 'PeerAuthentication':
+    case 'RequestAuthentication':
+    case 'Telemetry':
+      return spec.selector?.matchLabels;
+    case 'Sidecar':
+    case 'DestinationRule':
+      return spec.workloadSelector?.labels ?? spec.workloadSelector?.matchLabels;
+    default:
+      return undefined;
+  }
+}
+
+function podTemplateLabels(object: KubeObject): Record<string, string> {
+  const spec = (object.spec ?? {}) as {
+    template?: { metadata?: { labels?: Record<string, string> } };
+    jobTemplate?: { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } };
+  };
+  return spec.template?.metadata?.labels ?? spec.jobTemplate?.spec?.template?.metadata?.labels ?? {};
+}
+
+const levelRank = (level: MessageLevel) => messageLevels.indexOf(level);
+
+function compareMessages(a: AnalyzerMessage, b: AnalyzerMessage): number {
+  return (
+    levelRank(a.level) - levelRank(b.level) ||
+    a.code.localeCompare(b.code) ||
+    a.resource.kind.localeCompare(b.resource.kind) ||
+    (a.resource.namespace ?? '').localeCompare(b.resource.namespace ?? '') ||
+    a.resource.name.localeCompare(b.resource.name) ||
+    a.message.localeCompare(b.message)
+  );
+}
+
+/** Whether a message is at least as severe as the threshold. */
+export const atLeast = (level: MessageLevel, threshold: MessageLevel) => levelRank(level) <= levelRank(threshold);
