@@ -13,6 +13,7 @@ import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
 import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
+import { envoyInbound } from './envoy-inbound.js';
 
 const types = {
   hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
@@ -209,13 +210,10 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
     traffic_direction: 'OUTBOUND',
     filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] }],
   };
-  listeners['virtualInbound'] = {
-    name: 'virtualInbound',
-    address: { socket_address: { address: '0.0.0.0', port_value: sidecarPorts.inbound } },
-    traffic_direction: 'INBOUND',
-    listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: any(types.originalDst, {}) }],
-    filter_chains: [{ name: 'virtualInbound-catchall-tcp', filters: [tcpProxy(inboundPassthrough, inboundPassthrough)] }],
-  };
+  // Ports the workload serves get their own chains; anything else passes through.
+  const inbound = envoyInbound(view, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy(inboundPassthrough, inboundPassthrough)] });
+  listeners['virtualInbound'] = inbound.listener;
+  Object.assign(clusters, inbound.clusters);
   clusters[passthrough] = { name: passthrough, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } };
   // Inbound connections go to the application at the address they were sent to.
   clusters[inboundPassthrough] = {

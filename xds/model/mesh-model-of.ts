@@ -94,8 +94,25 @@ export function meshModelOf(
       return {
         name: service.metadata?.name as string,
         namespace: service.metadata?.namespace as string,
-        ports: (service.spec?.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
+        ports: (service.spec?.ports ?? []).map((p) => {
+          // A named targetPort is resolved through the endpoints, which carry the number.
+          const target =
+            typeof p.targetPort === 'number'
+              ? p.targetPort
+              : p.targetPort === undefined
+                ? p.port
+                : endpoints.find((e) => e.ports[p.name ?? ''] !== undefined)?.ports[p.name ?? ''];
+          const appProtocol = p.appProtocol ?? /^(http2|http|grpc-web|grpc|tcp|tls|https)(-|$)/.exec(p.name ?? '')?.[1];
+          return {
+            name: p.name ?? '',
+            port: p.port,
+            protocol: p.protocol ?? 'TCP',
+            ...(target !== undefined ? { targetPort: Number(target) } : {}),
+            ...(appProtocol ? { appProtocol } : {}),
+          };
+        }),
         endpoints,
+        ...(service.spec?.selector && Object.keys(service.spec.selector).length > 0 ? { selector: service.spec.selector } : {}),
         ...(exportTo ? { exportTo: exportTo.split(',').map((entry) => entry.trim()) } : {}),
       };
     });

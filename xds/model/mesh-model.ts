@@ -7,6 +7,10 @@ export interface ServicePort {
   name: string;
   port: number;
   protocol: string;
+  /** The port the workloads listen on, when known as a number. */
+  targetPort?: number;
+  /** Kubernetes appProtocol, or Istio's protocol from the port name (`http-web`, `grpc`). */
+  appProtocol?: string;
 }
 
 export interface ServiceEndpoint {
@@ -28,6 +32,8 @@ export interface MeshService {
   hostname?: string;
   /** Istio's `networking.istio.io/exportTo` annotation, or a ServiceEntry's exportTo. */
   exportTo?: string[];
+  /** The pod selector of a Kubernetes Service: which workloads serve it (inbound config). */
+  selector?: Record<string, string>;
   /** ServiceEntry resolution; Kubernetes Services are STATIC (EDS). */
   resolution?: 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
   /** MESH_EXTERNAL ServiceEntries: no mTLS is assumed. */
@@ -44,6 +50,8 @@ export interface MeshModel {
   trustDomain?: string;
   services: MeshService[];
   istio?: IstioConfig;
+  /** JWKS documents fetched by the control plane for RequestAuthentication, by jwksUri (or issuer). */
+  jwks?: Record<string, string>;
 }
 
 export const serviceHost = (service: Pick<MeshService, 'name' | 'namespace' | 'hostname'>, clusterDomain: string) =>

@@ -63,6 +63,24 @@ export class ProxyView {
       .map((rule) => ({ rule, host: resolveHost(rule.spec.host, rule.namespace, model.clusterDomain) }));
   }
 
+  /**
+   * The ports this proxy's workload serves: the target ports of the Services in its
+   * namespace that select its labels, with their protocol (HTTP and gRPC get HTTP
+   * filters; the rest is TCP).
+   */
+  inboundPorts(): Array<{ port: number; http: boolean }> {
+    const ports = new Map<number, boolean>();
+    for (const service of this.model.services) {
+      if (service.namespace !== this.scope.namespace || !service.selector || !labelsMatch(service.selector, this.scope.labels)) continue;
+      for (const port of service.ports) {
+        if (port.targetPort === undefined || port.protocol !== 'TCP') continue;
+        const http = /^(http|http2|grpc|grpc-web)$/.test(port.appProtocol ?? '');
+        ports.set(port.targetPort, (ports.get(port.targetPort) ?? false) || http);
+      }
+    }
+    return [...ports].sort((a, b) => a[0] - b[0]).map(([port, http]) => ({ port, http }));
+  }
+
   service(hostname: string): VisibleService | undefined {
     return this.byHost.get(hostname);
   }
