@@ -26,6 +26,16 @@ describe('control-plane chart', () => {
     expectMatchesGolden(join(testdata, 'demo-revision.yaml'), manifests.map((m) => stringify(m)).join('---\n'));
   });
 
+  it("passes the operator's OTLP exporter settings to weftd", () => {
+    const manifests = controlPlaneManifests({
+      installation: meshInstallation('default', {}),
+      operatorVersion: '0.1.0',
+      tracingEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318' },
+    });
+    const env = only(manifests, 'Deployment')['spec'].template.spec.containers[0].env as Array<{ name: string; value?: string }>;
+    expect(env.at(-1)).toEqual({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' });
+  });
+
   it('is a pure function of the spec', () => {
     const installation = meshInstallation('default', { profile: 'minimal' });
     expect(synth(installation)).toEqual(synth(structuredClone(installation)));

@@ -15,6 +15,8 @@ export interface ControlPlaneInput {
   installation: MeshInstallation;
   /** The operator's own version: the image tag when the spec names none. */
   operatorVersion: string;
+  /** OpenTelemetry exporter settings (OTEL_*) the operator runs with: weftd exports its traces to the same place. */
+  tracingEnv?: Record<string, string>;
 }
 
 // The Istio kinds weftd validates (webhooks/admission-review.ts), in every version Istio serves.
@@ -34,7 +36,7 @@ export function controlPlaneManifests(input: ControlPlaneInput): Manifest[] {
   return synthesize((chart) => buildControlPlane(chart, input), 'weft-control-plane');
 }
 
-function buildControlPlane(chart: Chart, { installation, operatorVersion }: ControlPlaneInput): void {
+function buildControlPlane(chart: Chart, { installation, operatorVersion, tracingEnv = {} }: ControlPlaneInput): void {
   const { spec } = installation;
   const names = controlPlaneNames(installation);
   const profile = profileDefaults(spec.profile);
@@ -147,6 +149,9 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion }: Cont
                 { name: 'WEFT_CA_MODE', value: spec.ca.mode },
                 ...(spec.ca.pluggedSecretName ? [{ name: 'WEFT_CA_SECRET', value: spec.ca.pluggedSecretName }] : []),
                 { name: 'WEFT_WORKLOAD_CERT_TTL', value: spec.ca.workloadCertTTL },
+                ...Object.keys(tracingEnv)
+                  .sort()
+                  .map((name) => ({ name, value: tracingEnv[name] ?? '' })),
               ],
               ports: [
                 { name: 'grpc-xds', containerPort: ports.xdsPlaintext },

@@ -5,7 +5,7 @@ import { loadKubeConfig } from '../kube/client.js';
 import { LeaderElector } from '../kube/leader-election.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
-import { startTracing } from '../lib/tracing.js';
+import { exporterEnv, startTracing } from '../lib/tracing.js';
 import { weftVersion } from '../lib/version.js';
 import { InstallationReconciler } from '../operator/reconciler.js';
 import { WeftOperator } from '../operator/weft-operator.js';
@@ -27,7 +27,7 @@ async function runOperator(options: OperatorOptions): Promise<void> {
     { namespace: options.leaseNamespace, name: 'weft-operator-leader', identity },
     log.child({ component: 'leader-election' }),
   );
-  const operator = new WeftOperator(new InstallationReconciler(config, weftVersion, log), log, {
+  const operator = new WeftOperator(new InstallationReconciler(config, weftVersion, log, exporterEnv()), log, {
     resyncSeconds: Number(options.resyncSeconds),
   });
   const monitoring = await startMonitoringServer(

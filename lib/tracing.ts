@@ -63,6 +63,18 @@ export function startTracing(serviceName: string, options: { exporter?: SpanExpo
   };
 }
 
+/**
+ * The exporter settings a process hands on to the ones it runs (the operator to
+ * weftd): endpoints, headers, protocol, timeouts, sampler and resource attributes;
+ * never the service name, which each process sets for itself.
+ */
+export function exporterEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env))
+    if (value && /^OTEL_(EXPORTER_OTLP_|TRACES_SAMPLER|RESOURCE_ATTRIBUTES$|SDK_DISABLED$)/.test(name)) out[name] = value;
+  return out;
+}
+
 /** Ends a span with an error status carrying the error's message. */
 export function endWithError(span: Span, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);

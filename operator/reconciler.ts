@@ -29,6 +29,8 @@ export class InstallationReconciler {
     config: KubeConfig,
     private readonly operatorVersion: string,
     private readonly log: Logger,
+    /** OTEL_* exporter settings handed on to weftd (see lib/tracing.ts exporterEnv). */
+    private readonly tracingEnv: Record<string, string> = {},
   ) {
     this.objects = new ObjectClient(config, operatorFieldManager);
     this.custom = config.makeApiClient(CustomObjectsApi);
@@ -124,7 +126,7 @@ export class InstallationReconciler {
       if (problem) return { kind: 'failed', reason: 'InvalidCACerts', message: problem };
     }
 
-    const desired = controlPlaneManifests({ installation, operatorVersion: this.operatorVersion }).filter(
+    const desired = controlPlaneManifests({ installation, operatorVersion: this.operatorVersion, tracingEnv: this.tracingEnv }).filter(
       (manifest) => ownsNamespace || manifest.kind !== 'Namespace',
     );
     for (const manifest of desired) {

@@ -1,0 +1,141 @@
+// `weft analyze` live, as users run it (`node dist/cmd/weft.js analyze`, a real
+// subprocess with only a kubeconfig), against a real cluster carrying Istio's CRDs:
+// unknown subsets, selectors matching nothing, pods missing the proxy and
+// namespaces without an injection label are found with istioctl's codes and exit code.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { readWeftCrds } from '../api/crds.js';
+import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
+import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
+import { createNamespace, kubectl } from '../testing/jest/kube-helpers.js';
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+describeWithCluster('weft analyze (live)', (cluster) => {
+  let kc: KubeConfig;
+
+  const weft = (args: string[]): Promise<Run> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [join(process.cwd(), 'dist', 'cmd', 'weft.js'), ...args],
+        { env: { ...process.env, KUBECONFIG: cluster().kubeconfigPath }, timeout: 60_000 },
+        (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+      );
+    });
+
+  beforeAll(async () => {
+    kc = cluster().kubeConfig();
+    const { kubectl: kubectlPath } = await ensureClusterBinaries(undefined, { allowBuild: false });
+    const istioCrds = readWeftCrds().filter((crd) => String((crd['spec'] as { group: string }).group).endsWith('istio.io'));
+    expect(
+      kubectl(cluster(), kubectlPath, ['apply', '--server-side', '-f', '-'], istioCrds.map((c) => stringify(c)).join('---\n')).stderr,
+    ).toBe('');
+    const crdNames = istioCrds.map((crd) => `crd/${(crd['metadata'] as { name: string }).name}`);
+    expect(kubectl(cluster(), kubectlPath, ['wait', '--for=condition=Established', '--timeout=60s', ...crdNames]).status).toBe(0);
+
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await createNamespace(kc, 'shop', { 'weft-injection': 'enabled' });
+    await createNamespace(kc, 'plain');
+    await core.createNamespacedService({
+      namespace: 'shop',
+      body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 8080 }] } },
+    });
+    // A pod created before the namespace was labelled (or while the injector was down): no proxy.
+    await core.createNamespacedPod({
+      namespace: 'shop',
+      body: {
+        metadata: { name: 'echo-v1', labels: { app: 'echo', version: 'v1' } },
+        spec: { containers: [{ name: 'echo', image: 'registry.example/echo:1' }] },
+      },
+    });
+    const create = (group: string, plural: string, kind: string, name: string, spec: object) =>
+      custom.createNamespacedCustomObject({
+        group,
+        version: 'v1',
+        namespace: 'shop',
+        plural,
+        body: { apiVersion: `${group}/v1`, kind, metadata: { name, namespace: 'shop' }, spec },
+      });
+    await create('networking.istio.io', 'destinationrules', 'DestinationRule', 'echo', {
+      host: 'echo',
+      subsets: [{ name: 'v1', labels: { version: 'v1' } }],
+    });
+    await create('networking.istio.io', 'virtualservices', 'VirtualService', 'echo', {
+      hosts: ['echo'],
+      http: [{ route: [{ destination: { host: 'echo', subset: 'v2' } }] }],
+    });
+    await create('security.istio.io', 'authorizationpolicies', 'AuthorizationPolicy', 'ghost-only', {
+      selector: { matchLabels: { app: 'ghost' } },
+      action: 'ALLOW',
+    });
+    await create('security.istio.io', 'peerauthentications', 'PeerAuthentication', 'echo-strict', {
+      selector: { matchLabels: { app: 'echo' } },
+      mtls: { mode: 'STRICT' },
+    });
+  });
+
+  it('reports the namespace it is asked about, with istioctl codes, and exits 79 on errors', async () => {
+    const run = await weft(['analyze', '-n', 'shop']);
+    expect(run.status).toBe(79);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(/^Error \[IST0101\] \(VirtualService shop\/echo\) .*subset "v2"/),
+      expect.stringMatching(/^Warning \[IST0103\] \(Pod shop\/echo-v1\) The pod echo-v1 is missing the Istio proxy/),
+      'Warning [IST0127] (AuthorizationPolicy shop/ghost-only) No matching workloads for this resource with the following labels: app=ghost',
+    ]);
+    expect(run.stderr).toMatch(/^Error: Analyzers found issues when analyzing namespace: shop\./);
+  });
+
+  it('tells an unlabelled namespace apart (Info, exit 0), and reads every namespace with -A as JSON', async () => {
+    const plain = await weft(['analyze', '-n', 'plain']);
+    expect(plain.status).toBe(0);
+    expect(plain.stdout).toMatch(
+      /^Info \[IST0102\] \(Namespace plain\) The namespace is not enabled for Istio injection\. Run 'kubectl label namespace plain weft-injection=enabled'/,
+    );
+
+    const all = await weft(['analyze', '-A', '-o', 'json']);
+    expect(all.status).toBe(0);
+    const messages = JSON.parse(all.stdout) as Array<{ code: string; origin: string }>;
+    expect(messages.map((m) => `${m.code} ${m.origin}`)).toEqual(
+      expect.arrayContaining([
+        'IST0101 VirtualService shop/echo',
+        'IST0102 Namespace plain',
+        'IST0102 Namespace default',
+        'IST0103 Pod shop/echo-v1',
+      ]),
+    );
+    expect(messages.some((m) => m.origin.startsWith('Namespace kube-'))).toBe(false);
+  });
+
+  it('analyzes files over the live cluster with --use-kube, as if they were applied', async () => {
+    const fixed = join(cluster().workDir, 'echo-vs-fixed.yaml');
+    writeFileSync(
+      fixed,
+      stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'echo', namespace: 'shop' },
+        spec: { hosts: ['echo'], http: [{ route: [{ destination: { host: 'echo', subset: 'v1' } }] }] },
+      }),
+    );
+    const run = await weft(['analyze', '-n', 'shop', '--use-kube', '-f', fixed]);
+    expect(run.stdout).not.toMatch(/IST0101/);
+    expect(run.stdout).toMatch(/IST0127/);
+    expect(run.status).toBe(0);
+    // Offline, the same file alone: the host is unknown without the cluster's Services.
+    const offline = await weft(['analyze', '-f', fixed]);
+    expect(offline.status).toBe(79);
+    expect(offline.stdout).toMatch(
+      new RegExp(`^Error \\[IST0101\\] \\(VirtualService shop/echo ${fixed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`),
+    );
+  });
+});
