@@ -156,4 +156,24 @@ describe('Envoy inbound', () => {
     const names = (both['filter_chains'][2].filters[0].typed_config.http_filters as Array<{ name: string }>).map((f) => f.name);
     expect(names).toEqual(['envoy.filters.http.rbac.DENY', 'envoy.filters.http.rbac.ALLOW', 'envoy.filters.http.router']);
   });
+
+  it('clients speak plaintext to servers whose PeerAuthentication disables mTLS, Istio mTLS to the rest', () => {
+    const clusterOf = (m: MeshModel) => {
+      const cache = new SnapshotCache(new ResourceEncoder());
+      cache.update(
+        envoySidecarResources(
+          new ProxyView(
+            { ...m, services: m.services.map((s) => ({ ...s, endpoints: s.endpoints.map((e) => ({ ...e, tlsMode: 'istio' })) })) },
+            { kind: 'sidecar', namespace: 'other', labels: {} },
+          ),
+        ),
+      );
+      const cluster = cache.resources({ id: 'test' }, typeUrls.cluster, ['outbound|80||echo.shop.svc.cluster.local']).resources[0];
+      return decodeStrictly(typeUrls.cluster, cluster!.resource.value);
+    };
+    expect(clusterOf(model({}))['transport_socket_matches']).toHaveLength(2);
+    const disabled = clusterOf(model({ peerAuthentications: [policy('PeerAuthentication', 'default', { mtls: { mode: 'DISABLE' } })] }));
+    expect(disabled['transport_socket_matches']).toBeUndefined();
+    expect(disabled['transport_socket']).toBeUndefined();
+  });
 });

@@ -14,6 +14,8 @@ import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clus
 import type { ProxyView } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
 import { envoyInbound } from './envoy-inbound.js';
+import { endpointMtlsMode } from '../security/grpc-tls.js';
+import type { MeshModel } from '../model/mesh-model.js';
 
 const types = {
   hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
@@ -89,10 +91,20 @@ function transportSocket(tls: PolicyFields['tls'], host: string, port: number): 
 }
 
 /** A ServiceEntry's resolution picks the discovery type: EDS for Kubernetes and STATIC, DNS resolved by Envoy, or the original destination. */
-function outboundCluster(cluster: OutboundCluster): Record<string, unknown> {
+function outboundCluster(cluster: OutboundCluster, model: MeshModel): Record<string, unknown> {
   const base = { name: cluster.name, connect_timeout: { seconds: 10 }, ...clusterPolicyFields(cluster.policy, 'sidecar') };
+  // Auto mTLS also respects the servers' PeerAuthentication: where every endpoint has mTLS DISABLEd, plaintext.
+  const disabled =
+    !cluster.policy.tls &&
+    cluster.endpoints.length > 0 &&
+    cluster.endpoints.every((endpoint) => {
+      const port = endpoint.ports[cluster.port.name];
+      return port !== undefined && endpointMtlsMode(model, cluster.service, endpoint, port) === 'DISABLE';
+    });
   const tls =
-    cluster.service.meshExternal && !cluster.policy.tls ? {} : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port);
+    (cluster.service.meshExternal && !cluster.policy.tls) || disabled
+      ? {}
+      : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port);
   switch (cluster.service.resolution) {
     case 'NONE':
       return { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', ...tls };
@@ -138,7 +150,7 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
   const hostsByPort = new Map<number, Array<{ hostname: string; shortNames: string[] }>>();
 
   for (const cluster of outboundClusters(view)) {
-    clusters[cluster.name] = outboundCluster(cluster);
+    clusters[cluster.name] = outboundCluster(cluster, view.model);
     if (clusters[cluster.name]?.['type'] === 'EDS') {
       endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
     }
