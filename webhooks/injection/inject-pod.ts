@@ -296,6 +296,8 @@ function proxyContainer(inputs: ProxyInputs): V1Container {
 function grpcAppContainer(container: V1Container): V1Container {
   const env: V1EnvVar[] = [
     { name: 'GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT', value: 'true' },
+    // grpc-js-xds and grpc-java enforce AuthorizationPolicy (xDS RBAC) only when asked to.
+    { name: 'GRPC_XDS_EXPERIMENTAL_RBAC', value: 'true' },
     { name: 'GRPC_XDS_BOOTSTRAP', value: grpcXds.bootstrap },
   ];
   const mounts = [
