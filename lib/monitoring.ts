@@ -128,6 +128,40 @@ export const rootCertExpiry = new Gauge({
   registers: [registry],
 });
 
+// Webhook metrics, named as Istio's injector's and validator's.
+export const injectionRequests = new Counter({
+  name: 'sidecar_injection_requests_total',
+  help: 'Sidecar injection requests',
+  registers: [registry],
+});
+export const injectionSuccess = new Counter({
+  name: 'sidecar_injection_success_total',
+  help: 'Pods injected',
+  registers: [registry],
+});
+export const injectionSkip = new Counter({
+  name: 'sidecar_injection_skip_total',
+  help: 'Injection requests that injected nothing (not selected, opted out, not a pod creation)',
+  registers: [registry],
+});
+export const injectionFailure = new Counter({
+  name: 'sidecar_injection_failure_total',
+  help: 'Injection requests refused as malformed',
+  registers: [registry],
+});
+export const validationPassed = new Counter({
+  name: 'galley_validation_passed',
+  help: 'Istio objects admitted by the validating webhook',
+  labelNames: ['group', 'version', 'resource'] as const,
+  registers: [registry],
+});
+export const validationFailed = new Counter({
+  name: 'galley_validation_failed',
+  help: 'Istio objects refused by the validating webhook, by reason',
+  labelNames: ['group', 'version', 'resource', 'reason'] as const,
+  registers: [registry],
+});
+
 // xDS metrics, named as Istio's.
 export const xdsPushes = new Counter({
   name: 'pilot_xds_pushes',

@@ -11,6 +11,14 @@ import {
   validatesKind,
   warningsOf,
 } from '../istio/validation/validate-istio-object.js';
+import {
+  injectionFailure,
+  injectionRequests,
+  injectionSkip,
+  injectionSuccess,
+  validationFailed,
+  validationPassed,
+} from '../lib/monitoring.js';
 import { decideInjection } from './injection/decision.js';
 import { injectPod } from './injection/inject-pod.js';
 import type { InjectionConfig } from './injection/injection-config.js';
@@ -69,6 +77,19 @@ export function reviewInjection(
   namespaceLabels: (namespace: string) => Record<string, string>,
   config: InjectionConfig,
 ): AdmissionReviewOut {
+  injectionRequests.inc();
+  const out = injectionReview(body, namespaceLabels, config);
+  if (!out.response.allowed) injectionFailure.inc();
+  else if (out.response.patch) injectionSuccess.inc();
+  else injectionSkip.inc();
+  return out;
+}
+
+function injectionReview(
+  body: unknown,
+  namespaceLabels: (namespace: string) => Record<string, string>,
+  config: InjectionConfig,
+): AdmissionReviewOut {
   const read = readRequest(body);
   if ('refusal' in read) return read.refusal;
   const { request } = read;
@@ -120,7 +141,11 @@ export function reviewValidation(body: unknown): AdmissionReviewOut {
   }
   const warnings = warningsOf(issues).map(describeIssue);
   const errors = errorsOf(issues);
+  // Labelled as istiod's validator labels them: the plural resource (virtualservices).
+  const plural = (request as { resource?: { resource?: string } }).resource?.resource ?? request.kind?.kind?.toLowerCase() ?? '';
+  const resource = { group, version: request.kind?.version ?? '', resource: plural };
   if (errors.length > 0) {
+    validationFailed.inc({ ...resource, reason: 'invalid' });
     const name = typeof request.name === 'string' && request.name ? ` ${request.name}` : '';
     return review({
       uid: request.uid,
@@ -129,5 +154,6 @@ export function reviewValidation(body: unknown): AdmissionReviewOut {
       ...(warnings.length > 0 ? { warnings } : {}),
     });
   }
+  validationPassed.inc(resource);
   return review({ uid: request.uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) });
 }
