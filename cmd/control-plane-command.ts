@@ -57,12 +57,20 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const meshConfigMap = await config
     .makeApiClient(CoreV1Api)
     .readNamespacedConfigMap({ name: process.env['WEFT_MESH_CONFIGMAP'] ?? 'weft', namespace });
-  const mesh = (parse(meshConfigMap.data?.['mesh'] ?? '{}') ?? {}) as { trustDomain?: string };
+  const mesh = (parse(meshConfigMap.data?.['mesh'] ?? '{}') ?? {}) as {
+    trustDomain?: string;
+    outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
+    weft?: { mtlsMode?: 'STRICT' | 'PERMISSIVE' };
+  };
   const trustDomain = mesh.trustDomain ?? 'cluster.local';
   // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
   const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace, {
     writeStatus: true,
     trustDomain,
+    meshConfig: {
+      ...(mesh.weft?.mtlsMode ? { mtlsMode: mesh.weft.mtlsMode } : {}),
+      ...(mesh.outboundTrafficPolicy?.mode ? { outboundTrafficPolicy: mesh.outboundTrafficPolicy.mode } : {}),
+    },
   });
   const defaultTtl = parseDurationSeconds(process.env['WEFT_WORKLOAD_CERT_TTL'] ?? '24h');
 

@@ -150,7 +150,13 @@ export function envoyInbound(view: ProxyView, passthroughChain: Record<string, u
       view,
       port,
       http,
-      mtlsModeFor(policies, rootNamespace, { namespace: view.scope.namespace, labels: view.scope.labels }, port),
+      mtlsModeFor(
+        policies,
+        rootNamespace,
+        { namespace: view.scope.namespace, labels: view.scope.labels },
+        port,
+        model.meshConfig?.mtlsMode,
+      ),
     ),
   );
   const listener = {

@@ -161,7 +161,7 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
   }
 
   // Outside the registry: ALLOW_ANY passes through, REGISTRY_ONLY (a Sidecar's outboundTrafficPolicy) blackholes.
-  const registryOnly = view.sidecar?.spec.outboundTrafficPolicy?.mode === 'REGISTRY_ONLY';
+  const registryOnly = (view.sidecar?.spec.outboundTrafficPolicy?.mode ?? view.model.meshConfig?.outboundTrafficPolicy) === 'REGISTRY_ONLY';
   const unknownHosts = registryOnly ? 'BlackHoleCluster' : passthrough;
 
   // One listener and one route configuration per service port, as Istio does for HTTP.

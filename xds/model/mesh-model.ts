@@ -42,6 +42,14 @@ export interface MeshService {
   endpoints: ServiceEndpoint[];
 }
 
+/** The MeshInstallation's meshConfig defaults that shape proxies' config. */
+export interface MeshDefaults {
+  /** Mesh-wide PeerAuthentication default, overridden by any PeerAuthentication. */
+  mtlsMode?: 'STRICT' | 'PERMISSIVE';
+  /** Where traffic to hosts outside the registry goes, unless a Sidecar says otherwise. */
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+}
+
 export interface MeshModel {
   clusterDomain: string;
   /** Where mesh-wide Istio config lives (Istio's root namespace): the control plane's namespace. */
@@ -50,6 +58,7 @@ export interface MeshModel {
   trustDomain?: string;
   services: MeshService[];
   istio?: IstioConfig;
+  meshConfig?: MeshDefaults;
   /** JWKS documents fetched by the control plane for RequestAuthentication, by jwksUri (or issuer). */
   jwks?: Record<string, string>;
 }

@@ -25,6 +25,7 @@ export function endpointMtlsMode(model: MeshModel, service: MeshService, endpoin
     model.rootNamespace ?? 'istio-system',
     { namespace: service.namespace, labels: endpoint.labels ?? {} },
     port,
+    model.meshConfig?.mtlsMode,
   );
 }
 

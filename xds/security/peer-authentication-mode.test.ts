@@ -39,6 +39,12 @@ describe('PeerAuthentication precedence', () => {
     expect(mtlsModeFor([mesh, unset], 'istio-system', workload)).toBe('STRICT');
   });
 
+  it("starts from the MeshInstallation's meshConfig.mtls.mode, which any PeerAuthentication overrides", () => {
+    expect(mtlsModeFor([], 'istio-system', workload, 8080, 'STRICT')).toBe('STRICT');
+    const namespace = policy('shop', 'default', { mtls: { mode: 'PERMISSIVE' } });
+    expect(mtlsModeFor([namespace], 'istio-system', workload, 8080, 'STRICT')).toBe('PERMISSIVE');
+  });
+
   it('takes the oldest of competing namespace policies, as Istio', () => {
     const older = policy('shop', 'a', { mtls: { mode: 'DISABLE' } }, '2025-01-01T00:00:00Z');
     const newer = policy('shop', 'b', { mtls: { mode: 'STRICT' } }, '2026-01-01T00:00:00Z');

@@ -20,6 +20,8 @@ export function mtlsModeFor(
   rootNamespace: string,
   workload: Workload,
   port?: number,
+  /** The MeshInstallation's default, below every PeerAuthentication. */
+  meshDefault: MtlsMode = 'PERMISSIVE',
 ): MtlsMode {
   const sorted = [...policies].sort(byAge);
   const mesh = sorted.find((p) => p.namespace === rootNamespace && !p.spec.selector);
@@ -30,7 +32,7 @@ export function mtlsModeFor(
       p.spec.selector &&
       labelsMatch(p.spec.selector.matchLabels as Record<string, string> | undefined, workload.labels),
   );
-  let mode: MtlsMode = 'PERMISSIVE';
+  let mode: MtlsMode = meshDefault;
   for (const policy of [mesh, namespace, own]) mode = setMode(policy?.spec.mtls?.mode) ?? mode;
   // Port-level settings count only on a policy that selects the workload (Istio ignores them elsewhere).
   const portLevel = port !== undefined ? own?.spec.portLevelMtls?.[String(port)] : undefined;
