@@ -1,10 +1,10 @@
-// Writes each Istio networking object's verdict to its status subresource, only
-// when it changes, one write at a time. Thin: the verdicts come from
-// traffic/config-analysis.
+// Writes each Istio object's verdict (networking.istio.io and security.istio.io)
+// to its status subresource, only when it changes, one write at a time. Thin:
+// the verdicts come from traffic/config-analysis.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/logger.js';
 import { statusOf, type ConfigVerdict } from '../traffic/config-analysis.js';
-import { networkingKinds, type IstioObject } from './mesh-model-of.js';
+import { istioKinds, type IstioObject } from './mesh-model-of.js';
 
 type StatusOf = (kind: string, namespace: string, name: string) => (IstioObject & { status?: Record<string, unknown> }) | undefined;
 
@@ -51,14 +51,14 @@ export class ConfigStatusWriter {
     if (!object) return;
     const next = statusOf(verdict, object.status, new Date().toISOString());
     if (comparable(next) === comparable(object.status)) return;
-    const plural = networkingKinds.find((k) => k.kind === verdict.kind)?.plural;
-    if (!plural) return;
+    const kind = istioKinds.find((k) => k.kind === verdict.kind);
+    if (!kind) return;
     try {
       await this.api.patchNamespacedCustomObjectStatus({
-        group: 'networking.istio.io',
+        group: kind.group,
         version: 'v1',
         namespace: verdict.namespace,
-        plural,
+        plural: kind.plural,
         name: verdict.name,
         body: [{ op: 'add', path: '/status', value: next }],
       });

@@ -12,17 +12,19 @@ import {
 import { startInformer, type Cache, type InformerEvent } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
-import { analyzeNetworking } from '../traffic/config-analysis.js';
+import { analyzeNetworking, analyzeSecurity } from '../traffic/config-analysis.js';
 import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
-import { istioConfigOf, istioKinds, meshModelOf, networkingKinds, type IstioObject } from './mesh-model-of.js';
+import { JwksFetcher, jwksSources } from './jwks-fetcher.js';
+import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from './mesh-model-of.js';
 
 export class KubeMeshModel {
   private readonly caches = new Map<string, Cache<KubernetesObject>>();
   private readonly debouncer: Debouncer;
   private readonly statusWriter: ConfigStatusWriter | undefined;
   private readonly changeTrace = new ChangeTrace();
+  private readonly jwks: JwksFetcher;
   private started = false;
 
   constructor(
@@ -36,12 +38,17 @@ export class KubeMeshModel {
     private readonly options: { writeStatus?: boolean; trustDomain?: string } = {},
   ) {
     this.debouncer = new Debouncer(() => this.changeTrace.generate(() => this.rebuild()));
+    // RequestAuthentication keys are fetched here and inlined (as istiod does); a fetch with news rebuilds.
+    this.jwks = new JwksFetcher(log, () => {
+      if (this.started) this.changeTrace.event({ kind: 'jwks', type: 'fetched' });
+      this.debouncer.trigger();
+    });
     if (options.writeStatus)
       this.statusWriter = new ConfigStatusWriter(config, (kind, namespace, name) => this.find(kind, namespace, name), log);
   }
 
   private find(kind: string, namespace: string, name: string): (IstioObject & { status?: Record<string, unknown> }) | undefined {
-    const plural = networkingKinds.find((k) => k.kind === kind)?.plural ?? '';
+    const plural = istioKinds.find((k) => k.kind === kind)?.plural ?? '';
     return this.list<IstioObject & { status?: Record<string, unknown> }>(plural).find(
       (o) => o.metadata?.namespace === namespace && o.metadata?.name === name,
     );
@@ -84,6 +91,7 @@ export class KubeMeshModel {
 
   async stop(): Promise<void> {
     this.debouncer.stop();
+    this.jwks.stop();
     this.changeTrace.stop();
     await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
   }
@@ -95,6 +103,7 @@ export class KubeMeshModel {
   private rebuild(): void {
     if (!this.started) return;
     const istio = istioConfigOf(Object.fromEntries(istioKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
+    this.jwks.want(jwksSources(istio.requestAuthentications));
     const model = meshModelOf(
       this.list('services'),
       this.list('slices'),
@@ -104,8 +113,10 @@ export class KubeMeshModel {
       this.rootNamespace,
       this.options.trustDomain,
     );
+    model.jwks = this.jwks.current();
     const changed = this.groups.update(model);
-    this.statusWriter?.publish(analyzeNetworking(model));
+    // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
+    if (this.jwks.settled()) this.statusWriter?.publish([...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }

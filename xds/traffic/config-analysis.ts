@@ -1,11 +1,24 @@
 // What schema validation cannot see, found by reading the whole model: routes to
 // hosts that do not exist, subsets no DestinationRule defines, rules for hosts
-// nothing serves. Each networking object gets a verdict for its status, with
-// Istio's analyzer codes. Pure.
-import type { ConfigObject, DestinationRuleSpec, HttpDestination, VirtualServiceSpec } from '../model/istio-config.js';
+// nothing serves; security policies that select no workload, that a workload
+// cannot enforce as written, or whose keys could not be fetched. Each Istio
+// object gets a verdict for its status, with Istio's analyzer codes (Weft's own,
+// WEFT0xxx, where Istio has none). Pure.
+import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
+import type {
+  ConfigObject,
+  DestinationRuleSpec,
+  HttpDestination,
+  PeerAuthenticationSpec,
+  RequestAuthenticationSpec,
+  VirtualServiceSpec,
+} from '../model/istio-config.js';
 import { emptyIstioConfig } from '../model/istio-config.js';
 import { serviceHost, type MeshModel } from '../model/mesh-model.js';
-import { hostMatches, resolveHost } from './host-names.js';
+import { authorizationFilters, type PolicyProblem } from '../security/authorization-policies.js';
+import { requestAuthenticationFilters } from '../security/request-authentication.js';
+import { appliesTo, authorizationPoliciesFor } from '../security/workload-policies.js';
+import { hostMatches, labelsMatch, resolveHost } from './host-names.js';
 
 export interface AnalysisMessage {
   /** Istio's analyzer code and name, e.g. IST0101 ReferencedResourceNotFound. */
@@ -47,6 +60,183 @@ export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
   for (const rule of config.destinationRules) verdicts.push(verdict(rule, destinationRuleMessages(rule, model, hostExists)));
   for (const rule of [...config.serviceEntries, ...config.workloadEntries, ...config.sidecars]) verdicts.push(verdict(rule, []));
   return verdicts;
+}
+
+/** A workload as the model knows it: the endpoints of mesh services, by namespace and address, with the ports they serve. */
+interface ModelWorkload {
+  namespace: string;
+  labels: Record<string, string>;
+  ports: number[];
+}
+
+type Selectable = ConfigObject<{ selector?: { matchLabels?: Record<string, string> } }>;
+
+const securityMessage = (code: string, name: string, level: AnalysisMessage['level'], message: string): AnalysisMessage => ({
+  code,
+  name,
+  level,
+  message,
+});
+
+/**
+ * The verdicts of security.istio.io objects. The model does not know yet which
+ * workloads are proxyless gRPC servers and which run a sidecar, so each workload
+ * is checked as both, and what one kind would not enforce is a warning naming it.
+ * `jwksErrors`: why the control plane could not fetch a JWKS (by jwksUri or
+ * issuer); a jwksUri missing from `model.jwks` is an error (without `model.jwks`,
+ * nothing was fetched and nothing is checked).
+ */
+export function analyzeSecurity(model: MeshModel, jwksErrors: Record<string, string> = {}): ConfigVerdict[] {
+  const config = model.istio ?? emptyIstioConfig();
+  const rootNamespace = model.rootNamespace ?? 'istio-system';
+  const byAddress = new Map<string, ModelWorkload>();
+  for (const service of model.services) {
+    if (service.meshExternal) continue;
+    for (const endpoint of service.endpoints) {
+      const key = `${service.namespace}/${endpoint.address}`;
+      const workload = byAddress.get(key) ?? { namespace: service.namespace, labels: endpoint.labels ?? {}, ports: [] };
+      workload.ports = [...new Set([...workload.ports, ...Object.values(endpoint.ports)])].sort((a, b) => a - b);
+      byAddress.set(key, workload);
+    }
+  }
+  const workloads = [...byAddress.values()];
+  const selected = (policy: Selectable) => workloads.filter((w) => appliesTo(policy, w, rootNamespace));
+
+  // What each target does not enforce, per policy, from running the filters for every workload and port.
+  const problems = new Map<string, Set<string>>();
+  const collect = (found: PolicyProblem[]) => {
+    for (const problem of found) problems.set(problem.policy, (problems.get(problem.policy) ?? new Set()).add(problem.message));
+  };
+  for (const workload of workloads) {
+    const authorization = authorizationPoliciesFor(model, workload);
+    const authentication = config.requestAuthentications.filter((p) => appliesTo(p as Selectable, workload, rootNamespace));
+    for (const target of ['grpc', 'sidecar'] as const) {
+      for (const port of workload.ports.length > 0 ? workload.ports : [0]) {
+        if (authorization.length > 0)
+          collect(
+            authorizationFilters({ policies: authorization, trustDomain: model.trustDomain ?? 'cluster.local', port, target }).problems,
+          );
+      }
+      if (authentication.length > 0)
+        collect(
+          requestAuthenticationFilters({ policies: authentication.map(requestAuthenticationObject), target, fetchedJwks: model.jwks ?? {} })
+            .problems,
+        );
+    }
+  }
+  const unenforced = (policy: Selectable): AnalysisMessage[] => {
+    const who = whoIsSelected(policy, rootNamespace);
+    return [...(problems.get(`${policy.namespace}/${policy.name}`) ?? [])].sort().map((message) =>
+      securityMessage(
+        'WEFT0001',
+        'PolicyNotEnforcedAsWritten',
+        'WARNING',
+        message.replace(/^(proxyless gRPC|Envoy sidecar): /, (_, target: string) => `${target} workloads (${who}): `),
+      ),
+    );
+  };
+  const noWorkload = (policy: Selectable): AnalysisMessage[] => {
+    const labels = policy.spec.selector?.matchLabels;
+    if (!labels || Object.keys(labels).length === 0 || selected(policy).length > 0) return [];
+    return [
+      securityMessage(
+        'IST0127',
+        'NoMatchingWorkloadsFound',
+        'WARNING',
+        `No matching workloads for this resource with the following labels: ${describeLabels(labels)}`,
+      ),
+    ];
+  };
+
+  const verdicts: ConfigVerdict[] = [];
+  for (const policy of config.authorizationPolicies as Selectable[])
+    verdicts.push(verdict(policy, [...noWorkload(policy), ...unenforced(policy)]));
+  for (const policy of config.peerAuthentications)
+    verdicts.push(verdict(policy, [...noWorkload(policy as Selectable), ...portLevelMessages(policy, selected(policy as Selectable))]));
+  for (const policy of config.requestAuthentications)
+    verdicts.push(
+      verdict(policy, [
+        ...noWorkload(policy as Selectable),
+        ...jwksMessages(policy, model.jwks, jwksErrors),
+        ...unenforced(policy as Selectable),
+      ]),
+    );
+  return verdicts;
+}
+
+const describeLabels = (labels: Record<string, string>) =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+function whoIsSelected(policy: Selectable, rootNamespace: string): string {
+  const labels = policy.spec.selector?.matchLabels;
+  if (labels && Object.keys(labels).length > 0) return describeLabels(labels);
+  return policy.namespace === rootNamespace ? 'all of the mesh' : `all of namespace ${policy.namespace}`;
+}
+
+function requestAuthenticationObject(policy: ConfigObject<RequestAuthenticationSpec>): IRequestAuthentication {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'RequestAuthentication',
+    metadata: { name: policy.name, namespace: policy.namespace },
+    spec: policy.spec,
+  };
+}
+
+/** Port-level mTLS for a port none of the selected workloads serves never applies (the ports are the workloads' own). */
+function portLevelMessages(policy: ConfigObject<PeerAuthenticationSpec>, workloads: ModelWorkload[]): AnalysisMessage[] {
+  const labels = policy.spec.selector?.matchLabels as Record<string, string> | undefined;
+  if (!labels || Object.keys(labels).length === 0 || workloads.length === 0) return [];
+  const served = new Set(workloads.filter((w) => labelsMatch(labels, w.labels)).flatMap((w) => w.ports));
+  return Object.keys(policy.spec.portLevelMtls ?? {})
+    .filter((port) => !served.has(Number(port)))
+    .map((port) =>
+      securityMessage(
+        'WEFT0002',
+        'PortNotOnWorkload',
+        'WARNING',
+        `spec.portLevelMtls[${port}]: no workload the policy selects (${describeLabels(labels)}) serves port ${port}; ` +
+          `port-level settings name the workload's port (the container port), not the Service's (${[...served].join(', ')} served)`,
+      ),
+    );
+}
+
+function jwksMessages(
+  policy: ConfigObject<RequestAuthenticationSpec>,
+  fetched: Record<string, string> | undefined,
+  errors: Record<string, string>,
+): AnalysisMessage[] {
+  if (!fetched) return [];
+  const messages: AnalysisMessage[] = [];
+  (policy.spec.jwtRules ?? []).forEach((rule, index) => {
+    if (rule.jwks) return;
+    const jwksUri = rule.jwksUri ?? rule.jwks_uri;
+    const key = jwksUri ?? rule.issuer;
+    if (!key) return;
+    const field = jwksUri ? `spec.jwtRules[${index}].jwksUri` : `spec.jwtRules[${index}].issuer`;
+    const what = jwksUri ? `the JWKS at ${jwksUri}` : `the JWKS of issuer ${key} (OpenID discovery)`;
+    const error = errors[key];
+    if (fetched[key] === undefined)
+      messages.push(
+        securityMessage(
+          'WEFT0003',
+          'JwksNotFetched',
+          'ERROR',
+          `${field}: the control plane could not fetch ${what}${error ? `: ${error}` : ''}; tokens of issuer ${rule.issuer ?? '(any)'} cannot be verified`,
+        ),
+      );
+    else if (error)
+      messages.push(
+        securityMessage(
+          'WEFT0003',
+          'JwksNotFetched',
+          'WARNING',
+          `${field}: the last refresh of ${what} failed (${error}); the keys fetched before are still used`,
+        ),
+      );
+  });
+  return messages;
 }
 
 function verdict(rule: ConfigObject<unknown>, messages: AnalysisMessage[]): ConfigVerdict {
@@ -130,7 +320,10 @@ export function statusOf(verdict: ConfigVerdict, previous: Record<string, unknow
     validationMessages: verdict.messages.map((m) => ({
       type: { code: m.code, name: m.name },
       level: m.level,
-      documentationUrl: `https://istio.io/latest/docs/reference/config/analysis/${m.code.toLowerCase()}/`,
+      // Weft's own codes have no page on Istio's site.
+      ...(m.code.startsWith('IST')
+        ? { documentationUrl: `https://istio.io/latest/docs/reference/config/analysis/${m.code.toLowerCase()}/` }
+        : {}),
     })),
   };
 }
