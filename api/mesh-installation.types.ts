@@ -94,6 +94,54 @@ tracing: {
  */
 sampling?: number
 }
+/**
+ * Istio's MeshConfig extensionProviders that Telemetry resources name (tracing backends, access log sinks).
+ * 
+ * @maxItems 32
+ */
+extensionProviders?: {
+name: string
+/**
+ * Traces over OTLP/gRPC to a collector Service.
+ */
+opentelemetry?: {
+/**
+ * Host of the collector, e.g. otel-collector.observability.svc.cluster.local.
+ */
+service: string
+port: number
+}
+/**
+ * Traces in Zipkin's format to a collector Service.
+ */
+zipkin?: {
+service: string
+port: number
+path: string
+}
+/**
+ * Access logs written by Envoy to a file.
+ */
+envoyFileAccessLog?: {
+path: string
+logFormat?: {
+text?: string
+/**
+ * JSON access logs with these fields (Envoy command operators as values).
+ */
+labels?: {
+[k: string]: string
+}
+}
+}
+}[]
+/**
+ * Providers used when no Telemetry resource names one.
+ */
+defaultProviders?: {
+tracing?: string[]
+accessLogging?: string[]
+}
 }
 injection: {
 /**

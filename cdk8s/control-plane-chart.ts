@@ -309,6 +309,8 @@ function meshConfig(installation: MeshInstallation, profileAccessLogging: boolea
     accessLogFile: accessLogging ? '/dev/stdout' : '',
     accessLogEncoding: mesh.accessLogging.encoding,
     accessLogFormat: mesh.accessLogging.format,
+    ...(mesh.extensionProviders?.length ? { extensionProviders: mesh.extensionProviders } : {}),
+    ...(mesh.defaultProviders ? { defaultProviders: mesh.defaultProviders } : {}),
     defaultConfig: {
       discoveryAddress: `${controlPlaneNames(installation).weftd}.${installation.spec.namespace}.svc:${ports.xdsTls}`,
       proxyMetadata: {},

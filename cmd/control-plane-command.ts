@@ -16,6 +16,7 @@ import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/inj
 import { WebhookServer } from '../webhooks/webhook-server.js';
 import { ProxyGroups } from '../xds/cache/proxy-groups.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
+import type { ExtensionProvider } from '../xds/model/mesh-model.js';
 import { aggregatedDiscoveryService } from '../xds/protos.js';
 import { AdsServer } from '../xds/server/ads-server.js';
 import { parseDurationSeconds } from '../lib/duration.js';
@@ -61,6 +62,12 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     trustDomain?: string;
     outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
     weft?: { mtlsMode?: 'STRICT' | 'PERMISSIVE' };
+    accessLogFile?: string;
+    accessLogEncoding?: 'TEXT' | 'JSON';
+    accessLogFormat?: string;
+    defaultConfig?: { tracing?: { sampling?: number } };
+    extensionProviders?: ExtensionProvider[];
+    defaultProviders?: { tracing?: string[]; accessLogging?: string[] };
   };
   const trustDomain = mesh.trustDomain ?? 'cluster.local';
   // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
@@ -70,6 +77,14 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     meshConfig: {
       ...(mesh.weft?.mtlsMode ? { mtlsMode: mesh.weft.mtlsMode } : {}),
       ...(mesh.outboundTrafficPolicy?.mode ? { outboundTrafficPolicy: mesh.outboundTrafficPolicy.mode } : {}),
+      telemetry: {
+        ...(mesh.accessLogFile ? { accessLogFile: mesh.accessLogFile } : {}),
+        ...(mesh.accessLogEncoding ? { accessLogEncoding: mesh.accessLogEncoding } : {}),
+        ...(mesh.accessLogFormat ? { accessLogFormat: mesh.accessLogFormat } : {}),
+        ...(mesh.defaultConfig?.tracing?.sampling !== undefined ? { tracingSampling: mesh.defaultConfig.tracing.sampling } : {}),
+        ...(mesh.extensionProviders ? { extensionProviders: mesh.extensionProviders } : {}),
+        ...(mesh.defaultProviders ? { defaultProviders: mesh.defaultProviders } : {}),
+      },
     },
   });
   const defaultTtl = parseDurationSeconds(process.env['WEFT_WORKLOAD_CERT_TTL'] ?? '24h');

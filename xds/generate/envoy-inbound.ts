@@ -13,6 +13,7 @@ import { requestAuthenticationFilters } from '../security/request-authentication
 import { appliesTo, authorizationPoliciesFor } from '../security/workload-policies.js';
 import { emptyIstioConfig } from '../model/istio-config.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
+import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
 import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
 
 const types = {
@@ -108,6 +109,7 @@ function inboundFilters(view: ProxyView, port: number, http: boolean): Array<Rec
           validate_clusters: { value: false },
         },
         http_filters: httpFilters(view, port),
+        ...hcmTelemetry(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }, 'SERVER').fields,
         // The application learns the caller's identity as Istio's sidecar tells it.
         forward_client_cert_details: 'APPEND_FORWARD',
         set_current_client_cert_details: { uri: true },

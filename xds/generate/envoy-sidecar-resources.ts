@@ -14,6 +14,7 @@ import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clus
 import type { ProxyView } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
 import { envoyInbound } from './envoy-inbound.js';
+import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
 import { endpointMtlsMode } from '../security/grpc-tls.js';
 import type { MeshModel } from '../model/mesh-model.js';
 
@@ -164,6 +165,9 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
   const registryOnly = (view.sidecar?.spec.outboundTrafficPolicy?.mode ?? view.model.meshConfig?.outboundTrafficPolicy) === 'REGISTRY_ONLY';
   const unknownHosts = registryOnly ? 'BlackHoleCluster' : passthrough;
 
+  // Access logs and tracing on the client side, from Telemetry and the mesh defaults.
+  const clientTelemetry = hcmTelemetry(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }, 'CLIENT');
+
   // One listener and one route configuration per service port, as Istio does for HTTP.
   for (const [port, hosts] of [...hostsByPort].sort((a, b) => a[0] - b[0])) {
     const routeName = String(port);
@@ -203,6 +207,7 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
               typed_config: any(types.hcm, {
                 stat_prefix: `outbound_0.0.0.0_${port}`,
                 rds: { config_source: ads, route_config_name: routeName },
+                ...clientTelemetry.fields,
                 http_filters: [
                   { name: faultFilterName, typed_config: any(types.fault, {}) },
                   { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) },

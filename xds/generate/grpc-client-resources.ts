@@ -95,7 +95,7 @@ function withDigests(resources: Record<string, Record<string, unknown>>): Record
   return Object.fromEntries(
     Object.entries(resources).map(([name, resource]) => {
       const digest = createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
-      return [name, { ...resource, metadata: { filter_metadata: { 'weft.dev': { fields: { digest: { string_value: digest } } } } } }];
+      return [name, { ...resource, metadata: { filter_metadata: { 'weft.dev': { fields: { digest: { stringValue: digest } } } } } }];
     }),
   );
 }

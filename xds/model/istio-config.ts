@@ -9,6 +9,7 @@ import type { IWorkloadEntry } from '@kubernetes-models/istio/networking.istio.i
 import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
 import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
+import type { ITelemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry';
 
 export type VirtualServiceSpec = NonNullable<IVirtualService['spec']>;
 export type HttpRoute = NonNullable<VirtualServiceSpec['http']>[number];
@@ -23,6 +24,7 @@ export type SidecarSpec = NonNullable<ISidecar['spec']>;
 export type PeerAuthenticationSpec = NonNullable<IPeerAuthentication['spec']>;
 export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy['spec']>;
 export type RequestAuthenticationSpec = NonNullable<IRequestAuthentication['spec']>;
+export type TelemetrySpec = NonNullable<ITelemetry['spec']>;
 
 /** One Istio object: identity, the age that breaks ties as in Istio, and its spec. */
 export interface ConfigObject<Spec> {
@@ -44,6 +46,7 @@ export interface IstioConfig {
   peerAuthentications: ConfigObject<PeerAuthenticationSpec>[];
   authorizationPolicies: ConfigObject<AuthorizationPolicySpec>[];
   requestAuthentications: ConfigObject<RequestAuthenticationSpec>[];
+  telemetries: ConfigObject<TelemetrySpec>[];
 }
 
 export const emptyIstioConfig = (): IstioConfig => ({
@@ -55,6 +58,7 @@ export const emptyIstioConfig = (): IstioConfig => ({
   peerAuthentications: [],
   authorizationPolicies: [],
   requestAuthentications: [],
+  telemetries: [],
 });
 
 /** Istio's conflict order: oldest first, then by namespace/name. */

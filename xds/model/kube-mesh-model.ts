@@ -16,6 +16,7 @@ import { analyzeNetworking, analyzeSecurity } from '../traffic/config-analysis.j
 import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
+import type { MeshDefaults } from './mesh-model.js';
 import { JwksFetcher, jwksSources } from './jwks-fetcher.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from './mesh-model-of.js';
 
@@ -35,7 +36,7 @@ export class KubeMeshModel {
     /** Istio's root namespace: mesh-wide Sidecar and DestinationRule defaults live here. */
     private readonly rootNamespace = 'istio-system',
     /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
-    private readonly options: { writeStatus?: boolean; trustDomain?: string } = {},
+    private readonly options: { writeStatus?: boolean; trustDomain?: string; meshConfig?: MeshDefaults } = {},
   ) {
     this.debouncer = new Debouncer(() => this.changeTrace.generate(() => this.rebuild()));
     // RequestAuthentication keys are fetched here and inlined (as istiod does); a fetch with news rebuilds.
@@ -114,6 +115,7 @@ export class KubeMeshModel {
       this.options.trustDomain,
     );
     model.jwks = this.jwks.current();
+    if (this.options.meshConfig) model.meshConfig = this.options.meshConfig;
     const changed = this.groups.update(model);
     // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
     if (this.jwks.settled()) this.statusWriter?.publish([...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);

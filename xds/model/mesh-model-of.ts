@@ -26,8 +26,10 @@ export const securityKinds = [
   { group: 'security.istio.io', plural: 'requestauthentications', field: 'requestAuthentications', kind: 'RequestAuthentication' },
 ] as const;
 
+export const telemetryKinds = [{ group: 'telemetry.istio.io', plural: 'telemetries', field: 'telemetries', kind: 'Telemetry' }] as const;
+
 /** Every Istio kind the model reads. */
-export const istioKinds = [...networkingKinds, ...securityKinds];
+export const istioKinds = [...networkingKinds, ...securityKinds, ...telemetryKinds];
 
 /** Istio objects by plural, as listed, to the typed config (objects without a spec are skipped). */
 export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject>>): IstioConfig {

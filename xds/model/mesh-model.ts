@@ -48,6 +48,26 @@ export interface MeshDefaults {
   mtlsMode?: 'STRICT' | 'PERMISSIVE';
   /** Where traffic to hosts outside the registry goes, unless a Sidecar says otherwise. */
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** MeshConfig's telemetry defaults (Istio's field names). */
+  telemetry?: MeshTelemetry;
+}
+
+export interface ExtensionProvider {
+  name: string;
+  opentelemetry?: { service: string; port: number };
+  zipkin?: { service: string; port: number; path?: string };
+  envoyFileAccessLog?: { path?: string; logFormat?: { text?: string; labels?: Record<string, string> } };
+}
+
+export interface MeshTelemetry {
+  /** Istio's legacy switch: access logs to this file when no Telemetry says otherwise ('' is off). */
+  accessLogFile?: string;
+  accessLogEncoding?: 'TEXT' | 'JSON';
+  accessLogFormat?: string;
+  /** Percentage of requests traced when a tracing provider applies. */
+  tracingSampling?: number;
+  extensionProviders?: ExtensionProvider[];
+  defaultProviders?: { tracing?: string[]; accessLogging?: string[] };
 }
 
 export interface MeshModel {

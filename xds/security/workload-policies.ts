@@ -1,6 +1,6 @@
 // Which security policies apply to one workload, as Istio selects them: the root
 // namespace's and the workload namespace's without a selector, and those in the
-// workload's namespace whose selector matches its labels. Pure.
+// workload's (or the root) namespace whose selector matches its labels. Pure.
 import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
 import { byAge, emptyIstioConfig, type AuthorizationPolicySpec, type ConfigObject } from '../model/istio-config.js';
 import type { MeshModel } from '../model/mesh-model.js';
@@ -12,8 +12,12 @@ export function appliesTo(
   workload: Workload,
   rootNamespace: string,
 ): boolean {
+  // A selector in the root namespace selects across the mesh, as Istio's AuthorizationPolicy and RequestAuthentication do.
   if (policy.spec.selector)
-    return policy.namespace === workload.namespace && labelsMatch(policy.spec.selector.matchLabels, workload.labels);
+    return (
+      (policy.namespace === workload.namespace || policy.namespace === rootNamespace) &&
+      labelsMatch(policy.spec.selector.matchLabels, workload.labels)
+    );
   return policy.namespace === workload.namespace || policy.namespace === rootNamespace;
 }
 
