@@ -3,7 +3,8 @@
 // Weft's image run as `weft` processes and the sample app's pods as echo-app
 // processes, each bound to its pod's IP (testing/cluster/pod-processes.ts). The
 // injector gives the sample pods the `grpc-agent` template (proxyless gRPC, no
-// Envoy), and local-grpc-agent.ts stands in for the agent's xDS bootstrap.
+// Envoy), and local-grpc-agent.ts stands in for the agent: the workload certificate
+// from weftd's CA and the xDS bootstrap.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
@@ -31,6 +32,8 @@ export async function startEmbeddedTarget(repositoryRoot = process.cwd()): Promi
           `--kubeconfig=${cluster.kubeconfigPath}`,
           // weftd of the sample MeshInstallation, plaintext ADS.
           '--xds-service=weftd.weft-system:15010',
+          // Each pod's stand-in for its containers' files: the bootstrap and the workload certificates.
+          `--pods-dir=${join(cluster.workDir, 'pod-files')}`,
           join(workloads, 'echo-app.js'),
         ],
       },
@@ -45,6 +48,21 @@ export async function startEmbeddedTarget(repositoryRoot = process.cwd()): Promi
     echoImage: embeddedEchoImage,
     injectionTemplate: 'grpc-agent',
     serviceTarget: (host, port) => `xds:///${host}:${port}`,
+    async plainServiceTarget(service, namespace, port) {
+      // No cluster DNS and no routed Service IPs in the sandbox: the Service's ready endpoints, as gRPC's ipv4: list.
+      const result = await run(
+        binaries.kubectl,
+        ['get', 'endpointslices', '-n', namespace, '-l', `kubernetes.io/service-name=${service}`, '-o', 'json'],
+        { env },
+      );
+      if (result.status !== 0) throw new Error(`no EndpointSlices of ${namespace}/${service}: ${result.stderr.trim()}`);
+      const slices = JSON.parse(result.stdout) as {
+        items: Array<{ endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }> }>;
+      };
+      const addresses = slices.items.flatMap((slice) => slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false);
+      if (addresses.length === 0) throw new Error(`no ready endpoint of ${namespace}/${service}`);
+      return `ipv4:${addresses.map((e) => `${e.addresses[0]}:${port}`).join(',')}`;
+    },
     kubectl: (args, input) => run(binaries.kubectl, args, { env, ...(input === undefined ? {} : { input }) }),
     async httpGetFromPod(namespace, pod, port, path) {
       // The test runs in the sandbox too: the pod's IP is a local address here.

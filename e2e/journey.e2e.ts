@@ -1,7 +1,9 @@
 // The user's journey, black box, as one suite: install Weft as the README says, see
 // it Ready, label a namespace, deploy a service and a client, see them injected, see
 // the client reach the service through the mesh, roll out a second version, split
-// traffic 90/10 and route by header with Istio's VirtualService, and uninstall. It
+// traffic 90/10 and route by header with Istio's VirtualService, require mTLS with a
+// STRICT PeerAuthentication (echo sees the client's SPIFFE ID, a client outside the
+// mesh is refused), allow only the client with an AuthorizationPolicy, and uninstall. It
 // runs unchanged on the embedded local cluster (`make e2e`, proxyless gRPC through
 // weftd's xDS) and on kind (`make e2e-kind`, real Envoy sidecars); each step polls
 // with a deadline. The first failing step dumps the MeshInstallation, pods, events,
@@ -16,7 +18,7 @@ import { eventually } from '../testing/jest/kube-helpers.js';
 import { insideSandbox } from '../testing/sandbox/network-sandbox.js';
 import { startEmbeddedTarget } from './embedded-target.js';
 import { kindTarget } from './kind-target.js';
-import { echoPorts, echoService, list, sampleDeployment } from './sample-workloads.js';
+import { echoPorts, echoService, list, sampleDeployment, serviceAccount } from './sample-workloads.js';
 import type { CommandResult, E2eTarget } from './target.js';
 
 const root = process.cwd();
@@ -63,6 +65,8 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
 
 (unavailable ? describe.skip : describe)(`the user's journey on ${targetName}${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   const namespace = `journey-${randomBytes(3).toString('hex')}`;
+  /** Not labelled for injection: its pods are outside the mesh. */
+  const outside = `${namespace}-outside`;
   let target: E2eTarget | undefined;
   let stoppedAt: string | undefined;
   let installedCrd = false;
@@ -86,14 +90,26 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
     );
   const namesOf = (pods: V1Pod[]) => pods.map((pod) => pod.metadata?.name ?? '').sort();
 
-  async function call(fromSelector: string, service: string, port: number, count: number, headers: string[] = []): Promise<CallResult> {
-    const [client] = await podsOf(namespace, fromSelector);
-    if (!client?.metadata?.name) throw new Error(`no running pod ${fromSelector} in ${namespace}`);
-    const grpcTarget = t().serviceTarget(`${service}.${namespace}.svc.cluster.local`, port);
+  /** Calls from a pod (the first Running one the selector finds in `fromNamespace`) to a gRPC target; the pod's answer. */
+  async function callTarget(
+    fromNamespace: string,
+    fromSelector: string,
+    grpcTarget: string,
+    count: number,
+    headers: string[] = [],
+  ): Promise<CallResult> {
+    const [client] = await podsOf(fromNamespace, fromSelector);
+    if (!client?.metadata?.name) throw new Error(`no running pod ${fromSelector} in ${fromNamespace}`);
     const query = new URLSearchParams({ target: grpcTarget, count: String(count) });
     for (const header of headers) query.append('header', header);
-    return JSON.parse(await t().httpGetFromPod(namespace, client.metadata.name, echoPorts.control, `/call?${query}`)) as CallResult;
+    return JSON.parse(await t().httpGetFromPod(fromNamespace, client.metadata.name, echoPorts.control, `/call?${query}`)) as CallResult;
   }
+  /** Calls from a pod of the journey's namespace to a Service there, through the mesh. */
+  const call = (fromSelector: string, service: string, port: number, count: number, headers: string[] = []) =>
+    callTarget(namespace, fromSelector, t().serviceTarget(`${service}.${namespace}.svc.cluster.local`, port), count, headers);
+  /** Calls from the pod outside the mesh to echo, in plaintext. */
+  const callFromOutside = async (count: number) =>
+    callTarget(outside, 'app=outsider', await t().plainServiceTarget('echo', namespace, echoPorts.grpc), count);
 
   async function weftdGet(path: string): Promise<Array<{ pod: string; body: string }>> {
     const pods = await podsOf(installation.namespace, 'app.kubernetes.io/name=weftd');
@@ -133,6 +149,7 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
       await section('operator logs', t().logs('weft-operator')),
       await section('control plane logs', t().logs(installation.namespace)),
       await section(`workload logs (${namespace})`, t().logs(namespace)),
+      await section(`workload logs (${outside})`, t().logs(outside), 60),
     ].join('\n');
     const file = join(tmpdir(), `weft-e2e-${t().name}-${Date.now()}.txt`);
     writeFileSync(file, `${report}\n`);
@@ -170,7 +187,7 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
     if (process.env['WEFT_E2E_DISPOSABLE_CLUSTER'] !== '1' && target.name !== 'embedded') {
       // Delete only what the journey made; the installation first, while its operator still runs.
       await target.kubectl(['delete', 'meshinstallation', installation.name, '--ignore-not-found', '--timeout=120s']);
-      await target.kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false']);
+      await target.kubectl(['delete', 'namespace', namespace, outside, '--ignore-not-found', '--wait=false']);
       if (installedCrd) await target.kubectl(['delete', '-f', installYaml, '--ignore-not-found', '--wait=false']);
     }
     await target.stop({ failed: stoppedAt !== undefined });
@@ -210,11 +227,29 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
     const { injectionTemplate, echoImage } = t();
     await kubectl(['create', 'namespace', namespace]);
     await kubectl(['label', 'namespace', namespace, 'weft-injection=enabled']);
-    const deployment = (name: string, app: string, replicas: number) =>
-      sampleDeployment({ namespace, name, app, version: 'v1', replicas, image: echoImage, template: injectionTemplate });
+    const deployment = (name: string, app: string, replicas: number, account?: string) =>
+      sampleDeployment({
+        namespace,
+        name,
+        app,
+        version: 'v1',
+        replicas,
+        image: echoImage,
+        template: injectionTemplate,
+        ...(account ? { serviceAccount: account } : {}),
+      });
     // The namespace's default ServiceAccount comes a moment after the namespace; until then pods are refused.
     await eventually('the default ServiceAccount', async () => kubectl(['get', 'serviceaccount', 'default', '-n', namespace]));
-    await kubectl(['apply', '-f', '-'], list(echoService(namespace), deployment('echo-v1', 'echo', 2), deployment('client', 'client', 1)));
+    // The client has its own ServiceAccount: its identity in the mesh, which the security steps check.
+    await kubectl(
+      ['apply', '-f', '-'],
+      list(
+        echoService(namespace),
+        serviceAccount(namespace, 'client'),
+        deployment('echo-v1', 'echo', 2),
+        deployment('client', 'client', 1, 'client'),
+      ),
+    );
     for (const name of ['echo-v1', 'client']) await kubectl(['rollout', 'status', `deployment/${name}`, '-n', namespace, '--timeout=180s']);
 
     const pods = [...(await podsOf(namespace, 'app=echo')), ...(await podsOf(namespace, 'app=client'))];
@@ -351,6 +386,131 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
     const plain = await call('app=client', 'echo', echoPorts.grpc, 100);
     expect(plain.errors).toEqual([]);
     expect(share(plain, 'v1')).toBeGreaterThan(0.7);
+  });
+
+  const spiffeIdOf = (account: string) => `spiffe://cluster.local/ns/${namespace}/sa/${account}`;
+  const peerAuthentication = (mode: string) => ({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
+    metadata: { name: 'default', namespace },
+    spec: { mtls: { mode } },
+  });
+
+  step('a client outside the mesh reaches echo in plaintext while the namespace is PERMISSIVE (Istio’s default)', async () => {
+    await kubectl(['create', 'namespace', outside]);
+    await eventually('the default ServiceAccount', async () => kubectl(['get', 'serviceaccount', 'default', '-n', outside]));
+    await kubectl(
+      ['apply', '-f', '-'],
+      list(
+        sampleDeployment({
+          namespace: outside,
+          name: 'outsider',
+          app: 'outsider',
+          version: 'v1',
+          replicas: 1,
+          image: t().echoImage,
+          template: t().injectionTemplate,
+        }),
+      ),
+    );
+    await kubectl(['rollout', 'status', 'deployment/outsider', '-n', outside, '--timeout=180s']);
+    const [outsider] = await podsOf(outside, 'app=outsider');
+    expect([...(outsider?.spec?.initContainers ?? []), ...(outsider?.spec?.containers ?? [])].map((c) => c.name)).toEqual(['app']);
+    // Reaching it now shows that the refusal under STRICT is the policy, not a missing route.
+    const result = await eventually(
+      'plaintext calls from outside the mesh to reach echo',
+      async () => {
+        const r = await callFromOutside(10);
+        return r.errors.length === 0 ? r : undefined;
+      },
+      120_000,
+    );
+    expect(result.replies.every((reply) => reply.peerSpiffeId === undefined)).toBe(true);
+  });
+
+  step('with a STRICT PeerAuthentication, the client reaches echo over mTLS and echo sees its SPIFFE ID', async () => {
+    await kubectl(['apply', '-f', '-'], list(peerAuthentication('STRICT')));
+    const result = await eventually(
+      `every reply to carry the client's SPIFFE ID ${spiffeIdOf('client')}`,
+      async () => {
+        const r = await call('app=client', 'echo', echoPorts.grpc, 30);
+        return r.errors.length === 0 && r.replies.every((reply) => reply.peerSpiffeId === spiffeIdOf('client')) ? r : undefined;
+      },
+      120_000,
+    );
+    expect(result.replies).toHaveLength(30);
+    expect(new Set(versionsOf(result))).toEqual(new Set(['v1', 'v2']));
+  });
+
+  step('STRICT refuses the client outside the mesh; the meshed client still succeeds', async () => {
+    const refused = await eventually(
+      'every plaintext call from outside the mesh to be refused',
+      async () => {
+        const r = await callFromOutside(10);
+        return r.replies.length === 0 && r.errors.length === 10 ? r : undefined;
+      },
+      120_000,
+    );
+    // A refused connection: the server never answered, so no gRPC status of its own.
+    expect(refused.errors.every((error) => /UNAVAILABLE|connection|reset|closed/i.test(error))).toBe(true);
+    const meshed = await call('app=client', 'echo', echoPorts.grpc, 20);
+    expect(meshed.errors).toEqual([]);
+    expect(new Set(meshed.replies.map((reply) => reply.peerSpiffeId))).toEqual(new Set([spiffeIdOf('client')]));
+  });
+
+  step('an AuthorizationPolicy allows only the client’s ServiceAccount: another one gets PERMISSION_DENIED', async () => {
+    await kubectl(
+      ['apply', '-f', '-'],
+      list(
+        serviceAccount(namespace, 'intruder'),
+        sampleDeployment({
+          namespace,
+          name: 'intruder',
+          app: 'intruder',
+          version: 'v1',
+          replicas: 1,
+          image: t().echoImage,
+          template: t().injectionTemplate,
+          serviceAccount: 'intruder',
+        }),
+      ),
+    );
+    await kubectl(['rollout', 'status', 'deployment/intruder', '-n', namespace, '--timeout=180s']);
+    // Before the policy the intruder is a member of the mesh like any other: echo serves it, and knows who it is.
+    await eventually(
+      `the intruder to reach echo over mTLS as ${spiffeIdOf('intruder')}`,
+      async () => {
+        const r = await call('app=intruder', 'echo', echoPorts.grpc, 10);
+        return r.errors.length === 0 && r.replies.every((reply) => reply.peerSpiffeId === spiffeIdOf('intruder')) ? r : undefined;
+      },
+      120_000,
+    );
+
+    await kubectl(
+      ['apply', '-f', '-'],
+      list({
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'echo-allow-client', namespace },
+        spec: {
+          selector: { matchLabels: { app: 'echo' } },
+          action: 'ALLOW',
+          rules: [{ from: [{ source: { principals: [`cluster.local/ns/${namespace}/sa/client`] } }] }],
+        },
+      }),
+    );
+    const denied = await eventually(
+      'every call from the intruder to be denied',
+      async () => {
+        const r = await call('app=intruder', 'echo', echoPorts.grpc, 10);
+        return r.replies.length === 0 && r.errors.length === 10 ? r : undefined;
+      },
+      120_000,
+    );
+    expect(denied.errors.every((error) => /PERMISSION_DENIED/.test(error))).toBe(true);
+    const allowed = await call('app=client', 'echo', echoPorts.grpc, 20);
+    expect(allowed.errors).toEqual([]);
+    expect(new Set(allowed.replies.map((reply) => reply.peerSpiffeId))).toEqual(new Set([spiffeIdOf('client')]));
   });
 
   step('uninstalls: deleting the MeshInstallation removes the webhooks first, then everything Weft made', async () => {

@@ -18,6 +18,7 @@ export function kindTarget(): E2eTarget {
     echoImage,
     injectionTemplate: 'sidecar',
     serviceTarget: (host, port) => `dns:///${host}:${port}`,
+    plainServiceTarget: async (service, namespace, port) => `dns:///${service}.${namespace}.svc.cluster.local:${port}`,
     kubectl,
     async httpGetFromPod(namespace, pod, port, path) {
       // The app image is node without curl: node's fetch, from the app container (not the proxy's UID).

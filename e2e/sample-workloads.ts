@@ -28,9 +28,11 @@ export interface SampleDeployment {
   replicas: number;
   image: string;
   template: InjectionTemplate;
+  /** The pod's ServiceAccount, its identity in the mesh; the namespace's `default` when absent. */
+  serviceAccount?: string;
 }
 
-export function sampleDeployment({ namespace, name, app, version, replicas, image, template }: SampleDeployment): object {
+export function sampleDeployment({ namespace, name, app, version, replicas, image, template, serviceAccount }: SampleDeployment): object {
   const labels = { app, version };
   const field = (envName: string, fieldPath: string) => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
   return {
@@ -46,6 +48,7 @@ export function sampleDeployment({ namespace, name, app, version, replicas, imag
           ...(template === 'grpc-agent' ? { annotations: { 'inject.istio.io/templates': 'grpc-agent' } } : {}),
         },
         spec: {
+          ...(serviceAccount ? { serviceAccountName: serviceAccount } : {}),
           terminationGracePeriodSeconds: 5,
           containers: [
             {
@@ -65,6 +68,10 @@ export function sampleDeployment({ namespace, name, app, version, replicas, imag
       },
     },
   };
+}
+
+export function serviceAccount(namespace: string, name: string): object {
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } };
 }
 
 /** A List for `kubectl apply -f -`. */

@@ -22,6 +22,11 @@ export interface E2eTarget {
   readonly injectionTemplate: InjectionTemplate;
   /** The gRPC target a workload in the mesh dials for a Service port. */
   serviceTarget(host: string, port: number): string;
+  /**
+   * The gRPC target a pod outside the mesh (no proxy, no xDS) dials for a Service port:
+   * the cluster's DNS name, or where there is no cluster DNS the Service's endpoints.
+   */
+  plainServiceTarget(service: string, namespace: string, port: number): Promise<string>;
   /** The real kubectl, as a user runs it. */
   kubectl(args: string[], input?: string): Promise<CommandResult>;
   /** GET http://127.0.0.1:<port><path> from inside a Running pod's app container; the response body. */

@@ -1,14 +1,18 @@
 // The e2e journey's sample app (image ghcr.io/weft-mesh/weft-echo, e2e/images/echo/Dockerfile):
 // the same program is the server and the client.
-//   gRPC Echo on PORT (8080): answers with its pod name, VERSION and, behind an Istio
-//     sidecar, the caller's SPIFFE ID from Envoy's x-forwarded-client-cert header.
+//   gRPC Echo on PORT (8080): answers with its pod name, VERSION and the caller's SPIFFE
+//     ID: behind an Istio sidecar from Envoy's x-forwarded-client-cert header; proxyless,
+//     from the client certificate of the mTLS connection.
 //   HTTP on CONTROL_PORT (8081): GET /healthz; GET /call?target=<gRPC target>&count=N
 //     [&header=name:value ...] calls Echo N times from this pod, with those headers as
 //     gRPC metadata, and returns the replies and errors as JSON.
-// Targets may be xds:///<service>:<port> (proxyless, with the bootstrap named by
-// GRPC_XDS_BOOTSTRAP as Istio's grpc-agent template sets it) or plain DNS names,
-// which an Envoy sidecar captures.
-//   POD_NAME, VERSION: what it reports; POD_IP or BIND_ADDRESS: where it listens (all addresses by default)
+// Proxyless (a bootstrap named by GRPC_XDS_BOOTSTRAP, as Istio's grpc-agent template sets
+// it) it is an xDS-enabled server (XdsServer: the listener, mTLS and AuthorizationPolicy
+// come from the control plane, plaintext when it says nothing) and its calls use xDS
+// credentials (mTLS where the control plane says so). Targets may be
+// xds:///<service>:<port> (proxyless) or plain names, which an Envoy sidecar captures.
+//   POD_NAME, VERSION: what it reports; POD_IP or BIND_ADDRESS: where it listens (all addresses by default;
+//   an xDS-enabled server asks for the listener of that address)
 import { createServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
@@ -18,7 +22,7 @@ export interface EchoAppReply {
   pod: string;
   version: string;
   message: string;
-  /** The caller's SPIFFE ID, when a sidecar terminated mTLS and said who the peer was. */
+  /** The caller's SPIFFE ID: from its certificate (proxyless mTLS), or from the sidecar that terminated mTLS. */
   peerSpiffeId?: string;
 }
 
@@ -34,6 +38,7 @@ const host = process.env['BIND_ADDRESS'] ?? process.env['POD_IP'] ?? '0.0.0.0';
 const grpcPort = Number(process.env['PORT'] ?? 8080);
 const controlPort = Number(process.env['CONTROL_PORT'] ?? 8081);
 const maxCalls = 200;
+const proxyless = Boolean(process.env['GRPC_XDS_BOOTSTRAP'] ?? process.env['GRPC_XDS_BOOTSTRAP_CONFIG']);
 
 grpcXds.register();
 
@@ -43,11 +48,17 @@ function peerSpiffeIdOf(xfcc: string | undefined): string | undefined {
   return last?.match(/(?:^|;)URI=(spiffe:\/\/[^;]+)/)?.[1];
 }
 
-const server = new grpc.Server();
+/** The URI SAN of the TLS peer's certificate (an xDS-enabled server under mTLS). */
+function tlsPeerSpiffeId(call: grpc.ServerUnaryCall<unknown, unknown>): string | undefined {
+  const san = call.getAuthContext()?.sslPeerCertificate?.subjectaltname ?? '';
+  return /(?:^|,\s*)URI:(spiffe:\/\/[^,\s]+)/.exec(san)?.[1];
+}
+
+const server = proxyless ? new grpcXds.XdsServer() : new grpc.Server();
 server.addService(echoService, {
   Echo: (call: grpc.ServerUnaryCall<{ message?: string }, EchoAppReply>, callback: grpc.sendUnaryData<EchoAppReply>) => {
     const xfcc = call.metadata.get('x-forwarded-client-cert')[0];
-    const peerSpiffeId = peerSpiffeIdOf(typeof xfcc === 'string' ? xfcc : xfcc?.toString());
+    const peerSpiffeId = proxyless ? tlsPeerSpiffeId(call) : peerSpiffeIdOf(typeof xfcc === 'string' ? xfcc : xfcc?.toString());
     callback(null, { pod, version, message: call.request.message ?? '', ...(peerSpiffeId ? { peerSpiffeId } : {}) });
   },
 });
@@ -58,7 +69,11 @@ const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
 function clientFor(target: string): grpc.Client {
   let client = clients.get(target);
   if (!client) {
-    client = new EchoClient(target, grpc.credentials.createInsecure());
+    // xDS credentials fall back to plaintext wherever the control plane asks for no TLS.
+    const credentials = proxyless
+      ? new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure())
+      : grpc.credentials.createInsecure();
+    client = new EchoClient(target, credentials);
     clients.set(target, client);
   }
   return client;
@@ -117,15 +132,19 @@ const control = createServer((request, response) => {
   );
 });
 
-server.bindAsync(`${host}:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (error) => {
+// An XdsServer answers its bind only once the control plane sent its listener, and never
+// for a pod no Service selects (the client): the control port does not wait for it.
+const credentials = proxyless
+  ? new grpcXds.XdsServerCredentials(grpc.ServerCredentials.createInsecure())
+  : grpc.ServerCredentials.createInsecure();
+server.bindAsync(`${host}:${grpcPort}`, credentials, (error) => {
   if (error) {
     process.stderr.write(`echo-app: cannot bind ${host}:${grpcPort}: ${error.message}\n`);
     process.exit(1);
   }
-  control.listen(controlPort, host, () =>
-    process.stdout.write(`echo-app ${pod} ${version}: gRPC ${host}:${grpcPort}, HTTP ${controlPort}\n`),
-  );
+  process.stdout.write(`echo-app ${pod} ${version}: serving gRPC on ${host}:${grpcPort}${proxyless ? ' (xDS)' : ''}\n`);
 });
+control.listen(controlPort, host, () => process.stdout.write(`echo-app ${pod} ${version}: HTTP on ${host}:${controlPort}\n`));
 control.on('error', (error) => {
   process.stderr.write(`echo-app: cannot serve HTTP on ${host}:${controlPort}: ${error.message}\n`);
   process.exit(1);
