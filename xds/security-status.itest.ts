@@ -6,12 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import { readWeftCrds } from '../api/crds.js';
 import { componentLogger } from '../lib/logger.js';
-import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
-import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
+import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
+import { installIstioCrds } from '../testing/jest/xds-harness.js';
 import { decodeStrictly } from '../testing/jest/xds-decode.js';
 import { ProxyGroups } from './cache/proxy-groups.js';
 import { KubeMeshModel } from './model/kube-mesh-model.js';
@@ -45,13 +43,7 @@ describeWithCluster('status of security.istio.io objects', (cluster) => {
   beforeAll(async () => {
     kc = cluster().kubeConfig();
     custom = kc.makeApiClient(CustomObjectsApi);
-    const { kubectl: kubectlPath } = await ensureClusterBinaries(undefined, { allowBuild: false });
-    const istioCrds = readWeftCrds().filter((crd) => String((crd['spec'] as { group: string }).group).endsWith('istio.io'));
-    expect(
-      kubectl(cluster(), kubectlPath, ['apply', '--server-side', '-f', '-'], istioCrds.map((crd) => stringify(crd)).join('---\n')).status,
-    ).toBe(0);
-    const names = istioCrds.map((crd) => `crd/${(crd['metadata'] as { name: string }).name}`);
-    expect(kubectl(cluster(), kubectlPath, ['wait', '--for=condition=Established', '--timeout=60s', ...names]).status).toBe(0);
+    await installIstioCrds(cluster());
 
     // The identity provider's key server, on loopback inside the sandbox.
     keyServer = createServer((req, res) =>

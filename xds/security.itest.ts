@@ -6,19 +6,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import { readWeftCrds } from '../api/crds.js';
 import { signingCa, selfSignedRootOfTrust, trustBundlePem, type RootOfTrust } from '../ca/root-of-trust.js';
 import { signLeafCertificate } from '../ca/pki/workload-certificate.js';
 import { componentLogger } from '../lib/logger.js';
-import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
-import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
+import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
+import { installIstioCrds, startXdsHarness, type XdsHarness } from '../testing/jest/xds-harness.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
-import { ProxyGroups } from './cache/proxy-groups.js';
-import { KubeMeshModel } from './model/kube-mesh-model.js';
-import { aggregatedDiscoveryService } from './protos.js';
-import { AdsServer } from './server/ads-server.js';
 
 const log = componentLogger('security-test');
 const ns = 'secure';
@@ -28,9 +22,7 @@ type GrpcXds = typeof import('@grpc/grpc-js-xds');
 describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
   let kc: KubeConfig;
   let grpcXds: GrpcXds;
-  let model: KubeMeshModel;
-  let ads: AdsServer;
-  let server: grpc.Server;
+  let xds: XdsHarness;
   let port: number;
   let custom: CustomObjectsApi;
   let root: RootOfTrust;
@@ -45,23 +37,9 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
     grpcXds.register();
     kc = cluster().kubeConfig();
     custom = kc.makeApiClient(CustomObjectsApi);
-    const { kubectl: kubectlPath } = await ensureClusterBinaries(undefined, { allowBuild: false });
-    const istioCrds = readWeftCrds().filter((crd) => String((crd['spec'] as { group: string }).group).endsWith('istio.io'));
-    expect(
-      kubectl(cluster(), kubectlPath, ['apply', '--server-side', '-f', '-'], istioCrds.map((crd) => stringify(crd)).join('---\n')).status,
-    ).toBe(0);
-    const names = istioCrds.map((crd) => `crd/${(crd['metadata'] as { name: string }).name}`);
-    expect(kubectl(cluster(), kubectlPath, ['wait', '--for=condition=Established', '--timeout=60s', ...names]).status).toBe(0);
-
-    const groups = new ProxyGroups();
-    model = new KubeMeshModel(kc, groups, log, 'cluster.local', 'istio-system', { trustDomain: 'cluster.local' });
-    await model.start();
-    ads = new AdsServer(groups, log);
-    server = new grpc.Server();
-    server.addService(aggregatedDiscoveryService(), ads.implementation());
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
+    await installIstioCrds(cluster());
+    xds = await startXdsHarness(kc, log, { trustDomain: 'cluster.local' });
+    port = xds.port;
     root = selfSignedRootOfTrust('cluster.local', new Date());
 
     await createNamespace(kc, ns);
@@ -93,9 +71,7 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
   afterAll(async () => {
     for (const c of clients) c.close();
     xdsServer?.forceShutdown();
-    server?.forceShutdown();
-    ads?.close();
-    await model?.stop();
+    await xds?.stop();
   });
 
   /** An identity from a CA: cert chain, key and trust bundle on disk, as Istio's agent writes them for gRPC. */

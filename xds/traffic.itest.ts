@@ -2,22 +2,16 @@
 // sandbox call echo workloads bound to pod IPs through Weft's xDS, and the
 // VirtualServices, DestinationRules, ServiceEntries and Sidecars applied to the
 // real apiserver (Istio's own CRDs) decide where calls go and how they fail.
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import { readWeftCrds } from '../api/crds.js';
-import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import { componentLogger } from '../lib/logger.js';
-import { PodProcessRunner } from '../testing/cluster/pod-processes.js';
+import type { PodProcessRunner } from '../testing/cluster/pod-processes.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
-import { createNamespace, eventually, kubectl } from '../testing/jest/kube-helpers.js';
+import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
+import { echoDeployment, installIstioCrds, startEchoRunner, startXdsHarness, type XdsHarness } from '../testing/jest/xds-harness.js';
 import { echoService, type EchoReply, type EchoRequest } from '../testing/workloads/echo.js';
-import { ProxyGroups } from './cache/proxy-groups.js';
-import { KubeMeshModel } from './model/kube-mesh-model.js';
 import { aggregatedDiscoveryService, typeUrls } from './protos.js';
-import { AdsServer } from './server/ads-server.js';
 
 grpcXds.register();
 const log = componentLogger('traffic-test');
@@ -27,10 +21,7 @@ const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
 
 describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
   let kc: KubeConfig;
-  let model: KubeMeshModel;
-  let groups: ProxyGroups;
-  let ads: AdsServer;
-  let server: grpc.Server;
+  let xds: XdsHarness;
   let port: number;
   let runner: PodProcessRunner;
   let custom: CustomObjectsApi;
@@ -39,44 +30,10 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
   beforeAll(async () => {
     kc = cluster().kubeConfig();
     custom = kc.makeApiClient(CustomObjectsApi);
-    // Istio's CRDs, as install.yaml carries them, applied as a user would.
-    const { kubectl: kubectlPath } = await ensureClusterBinaries(undefined, { allowBuild: false });
-    const istioCrds = readWeftCrds().filter((crd) => String((crd['spec'] as { group: string }).group).endsWith('istio.io'));
-    const applied = kubectl(
-      cluster(),
-      kubectlPath,
-      ['apply', '--server-side', '-f', '-'],
-      istioCrds.map((crd) => stringify(crd)).join('---\n'),
-    );
-    expect(applied.stderr).toBe('');
-    const waited = kubectl(cluster(), kubectlPath, [
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      ...istioCrds.map((crd) => `crd/${(crd['metadata'] as { name: string }).name}`),
-    ]);
-    expect(waited.status).toBe(0);
-    groups = new ProxyGroups();
-    model = new KubeMeshModel(kc, groups, log, 'cluster.local', 'istio-system', { writeStatus: true });
-    await model.start();
-    ads = new AdsServer(groups, log);
-    server = new grpc.Server();
-    server.addService(aggregatedDiscoveryService(), ads.implementation());
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
-    runner = new PodProcessRunner(kc, {
-      server: cluster().server,
-      caFile: cluster().pki.caFile,
-      workDir: join(cluster().workDir, 'pods'),
-      rules: [
-        {
-          matches: (image) => image.startsWith('registry.example/echo'),
-          command: () => [process.execPath, join(process.cwd(), 'dist', 'testing', 'workloads', 'echo-workload.js')],
-        },
-      ],
-    });
-    runner.start();
+    await installIstioCrds(cluster());
+    xds = await startXdsHarness(kc, log, { writeStatus: true });
+    ({ port } = xds);
+    runner = startEchoRunner(kc, cluster());
     await createNamespace(kc, ns);
     await kc.makeApiClient(CoreV1Api).createNamespacedService({
       namespace: ns,
@@ -93,40 +50,13 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
   afterAll(async () => {
     for (const c of clients) c.close();
     await runner?.stop();
-    server?.forceShutdown();
-    ads?.close();
-    await model?.stop();
+    await xds?.stop();
   });
 
   async function deploy(name: string, labels: Record<string, string>, replicas: number, env: Record<string, string> = {}): Promise<void> {
     await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
       namespace: ns,
-      body: {
-        metadata: { name },
-        spec: {
-          replicas,
-          selector: { matchLabels: { app: 'echo', deployment: name } },
-          template: {
-            metadata: { labels: { app: 'echo', deployment: name, ...labels } },
-            spec: {
-              containers: [
-                {
-                  name: 'echo',
-                  image: 'registry.example/echo:1',
-                  ports: [{ name: 'grpc', containerPort: 9090 }],
-                  env: [
-                    { name: 'PORT', value: '9090' },
-                    { name: 'VERSION', value: labels['version'] ?? '' },
-                    ...Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-                    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-                  ],
-                },
-              ],
-            },
-          },
-        },
-      },
+      body: echoDeployment(name, { deployment: name, ...labels }, replicas, { VERSION: labels['version'] ?? '', ...env }),
     });
   }
 

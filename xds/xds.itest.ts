@@ -2,21 +2,19 @@
 // xds:///<service>:<port> from our ADS server and reach echo workloads bound to
 // pod IPs in the sandbox; scaling and deletion change where calls go.
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { componentLogger } from '../lib/logger.js';
-import { PodProcessRunner } from '../testing/cluster/pod-processes.js';
+import type { PodProcessRunner } from '../testing/cluster/pod-processes.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
 import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
-import { ProxyGroups } from './cache/proxy-groups.js';
-import { KubeMeshModel } from './model/kube-mesh-model.js';
 import { aggregatedDiscoveryService, typeUrls } from './protos.js';
-import { AdsServer } from './server/ads-server.js';
+import type { AdsServer } from './server/ads-server.js';
+import { echoDeployment, startEchoRunner, startXdsHarness, type XdsHarness } from '../testing/jest/xds-harness.js';
 import { TokenAuthenticator } from '../ca/server/token-authenticator.js';
 
 grpcXds.register();
@@ -25,75 +23,28 @@ const target = 'xds:///echo.traffic.svc.cluster.local:8080';
 
 describeWithCluster('xDS for proxyless gRPC', (cluster) => {
   let kc: KubeConfig;
-  let model: KubeMeshModel;
+  let xds: XdsHarness;
   let ads: AdsServer;
-  let server: grpc.Server;
   let port: number;
   let runner: PodProcessRunner;
   const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
 
   beforeAll(async () => {
     kc = cluster().kubeConfig();
-    const groups = new ProxyGroups();
-    model = new KubeMeshModel(kc, groups, log);
-    await model.start();
-    ads = new AdsServer(groups, log);
-    server = new grpc.Server();
-    server.addService(aggregatedDiscoveryService(), ads.implementation());
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
-    runner = new PodProcessRunner(kc, {
-      server: cluster().server,
-      caFile: cluster().pki.caFile,
-      workDir: join(cluster().workDir, 'pods'),
-      rules: [
-        {
-          matches: (image) => image.startsWith('registry.example/echo'),
-          command: () => [process.execPath, join(process.cwd(), 'dist', 'testing', 'workloads', 'echo-workload.js')],
-        },
-      ],
-    });
-    runner.start();
+    xds = await startXdsHarness(kc, log);
+    ({ ads, port } = xds);
+    runner = startEchoRunner(kc, cluster());
     await createNamespace(kc, 'traffic');
     await kc.makeApiClient(CoreV1Api).createNamespacedService({
       namespace: 'traffic',
       body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 8080, targetPort: 9090 }] } },
     });
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: 'traffic',
-      body: {
-        metadata: { name: 'echo' },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: { app: 'echo' } },
-          template: {
-            metadata: { labels: { app: 'echo' } },
-            spec: {
-              containers: [
-                {
-                  name: 'echo',
-                  image: 'registry.example/echo:1',
-                  ports: [{ name: 'grpc', containerPort: 9090 }],
-                  env: [
-                    { name: 'PORT', value: '9090' },
-                    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-                  ],
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({ namespace: 'traffic', body: echoDeployment('echo', {}, 2) });
   });
 
   afterAll(async () => {
     await runner?.stop();
-    server?.forceShutdown();
-    ads?.close();
-    await model?.stop();
+    await xds?.stop();
   });
 
   function client(nodeId = 'sidecar~10.244.9.9~client-1.traffic~traffic.svc.cluster.local'): grpc.Client {

@@ -65,15 +65,15 @@ export async function xdsBenchmark(services: number, proxies: number, churns = 2
     );
     const seen = new Set<string>();
     stream.on('data', (response: Response) => {
-      bytes += response.resources.reduce((sum, r) => sum + r.value.length, 0);
+      bytes += (response.resources ?? []).reduce((sum, r) => sum + r.value.length, 0);
       stream.write({ type_url: response.type_url, version_info: response.version_info, response_nonce: response.nonce });
       if (response.type_url === typeUrls.listener && !seen.has('lds')) {
         seen.add('lds');
-        const names = response.resources.map((r) => String((listenerType.decode(r.value) as unknown as { name: string }).name));
+        const names = (response.resources ?? []).map((r) => String((listenerType.decode(r.value) as unknown as { name: string }).name));
         stream.write({ type_url: typeUrls.route, resource_names: names });
       } else if (response.type_url === typeUrls.cluster && !seen.has('cds')) {
         seen.add('cds');
-        const names = response.resources.map((r) => String((clusterType.decode(r.value) as unknown as { name: string }).name));
+        const names = (response.resources ?? []).map((r) => String((clusterType.decode(r.value) as unknown as { name: string }).name));
         stream.write({ type_url: typeUrls.endpoint, resource_names: names });
       } else if (response.type_url === typeUrls.route) {
         seen.add('rds');
@@ -109,13 +109,14 @@ export async function xdsBenchmark(services: number, proxies: number, churns = 2
 
   const convergence: number[] = [];
   for (let c = 0; c < churns; c++) {
+    // Versions are content digests: a proxy has converged when the EDS version it ACKs has moved.
+    const before = [...edsVersionAcked];
     const changeStarted = process.hrtime.bigint();
     const answer = await ask('churn');
     void answer;
-    const target = String(Number(edsVersionAcked[0] ?? '0') + 1);
     await new Promise<void>((resolve) => {
       const check = () => {
-        if (edsVersionAcked.every((v) => Number(v) >= Number(target))) {
+        if (edsVersionAcked.every((v, i) => v !== before[i])) {
           onEdsConverged = undefined;
           resolve();
         }
