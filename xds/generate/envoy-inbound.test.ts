@@ -176,4 +176,38 @@ describe('Envoy inbound', () => {
     expect(disabled['transport_socket_matches']).toBeUndefined();
     expect(disabled['transport_socket']).toBeUndefined();
   });
+
+  it('enforces AuthorizationPolicy on TCP ports with network RBAC, failing closed where a rule needs HTTP', () => {
+    const tcpChain = (listener: Record<string, any>) =>
+      (listener['filter_chains'] as Array<Record<string, any>>).find((c) => c['filter_chain_match']?.destination_port?.value === 5432);
+    const byPrincipal = inbound(
+      model({
+        authorizationPolicies: [
+          policy('AuthorizationPolicy', 'db', {
+            selector: { matchLabels: { app: 'echo' } },
+            rules: [
+              { from: [{ source: { principals: ['cluster.local/ns/shop/sa/api'] } }] },
+              { to: [{ operation: { paths: ['/admin'] } }] },
+            ],
+          }),
+        ],
+      }),
+    );
+    const filters = tcpChain(byPrincipal)?.['filters'] as Array<Record<string, any>>;
+    expect(filters.map((f) => f['name'])).toEqual(['envoy.filters.network.rbac.ALLOW', 'envoy.filters.network.tcp_proxy']);
+    // The principal rule is kept; the path rule cannot match a TCP connection and is left out.
+    expect(Object.keys(filters[0]?.['typed_config'].rules.policies)).toEqual(['ns[shop]-policy[db]-rule[0]']);
+    const denyByPath = inbound(
+      model({
+        authorizationPolicies: [
+          policy('AuthorizationPolicy', 'deny', { action: 'DENY', rules: [{ to: [{ operation: { methods: ['DELETE'] } }] }] }),
+        ],
+      }),
+    );
+    const deny = (tcpChain(denyByPath)?.['filters'] as Array<Record<string, any>>)[0];
+    expect(deny?.['typed_config'].rules).toEqual({
+      action: 'DENY',
+      policies: { 'deny-all-tcp': { permissions: [{ any: true }], principals: [{ any: true }] } },
+    });
+  });
 });

@@ -14,6 +14,7 @@ import { appliesTo, authorizationPoliciesFor } from '../security/workload-polici
 import { emptyIstioConfig } from '../model/istio-config.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
 import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
+import { networkRbacFilters } from '../security/network-rbac.js';
 import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
 
 const types = {
@@ -80,7 +81,17 @@ function httpFilters(view: ProxyView, port: number): HttpFilter[] {
 function inboundFilters(view: ProxyView, port: number, http: boolean): Array<Record<string, unknown>> {
   const cluster = inboundClusterName(port);
   if (!http) {
-    return [{ name: 'envoy.filters.network.tcp_proxy', typed_config: any(types.tcpProxy, { stat_prefix: cluster, cluster }) }];
+    // AuthorizationPolicy on a TCP port: network RBAC from the same rules, HTTP-only ones failing closed.
+    const authz = authorizationFilters({
+      policies: authorizationPoliciesFor(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }),
+      trustDomain: view.model.trustDomain ?? 'cluster.local',
+      port,
+      target: 'sidecar',
+    });
+    return [
+      ...networkRbacFilters([...authz.custom, ...authz.rbac], port).filters,
+      { name: 'envoy.filters.network.tcp_proxy', typed_config: any(types.tcpProxy, { stat_prefix: cluster, cluster }) },
+    ];
   }
   return [
     {
