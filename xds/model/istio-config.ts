@@ -37,7 +37,18 @@ export interface ConfigObject<Spec> {
   spec: Spec;
 }
 
+/** An object left out of the config because it is invalid (written before the webhook could refuse it). */
+export interface RejectedObject {
+  kind: string;
+  namespace: string;
+  name: string;
+  generation?: number;
+  message: string;
+}
+
 export interface IstioConfig {
+  /** Objects that failed validation: not used, reported on their status. */
+  rejected?: RejectedObject[];
   virtualServices: ConfigObject<VirtualServiceSpec>[];
   destinationRules: ConfigObject<DestinationRuleSpec>[];
   serviceEntries: ConfigObject<ServiceEntrySpec>[];

@@ -12,7 +12,7 @@ import {
 import { startInformer, type Cache, type InformerEvent } from '../../kube/informer.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
-import { analyzeNetworking, analyzeSecurity } from '../traffic/config-analysis.js';
+import { analyzeNetworking, analyzeSecurity, rejectedVerdicts } from '../traffic/config-analysis.js';
 import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
@@ -116,9 +116,20 @@ export class KubeMeshModel {
     );
     model.jwks = this.jwks.current();
     if (this.options.meshConfig) model.meshConfig = this.options.meshConfig;
-    const changed = this.groups.update(model);
+    let changed: string[];
+    try {
+      changed = this.groups.update(model);
+    } catch (error) {
+      // A bug or an input validation missed must not take weftd down: proxies keep their last config.
+      this.log.error(
+        { error: error instanceof Error ? error.message : String(error) },
+        'xDS generation failed; proxies keep their last config',
+      );
+      changed = [];
+    }
     // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
-    if (this.jwks.settled()) this.statusWriter?.publish([...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);
+    if (this.jwks.settled())
+      this.statusWriter?.publish([...rejectedVerdicts(model), ...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }

@@ -3,7 +3,15 @@
 // selected WorkloadEntries and pods, and the networking config as read. Pure.
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import { labelsMatch } from '../traffic/host-names.js';
-import { emptyIstioConfig, type ConfigObject, type IstioConfig, type ServiceEntrySpec, type WorkloadEntrySpec } from './istio-config.js';
+import { errorsOf, refusalMessage, validateIstioObject } from '../../istio/validation/validate-istio-object.js';
+import {
+  emptyIstioConfig,
+  type ConfigObject,
+  type IstioConfig,
+  type RejectedObject,
+  type ServiceEntrySpec,
+  type WorkloadEntrySpec,
+} from './istio-config.js';
 import type { MeshModel, MeshService, ServiceEndpoint } from './mesh-model.js';
 
 export interface IstioObject {
@@ -34,10 +42,20 @@ export const istioKinds = [...networkingKinds, ...securityKinds, ...telemetryKin
 /** Istio objects by plural, as listed, to the typed config (objects without a spec are skipped). */
 export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject>>): IstioConfig {
   const config = emptyIstioConfig();
-  for (const { plural, field, kind } of istioKinds) {
+  const rejected: RejectedObject[] = [];
+  for (const { group, plural, field, kind } of istioKinds) {
     const objects = (byPlural[plural] ?? []).flatMap((object): Array<ConfigObject<never>> => {
       const { name, namespace, creationTimestamp, generation } = object.metadata ?? {};
-      if (!name || !namespace || !object.spec || typeof object.spec !== 'object') return [];
+      if (!name || !namespace) return [];
+      // No spec is an empty spec (for an AuthorizationPolicy: allow nothing), never "no policy".
+      const spec = object.spec && typeof object.spec === 'object' ? object.spec : {};
+      // Objects that got in without the webhook (written before weftd ran) are checked here, as
+      // istiod does: an invalid one is left out and reported, so it cannot break everyone's config.
+      const problem = invalidReason(`${group}/v1`, kind, spec);
+      if (problem) {
+        rejected.push({ kind, namespace, name, ...(generation !== undefined ? { generation } : {}), message: problem });
+        return [];
+      }
       const created = creationTimestamp instanceof Date ? creationTimestamp.toISOString() : creationTimestamp;
       return [
         {
@@ -46,13 +64,22 @@ export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject
           namespace,
           ...(created ? { creationTimestamp: created } : {}),
           ...(generation !== undefined ? { generation } : {}),
-          spec: object.spec as never,
+          spec: spec as never,
         },
       ];
     });
     (config[field] as ConfigObject<unknown>[]) = objects;
   }
-  return config;
+  return rejected.length > 0 ? { ...config, rejected } : config;
+}
+
+function invalidReason(apiVersion: string, kind: string, spec: unknown): string | undefined {
+  try {
+    const issues = validateIstioObject({ apiVersion, kind, spec });
+    return errorsOf(issues).length > 0 ? refusalMessage(issues) : undefined;
+  } catch (error) {
+    return `could not be validated: ${error instanceof Error ? error.message : String(error)}`;
+  }
 }
 
 const exportToAnnotation = 'networking.istio.io/exportTo';

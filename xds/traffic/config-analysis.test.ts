@@ -1,6 +1,7 @@
 import { emptyIstioConfig } from '../model/istio-config.js';
 import type { MeshModel } from '../model/mesh-model.js';
-import { analyzeNetworking, statusOf } from './config-analysis.js';
+import { istioConfigOf } from '../model/mesh-model-of.js';
+import { analyzeNetworking, rejectedVerdicts, statusOf } from './config-analysis.js';
 
 const model = (istio: Partial<NonNullable<MeshModel['istio']>>): MeshModel => ({
   clusterDomain: 'cluster.local',
@@ -115,5 +116,40 @@ describe('networking analysis', () => {
       conditions: Array<{ status: string; lastTransitionTime: string }>;
     };
     expect(fixed.conditions[0]).toMatchObject({ status: 'True', lastTransitionTime: '2026-03-03T00:00:00Z' });
+  });
+});
+
+describe('objects that got in without the webhook', () => {
+  it('leaves invalid ones out of the config and reports them, keeps the rest, and reads a missing spec as empty', () => {
+    const config = istioConfigOf({
+      virtualservices: [
+        {
+          metadata: { name: 'bad', namespace: 'shop', generation: 2 },
+          spec: {
+            hosts: ['echo'],
+            http: [
+              {
+                route: [
+                  { destination: { host: 'echo', subset: 'a' }, weight: 50 },
+                  { destination: { host: 'echo', subset: 'b' }, weight: 40 },
+                ],
+              },
+            ],
+          },
+        },
+        {
+          metadata: { name: 'good', namespace: 'shop' },
+          spec: { hosts: ['echo'], http: [{ route: [{ destination: { host: 'echo' } }] }] },
+        },
+      ],
+      // No spec: Istio's "allow nothing", which must not be read as "no policy".
+      authorizationpolicies: [{ metadata: { name: 'deny-all', namespace: 'shop' } }],
+    });
+    expect(config.virtualServices.map((v) => v.name)).toEqual(['good']);
+    expect(config.authorizationPolicies).toEqual([{ kind: 'AuthorizationPolicy', name: 'deny-all', namespace: 'shop', spec: {} }]);
+    const [verdict] = rejectedVerdicts({ clusterDomain: 'cluster.local', services: [], istio: config });
+    expect(verdict).toMatchObject({ kind: 'VirtualService', name: 'bad', generation: 2, accepted: false });
+    expect(verdict?.messages[0]).toMatchObject({ code: 'IST0106', level: 'ERROR' });
+    expect(verdict?.messages[0]?.message).toContain('spec.http[0].route');
   });
 });

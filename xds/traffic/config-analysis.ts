@@ -44,6 +44,18 @@ const notFound = (message: string, level: AnalysisMessage['level'] = 'ERROR'): A
   message,
 });
 
+/** Objects left out of the config as invalid: not accepted, with the validation's reasons (Istio's IST0106). */
+export function rejectedVerdicts(model: MeshModel): ConfigVerdict[] {
+  return (model.istio?.rejected ?? []).map((object) => ({
+    kind: object.kind,
+    namespace: object.namespace,
+    name: object.name,
+    ...(object.generation !== undefined ? { generation: object.generation } : {}),
+    accepted: false,
+    messages: [{ code: 'IST0106', name: 'SchemaValidationError', level: 'ERROR', message: `${object.message}; the object is not used` }],
+  }));
+}
+
 export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
   const config = model.istio ?? emptyIstioConfig();
   const hosts = model.services.map((service) => serviceHost(service, model.clusterDomain));
