@@ -21,3 +21,13 @@ describe('protoDuration', () => {
     expect(protoDuration('2m')).toEqual({ seconds: 120 });
   });
 });
+
+describe('Go duration grammar', () => {
+  it('accepts every form Istio validation accepts, so generation never throws on an admitted object', () => {
+    expect(protoDuration('.5s')).toEqual({ seconds: 0, nanos: 500_000_000 });
+    expect(protoDuration('1.s')).toEqual({ seconds: 1 });
+    expect(protoDuration('+2s')).toEqual({ seconds: 2 });
+    expect(protoDuration('3μs')).toEqual({ seconds: 0, nanos: 3000 });
+    expect(protoDuration('0')).toEqual({ seconds: 0 });
+  });
+});

@@ -63,15 +63,24 @@ export class ProxyGroups implements ConfigSource {
     this.encoder.nextRound();
     this.serverListeners = grpcServerListeners(model);
     const changed = new Set<string>();
+    const failures: string[] = [];
     for (const [key, entry] of this.scopes) {
       // Snapshots no connected proxy uses are dropped; they are rebuilt if one comes back.
       if (entry.connected <= 0) {
         this.scopes.delete(key);
         continue;
       }
-      for (const typeUrl of this.fill(entry)) changed.add(typeUrl);
+      // One scope's failure leaves its last snapshot in place and does not hold back the others.
+      try {
+        for (const typeUrl of this.fill(entry)) changed.add(typeUrl);
+      } catch (error) {
+        failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
     if (changed.size > 0) for (const listener of this.listeners) listener([...changed]);
+    if (failures.length > 0) {
+      throw new Error(`generation failed for ${failures.length} proxy scope(s), which keep their last config: ${failures.join('; ')}`);
+    }
     return [...changed];
   }
 

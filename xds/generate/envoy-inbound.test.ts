@@ -171,7 +171,12 @@ describe('Envoy inbound', () => {
       const cluster = cache.resources({ id: 'test' }, typeUrls.cluster, ['outbound|80||echo.shop.svc.cluster.local']).resources[0];
       return decodeStrictly(typeUrls.cluster, cluster!.resource.value);
     };
-    expect(clusterOf(model({}))['transport_socket_matches']).toHaveLength(2);
+    const auto = clusterOf(model({}))['transport_socket_matches'] as Array<Record<string, any>>;
+    expect(auto).toHaveLength(2);
+    // The server must prove it runs as the service's identity.
+    expect(auto[0]?.['transport_socket'].typed_config.common_tls_context.combined_validation_context.default_validation_context).toEqual({
+      match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/shop/sa/echo' } }],
+    });
     const disabled = clusterOf(model({ peerAuthentications: [policy('PeerAuthentication', 'default', { mtls: { mode: 'DISABLE' } })] }));
     expect(disabled['transport_socket_matches']).toBeUndefined();
     expect(disabled['transport_socket']).toBeUndefined();

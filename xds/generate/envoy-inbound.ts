@@ -120,6 +120,9 @@ function inboundFilters(view: ProxyView, port: number, http: boolean): Array<Rec
           validate_clusters: { value: false },
         },
         http_filters: httpFilters(view, port),
+        // Paths are normalized before policies match them, as Istio's default (BASE plus merged slashes).
+        normalize_path: { value: true },
+        merge_slashes: true,
         ...hcmTelemetry(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }, 'SERVER').fields,
         // The application learns the caller's identity as Istio's sidecar tells it.
         forward_client_cert_details: 'APPEND_FORWARD',

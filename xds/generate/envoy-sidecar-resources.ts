@@ -15,7 +15,7 @@ import type { ProxyView } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
 import { envoyInbound } from './envoy-inbound.js';
 import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
-import { endpointMtlsMode } from '../security/grpc-tls.js';
+import { endpointMtlsMode, spiffeIdentity } from '../security/grpc-tls.js';
 import type { MeshModel } from '../model/mesh-model.js';
 
 const types = {
@@ -44,14 +44,21 @@ function sdsSecret(name: string) {
 }
 
 /** Istio mutual TLS to the peer, whose SPIFFE identity is checked against the trust domain's root. */
-function istioMutualTls(host: string, port: number) {
+function istioMutualTls(host: string, port: number, identities: string[]) {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: any(types.upstreamTls, {
       common_tls_context: {
         alpn_protocols: ['istio-peer-exchange', 'istio'],
         tls_certificate_sds_secret_configs: [sdsSecret('default')],
-        combined_validation_context: { default_validation_context: {}, validation_context_sds_secret_config: sdsSecret('ROOTCA') },
+        combined_validation_context: {
+          // The server must be one of the identities the service runs as, not just any mesh workload.
+          default_validation_context:
+            identities.length > 0
+              ? { match_typed_subject_alt_names: identities.map((id) => ({ san_type: 'URI', matcher: { exact: id } })) }
+              : {},
+          validation_context_sds_secret_config: sdsSecret('ROOTCA'),
+        },
       },
       sni: `outbound_.${port}_._.${host}`,
     }),
@@ -60,31 +67,55 @@ function istioMutualTls(host: string, port: number) {
 
 const rawBuffer = () => ({ name: 'envoy.transport_sockets.raw_buffer', typed_config: any(types.rawBuffer, {}) });
 
+/** The system's CA bundle, as Istio uses for SIMPLE and MUTUAL without caCertificates. */
+const systemCaBundle = '/etc/ssl/certs/ca-certificates.crt';
+
 /**
  * How a cluster talks TLS: a DestinationRule's tls mode when it has one (DISABLE,
- * ISTIO_MUTUAL, SIMPLE), else auto mTLS as Istio: Istio mTLS to endpoints whose pod
- * runs the sidecar, plaintext to the rest.
+ * ISTIO_MUTUAL, SIMPLE, MUTUAL: never plaintext when a TLS mode is asked for), else
+ * auto mTLS as Istio: Istio mTLS to endpoints whose pod runs the sidecar, plaintext
+ * to the rest.
  */
-function transportSocket(tls: PolicyFields['tls'], host: string, port: number): Record<string, unknown> {
+function transportSocket(tls: PolicyFields['tls'], host: string, port: number, identities: string[]): Record<string, unknown> {
   switch (tls?.mode) {
     case 'DISABLE':
       return {};
     case 'ISTIO_MUTUAL':
-      return { transport_socket: istioMutualTls(host, port) };
+      return { transport_socket: istioMutualTls(host, port, identities) };
     case 'SIMPLE':
+    case 'MUTUAL': {
+      const files = tls as { clientCertificate?: string; privateKey?: string; caCertificates?: string; insecureSkipVerify?: boolean };
+      const validation = files.insecureSkipVerify
+        ? {}
+        : {
+            validation_context: {
+              trusted_ca: { filename: files.caCertificates ?? systemCaBundle },
+              ...(tls.subjectAltNames?.length
+                ? { match_typed_subject_alt_names: tls.subjectAltNames.map((san) => ({ san_type: 'DNS', matcher: { exact: san } })) }
+                : {}),
+            },
+          };
+      const certificate =
+        tls.mode === 'MUTUAL' && files.clientCertificate && files.privateKey
+          ? {
+              tls_certificates: [{ certificate_chain: { filename: files.clientCertificate }, private_key: { filename: files.privateKey } }],
+            }
+          : {};
       return {
         transport_socket: {
           name: 'envoy.transport_sockets.tls',
-          typed_config: any(types.upstreamTls, {
-            sni: tls.sni ?? host,
-            common_tls_context: tls.caCertificates ? { validation_context: { trusted_ca: { filename: tls.caCertificates } } } : {},
-          }),
+          typed_config: any(types.upstreamTls, { sni: tls.sni ?? host, common_tls_context: { ...validation, ...certificate } }),
         },
       };
+    }
     default:
       return {
         transport_socket_matches: [
-          { name: 'tlsMode-istio', match: { fields: { tlsMode: { stringValue: 'istio' } } }, transport_socket: istioMutualTls(host, port) },
+          {
+            name: 'tlsMode-istio',
+            match: { fields: { tlsMode: { stringValue: 'istio' } } },
+            transport_socket: istioMutualTls(host, port, identities),
+          },
           { name: 'tlsMode-disabled', match: {}, transport_socket: rawBuffer() },
         ],
       };
@@ -105,7 +136,7 @@ function outboundCluster(cluster: OutboundCluster, model: MeshModel): Record<str
   const tls =
     (cluster.service.meshExternal && !cluster.policy.tls) || disabled
       ? {}
-      : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port);
+      : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port, serviceIdentities(cluster, model));
   switch (cluster.service.resolution) {
     case 'NONE':
       return { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', ...tls };
@@ -243,4 +274,11 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
   clusters['BlackHoleCluster'] = { name: 'BlackHoleCluster', type: 'STATIC', connect_timeout: { seconds: 10 } };
 
   return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };
+}
+
+/** The SPIFFE identities a Kubernetes service's endpoints run as (ServiceEntries have none to check). */
+function serviceIdentities(cluster: OutboundCluster, model: MeshModel): string[] {
+  if (cluster.service.hostname) return [];
+  const accounts = new Set(cluster.endpoints.flatMap((e) => (e.serviceAccount ? [e.serviceAccount] : [])));
+  return [...accounts].sort().map((sa) => spiffeIdentity(model.trustDomain ?? 'cluster.local', cluster.service.namespace, sa));
 }

@@ -9,6 +9,7 @@ import type { MeshModel } from '../model/mesh-model.js';
 import { typeUrls } from '../protos.js';
 import { ProxyView } from '../traffic/proxy-view.js';
 import { mtlsModeFor } from './peer-authentication-mode.js';
+import { authorizationPoliciesFor } from './workload-policies.js';
 
 const policy = (
   namespace: string,
@@ -43,6 +44,13 @@ describe('PeerAuthentication precedence', () => {
     expect(mtlsModeFor([], 'istio-system', workload, 8080, 'STRICT')).toBe('STRICT');
     const namespace = policy('shop', 'default', { mtls: { mode: 'PERMISSIVE' } });
     expect(mtlsModeFor([namespace], 'istio-system', workload, 8080, 'STRICT')).toBe('PERMISSIVE');
+  });
+
+  it('reads an empty selector as no selector, and ignores selector policies in the root namespace', () => {
+    const meshWide = policy('istio-system', 'default', { selector: { matchLabels: {} }, mtls: { mode: 'STRICT' } });
+    expect(mtlsModeFor([meshWide], 'istio-system', workload)).toBe('STRICT');
+    const rootSelector = policy('istio-system', 'echo', { selector: { matchLabels: { app: 'echo' } }, mtls: { mode: 'DISABLE' } });
+    expect(mtlsModeFor([meshWide, rootSelector], 'istio-system', workload)).toBe('STRICT');
   });
 
   it('takes the oldest of competing namespace policies, as Istio', () => {
@@ -102,5 +110,36 @@ describe('Istio mTLS for proxyless gRPC', () => {
     expect((server['filter_chains'] as Array<Record<string, unknown>>)[0]).toMatchObject({
       transport_socket: { typed_config: { require_client_certificate: { value: true } } },
     });
+  });
+});
+
+describe('AuthorizationPolicy selection', () => {
+  it('never attaches targetRef policies to sidecars, and applies root-namespace selectors mesh-wide', () => {
+    const m: MeshModel = {
+      clusterDomain: 'cluster.local',
+      rootNamespace: 'istio-system',
+      services: [],
+      istio: {
+        ...emptyIstioConfig(),
+        authorizationPolicies: [
+          {
+            kind: 'AuthorizationPolicy',
+            namespace: 'shop',
+            name: 'gateway',
+            spec: { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'gw' }], rules: [{}] } as never,
+          },
+          {
+            kind: 'AuthorizationPolicy',
+            namespace: 'istio-system',
+            name: 'echo-everywhere',
+            spec: { selector: { matchLabels: { app: 'echo' } } },
+          },
+          { kind: 'AuthorizationPolicy', namespace: 'other', name: 'elsewhere', spec: {} },
+        ],
+      },
+    };
+    expect(authorizationPoliciesFor(m, { namespace: 'shop', labels: { app: 'echo' } }).map((p) => p.metadata?.name)).toEqual([
+      'echo-everywhere',
+    ]);
   });
 });

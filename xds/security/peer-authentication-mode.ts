@@ -24,13 +24,16 @@ export function mtlsModeFor(
   meshDefault: MtlsMode = 'PERMISSIVE',
 ): MtlsMode {
   const sorted = [...policies].sort(byAge);
-  const mesh = sorted.find((p) => p.namespace === rootNamespace && !p.spec.selector);
-  const namespace = sorted.find((p) => p.namespace === workload.namespace && !p.spec.selector);
+  // An empty selector is no selector (Istio); selector policies in the root namespace are ignored.
+  const selects = (p: ConfigObject<PeerAuthenticationSpec>) => Object.keys(p.spec.selector?.matchLabels ?? {}).length > 0;
+  const mesh = sorted.find((p) => p.namespace === rootNamespace && !selects(p));
+  const namespace = sorted.find((p) => p.namespace === workload.namespace && workload.namespace !== rootNamespace && !selects(p));
   const own = sorted.find(
     (p) =>
       p.namespace === workload.namespace &&
-      p.spec.selector &&
-      labelsMatch(p.spec.selector.matchLabels as Record<string, string> | undefined, workload.labels),
+      p.namespace !== rootNamespace &&
+      selects(p) &&
+      labelsMatch(p.spec.selector?.matchLabels as Record<string, string> | undefined, workload.labels),
   );
   let mode: MtlsMode = meshDefault;
   for (const policy of [mesh, namespace, own]) mode = setMode(policy?.spec.mtls?.mode) ?? mode;

@@ -13,10 +13,14 @@ export function appliesTo(
   rootNamespace: string,
 ): boolean {
   // A selector in the root namespace selects across the mesh, as Istio's AuthorizationPolicy and RequestAuthentication do.
-  if (policy.spec.selector)
+  // Policies attached by targetRef(s) are for gateways and waypoints, never for sidecars (as Istio).
+  const spec = policy.spec as { targetRef?: unknown; targetRefs?: unknown[] };
+  if (spec.targetRef || (spec.targetRefs?.length ?? 0) > 0) return false;
+  // An empty selector selects like no selector, as in Istio.
+  if (Object.keys(policy.spec.selector?.matchLabels ?? {}).length > 0)
     return (
       (policy.namespace === workload.namespace || policy.namespace === rootNamespace) &&
-      labelsMatch(policy.spec.selector.matchLabels, workload.labels)
+      labelsMatch(policy.spec.selector?.matchLabels, workload.labels)
     );
   return policy.namespace === workload.namespace || policy.namespace === rootNamespace;
 }

@@ -166,7 +166,7 @@ export function hashPolicies(policy: PolicyFields, target: ProxyKind): Array<Rec
         cookie: {
           name: hash.httpCookie.name,
           ...(hash.httpCookie.path ? { path: hash.httpCookie.path } : {}),
-          ...(hash.httpCookie.ttl ? { ttl: protoDuration(hash.httpCookie.ttl) } : {}),
+          ...(hash.httpCookie.ttl ? cookieTtl(hash.httpCookie.ttl) : {}),
         },
       },
     ];
@@ -178,3 +178,12 @@ export function hashPolicies(policy: PolicyFields, target: ProxyKind): Array<Rec
 
 /** The subsets a rule defines, with the endpoint labels each selects. */
 export const subsetLabels = (subset: Subset): Record<string, string> => (subset.labels ?? {}) as Record<string, string>;
+
+/** A cookie TTL Envoy can use; one that is not a duration is left out (a session cookie) rather than failing the cluster. */
+function cookieTtl(ttl: string): { ttl?: { seconds: number; nanos?: number } } {
+  try {
+    return { ttl: protoDuration(ttl) };
+  } catch {
+    return {};
+  }
+}
