@@ -119,22 +119,28 @@ describe('Envoy inbound', () => {
   });
 
   it('PERMISSIVE takes mTLS and plaintext on each served port; STRICT only mTLS; a port-level DISABLE only plaintext', () => {
+    // First the 15006 blackhole; last the catch-all for ports no Service names, in the workload's own mode.
     expect(chainSummary(inbound(model(cases['permissive']!)))).toEqual([
+      [15006, 'any', 'plain'],
       [5432, 'tls', 'mtls'],
       [5432, 'raw_buffer', 'plain'],
       [8080, 'tls', 'mtls'],
       [8080, 'raw_buffer', 'plain'],
-      ['any', 'any', 'plain'],
+      ['any', 'tls', 'mtls'],
+      ['any', 'raw_buffer', 'plain'],
     ]);
+    // STRICT: plaintext finds no chain on any port, served or not.
     expect(chainSummary(inbound(model(cases['strict']!)))).toEqual([
+      [15006, 'any', 'plain'],
       [5432, 'tls', 'mtls'],
       [8080, 'tls', 'mtls'],
-      ['any', 'any', 'plain'],
+      ['any', 'tls', 'mtls'],
     ]);
     expect(chainSummary(inbound(model(cases['port-level']!)))).toEqual([
+      [15006, 'any', 'plain'],
       [5432, 'any', 'plain'],
       [8080, 'tls', 'mtls'],
-      ['any', 'any', 'plain'],
+      ['any', 'tls', 'mtls'],
     ]);
   });
 
@@ -153,7 +159,10 @@ describe('Envoy inbound', () => {
     // The JWKS the control plane fetched is inlined.
     expect(JSON.stringify(hcm.http_filters[0])).toContain('local_jwks');
     const both = inbound(model(cases['authorization']!));
-    const names = (both['filter_chains'][2].filters[0].typed_config.http_filters as Array<{ name: string }>).map((f) => f.name);
+    const http8080 = (both['filter_chains'] as Array<Record<string, any>>).find(
+      (c) => c['filter_chain_match']?.destination_port?.value === 8080,
+    );
+    const names = (http8080?.['filters'][0].typed_config.http_filters as Array<{ name: string }>).map((f) => f.name);
     expect(names).toEqual(['envoy.filters.http.rbac.DENY', 'envoy.filters.http.rbac.ALLOW', 'envoy.filters.http.router']);
   });
 
@@ -214,5 +223,22 @@ describe('Envoy inbound', () => {
       action: 'DENY',
       policies: { 'deny-all-tcp': { permissions: [{ any: true }], principals: [{ any: true }] } },
     });
+  });
+
+  it('checks ports no Service names too: the workload mode and its policies apply there as well', () => {
+    const listener = inbound(
+      model({
+        peerAuthentications: [policy('PeerAuthentication', 'default', { mtls: { mode: 'STRICT' } })],
+        authorizationPolicies: [
+          policy('AuthorizationPolicy', 'only-api', { rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/api'] } }] }] }),
+        ],
+      }),
+    );
+    const catchAll = (listener['filter_chains'] as Array<Record<string, any>>).at(-1);
+    expect(catchAll?.['transport_socket']).toBeDefined();
+    expect(catchAll?.['filters'].map((f: { name: string }) => f.name)).toEqual([
+      'envoy.filters.network.rbac.ALLOW',
+      'envoy.filters.network.tcp_proxy',
+    ]);
   });
 });

@@ -11,6 +11,7 @@ import { authorizationFilters, type HttpFilter } from '../security/authorization
 import { mtlsModeFor, type MtlsMode } from '../security/peer-authentication-mode.js';
 import { requestAuthenticationFilters } from '../security/request-authentication.js';
 import { appliesTo, authorizationPoliciesFor } from '../security/workload-policies.js';
+import { labelsMatch } from '../traffic/host-names.js';
 import { emptyIstioConfig } from '../model/istio-config.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
 import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
@@ -156,25 +157,23 @@ function portChains(view: ProxyView, port: number, http: boolean, mode: MtlsMode
 }
 
 /** The virtual inbound listener and the `inbound|<port>||` clusters it routes to. */
-export function envoyInbound(view: ProxyView, passthroughChain: Record<string, unknown>) {
+export function envoyInbound(view: ProxyView, passthroughCluster: string) {
   const model = view.model;
-  const ports = view.inboundPorts();
   const policies = (model.istio ?? emptyIstioConfig()).peerAuthentications;
   const rootNamespace = model.rootNamespace ?? 'istio-system';
-  const chains = ports.flatMap(({ port, http }) =>
-    portChains(
-      view,
-      port,
-      http,
-      mtlsModeFor(
-        policies,
-        rootNamespace,
-        { namespace: view.scope.namespace, labels: view.scope.labels },
-        port,
-        model.meshConfig?.mtlsMode,
-      ),
-    ),
-  );
+  const workload = { namespace: view.scope.namespace, labels: view.scope.labels };
+  const modeOf = (port?: number) => mtlsModeFor(policies, rootNamespace, workload, port, model.meshConfig?.mtlsMode);
+  // Served ports, plus ports a PeerAuthentication of this workload names (they differ from the rest).
+  const served = view.inboundPorts();
+  const named = policies
+    .filter((p) => p.namespace === workload.namespace && Object.keys(p.spec.selector?.matchLabels ?? {}).length > 0)
+    .filter((p) => labelsMatch(p.spec.selector?.matchLabels as Record<string, string>, workload.labels))
+    .flatMap((p) => Object.keys(p.spec.portLevelMtls ?? {}).map(Number))
+    .filter((port) => Number.isInteger(port) && !served.some((s) => s.port === port));
+  const ports = [...served, ...[...new Set(named)].map((port) => ({ port, http: false }))].sort((a, b) => a.port - b.port);
+  const chains = ports.flatMap(({ port, http }) => portChains(view, port, http, modeOf(port)));
+  // Every other port: the workload's own mode and its authorization, then through to the application.
+  const passthrough = passthroughChains(view, passthroughCluster, modeOf());
   const listener = {
     name: 'virtualInbound',
     address: { socket_address: { address: '0.0.0.0', port_value: 15006 } },
@@ -183,7 +182,16 @@ export function envoyInbound(view: ProxyView, passthroughChain: Record<string, u
       { name: 'envoy.filters.listener.original_dst', typed_config: any(types.originalDst, {}) },
       { name: 'envoy.filters.listener.tls_inspector', typed_config: any(types.tlsInspector, {}) },
     ],
-    filter_chains: [...chains, passthroughChain],
+    filter_chains: [
+      // A connection to 15006 itself would loop.
+      {
+        name: 'virtualInbound-blackhole',
+        filter_chain_match: { destination_port: { value: 15006 } },
+        filters: [tcpProxyTo('BlackHoleCluster')],
+      },
+      ...chains,
+      ...passthrough,
+    ],
   };
   // Inbound connections go to the application on the port they were sent to, from 127.0.0.6 as in Istio.
   const clusters = Object.fromEntries(
@@ -199,4 +207,44 @@ export function envoyInbound(view: ProxyView, passthroughChain: Record<string, u
     ]),
   );
   return { listener, clusters };
+}
+
+const tcpProxyTo = (cluster: string) => ({
+  name: 'envoy.filters.network.tcp_proxy',
+  typed_config: any(types.tcpProxy, { stat_prefix: cluster, cluster }),
+});
+
+/**
+ * The catch-all chains for ports no Service names: they follow the workload's
+ * PeerAuthentication mode (STRICT takes only mTLS) and its AuthorizationPolicy as
+ * network RBAC, as Istio's passthrough chains do; never an unchecked bypass.
+ */
+function passthroughChains(view: ProxyView, cluster: string, mode: MtlsMode): Array<Record<string, unknown>> {
+  const authz = authorizationFilters({
+    policies: authorizationPoliciesFor(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }),
+    trustDomain: view.model.trustDomain ?? 'cluster.local',
+    // No particular port: rules that name ports cannot match here (ALLOW rules with ports allow nothing extra).
+    port: 0,
+    target: 'sidecar',
+  });
+  const filters = [...networkRbacFilters([...authz.custom, ...authz.rbac], 0).filters, tcpProxyTo(cluster)];
+  const mtls = {
+    name: 'virtualInbound-catchall-mtls',
+    filter_chain_match: { transport_protocol: 'tls' },
+    transport_socket: istioMutualServerTls(),
+    filters,
+  };
+  const plaintext = (transport?: string) => ({
+    name: 'virtualInbound-catchall-tcp',
+    ...(transport ? { filter_chain_match: { transport_protocol: transport } } : {}),
+    filters,
+  });
+  switch (mode) {
+    case 'STRICT':
+      return [mtls];
+    case 'DISABLE':
+      return [plaintext()];
+    default:
+      return [mtls, plaintext('raw_buffer')];
+  }
 }

@@ -259,7 +259,7 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
     filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] }],
   };
   // Ports the workload serves get their own chains; anything else passes through.
-  const inbound = envoyInbound(view, { name: 'virtualInbound-catchall-tcp', filters: [tcpProxy(inboundPassthrough, inboundPassthrough)] });
+  const inbound = envoyInbound(view, inboundPassthrough);
   listeners['virtualInbound'] = inbound.listener;
   Object.assign(clusters, inbound.clusters);
   clusters[passthrough] = { name: passthrough, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } };
