@@ -241,4 +241,22 @@ describe('Envoy inbound', () => {
       'envoy.filters.network.tcp_proxy',
     ]);
   });
+
+  it('gives ports an AuthorizationPolicy names their own chain, so a DENY on a port no Service names still holds', () => {
+    const listener = inbound(
+      model({
+        authorizationPolicies: [
+          policy('AuthorizationPolicy', 'no-debug', { action: 'DENY', rules: [{ to: [{ operation: { ports: ['9999'] } }] }] }),
+        ],
+      }),
+    );
+    const debug = (listener['filter_chains'] as Array<Record<string, any>>).filter(
+      (c) => c['filter_chain_match']?.destination_port?.value === 9999,
+    );
+    expect(debug).toHaveLength(2);
+    for (const chain of debug) {
+      expect(chain['filters'][0].name).toBe('envoy.filters.network.rbac.DENY');
+      expect(Object.keys(chain['filters'][0].typed_config.rules.policies)).toHaveLength(1);
+    }
+  });
 });

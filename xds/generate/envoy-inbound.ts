@@ -165,11 +165,19 @@ export function envoyInbound(view: ProxyView, passthroughCluster: string) {
   const modeOf = (port?: number) => mtlsModeFor(policies, rootNamespace, workload, port, model.meshConfig?.mtlsMode);
   // Served ports, plus ports a PeerAuthentication of this workload names (they differ from the rest).
   const served = view.inboundPorts();
-  const named = policies
+  const peerAuthenticationPorts = policies
     .filter((p) => p.namespace === workload.namespace && Object.keys(p.spec.selector?.matchLabels ?? {}).length > 0)
     .filter((p) => labelsMatch(p.spec.selector?.matchLabels as Record<string, string>, workload.labels))
-    .flatMap((p) => Object.keys(p.spec.portLevelMtls ?? {}).map(Number))
-    .filter((port) => Number.isInteger(port) && !served.some((s) => s.port === port));
+    .flatMap((p) => Object.keys(p.spec.portLevelMtls ?? {}).map(Number));
+  // Ports an AuthorizationPolicy names are decided on their own chain, so a rule about port X holds on X.
+  const authorizationPorts = authorizationPoliciesFor(model, workload).flatMap((policy) =>
+    ((policy.spec?.rules ?? []) as Array<{ to?: Array<{ operation?: { ports?: string[]; notPorts?: string[] } }> }>).flatMap((rule) =>
+      (rule.to ?? []).flatMap((to) => [...(to.operation?.ports ?? []), ...(to.operation?.notPorts ?? [])].map(Number)),
+    ),
+  );
+  const named = [...peerAuthenticationPorts, ...authorizationPorts].filter(
+    (port) => Number.isInteger(port) && port > 0 && port < 65536 && port !== 15006 && !served.some((s) => s.port === port),
+  );
   const ports = [...served, ...[...new Set(named)].map((port) => ({ port, http: false }))].sort((a, b) => a.port - b.port);
   const chains = ports.flatMap(({ port, http }) => portChains(view, port, http, modeOf(port)));
   // Every other port: the workload's own mode and its authorization, then through to the application.
