@@ -14,6 +14,7 @@ import { freePort } from '../testing/cluster/free-port.js';
 import { PodProcessRunner, weftImageRule } from '../testing/cluster/pod-processes.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
 import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
+import { echoDeployment } from '../testing/jest/xds-harness.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
 
 grpcXds.register();
@@ -133,32 +134,7 @@ describeWithCluster('weft CLI', (cluster) => {
       namespace: 'traffic',
       body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 8080, targetPort: 9090 }] } },
     });
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: 'traffic',
-      body: {
-        metadata: { name: 'echo' },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'echo' } },
-          template: {
-            metadata: { labels: { app: 'echo' } },
-            spec: {
-              containers: [
-                {
-                  name: 'echo',
-                  image: 'registry.example/echo:1',
-                  env: [
-                    { name: 'PORT', value: '9090' },
-                    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-                  ],
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({ namespace: 'traffic', body: echoDeployment('echo', {}, 1) });
     const weftds = await eventually('two weftd pods', async () => {
       const ips = await weftdPodIps();
       return ips.length === 2 ? ips : undefined;

@@ -10,13 +10,12 @@ import { any } from '../protos.js';
 import { authorizationFilters, type HttpFilter } from '../security/authorization-policies.js';
 import { mtlsModeFor, type MtlsMode } from '../security/peer-authentication-mode.js';
 import { requestAuthenticationFilters } from '../security/request-authentication.js';
-import { appliesTo, authorizationPoliciesFor } from '../security/workload-policies.js';
+import { authorizationPoliciesFor, requestAuthenticationsFor } from '../security/workload-policies.js';
 import { labelsMatch } from '../traffic/host-names.js';
 import { emptyIstioConfig } from '../model/istio-config.js';
 import type { ProxyView } from '../traffic/proxy-view.js';
 import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
 import { networkRbacFilters } from '../security/network-rbac.js';
-import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
 
 const types = {
   hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
@@ -50,50 +49,35 @@ const istioMutualServerTls = () => ({
   }),
 });
 
-function httpFilters(view: ProxyView, port: number): HttpFilter[] {
-  const model = view.model;
-  const workload = { namespace: view.scope.namespace, labels: view.scope.labels };
-  const rootNamespace = model.rootNamespace ?? 'istio-system';
-  const requestAuthentications: IRequestAuthentication[] = (model.istio ?? emptyIstioConfig()).requestAuthentications
-    .filter((policy) =>
-      appliesTo(policy as { namespace: string; spec: { selector?: { matchLabels?: Record<string, string> } } }, workload, rootNamespace),
-    )
-    .map((policy) => ({
-      apiVersion: 'security.istio.io/v1',
-      kind: 'RequestAuthentication',
-      metadata: { name: policy.name, namespace: policy.namespace },
-      spec: policy.spec,
-    }));
-  const jwt = requestAuthenticationFilters({
-    policies: requestAuthentications,
-    target: 'sidecar',
-    ...(model.jwks ? { fetchedJwks: model.jwks } : {}),
-  });
-  const authz = authorizationFilters({
-    policies: authorizationPoliciesFor(model, workload),
-    trustDomain: model.trustDomain ?? 'cluster.local',
+/** One workload port's AuthorizationPolicies, as the sidecar enforces them. */
+const authorizationAt = (view: ProxyView, port: number) =>
+  authorizationFilters({
+    policies: authorizationPoliciesFor(view.model, view.scope),
+    trustDomain: view.model.trustDomain ?? 'cluster.local',
     port,
     target: 'sidecar',
   });
+
+function httpFilters(view: ProxyView, port: number): HttpFilter[] {
+  const jwt = requestAuthenticationFilters({
+    policies: requestAuthenticationsFor(view.model, view.scope),
+    target: 'sidecar',
+    ...(view.model.jwks ? { fetchedJwks: view.model.jwks } : {}),
+  });
+  const authz = authorizationAt(view, port);
   // Istio's order: CUSTOM, JWT, then AUDIT, DENY, ALLOW.
   return [...authz.custom, ...jwt.filters, ...authz.rbac, { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) }];
 }
 
+/** A TCP port (or the catch-all, port 0): AuthorizationPolicy as network RBAC, HTTP-only rules failing closed, then the proxy. */
+function tcpFilters(view: ProxyView, port: number, cluster: string): Array<Record<string, unknown>> {
+  const authz = authorizationAt(view, port);
+  return [...networkRbacFilters([...authz.custom, ...authz.rbac], port).filters, tcpProxyTo(cluster)];
+}
+
 function inboundFilters(view: ProxyView, port: number, http: boolean): Array<Record<string, unknown>> {
   const cluster = inboundClusterName(port);
-  if (!http) {
-    // AuthorizationPolicy on a TCP port: network RBAC from the same rules, HTTP-only ones failing closed.
-    const authz = authorizationFilters({
-      policies: authorizationPoliciesFor(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }),
-      trustDomain: view.model.trustDomain ?? 'cluster.local',
-      port,
-      target: 'sidecar',
-    });
-    return [
-      ...networkRbacFilters([...authz.custom, ...authz.rbac], port).filters,
-      { name: 'envoy.filters.network.tcp_proxy', typed_config: any(types.tcpProxy, { stat_prefix: cluster, cluster }) },
-    ];
-  }
+  if (!http) return tcpFilters(view, port, cluster);
   return [
     {
       name: 'envoy.filters.network.http_connection_manager',
@@ -124,7 +108,7 @@ function inboundFilters(view: ProxyView, port: number, http: boolean): Array<Rec
         // Paths are normalized before policies match them, as Istio's default (BASE plus merged slashes).
         normalize_path: { value: true },
         merge_slashes: true,
-        ...hcmTelemetry(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }, 'SERVER').fields,
+        ...hcmTelemetry(view.model, view.scope, 'SERVER').fields,
         // The application learns the caller's identity as Istio's sidecar tells it.
         forward_client_cert_details: 'APPEND_FORWARD',
         set_current_client_cert_details: { uri: true },
@@ -133,20 +117,28 @@ function inboundFilters(view: ProxyView, port: number, http: boolean): Array<Rec
   ];
 }
 
-function portChains(view: ProxyView, port: number, http: boolean, mode: MtlsMode): Array<Record<string, unknown>> {
+/**
+ * The chains for one set of filters under a PeerAuthentication mode: STRICT only
+ * mTLS (plaintext finds no chain and is closed), PERMISSIVE both (the TLS inspector
+ * tells them apart), DISABLE plaintext. The filters are built once and shared.
+ */
+function chainsForMode(
+  mode: MtlsMode,
+  name: string,
+  match: Record<string, unknown>,
+  filters: Array<Record<string, unknown>>,
+): Array<Record<string, unknown>> {
   const mtls = {
-    name: `${inboundClusterName(port)}-mtls`,
-    filter_chain_match: { destination_port: { value: port }, transport_protocol: 'tls' },
+    name: `${name}-mtls`,
+    filter_chain_match: { ...match, transport_protocol: 'tls' },
     transport_socket: istioMutualServerTls(),
-    filters: inboundFilters(view, port, http),
+    filters,
   };
-  const plaintext = (transport?: string) => ({
-    name: `${inboundClusterName(port)}-plaintext`,
-    filter_chain_match: { destination_port: { value: port }, ...(transport ? { transport_protocol: transport } : {}) },
-    filters: inboundFilters(view, port, http),
-  });
+  const plaintext = (transport?: string) => {
+    const chainMatch = { ...match, ...(transport ? { transport_protocol: transport } : {}) };
+    return { name: `${name}-plaintext`, ...(Object.keys(chainMatch).length > 0 ? { filter_chain_match: chainMatch } : {}), filters };
+  };
   switch (mode) {
-    // Only the TLS chain matches this port: plaintext finds no chain and is closed.
     case 'STRICT':
       return [mtls];
     case 'DISABLE':
@@ -161,7 +153,7 @@ export function envoyInbound(view: ProxyView, passthroughCluster: string) {
   const model = view.model;
   const policies = (model.istio ?? emptyIstioConfig()).peerAuthentications;
   const rootNamespace = model.rootNamespace ?? 'istio-system';
-  const workload = { namespace: view.scope.namespace, labels: view.scope.labels };
+  const workload = view.scope;
   const modeOf = (port?: number) => mtlsModeFor(policies, rootNamespace, workload, port, model.meshConfig?.mtlsMode);
   // Served ports, plus ports a PeerAuthentication of this workload names (they differ from the rest).
   const served = view.inboundPorts();
@@ -179,9 +171,12 @@ export function envoyInbound(view: ProxyView, passthroughCluster: string) {
     (port) => Number.isInteger(port) && port > 0 && port < 65536 && port !== 15006 && !served.some((s) => s.port === port),
   );
   const ports = [...served, ...[...new Set(named)].map((port) => ({ port, http: false }))].sort((a, b) => a.port - b.port);
-  const chains = ports.flatMap(({ port, http }) => portChains(view, port, http, modeOf(port)));
-  // Every other port: the workload's own mode and its authorization, then through to the application.
-  const passthrough = passthroughChains(view, passthroughCluster, modeOf());
+  const chains = ports.flatMap(({ port, http }) =>
+    chainsForMode(modeOf(port), inboundClusterName(port), { destination_port: { value: port } }, inboundFilters(view, port, http)),
+  );
+  // Every other port, as Istio's passthrough chains: the workload's own mode and its authorization (rules
+  // naming ports cannot match there; named ports have chains above), then through to the application.
+  const passthrough = chainsForMode(modeOf(), 'virtualInbound-catchall', {}, tcpFilters(view, 0, passthroughCluster));
   const listener = {
     name: 'virtualInbound',
     address: { socket_address: { address: '0.0.0.0', port_value: 15006 } },
@@ -221,38 +216,3 @@ const tcpProxyTo = (cluster: string) => ({
   name: 'envoy.filters.network.tcp_proxy',
   typed_config: any(types.tcpProxy, { stat_prefix: cluster, cluster }),
 });
-
-/**
- * The catch-all chains for ports no Service names: they follow the workload's
- * PeerAuthentication mode (STRICT takes only mTLS) and its AuthorizationPolicy as
- * network RBAC, as Istio's passthrough chains do; never an unchecked bypass.
- */
-function passthroughChains(view: ProxyView, cluster: string, mode: MtlsMode): Array<Record<string, unknown>> {
-  const authz = authorizationFilters({
-    policies: authorizationPoliciesFor(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }),
-    trustDomain: view.model.trustDomain ?? 'cluster.local',
-    // No particular port: rules that name ports cannot match here (ALLOW rules with ports allow nothing extra).
-    port: 0,
-    target: 'sidecar',
-  });
-  const filters = [...networkRbacFilters([...authz.custom, ...authz.rbac], 0).filters, tcpProxyTo(cluster)];
-  const mtls = {
-    name: 'virtualInbound-catchall-mtls',
-    filter_chain_match: { transport_protocol: 'tls' },
-    transport_socket: istioMutualServerTls(),
-    filters,
-  };
-  const plaintext = (transport?: string) => ({
-    name: 'virtualInbound-catchall-tcp',
-    ...(transport ? { filter_chain_match: { transport_protocol: transport } } : {}),
-    filters,
-  });
-  switch (mode) {
-    case 'STRICT':
-      return [mtls];
-    case 'DISABLE':
-      return [plaintext()];
-    default:
-      return [mtls, plaintext('raw_buffer')];
-  }
-}
