@@ -11,7 +11,7 @@ import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields, type PolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
 import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
-import type { ProxyView } from '../traffic/proxy-view.js';
+import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
 import { envoyInbound } from './envoy-inbound.js';
 import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
@@ -123,7 +123,7 @@ function transportSocket(tls: PolicyFields['tls'], host: string, port: number, i
 }
 
 /** A ServiceEntry's resolution picks the discovery type: EDS for Kubernetes and STATIC, DNS resolved by Envoy, or the original destination. */
-function outboundCluster(cluster: OutboundCluster, model: MeshModel): Record<string, unknown> {
+export function envoyOutboundCluster(cluster: OutboundCluster, model: MeshModel): Record<string, unknown> {
   const base = { name: cluster.name, connect_timeout: { seconds: 10 }, ...clusterPolicyFields(cluster.policy, 'sidecar') };
   // Auto mTLS also respects the servers' PeerAuthentication: where every endpoint has mTLS DISABLEd, plaintext.
   const disabled =
@@ -174,105 +174,153 @@ const tcpProxy = (cluster: string, statPrefix: string) => ({
   typed_config: any(types.tcpProxy, { stat_prefix: statPrefix, cluster }),
 });
 
+/** Where traffic to hosts outside the registry goes: ALLOW_ANY passes through, REGISTRY_ONLY (mesh or Sidecar) blackholes. */
+export function registryOnly(view: ProxyView): boolean {
+  return (view.sidecar?.spec.outboundTrafficPolicy?.mode ?? view.model.meshConfig?.outboundTrafficPolicy) === 'REGISTRY_ONLY';
+}
+
+/** The virtual host of one service port in the per-port route configuration, with Istio's domains (short names included). */
+export function envoyVirtualHost(view: ProxyView, visible: VisibleService, port: number): Record<string, unknown> {
+  const { service, hostname } = visible;
+  const shortNames = service.hostname ? [] : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];
+  return {
+    name: `${hostname}:${port}`,
+    domains: [hostname, `${hostname}:${port}`, ...shortNames.flatMap((name) => [name, `${name}:${port}`])],
+    routes: httpRoutes({ view, hostname, port }),
+  };
+}
+
+/** The last virtual host of every outbound route configuration: where unknown hosts go. */
+export function catchAllVirtualHost(blocked: boolean): Record<string, unknown> {
+  const name = blocked ? 'block_all' : 'allow_any';
+  return {
+    name,
+    domains: ['*'],
+    routes: [{ name, match: { prefix: '/' }, route: { cluster: blocked ? 'BlackHoleCluster' : passthrough, timeout: { seconds: 0 } } }],
+  };
+}
+
+/** One route configuration per service port, named after the port, as Istio does for HTTP. */
+export function envoyRouteConfiguration(port: number, virtualHosts: Array<Record<string, unknown>>, blocked: boolean) {
+  return { name: String(port), virtual_hosts: [...virtualHosts, catchAllVirtualHost(blocked)], validate_clusters: { value: false } };
+}
+
+/** The outbound listener of one service port (bind_to_port false: 15001 hands it the connections), its HCM reading RDS. */
+export function envoyOutboundListener(port: number, telemetryFields: Record<string, unknown>): Record<string, unknown> {
+  const listenerName = `0.0.0.0_${port}`;
+  return {
+    name: listenerName,
+    address: { socket_address: { address: '0.0.0.0', port_value: port } },
+    bind_to_port: { value: false },
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: any(types.hcm, {
+              stat_prefix: `outbound_0.0.0.0_${port}`,
+              rds: { config_source: ads, route_config_name: String(port) },
+              ...telemetryFields,
+              http_filters: [
+                { name: faultFilterName, typed_config: any(types.fault, {}) },
+                { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) },
+              ],
+            }),
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** Access logs and tracing on the client side, from Telemetry and the mesh defaults. */
+export const clientTelemetryFields = (view: ProxyView) =>
+  hcmTelemetry(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }, 'CLIENT').fields;
+
+/** The outbound resources that do not depend on any one service: 15001 and the passthrough and blackhole clusters. */
+export function envoyOutboundFixed(view: ProxyView): {
+  listeners: Record<string, Record<string, unknown>>;
+  clusters: Record<string, Record<string, unknown>>;
+} {
+  const unknownHosts = registryOnly(view) ? 'BlackHoleCluster' : passthrough;
+  return {
+    listeners: {
+      virtualOutbound: {
+        name: 'virtualOutbound',
+        address: { socket_address: { address: '0.0.0.0', port_value: sidecarPorts.outbound } },
+        use_original_dst: { value: true },
+        traffic_direction: 'OUTBOUND',
+        filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] }],
+      },
+    },
+    clusters: {
+      [passthrough]: { name: passthrough, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } },
+      BlackHoleCluster: { name: 'BlackHoleCluster', type: 'STATIC', connect_timeout: { seconds: 10 } },
+    },
+  };
+}
+
+/** The inbound resources: 15006 with a chain per served port, the `inbound|<port>||` clusters and the inbound passthrough. */
+export function envoyInboundResources(view: ProxyView): {
+  listeners: Record<string, Record<string, unknown>>;
+  clusters: Record<string, Record<string, unknown>>;
+} {
+  const inbound = envoyInbound(view, inboundPassthrough);
+  return {
+    listeners: { virtualInbound: inbound.listener },
+    clusters: {
+      ...inbound.clusters,
+      // Inbound connections go to the application at the address they were sent to.
+      [inboundPassthrough]: {
+        name: inboundPassthrough,
+        type: 'ORIGINAL_DST',
+        lb_policy: 'CLUSTER_PROVIDED',
+        connect_timeout: { seconds: 10 },
+        upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } },
+      },
+    },
+  };
+}
+
+/**
+ * A sidecar's whole configuration, generated from scratch: the reference the
+ * incremental path (cache/outbound-scope.ts, cache/inbound-scope.ts) is built from
+ * the same pieces of and tested against. Shapes: resources by type URL, then by name.
+ */
 export function envoySidecarResources(view: ProxyView): ResourcesByType {
   const listeners: Record<string, Record<string, unknown>> = {};
   const routes: Record<string, Record<string, unknown>> = {};
   const clusters: Record<string, Record<string, unknown>> = {};
   const endpoints: Record<string, Record<string, unknown>> = {};
-  const hostsByPort = new Map<number, Array<{ hostname: string; shortNames: string[] }>>();
+  const hostsByPort = new Map<number, VisibleService[]>();
 
   for (const cluster of outboundClusters(view)) {
-    clusters[cluster.name] = outboundCluster(cluster, view.model);
+    clusters[cluster.name] = envoyOutboundCluster(cluster, view.model);
     if (clusters[cluster.name]?.['type'] === 'EDS') {
       endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
     }
   }
-  for (const { service, hostname } of view.services) {
-    const shortNames = service.hostname ? [] : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];
-    for (const port of service.ports) hostsByPort.set(port.port, [...(hostsByPort.get(port.port) ?? []), { hostname, shortNames }]);
+  for (const visible of view.services) {
+    for (const port of visible.service.ports) hostsByPort.set(port.port, [...(hostsByPort.get(port.port) ?? []), visible]);
   }
-
-  // Outside the registry: ALLOW_ANY passes through, REGISTRY_ONLY (a Sidecar's outboundTrafficPolicy) blackholes.
-  const registryOnly = (view.sidecar?.spec.outboundTrafficPolicy?.mode ?? view.model.meshConfig?.outboundTrafficPolicy) === 'REGISTRY_ONLY';
-  const unknownHosts = registryOnly ? 'BlackHoleCluster' : passthrough;
-
-  // Access logs and tracing on the client side, from Telemetry and the mesh defaults.
-  const clientTelemetry = hcmTelemetry(view.model, { namespace: view.scope.namespace, labels: view.scope.labels }, 'CLIENT');
-
-  // One listener and one route configuration per service port, as Istio does for HTTP.
+  const blocked = registryOnly(view);
+  const telemetry = clientTelemetryFields(view);
   for (const [port, hosts] of [...hostsByPort].sort((a, b) => a[0] - b[0])) {
-    const routeName = String(port);
-    routes[routeName] = {
-      name: routeName,
-      virtual_hosts: [
-        ...hosts.map(({ hostname, shortNames }) => ({
-          name: `${hostname}:${port}`,
-          domains: [hostname, `${hostname}:${port}`, ...shortNames.flatMap((name) => [name, `${name}:${port}`])],
-          routes: httpRoutes({ view, hostname, port }),
-        })),
-        {
-          name: registryOnly ? 'block_all' : 'allow_any',
-          domains: ['*'],
-          routes: [
-            {
-              name: registryOnly ? 'block_all' : 'allow_any',
-              match: { prefix: '/' },
-              route: { cluster: unknownHosts, timeout: { seconds: 0 } },
-            },
-          ],
-        },
-      ],
-      validate_clusters: { value: false },
-    };
-    const listenerName = `0.0.0.0_${port}`;
-    listeners[listenerName] = {
-      name: listenerName,
-      address: { socket_address: { address: '0.0.0.0', port_value: port } },
-      bind_to_port: { value: false },
-      traffic_direction: 'OUTBOUND',
-      filter_chains: [
-        {
-          filters: [
-            {
-              name: 'envoy.filters.network.http_connection_manager',
-              typed_config: any(types.hcm, {
-                stat_prefix: `outbound_0.0.0.0_${port}`,
-                rds: { config_source: ads, route_config_name: routeName },
-                ...clientTelemetry.fields,
-                http_filters: [
-                  { name: faultFilterName, typed_config: any(types.fault, {}) },
-                  { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) },
-                ],
-              }),
-            },
-          ],
-        },
-      ],
-    };
+    routes[String(port)] = envoyRouteConfiguration(
+      port,
+      hosts.map((visible) => envoyVirtualHost(view, visible, port)),
+      blocked,
+    );
+    listeners[`0.0.0.0_${port}`] = envoyOutboundListener(port, telemetry);
   }
-
-  listeners['virtualOutbound'] = {
-    name: 'virtualOutbound',
-    address: { socket_address: { address: '0.0.0.0', port_value: sidecarPorts.outbound } },
-    use_original_dst: { value: true },
-    traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] }],
-  };
-  // Ports the workload serves get their own chains; anything else passes through.
-  const inbound = envoyInbound(view, inboundPassthrough);
-  listeners['virtualInbound'] = inbound.listener;
-  Object.assign(clusters, inbound.clusters);
-  clusters[passthrough] = { name: passthrough, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } };
-  // Inbound connections go to the application at the address they were sent to.
-  clusters[inboundPassthrough] = {
-    name: inboundPassthrough,
-    type: 'ORIGINAL_DST',
-    lb_policy: 'CLUSTER_PROVIDED',
-    connect_timeout: { seconds: 10 },
-    upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } },
-  };
-  clusters['BlackHoleCluster'] = { name: 'BlackHoleCluster', type: 'STATIC', connect_timeout: { seconds: 10 } };
-
+  const fixed = envoyOutboundFixed(view);
+  const inbound = envoyInboundResources(view);
+  Object.assign(listeners, fixed.listeners, inbound.listeners);
+  // Istio's order: inbound port clusters, then the passthrough, inbound passthrough and blackhole.
+  const { [inboundPassthrough]: inboundPassthroughCluster, ...inboundPortClusters } = inbound.clusters;
+  Object.assign(clusters, inboundPortClusters, { [passthrough]: fixed.clusters[passthrough] });
+  Object.assign(clusters, { [inboundPassthrough]: inboundPassthroughCluster, BlackHoleCluster: fixed.clusters['BlackHoleCluster'] });
   return { [typeUrls.listener]: listeners, [typeUrls.route]: routes, [typeUrls.cluster]: clusters, [typeUrls.endpoint]: endpoints };
 }
 

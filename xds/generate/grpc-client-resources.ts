@@ -4,12 +4,12 @@
 // clusters per port and DestinationRule subset, and their endpoints. Pure.
 import { createHash } from 'node:crypto';
 import { any, typeUrls } from '../protos.js';
-import type { MeshModel } from '../model/mesh-model.js';
+import type { MeshModel, MeshService } from '../model/mesh-model.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
-import { outboundClusters } from '../traffic/outbound-clusters.js';
-import type { ProxyView } from '../traffic/proxy-view.js';
+import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
+import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import { authorizationFilters } from '../security/authorization-policies.js';
 import { authorizationPoliciesFor } from '../security/workload-policies.js';
 import { endpointMtlsMode, grpcClientUsesMtls, grpcDownstreamMtls, grpcUpstreamTls } from '../security/grpc-tls.js';
@@ -23,56 +23,76 @@ export type ResourcesByType = Record<string, Record<string, Record<string, unkno
 /** The listener name grpc-js-xds and grpc-go servers ask for (Istio's agent writes this template). */
 export const grpcServerListenerName = (address: string, port: number) => `xds.istio.io/grpc/lds/inbound/${address}:${port}`;
 
+const ads = { ads: {}, resource_api_version: 'V3' };
+
+/** The API listener `xds:///<host>:<port>` asks for: RDS by the same name, the fault filter, the router. */
+export function grpcApiListener(listenerName: string): Record<string, unknown> {
+  return {
+    name: listenerName,
+    api_listener: {
+      api_listener: any(hcmType, {
+        rds: { config_source: ads, route_config_name: listenerName },
+        // gRPC runs the fault filter for VirtualService fault injection; the router ends the chain.
+        http_filters: [
+          { name: faultFilterName, typed_config: any(faultType, {}) },
+          { name: 'envoy.filters.http.router', typed_config: any(routerType, {}) },
+        ],
+      }),
+    },
+  };
+}
+
+/** The route configuration of one service port, named like its listener, with the service's names as domains. */
+export function grpcRouteConfiguration(view: ProxyView, { service, hostname }: VisibleService, port: number): Record<string, unknown> {
+  const listenerName = `${hostname}:${port}`;
+  // Kubernetes short names resolve as in DNS from the service's namespace.
+  const shortNames = service.hostname
+    ? []
+    : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`, service.name];
+  return {
+    name: listenerName,
+    virtual_hosts: [
+      {
+        name: listenerName,
+        domains: [listenerName, hostname, ...shortNames.map((name) => `${name}:${port}`)],
+        routes: httpRoutes({ view, hostname, port }),
+      },
+    ],
+  };
+}
+
+/** One EDS cluster for a proxyless client, with the DestinationRule's policy and Istio mTLS where the servers take it. */
+export function grpcCluster(cluster: OutboundCluster, model: MeshModel): Record<string, unknown> {
+  return {
+    name: cluster.name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: ads, service_name: cluster.name },
+    connect_timeout: { seconds: 10 },
+    ...clusterPolicyFields(cluster.policy, 'grpc'),
+    ...(grpcClientUsesMtls(model, cluster.service, cluster.endpoints, cluster.port.name, cluster.policy.tls)
+      ? { transport_socket: grpcUpstreamTls(model.trustDomain ?? 'cluster.local', cluster.service, cluster.endpoints) }
+      : {}),
+  };
+}
+
+/**
+ * A proxyless client's whole configuration, generated from scratch (the reference
+ * for the incremental path in cache/outbound-scope.ts). Shapes: resources by type URL, then by name.
+ */
 export function grpcClientResources(view: ProxyView): ResourcesByType {
   const listeners: Record<string, Record<string, unknown>> = {};
   const routes: Record<string, Record<string, unknown>> = {};
   const clusters: Record<string, Record<string, unknown>> = {};
   const endpoints: Record<string, Record<string, unknown>> = {};
-  const ads = { ads: {}, resource_api_version: 'V3' };
-
-  for (const { service, hostname } of view.services) {
-    for (const port of service.ports) {
-      const listenerName = `${hostname}:${port.port}`;
-      listeners[listenerName] = {
-        name: listenerName,
-        api_listener: {
-          api_listener: any(hcmType, {
-            rds: { config_source: ads, route_config_name: listenerName },
-            // gRPC runs the fault filter for VirtualService fault injection; the router ends the chain.
-            http_filters: [
-              { name: faultFilterName, typed_config: any(faultType, {}) },
-              { name: 'envoy.filters.http.router', typed_config: any(routerType, {}) },
-            ],
-          }),
-        },
-      };
-      // Kubernetes short names resolve as in DNS from the service's namespace.
-      const shortNames = service.hostname
-        ? []
-        : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`, service.name];
-      routes[listenerName] = {
-        name: listenerName,
-        virtual_hosts: [
-          {
-            name: listenerName,
-            domains: [listenerName, hostname, ...shortNames.map((name) => `${name}:${port.port}`)],
-            routes: httpRoutes({ view, hostname, port: port.port }),
-          },
-        ],
-      };
+  for (const visible of view.services) {
+    for (const port of visible.service.ports) {
+      const listenerName = `${visible.hostname}:${port.port}`;
+      listeners[listenerName] = grpcApiListener(listenerName);
+      routes[listenerName] = grpcRouteConfiguration(view, visible, port.port);
     }
   }
   for (const cluster of outboundClusters(view)) {
-    clusters[cluster.name] = {
-      name: cluster.name,
-      type: 'EDS',
-      eds_cluster_config: { eds_config: ads, service_name: cluster.name },
-      connect_timeout: { seconds: 10 },
-      ...clusterPolicyFields(cluster.policy, 'grpc'),
-      ...(grpcClientUsesMtls(view.model, cluster.service, cluster.endpoints, cluster.port.name, cluster.policy.tls)
-        ? { transport_socket: grpcUpstreamTls(view.model.trustDomain ?? 'cluster.local', cluster.service, cluster.endpoints) }
-        : {}),
-    };
+    clusters[cluster.name] = grpcCluster(cluster, view.model);
     endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
   }
   return {
@@ -91,13 +111,14 @@ export function grpcClientResources(view: ProxyView): ResourcesByType {
  * change visible to it. (Clusters are compared in a parsed form without metadata;
  * see clusterPolicyFields for their workaround.)
  */
-function withDigests(resources: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
-  return Object.fromEntries(
-    Object.entries(resources).map(([name, resource]) => {
-      const digest = createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
-      return [name, { ...resource, metadata: { filter_metadata: { 'weft.dev': { fields: { digest: { stringValue: digest } } } } } }];
-    }),
-  );
+export function withDigests(resources: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(Object.entries(resources).map(([name, resource]) => [name, withDigest(resource)]));
+}
+
+/** One resource stamped with the digest of its content (see withDigests). */
+export function withDigest(resource: Record<string, unknown>): Record<string, unknown> {
+  const digest = createHash('sha256').update(JSON.stringify(resource)).digest('hex').slice(0, 16);
+  return { ...resource, metadata: { filter_metadata: { 'weft.dev': { fields: { digest: { stringValue: digest } } } } } };
 }
 
 /**
@@ -107,47 +128,52 @@ function withDigests(resources: Record<string, Record<string, unknown>>): Record
  */
 export function grpcServerListeners(model: MeshModel): ResourcesByType {
   const listeners: Record<string, Record<string, unknown>> = {};
-  for (const service of model.services) {
-    for (const endpoint of service.endpoints) {
-      for (const port of Object.values(endpoint.ports)) {
-        const name = grpcServerListenerName(endpoint.address, port);
-        const strict = endpointMtlsMode(model, service, endpoint, port) === 'STRICT';
-        // AuthorizationPolicy as gRPC's RBAC filters (gRFC A41), before the router.
-        const { custom, rbac } = authorizationFilters({
-          policies: authorizationPoliciesFor(model, { namespace: service.namespace, labels: endpoint.labels ?? {} }),
-          trustDomain: model.trustDomain ?? 'cluster.local',
-          port,
-          target: 'grpc',
-        });
-        listeners[name] = {
-          name,
-          address: { socket_address: { address: endpoint.address, port_value: port } },
-          traffic_direction: 'INBOUND',
-          filter_chains: [
-            {
-              name: strict ? 'inbound-mtls' : 'inbound',
-              ...(strict ? { transport_socket: grpcDownstreamMtls() } : {}),
-              filters: [
-                {
-                  name: 'envoy.filters.network.http_connection_manager',
-                  typed_config: any(hcmType, {
-                    // Distinct per mode: grpc-js-xds (1.14) compares a changed listener's filters before
-                    // its transport socket, and gets the socket comparison wrong (a switch to mTLS
-                    // looks unchanged, a switch back throws), so the filter bytes must differ too.
-                    stat_prefix: strict ? 'inbound_mtls' : 'inbound',
-                    route_config: {
-                      name: 'inbound',
-                      virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '' }, non_forwarding_action: {} }] }],
-                    },
-                    http_filters: [...custom, ...rbac, { name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
-                  }),
-                },
-              ],
-            },
-          ],
-        };
-      }
+  for (const service of model.services) Object.assign(listeners, grpcServerListenersOf(model, service));
+  return { [typeUrls.listener]: listeners };
+}
+
+/** The inbound listeners of one service's endpoints, by name (digest-stamped, as every gRPC listener). */
+export function grpcServerListenersOf(model: MeshModel, service: MeshService): Record<string, Record<string, unknown>> {
+  const listeners: Record<string, Record<string, unknown>> = {};
+  for (const endpoint of service.endpoints) {
+    for (const port of Object.values(endpoint.ports)) {
+      const name = grpcServerListenerName(endpoint.address, port);
+      const strict = endpointMtlsMode(model, service, endpoint, port) === 'STRICT';
+      // AuthorizationPolicy as gRPC's RBAC filters (gRFC A41), before the router.
+      const { custom, rbac } = authorizationFilters({
+        policies: authorizationPoliciesFor(model, { namespace: service.namespace, labels: endpoint.labels ?? {} }),
+        trustDomain: model.trustDomain ?? 'cluster.local',
+        port,
+        target: 'grpc',
+      });
+      listeners[name] = {
+        name,
+        address: { socket_address: { address: endpoint.address, port_value: port } },
+        traffic_direction: 'INBOUND',
+        filter_chains: [
+          {
+            name: strict ? 'inbound-mtls' : 'inbound',
+            ...(strict ? { transport_socket: grpcDownstreamMtls() } : {}),
+            filters: [
+              {
+                name: 'envoy.filters.network.http_connection_manager',
+                typed_config: any(hcmType, {
+                  // Distinct per mode: grpc-js-xds (1.14) compares a changed listener's filters before
+                  // its transport socket, and gets the socket comparison wrong (a switch to mTLS
+                  // looks unchanged, a switch back throws), so the filter bytes must differ too.
+                  stat_prefix: strict ? 'inbound_mtls' : 'inbound',
+                  route_config: {
+                    name: 'inbound',
+                    virtual_hosts: [{ name: 'inbound', domains: ['*'], routes: [{ match: { prefix: '' }, non_forwarding_action: {} }] }],
+                  },
+                  http_filters: [...custom, ...rbac, { name: 'envoy.filters.http.router', typed_config: any(routerType, {}) }],
+                }),
+              },
+            ],
+          },
+        ],
+      };
     }
   }
-  return { [typeUrls.listener]: withDigests(listeners) };
+  return withDigests(listeners);
 }

@@ -5,7 +5,7 @@ import type { MeshService, ServiceEndpoint, ServicePort } from '../model/mesh-mo
 import { effectivePolicy, type PolicyFields } from './cluster-policy.js';
 import { labelsMatch } from './host-names.js';
 import { outboundClusterName } from './http-routes.js';
-import type { ProxyView } from './proxy-view.js';
+import type { ProxyView, VisibleService } from './proxy-view.js';
 
 export interface OutboundCluster {
   name: string;
@@ -18,30 +18,33 @@ export interface OutboundCluster {
 }
 
 export function outboundClusters(view: ProxyView): OutboundCluster[] {
+  return view.services.flatMap((visible) => serviceClusters(view, visible));
+}
+
+/** One service's clusters as one proxy sees them: a cluster per port, and per port and subset of its DestinationRule. */
+export function serviceClusters(view: ProxyView, { service, hostname }: VisibleService): OutboundCluster[] {
   const clusters: OutboundCluster[] = [];
-  for (const { service, hostname } of view.services) {
-    const rule = view.destinationRuleFor(hostname);
-    for (const port of service.ports) {
+  const rule = view.destinationRuleFor(hostname);
+  for (const port of service.ports) {
+    clusters.push({
+      name: outboundClusterName(port.port, hostname),
+      hostname,
+      service,
+      port,
+      policy: effectivePolicy(rule?.trafficPolicy, undefined, port.port),
+      endpoints: service.endpoints,
+    });
+    for (const subset of rule?.subsets ?? []) {
+      const labels = (subset.labels ?? {}) as Record<string, string>;
       clusters.push({
-        name: outboundClusterName(port.port, hostname),
+        name: outboundClusterName(port.port, hostname, subset.name),
         hostname,
         service,
         port,
-        policy: effectivePolicy(rule?.trafficPolicy, undefined, port.port),
-        endpoints: service.endpoints,
+        subset: subset.name,
+        policy: effectivePolicy(rule?.trafficPolicy, subset, port.port),
+        endpoints: service.endpoints.filter((endpoint) => labelsMatch(labels, endpoint.labels ?? {})),
       });
-      for (const subset of rule?.subsets ?? []) {
-        const labels = (subset.labels ?? {}) as Record<string, string>;
-        clusters.push({
-          name: outboundClusterName(port.port, hostname, subset.name),
-          hostname,
-          service,
-          port,
-          subset: subset.name,
-          policy: effectivePolicy(rule?.trafficPolicy, subset, port.port),
-          endpoints: service.endpoints.filter((endpoint) => labelsMatch(labels, endpoint.labels ?? {})),
-        });
-      }
     }
   }
   return clusters;

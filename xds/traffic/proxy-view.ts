@@ -3,10 +3,11 @@
 // routes each host and which DestinationRule applies to it, with Istio's
 // precedence. Pure; each lookup is a small index, not one big context.
 import type { ConfigObject, DestinationRuleSpec, IstioConfig, SidecarSpec, Subset, VirtualServiceSpec } from '../model/istio-config.js';
-import { byAge, emptyIstioConfig } from '../model/istio-config.js';
+import { byAge } from '../model/istio-config.js';
 import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-model.js';
 import { exportedTo, hostMatches, hostSpecificity, labelsMatch, resolveHost } from './host-names.js';
 import type { ProxyScope } from './proxy-scope.js';
+import { MeshIndex } from './mesh-index.js';
 
 export interface VisibleService {
   service: MeshService;
@@ -24,43 +25,37 @@ export class ProxyView {
   readonly config: IstioConfig;
   readonly rootNamespace: string;
   readonly sidecar: ConfigObject<SidecarSpec> | undefined;
-  readonly services: VisibleService[];
-  private readonly virtualServices: Array<{ rule: ConfigObject<VirtualServiceSpec>; hosts: string[] }>;
-  private readonly destinationRules: Array<{ rule: ConfigObject<DestinationRuleSpec>; host: string }>;
-  private readonly byHost: Map<string, VisibleService>;
+  private readonly egressHosts: string[] | undefined;
+  private readonly index: MeshIndex;
+  private visibleServices: VisibleService[] | undefined;
 
   constructor(
     readonly model: MeshModel,
     readonly scope: ProxyScope,
+    index?: MeshIndex,
   ) {
-    this.config = model.istio ?? emptyIstioConfig();
-    this.rootNamespace = model.rootNamespace ?? 'istio-system';
+    this.index = index ?? MeshIndex.of(model);
+    this.config = this.index.config;
+    this.rootNamespace = this.index.rootNamespace;
     this.sidecar = sidecarFor(this.config.sidecars, scope, this.rootNamespace);
-    const egressHosts = this.sidecar?.spec.egress?.flatMap((listener) => listener.hosts ?? []);
-    this.services = model.services
-      .filter((service) => exportedTo(service.exportTo, service.namespace, scope.namespace))
-      .map((service) => ({ service, hostname: serviceHost(service, model.clusterDomain) }))
-      .filter(
-        ({ service, hostname }) => !egressHosts || egressAllows(egressHosts, this.sidecar?.namespace ?? '', service.namespace, hostname),
-      )
-      .sort((a, b) => a.hostname.localeCompare(b.hostname));
-    this.byHost = new Map(this.services.map((visible) => [visible.hostname, visible]));
+    this.egressHosts = this.sidecar?.spec.egress?.flatMap((listener) => listener.hosts ?? []);
+  }
 
-    this.virtualServices = this.config.virtualServices
-      .filter((rule) => exportedTo(rule.spec.exportTo, rule.namespace, scope.namespace))
-      // Rules bound to gateways only do not apply to sidecars ("mesh" is the sidecars' name).
-      .filter((rule) => !rule.spec.gateways || rule.spec.gateways.length === 0 || rule.spec.gateways.includes('mesh'))
-      .sort(byAge)
-      .map((rule) => ({ rule, hosts: (rule.spec.hosts ?? []).map((host) => resolveHost(host, rule.namespace, model.clusterDomain)) }));
-    this.destinationRules = this.config.destinationRules
-      .filter((rule) => exportedTo(rule.spec.exportTo, rule.namespace, scope.namespace))
-      .filter(
-        (rule) =>
-          !rule.spec.workloadSelector ||
-          (rule.namespace === scope.namespace && labelsMatch(rule.spec.workloadSelector.matchLabels, scope.labels)),
-      )
-      .sort(byAge)
-      .map((rule) => ({ rule, host: resolveHost(rule.spec.host, rule.namespace, model.clusterDomain) }));
+  /** Whether this proxy sees a service: its exportTo, then the Sidecar's egress hosts. */
+  sees(service: MeshService, hostname = serviceHost(service, this.model.clusterDomain)): boolean {
+    return (
+      exportedTo(service.exportTo, service.namespace, this.scope.namespace) &&
+      (!this.egressHosts || egressAllows(this.egressHosts, this.sidecar?.namespace ?? '', service.namespace, hostname))
+    );
+  }
+
+  /** Every service this proxy sees, by hostname. */
+  get services(): VisibleService[] {
+    this.visibleServices ??= this.model.services
+      .map((service) => ({ service, hostname: serviceHost(service, this.model.clusterDomain) }))
+      .filter(({ service, hostname }) => this.sees(service, hostname))
+      .sort((a, b) => a.hostname.localeCompare(b.hostname));
+    return this.visibleServices;
   }
 
   /**
@@ -70,8 +65,8 @@ export class ProxyView {
    */
   inboundPorts(): Array<{ port: number; http: boolean }> {
     const ports = new Map<number, boolean>();
-    for (const service of this.model.services) {
-      if (service.namespace !== this.scope.namespace || !service.selector || !labelsMatch(service.selector, this.scope.labels)) continue;
+    for (const service of this.index.byNamespace.get(this.scope.namespace) ?? []) {
+      if (!service.selector || !labelsMatch(service.selector, this.scope.labels)) continue;
       for (const port of service.ports) {
         if (port.targetPort === undefined || port.protocol !== 'TCP') continue;
         const http = /^(http|http2|grpc|grpc-web)$/.test(port.appProtocol ?? '');
@@ -81,14 +76,23 @@ export class ProxyView {
     return [...ports].sort((a, b) => a[0] - b[0]).map(([port, http]) => ({ port, http }));
   }
 
+  /** The service a hostname names, if this proxy sees it (of several with one hostname, the last in model order). */
   service(hostname: string): VisibleService | undefined {
-    return this.byHost.get(hostname);
+    const candidates = this.index.byHost.get(hostname) ?? [];
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const service = candidates[i] as MeshService;
+      if (this.sees(service, hostname)) return { service, hostname };
+    }
+    return undefined;
   }
 
   /** The VirtualService routing a host: the most specific host pattern, then the oldest rule (Istio does not merge them for sidecars). */
   virtualServiceFor(hostname: string): ConfigObject<VirtualServiceSpec> | undefined {
     let best: { rule: ConfigObject<VirtualServiceSpec>; specificity: number } | undefined;
-    for (const { rule, hosts } of this.virtualServices) {
+    for (const { rule, hosts } of this.index.virtualServices.candidates(hostname)) {
+      if (!exportedTo(rule.spec.exportTo, rule.namespace, this.scope.namespace)) continue;
+      // Rules bound to gateways only do not apply to sidecars ("mesh" is the sidecars' name).
+      if (rule.spec.gateways && rule.spec.gateways.length > 0 && !rule.spec.gateways.includes('mesh')) continue;
       const specificity = Math.max(-1, ...hosts.filter((pattern) => hostMatches(pattern, hostname)).map(hostSpecificity));
       if (specificity >= 0 && (!best || specificity > best.specificity)) best = { rule, specificity };
     }
@@ -101,10 +105,19 @@ export class ProxyView {
    * host wins and rules for the same host merge (subsets appended, oldest policy first).
    */
   destinationRuleFor(hostname: string): EffectiveDestinationRule | undefined {
-    const serviceNamespace = this.byHost.get(hostname)?.service.namespace;
+    const applicable = this.index.destinationRules
+      .candidates(hostname)
+      .filter(({ rule, host }) => hostMatches(host, hostname) && exportedTo(rule.spec.exportTo, rule.namespace, this.scope.namespace))
+      .filter(
+        ({ rule }) =>
+          !rule.spec.workloadSelector ||
+          (rule.namespace === this.scope.namespace && labelsMatch(rule.spec.workloadSelector.matchLabels, this.scope.labels)),
+      );
+    if (applicable.length === 0) return undefined;
+    const serviceNamespace = this.service(hostname)?.service.namespace;
     const namespaces = [this.scope.namespace, serviceNamespace, this.rootNamespace].filter((ns): ns is string => ns !== undefined);
     for (const namespace of [...new Set(namespaces)]) {
-      const candidates = this.destinationRules.filter(({ rule, host }) => rule.namespace === namespace && hostMatches(host, hostname));
+      const candidates = applicable.filter(({ rule }) => rule.namespace === namespace);
       if (candidates.length === 0) continue;
       const specificity = Math.max(...candidates.map(({ host }) => hostSpecificity(host)));
       // A rule with a workload selector beats the namespace-wide one for the workloads it selects.
@@ -124,7 +137,7 @@ export class ProxyView {
 }
 
 /** The Sidecar resource for a proxy: one selecting its labels, else its namespace's default, else the root namespace's. */
-function sidecarFor(
+export function sidecarFor(
   sidecars: ReadonlyArray<ConfigObject<SidecarSpec>>,
   scope: ProxyScope,
   rootNamespace: string,
