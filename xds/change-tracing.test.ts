@@ -11,11 +11,11 @@ import { InstallationReconciler } from '../operator/reconciler.js';
 import { ChangeTrace } from './model/change-trace.js';
 import { typeUrls } from './protos.js';
 import { AdsServer } from './server/ads-server.js';
-import type { ConfigSource, ResourceSet } from './server/discovery-types.js';
+import type { ConfigChange, ConfigSource, ResourceSet } from './server/discovery-types.js';
 
 class FakeSource implements ConfigSource {
   version = 'v1';
-  private readonly listeners = new Set<(typeUrls: string[]) => void>();
+  private readonly listeners = new Set<(change: ConfigChange) => void>();
   serves(): boolean {
     return true;
   }
@@ -23,13 +23,13 @@ class FakeSource implements ConfigSource {
     const value = Buffer.from(this.version);
     return { version: this.version, resources: [{ name: 'c', resource: { type_url: typeUrls.cluster, value } }] };
   }
-  onChange(listener: (typeUrls: string[]) => void): () => void {
+  onChange(listener: (change: ConfigChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
   change(version: string): void {
     this.version = version;
-    for (const listener of this.listeners) listener([typeUrls.cluster]);
+    for (const listener of this.listeners) listener({ typeUrls: [typeUrls.cluster] });
   }
 }
 

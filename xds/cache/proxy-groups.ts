@@ -1,43 +1,107 @@
-// Proxies with the same scope (kind, namespace, labels: see traffic/proxy-scope)
-// share one snapshot, generated from the model when the first of them connects
-// and regenerated on every model change while any is connected. Resources are
-// encoded once across all snapshots.
-import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
-import { grpcClientResources, grpcServerListeners, type ResourcesByType } from '../generate/grpc-client-resources.js';
+// The ConfigSource weftd serves: proxies grouped by what their config depends on
+// (outbound and inbound keys from traffic/scope-signature), each group's
+// resources kept up to date incrementally (cache/outbound-scope, cache/inbound-scope)
+// from the change between the previous model and the next (cache/model-change).
+// A change costs what it touches: an endpoint move derives that service's
+// ClusterLoadAssignments once and notifies only the proxies holding them; a
+// VirtualService edit derives the virtual hosts of its hosts in the groups that
+// see them. Groups are derived when their first proxy connects and dropped after
+// the last one leaves.
+import { typeUrls } from '../protos.js';
+import { grpcServerListenersOf } from '../generate/grpc-client-resources.js';
+import { KeyedMemo } from '../collections/keyed-memo.js';
 import type { MeshModel } from '../model/mesh-model.js';
-import type { ConfigSource, DiscoveryNode, ResourceSet } from '../server/discovery-types.js';
+import type { ConfigChange, ConfigSource, DiscoveryNode, EncodedResource, ResourceSet } from '../server/discovery-types.js';
 import { proxyScopeOf, scopeKey, type ProxyScope } from '../traffic/proxy-scope.js';
-import { ProxyView } from '../traffic/proxy-view.js';
-import { ResourceEncoder, SnapshotCache } from './snapshot-cache.js';
+import { inboundScopeKey, outboundScopeKey } from '../traffic/scope-signature.js';
+import { GenerationContext } from './generation-context.js';
+import { InboundScope } from './inbound-scope.js';
+import { modelChange, serviceKey, type ModelChange } from './model-change.js';
+import { OutboundScope, type ChangedNames } from './outbound-scope.js';
+import { ResourceMap, versionOf } from './resource-map.js';
 
-interface ScopeEntry {
+interface ProxyEntry {
+  /** The proxy's kind, namespace and labels as its node metadata gives them. */
   scope: ProxyScope;
-  cache: SnapshotCache;
+  labelKey: string;
+  outKey: string;
+  /** Sidecars only: proxyless clients have no inbound listener of their own (their servers ask by name). */
+  inKey: string | undefined;
   connected: number;
 }
 
+export interface ProxyGroupStats {
+  /** Distinct label sets among connected proxies (what grouping by labels would have made). */
+  labelSets: number;
+  outboundScopes: number;
+  inboundScopes: number;
+  /** Derivations per collection since the start. */
+  derivations: Record<string, number>;
+  /** Values each shared collection holds. */
+  collections: Record<string, number>;
+}
+
+const served = new Set<string>(Object.values(typeUrls));
+
 export class ProxyGroups implements ConfigSource {
-  private model: MeshModel = { clusterDomain: 'cluster.local', services: [] };
-  private serverListeners: ResourcesByType = {};
-  private readonly scopes = new Map<string, ScopeEntry>();
-  private readonly encoder = new ResourceEncoder();
-  private readonly listeners = new Set<(typeUrls: string[]) => void>();
-  private readonly probe = new SnapshotCache();
+  private readonly ctx = new GenerationContext();
+  private previous: MeshModel | undefined;
+  private readonly outbound = new Map<string, OutboundScope>();
+  private readonly inbound = new Map<string, InboundScope>();
+  private readonly proxies = new Map<string, ProxyEntry>();
+  private readonly entryOf = new WeakMap<DiscoveryNode, ProxyEntry>();
+  /** Inbound listeners of xDS-enabled gRPC servers, served only by name. */
+  private readonly serverListeners = new ResourceMap();
+  private readonly serverListenersOf = new KeyedMemo<string, Map<string, EncodedResource>>('grpc-server-listeners', this.ctx.derivations);
+  private readonly listeners = new Set<(change: ConfigChange) => void>();
+  /** One update at a time: updateAsync yields between groups. */
+  private updating: Promise<unknown> = Promise.resolve();
 
   static isProxylessGrpc(node: DiscoveryNode): boolean {
     return proxyScopeOf(node).kind === 'grpc';
   }
 
   serves(typeUrl: string): boolean {
-    return this.probe.serves(typeUrl);
+    return served.has(typeUrl);
   }
 
   resources(node: DiscoveryNode, typeUrl: string, names: string[]): ResourceSet {
-    return this.entry(proxyScopeOf(node)).cache.resources(node, typeUrl, names);
+    const entry = this.entry(node);
+    const out = this.outboundOf(entry);
+    const inb = this.inboundOf(entry);
+    let maps: ResourceMap[];
+    switch (typeUrl) {
+      case typeUrls.listener:
+        maps = [out.listeners, ...(inb ? [inb.listeners] : []), ...(names.length > 0 ? [this.serverListeners] : [])];
+        break;
+      case typeUrls.cluster:
+        maps = [out.clusters, ...(inb ? [inb.clusters] : [])];
+        break;
+      case typeUrls.route:
+        maps = [out.routes];
+        break;
+      case typeUrls.endpoint:
+        maps = [out.endpoints];
+        break;
+      default:
+        return { version: '0', resources: [] };
+    }
+    if (names.length === 0) {
+      const resources = maps.length === 1 ? (maps[0] as ResourceMap).values() : maps.flatMap((m) => m.values());
+      return { version: maps.map((m) => m.version).join('.'), resources };
+    }
+    const resources = names.flatMap((name) => {
+      for (const map of maps) {
+        const found = map.get(name);
+        if (found) return [found];
+      }
+      return [];
+    });
+    return { version: versionOf(resources), resources };
   }
 
   connected(node: DiscoveryNode): () => void {
-    const entry = this.entry(proxyScopeOf(node));
+    const entry = this.entry(node);
     entry.connected++;
     let released = false;
     return () => {
@@ -47,58 +111,244 @@ export class ProxyGroups implements ConfigSource {
     };
   }
 
-  onChange(listener: (typeUrls: string[]) => void): () => void {
+  onChange(listener: (change: ConfigChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Number of distinct snapshots held (for metrics and tests). */
+  /** Number of config groups held (outbound plus inbound), for metrics and tests. */
   get scopeCount(): number {
-    return this.scopes.size;
+    return this.outbound.size + this.inbound.size;
   }
 
-  /** A new model: every snapshot still in use is regenerated; returns (and announces) the types that changed anywhere. */
+  /** What the grouping and the shared collections hold, and the work done so far. */
+  stats(): ProxyGroupStats {
+    const live = [...this.proxies.values()].filter((e) => e.connected > 0);
+    return {
+      labelSets: live.length,
+      outboundScopes: this.outbound.size,
+      inboundScopes: this.inbound.size,
+      derivations: this.ctx.derivations.snapshot(),
+      collections: this.ctx.sizes(),
+    };
+  }
+
+  /** A new model: derives what changed, synchronously; returns (and announces) the types that changed for any proxy. */
   update(model: MeshModel): string[] {
-    this.model = model;
-    this.encoder.nextRound();
-    this.serverListeners = grpcServerListeners(model);
-    const changed = new Set<string>();
-    const failures: string[] = [];
-    for (const [key, entry] of this.scopes) {
-      // Snapshots no connected proxy uses are dropped; they are rebuilt if one comes back.
-      if (entry.connected <= 0) {
-        this.scopes.delete(key);
-        continue;
-      }
-      // One scope's failure leaves its last snapshot in place and does not hold back the others.
-      try {
-        for (const typeUrl of this.fill(entry)) changed.add(typeUrl);
-      } catch (error) {
-        failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
-      }
+    const steps = this.steps(model);
+    for (;;) {
+      const next = steps.next();
+      if (next.done) return next.value;
     }
-    if (changed.size > 0) for (const listener of this.listeners) listener([...changed]);
-    if (failures.length > 0) {
-      throw new Error(`generation failed for ${failures.length} proxy scope(s), which keep their last config: ${failures.join('; ')}`);
-    }
-    return [...changed];
   }
 
-  private entry(scope: ProxyScope): ScopeEntry {
-    const key = scopeKey(scope);
-    let entry = this.scopes.get(key);
-    if (!entry) {
-      entry = { scope, cache: new SnapshotCache(this.encoder), connected: 0 };
-      this.fill(entry);
-      this.scopes.set(key, entry);
+  /**
+   * As `update`, yielding to the event loop between groups whenever `sliceMs` of
+   * work has run, so the gRPC server, the CA and health checks answer during a
+   * large derivation. Updates run one at a time, in call order.
+   */
+  updateAsync(model: MeshModel, sliceMs = 20): Promise<string[]> {
+    const run = this.updating.then(async () => {
+      const steps = this.steps(model);
+      let sliceStart = performance.now();
+      for (;;) {
+        const next = steps.next();
+        if (next.done) return next.value;
+        if (performance.now() - sliceStart >= sliceMs) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+      }
+    });
+    this.updating = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The derivation of one change, one group per step. */
+  private *steps(model: MeshModel): Generator<void, string[], void> {
+    const change = modelChange(this.previous, model);
+    this.previous = model;
+    this.ctx.use(model);
+    if (change.peerAuthentication) this.ctx.epochs.peerAuthentication++;
+    if (change.authorization) this.ctx.epochs.authorization++;
+    if (change.everything) this.ctx.epochs.mesh++;
+
+    // Proxies gone since the last change take their groups with them.
+    for (const [key, entry] of this.proxies) if (entry.connected <= 0) this.proxies.delete(key);
+    // A selector changed: proxies may now belong to other groups.
+    const moved = new Set<ProxyEntry>();
+    if (change.selectorsChanged) {
+      for (const entry of this.proxies.values()) {
+        const outKey = outboundScopeKey(this.ctx.index, entry.scope);
+        const inKey = entry.scope.kind === 'sidecar' ? inboundScopeKey(this.ctx.index, entry.scope) : undefined;
+        if (outKey !== entry.outKey || inKey !== entry.inKey) {
+          entry.outKey = outKey;
+          entry.inKey = inKey;
+          moved.add(entry);
+        }
+      }
     }
+    const liveOut = new Set([...this.proxies.values()].map((e) => e.outKey));
+    const liveIn = new Set([...this.proxies.values()].flatMap((e) => (e.inKey ? [e.inKey] : [])));
+    for (const key of this.outbound.keys()) if (!liveOut.has(key)) this.outbound.delete(key);
+    for (const key of this.inbound.keys()) if (!liveIn.has(key)) this.inbound.delete(key);
+    this.countConnected();
+
+    const changedOut = new Map<string, ChangedNames>();
+    const changedIn = new Map<string, ChangedNames>();
+    const failures: string[] = [];
+    const derive = <S extends OutboundScope | InboundScope>(
+      groups: Map<string, S>,
+      keys: Set<string>,
+      changed: Map<string, ChangedNames>,
+      create: (key: string) => S,
+    ) => {
+      return function* (this: ProxyGroups): Generator<void, void, void> {
+        for (const key of keys) {
+          try {
+            const existing = groups.get(key);
+            if (!existing) create(key);
+            else {
+              const names = existing.apply(this.ctx, change);
+              if (names.size > 0) changed.set(key, names);
+            }
+          } catch (error) {
+            // One group's failure keeps its last config and does not hold back the others.
+            failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+          }
+          yield;
+        }
+      };
+    };
+    yield* derive(this.outbound, liveOut, changedOut, (key) => this.createOutbound(key)).call(this);
+    yield* derive(this.inbound, liveIn, changedIn, (key) => this.createInbound(key)).call(this);
+    const serverListenersChanged = this.updateServerListeners(model, change);
+    this.ctx.endRound();
+    this.serverListenersOf.endRound();
+
+    const types = new Set<string>();
+    for (const names of [...changedOut.values(), ...changedIn.values()]) for (const typeUrl of names.keys()) types.add(typeUrl);
+    if (serverListenersChanged.size > 0) types.add(typeUrls.listener);
+    if (moved.size > 0) for (const typeUrl of served) types.add(typeUrl);
+    const changedTypes = [...types];
+    if (changedTypes.length > 0) this.announce(changedTypes, changedOut, changedIn, moved, serverListenersChanged);
+    if (failures.length > 0) {
+      throw new Error(`generation failed for ${failures.length} proxy group(s), which keep their last config: ${failures.join('; ')}`);
+    }
+    return changedTypes;
+  }
+
+  private announce(
+    changedTypes: string[],
+    changedOut: Map<string, ChangedNames>,
+    changedIn: Map<string, ChangedNames>,
+    moved: Set<ProxyEntry>,
+    serverListeners: Set<string>,
+  ): void {
+    const names = new Map<string, Set<string>>();
+    if (moved.size === 0) {
+      // RDS and EDS are asked for by name: streams compare only the names that changed.
+      for (const typeUrl of [typeUrls.route, typeUrls.endpoint]) {
+        const union = new Set<string>();
+        for (const changed of changedOut.values()) for (const name of changed.get(typeUrl) ?? []) union.add(name);
+        names.set(typeUrl, union);
+      }
+      // Proxyless servers ask for their listeners by name: when only those changed, say which.
+      const groupListeners = [...changedOut.values(), ...changedIn.values()].some((changed) => changed.has(typeUrls.listener));
+      if (serverListeners.size > 0 && !groupListeners) names.set(typeUrls.listener, serverListeners);
+    }
+    const change: ConfigChange = {
+      typeUrls: changedTypes,
+      affects: (node, typeUrl) => {
+        const entry = this.entryOf.get(node);
+        if (!entry || moved.has(entry) || this.proxies.get(entry.labelKey) !== entry) return true;
+        if (changedOut.get(entry.outKey)?.has(typeUrl)) return true;
+        if (entry.inKey && changedIn.get(entry.inKey)?.has(typeUrl)) return true;
+        return typeUrl === typeUrls.listener && serverListeners.size > 0 && entry.scope.kind === 'grpc';
+      },
+      ...(names.size > 0 ? { names } : {}),
+    };
+    for (const listener of this.listeners) listener(change);
+  }
+
+  /** Proxyless servers' listeners, per service (derived again when its endpoints or the security policy change). */
+  private updateServerListeners(model: MeshModel, change: ModelChange): Set<string> {
+    const changed = new Set<string>();
+    if (!change.everything && change.services.size === 0 && !change.peerAuthentication && !change.authorization) return changed;
+    const epochs = this.ctx.epochs;
+    const next = new Map<string, EncodedResource>();
+    for (const service of model.services) {
+      const listeners = this.serverListenersOf.get(
+        serviceKey(service),
+        [service, epochs.peerAuthentication, epochs.authorization, epochs.mesh],
+        () => {
+          const objects = grpcServerListenersOf(model, service);
+          return new Map(Object.entries(objects).map(([name, object]) => [name, this.ctx.encode(typeUrls.listener, name, object)]));
+        },
+      );
+      for (const [name, resource] of listeners) next.set(name, resource);
+    }
+    for (const name of [...this.serverListeners.names()]) if (!next.has(name) && this.serverListeners.delete(name)) changed.add(name);
+    for (const resource of next.values()) if (this.serverListeners.set(resource)) changed.add(resource.name);
+    return changed;
+  }
+
+  private countConnected(): void {
+    for (const group of [...this.outbound.values(), ...this.inbound.values()]) group.connected = 0;
+    for (const entry of this.proxies.values()) {
+      const out = this.outbound.get(entry.outKey);
+      if (out) out.connected += entry.connected;
+      const inb = entry.inKey ? this.inbound.get(entry.inKey) : undefined;
+      if (inb) inb.connected += entry.connected;
+    }
+  }
+
+  private entry(node: DiscoveryNode): ProxyEntry {
+    const known = this.entryOf.get(node);
+    if (known && this.proxies.get(known.labelKey) === known) return known;
+    const scope = proxyScopeOf(node);
+    const labelKey = scopeKey(scope);
+    let entry = this.proxies.get(labelKey);
+    if (!entry) {
+      entry = {
+        scope,
+        labelKey,
+        outKey: outboundScopeKey(this.ctx.index, scope),
+        inKey: scope.kind === 'sidecar' ? inboundScopeKey(this.ctx.index, scope) : undefined,
+        connected: 0,
+      };
+      this.proxies.set(labelKey, entry);
+    }
+    this.entryOf.set(node, entry);
     return entry;
   }
 
-  private fill(entry: ScopeEntry): string[] {
-    const view = new ProxyView(this.model, entry.scope);
-    return entry.scope.kind === 'grpc'
-      ? entry.cache.update(grpcClientResources(view), this.serverListeners)
-      : entry.cache.update(envoySidecarResources(view));
+  private outboundOf(entry: ProxyEntry): OutboundScope {
+    return this.outbound.get(entry.outKey) ?? this.createOutbound(entry.outKey, entry.scope);
+  }
+
+  private inboundOf(entry: ProxyEntry): InboundScope | undefined {
+    if (!entry.inKey) return undefined;
+    return this.inbound.get(entry.inKey) ?? this.createInbound(entry.inKey, entry.scope);
+  }
+
+  private createOutbound(key: string, scope = this.memberScope((e) => e.outKey === key)): OutboundScope {
+    const group = new OutboundScope(key, scope);
+    group.rebuild(this.ctx);
+    this.outbound.set(key, group);
+    return group;
+  }
+
+  private createInbound(key: string, scope = this.memberScope((e) => e.inKey === key)): InboundScope {
+    const group = new InboundScope(key, scope);
+    group.rebuild(this.ctx);
+    this.inbound.set(key, group);
+    return group;
+  }
+
+  /** Any member's scope stands for the group: members differ only in labels no selector reads. */
+  private memberScope(member: (entry: ProxyEntry) => boolean): ProxyScope {
+    for (const entry of this.proxies.values()) if (member(entry)) return entry.scope;
+    throw new Error('a proxy group without members');
   }
 }

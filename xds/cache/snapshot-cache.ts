@@ -3,7 +3,7 @@
 // bytes change, so an endpoint change pushes only EDS.
 import { createHash } from 'node:crypto';
 import { typeUrls, encodeResource } from '../protos.js';
-import type { ConfigSource, DiscoveryNode, EncodedResource, ResourceSet } from '../server/discovery-types.js';
+import type { ConfigChange, ConfigSource, DiscoveryNode, EncodedResource, ResourceSet } from '../server/discovery-types.js';
 
 type Resources = Map<string, EncodedResource>;
 
@@ -31,7 +31,7 @@ export class ResourceEncoder {
 
 export class SnapshotCache implements ConfigSource {
   private readonly byType = new Map<string, { version: string; resources: Resources; namedOnly: Resources }>();
-  private readonly listeners = new Set<(typeUrls: string[]) => void>();
+  private readonly listeners = new Set<(change: ConfigChange) => void>();
   private readonly ownsEncoder: boolean;
 
   constructor(private readonly encoder?: ResourceEncoder) {
@@ -53,7 +53,7 @@ export class SnapshotCache implements ConfigSource {
     return { version: entry.version, resources };
   }
 
-  onChange(listener: (typeUrls: string[]) => void): () => void {
+  onChange(listener: (change: ConfigChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -87,7 +87,7 @@ export class SnapshotCache implements ConfigSource {
       this.byType.set(typeUrl, { version: contentVersion(resources, named), resources, namedOnly: named });
       changed.push(typeUrl);
     }
-    if (changed.length > 0) for (const listener of this.listeners) listener(changed);
+    if (changed.length > 0) for (const listener of this.listeners) listener({ typeUrls: changed });
     return changed;
   }
 }

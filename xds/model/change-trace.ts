@@ -61,7 +61,13 @@ export class ChangeTrace {
     const span = tracer().startSpan('xds.generate', burst ? {} : { root: true }, parent);
     try {
       const result = context.with(trace.setSpan(parent, span), rebuild);
-      span.end();
+      // An asynchronous rebuild (one that yields between proxy groups) ends its span when it settles.
+      if (result instanceof Promise) {
+        result.then(
+          () => span.end(),
+          (error: unknown) => endWithError(span, error),
+        );
+      } else span.end();
       return result;
     } catch (error) {
       endWithError(span, error);

@@ -16,13 +16,20 @@ import { analyzeNetworking, analyzeSecurity, rejectedVerdicts } from '../traffic
 import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
-import type { MeshDefaults } from './mesh-model.js';
+import type { MeshDefaults, MeshModel } from './mesh-model.js';
 import { JwksFetcher, jwksSources } from './jwks-fetcher.js';
-import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from './mesh-model-of.js';
+import { istioConfigOf, istioKinds, meshModelOf, MeshModelMemo, type IstioObject } from './mesh-model-of.js';
 
 export class KubeMeshModel {
   private readonly caches = new Map<string, Cache<KubernetesObject>>();
   private readonly debouncer: Debouncer;
+  private readonly endpointDebouncer: Debouncer;
+  private readonly statusDebouncer: Debouncer;
+  private readonly memo = new MeshModelMemo();
+  private model: MeshModel | undefined;
+  /** The rebuild running, and whether another must follow it (changes came in meanwhile). */
+  private rebuilding: Promise<void> | undefined;
+  private rebuildAgain = false;
   private readonly statusWriter: ConfigStatusWriter | undefined;
   private readonly changeTrace = new ChangeTrace();
   private readonly jwks: JwksFetcher;
@@ -38,7 +45,11 @@ export class KubeMeshModel {
     /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
     private readonly options: { writeStatus?: boolean; trustDomain?: string; meshConfig?: MeshDefaults } = {},
   ) {
-    this.debouncer = new Debouncer(() => this.changeTrace.generate(() => this.rebuild()));
+    this.debouncer = new Debouncer(() => this.scheduleRebuild());
+    // Endpoints take a fast path, as in istiod: a moved endpoint is pushed within milliseconds, not after 100 ms of quiet.
+    this.endpointDebouncer = new Debouncer(() => this.scheduleRebuild(), 5, 100);
+    // Statuses are not on the push path: they follow on a slower beat.
+    this.statusDebouncer = new Debouncer(() => this.publishStatus(), 500, 5_000);
     // RequestAuthentication keys are fetched here and inlined (as istiod does); a fetch with news rebuilds.
     this.jwks = new JwksFetcher(log, () => {
       if (this.started) this.changeTrace.event({ kind: 'jwks', type: 'fetched' });
@@ -67,7 +78,8 @@ export class KubeMeshModel {
           namespace: event?.object.metadata?.namespace,
           name: event?.object.metadata?.name,
         });
-      this.debouncer.trigger();
+      if (endpointKinds.has(kind)) this.endpointDebouncer.trigger();
+      else this.debouncer.trigger();
     };
     const watch = async <T extends KubernetesObject>(key: string, path: string, list: () => Promise<KubernetesListObject<T>>) => {
       const cache = await startInformer<T>(this.config, path, list, (event) => changed(key, event), this.log);
@@ -87,11 +99,13 @@ export class KubeMeshModel {
       ),
     ]);
     this.started = true;
-    this.changeTrace.generate(() => this.rebuild());
+    await this.changeTrace.generate(() => this.rebuild());
   }
 
   async stop(): Promise<void> {
     this.debouncer.stop();
+    this.endpointDebouncer.stop();
+    this.statusDebouncer.stop();
     this.jwks.stop();
     this.changeTrace.stop();
     await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
@@ -101,7 +115,24 @@ export class KubeMeshModel {
     return (this.caches.get(key)?.list() ?? []) as unknown as ReadonlyArray<T>;
   }
 
-  private rebuild(): void {
+  /** Runs a rebuild now, or right after the one running (one at a time; changes meanwhile are folded into the next). */
+  private scheduleRebuild(): void {
+    if (this.rebuilding) {
+      this.rebuildAgain = true;
+      return;
+    }
+    this.rebuilding = this.changeTrace
+      .generate(() => this.rebuild())
+      .finally(() => {
+        this.rebuilding = undefined;
+        if (this.rebuildAgain) {
+          this.rebuildAgain = false;
+          this.scheduleRebuild();
+        }
+      });
+  }
+
+  private async rebuild(): Promise<void> {
     if (!this.started) return;
     const istio = istioConfigOf(Object.fromEntries(istioKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
     this.jwks.want(jwksSources(istio.requestAuthentications));
@@ -113,12 +144,16 @@ export class KubeMeshModel {
       istio,
       this.rootNamespace,
       this.options.trustDomain,
+      this.memo,
     );
+    this.memo.endRound();
     model.jwks = this.jwks.current();
     if (this.options.meshConfig) model.meshConfig = this.options.meshConfig;
+    this.model = model;
     let changed: string[];
     try {
-      changed = this.groups.update(model);
+      // Yields between proxy groups, so the gRPC server, the CA and health checks answer during a large change.
+      changed = await this.groups.updateAsync(model);
     } catch (error) {
       // A bug or an input validation missed must not take weftd down: proxies keep their last config.
       this.log.error(
@@ -127,10 +162,19 @@ export class KubeMeshModel {
       );
       changed = [];
     }
-    // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
-    if (this.jwks.settled())
-      this.statusWriter?.publish([...rejectedVerdicts(model), ...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);
+    if (this.statusWriter) this.statusDebouncer.trigger();
     if (changed.length > 0)
       this.log.debug({ types: changed.map((t) => t.split('.').pop()), services: model.services.length }, 'xDS config changed');
   }
+
+  /** Each Istio object's verdict on its status, from the latest model (whole-mesh analysis, off the push path). */
+  private publishStatus(): void {
+    const model = this.model;
+    // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
+    if (!model || !this.statusWriter || !this.jwks.settled()) return;
+    this.statusWriter.publish([...rejectedVerdicts(model), ...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);
+  }
 }
+
+/** Kinds whose changes move endpoints only: they take the fast path. */
+const endpointKinds = new Set(['slices', 'pods']);

@@ -3,6 +3,8 @@
 // selected WorkloadEntries and pods, and the networking config as read. Pure.
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import { labelsMatch } from '../traffic/host-names.js';
+import { Derivations } from '../collections/derivations.js';
+import { KeyedMemo } from '../collections/keyed-memo.js';
 import { errorsOf, refusalMessage, validateIstioObject } from '../../istio/validation/validate-istio-object.js';
 import {
   emptyIstioConfig,
@@ -45,32 +47,48 @@ export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject
   const rejected: RejectedObject[] = [];
   for (const { group, plural, field, kind } of istioKinds) {
     const objects = (byPlural[plural] ?? []).flatMap((object): Array<ConfigObject<never>> => {
-      const { name, namespace, creationTimestamp, generation } = object.metadata ?? {};
-      if (!name || !namespace) return [];
-      // No spec is an empty spec (for an AuthorizationPolicy: allow nothing), never "no policy".
-      const spec = object.spec && typeof object.spec === 'object' ? object.spec : {};
-      // Objects that got in without the webhook (written before weftd ran) are checked here, as
-      // istiod does: an invalid one is left out and reported, so it cannot break everyone's config.
-      const problem = invalidReason(`${group}/v1`, kind, spec);
-      if (problem) {
-        rejected.push({ kind, namespace, name, ...(generation !== undefined ? { generation } : {}), message: problem });
-        return [];
+      // Each object is read (and validated) once: an unchanged object keeps its ConfigObject, whose identity tells
+      // the incremental xDS derivation that nothing about it changed.
+      const known = readObjects.get(object);
+      if (known?.kind === kind) {
+        if (known.rejected) rejected.push(known.rejected);
+        return known.config ? [known.config as ConfigObject<never>] : [];
       }
-      const created = creationTimestamp instanceof Date ? creationTimestamp.toISOString() : creationTimestamp;
-      return [
-        {
-          kind,
-          name,
-          namespace,
-          ...(created ? { creationTimestamp: created } : {}),
-          ...(generation !== undefined ? { generation } : {}),
-          spec: spec as never,
-        },
-      ];
+      const read = readObject(group, kind, object);
+      readObjects.set(object, { kind, ...read });
+      if (read.rejected) rejected.push(read.rejected);
+      return read.config ? [read.config as ConfigObject<never>] : [];
     });
     (config[field] as ConfigObject<unknown>[]) = objects;
   }
   return rejected.length > 0 ? { ...config, rejected } : config;
+}
+
+const readObjects = new WeakMap<IstioObject, { kind: string; config?: ConfigObject<unknown>; rejected?: RejectedObject }>();
+
+/** One Istio object as config, or why it is left out. */
+function readObject(group: string, kind: string, object: IstioObject): { config?: ConfigObject<unknown>; rejected?: RejectedObject } {
+  const { name, namespace, creationTimestamp, generation } = object.metadata ?? {};
+  if (!name || !namespace) return {};
+  // No spec is an empty spec (for an AuthorizationPolicy: allow nothing), never "no policy".
+  const spec = object.spec && typeof object.spec === 'object' ? object.spec : {};
+  // Objects that got in without the webhook (written before weftd ran) are checked here, as
+  // istiod does: an invalid one is left out and reported, so it cannot break everyone's config.
+  const problem = invalidReason(`${group}/v1`, kind, spec);
+  if (problem) {
+    return { rejected: { kind, namespace, name, ...(generation !== undefined ? { generation } : {}), message: problem } };
+  }
+  const created = creationTimestamp instanceof Date ? creationTimestamp.toISOString() : creationTimestamp;
+  return {
+    config: {
+      kind,
+      name,
+      namespace,
+      ...(created ? { creationTimestamp: created } : {}),
+      ...(generation !== undefined ? { generation } : {}),
+      spec,
+    },
+  };
 }
 
 function invalidReason(apiVersion: string, kind: string, spec: unknown): string | undefined {
@@ -92,6 +110,8 @@ export function meshModelOf(
   istio: IstioConfig = emptyIstioConfig(),
   rootNamespace = 'istio-system',
   trustDomain = 'cluster.local',
+  /** Keeps each service's MeshService across calls while its inputs are the same objects (weftd passes one). */
+  memo?: MeshModelMemo,
 ): MeshModel {
   const podsByKey = new Map(pods.map((pod) => [`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod]));
   const slicesByService = new Map<string, V1EndpointSlice[]>();
@@ -105,48 +125,91 @@ export function meshModelOf(
     .filter((service) => service.metadata?.name && service.metadata.namespace && service.spec?.type !== 'ExternalName')
     .map((service) => {
       const key = `${service.metadata?.namespace}/${service.metadata?.name}`;
-      const endpoints = (slicesByService.get(key) ?? []).flatMap((slice) => {
-        const ports = Object.fromEntries(
-          (slice.ports ?? []).filter((p) => p.port !== undefined).map((p) => [p.name ?? '', p.port as number]),
-        );
-        return (slice.endpoints ?? [])
-          .filter((endpoint) => endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true)
-          .flatMap((endpoint) => {
-            const pod =
-              endpoint.targetRef?.kind === 'Pod'
-                ? podsByKey.get(`${endpoint.targetRef.namespace ?? slice.metadata?.namespace}/${endpoint.targetRef.name}`)
-                : undefined;
-            return endpoint.addresses.map((address) => endpointOf(address, ports, pod?.metadata?.labels, pod?.spec?.serviceAccountName));
-          });
-      });
-      const exportTo = service.metadata?.annotations?.[exportToAnnotation];
-      return {
-        name: service.metadata?.name as string,
-        namespace: service.metadata?.namespace as string,
-        ports: (service.spec?.ports ?? []).map((p) => {
-          // A named targetPort is resolved through the endpoints, which carry the number.
-          const target =
-            typeof p.targetPort === 'number'
-              ? p.targetPort
-              : p.targetPort === undefined
-                ? p.port
-                : endpoints.find((e) => e.ports[p.name ?? ''] !== undefined)?.ports[p.name ?? ''];
-          const appProtocol = p.appProtocol ?? /^(http2|http|grpc-web|grpc|tcp|tls|https)(-|$)/.exec(p.name ?? '')?.[1];
-          return {
-            name: p.name ?? '',
-            port: p.port,
-            protocol: p.protocol ?? 'TCP',
-            ...(target !== undefined ? { targetPort: Number(target) } : {}),
-            ...(appProtocol ? { appProtocol } : {}),
-          };
-        }),
-        endpoints,
-        ...(service.spec?.selector && Object.keys(service.spec.selector).length > 0 ? { selector: service.spec.selector } : {}),
-        ...(exportTo ? { exportTo: exportTo.split(',').map((entry) => entry.trim()) } : {}),
-      };
+      const ownSlices = slicesByService.get(key) ?? [];
+      if (!memo) return kubernetesService(service, ownSlices, podsByKey);
+      // Its inputs: the Service, its EndpointSlices and the pods they name (labels, ServiceAccount).
+      const namedPods = ownSlices.flatMap((slice) =>
+        (slice.endpoints ?? []).map((endpoint) =>
+          endpoint.targetRef?.kind === 'Pod'
+            ? podsByKey.get(`${endpoint.targetRef.namespace ?? slice.metadata?.namespace}/${endpoint.targetRef.name}`)
+            : undefined,
+        ),
+      );
+      return memo.services.get(key, [service, ...ownSlices, ...namedPods], () => kubernetesService(service, ownSlices, podsByKey));
     });
-  const entryServices = istio.serviceEntries.flatMap((entry) => serviceEntryServices(entry, istio.workloadEntries, pods));
+  const podsByNamespace = new Map<string, V1Pod[]>();
+  for (const pod of pods) {
+    const namespace = pod.metadata?.namespace ?? '';
+    podsByNamespace.set(namespace, [...(podsByNamespace.get(namespace) ?? []), pod]);
+  }
+  const entryServices = istio.serviceEntries.flatMap((entry) => {
+    const derive = () => serviceEntryServices(entry, istio.workloadEntries, pods);
+    if (!memo) return derive();
+    // A workloadSelector reads the WorkloadEntries and pods of the entry's namespace.
+    const inputs = entry.spec.workloadSelector
+      ? [...istio.workloadEntries.filter((we) => we.namespace === entry.namespace), ...(podsByNamespace.get(entry.namespace) ?? [])]
+      : [];
+    return memo.serviceEntries.get(`${entry.namespace}/${entry.name}`, [entry, ...inputs], derive);
+  });
   return { clusterDomain, rootNamespace, trustDomain, services: [...kubernetesServices, ...entryServices], istio };
+}
+
+/** The per-service values meshModelOf keeps between calls (krt-style: recomputed only when their inputs change). */
+export class MeshModelMemo {
+  readonly derivations = new Derivations();
+  readonly services = new KeyedMemo<string, MeshService>('mesh-service', this.derivations, 1);
+  readonly serviceEntries = new KeyedMemo<string, MeshService[]>('service-entry', this.derivations, 1);
+
+  /** Call after each model: values for deleted inputs go. */
+  endRound(): void {
+    this.services.endRound();
+    this.serviceEntries.endRound();
+  }
+}
+
+/** One Kubernetes Service with the ready endpoints of its EndpointSlices. */
+function kubernetesService(
+  service: V1Service,
+  ownSlices: ReadonlyArray<V1EndpointSlice>,
+  podsByKey: ReadonlyMap<string, V1Pod>,
+): MeshService {
+  const endpoints = ownSlices.flatMap((slice) => {
+    const ports = Object.fromEntries((slice.ports ?? []).filter((p) => p.port !== undefined).map((p) => [p.name ?? '', p.port as number]));
+    return (slice.endpoints ?? [])
+      .filter((endpoint) => endpoint.conditions?.ready !== false && endpoint.conditions?.terminating !== true)
+      .flatMap((endpoint) => {
+        const pod =
+          endpoint.targetRef?.kind === 'Pod'
+            ? podsByKey.get(`${endpoint.targetRef.namespace ?? slice.metadata?.namespace}/${endpoint.targetRef.name}`)
+            : undefined;
+        return endpoint.addresses.map((address) => endpointOf(address, ports, pod?.metadata?.labels, pod?.spec?.serviceAccountName));
+      });
+  });
+  const exportTo = service.metadata?.annotations?.[exportToAnnotation];
+  return {
+    name: service.metadata?.name as string,
+    namespace: service.metadata?.namespace as string,
+    ports: (service.spec?.ports ?? []).map((p) => {
+      // A named targetPort is resolved through the endpoints, which carry the number.
+      const target =
+        typeof p.targetPort === 'number'
+          ? p.targetPort
+          : p.targetPort === undefined
+            ? p.port
+            : endpoints.find((e) => e.ports[p.name ?? ''] !== undefined)?.ports[p.name ?? ''];
+      const appProtocol = p.appProtocol ?? /^(http2|http|grpc-web|grpc|tcp|tls|https)(-|$)/.exec(p.name ?? '')?.[1];
+      return {
+        name: p.name ?? '',
+        port: p.port,
+        protocol: p.protocol ?? 'TCP',
+        ...(target !== undefined ? { targetPort: Number(target) } : {}),
+        ...(appProtocol ? { appProtocol } : {}),
+      };
+    }),
+    endpoints,
+    ...(service.spec?.selector && Object.keys(service.spec.selector).length > 0 ? { selector: service.spec.selector } : {}),
+    ...(exportTo ? { exportTo: exportTo.split(',').map((entry) => entry.trim()) } : {}),
+  };
 }
 
 function endpointOf(

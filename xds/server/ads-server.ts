@@ -21,11 +21,15 @@ export class AdsServer {
     private readonly source: ConfigSource,
     private readonly log: Logger,
   ) {
-    this.unsubscribe = source.onChange((typeUrls) => {
+    this.unsubscribe = source.onChange((change) => {
       // Called within the change's `xds.generate` span when tracing is on; pushes below parent to it.
-      trace.getActiveSpan()?.setAttribute('xds.changed_types', typeUrls.map(shortType));
-      for (const stream of this.streams) stream.changed(typeUrls);
-      for (const stream of this.deltaStreams) stream.changed(typeUrls);
+      trace.getActiveSpan()?.setAttribute('xds.changed_types', change.typeUrls.map(shortType));
+      for (const stream of [...this.streams, ...this.deltaStreams]) {
+        const node = stream.discoveryNode;
+        // Only the streams whose config the change may touch look at it at all.
+        const types = node && change.affects ? change.typeUrls.filter((typeUrl) => change.affects?.(node, typeUrl)) : change.typeUrls;
+        if (types.length > 0) stream.changed(types, change.names);
+      }
     });
   }
 

@@ -15,7 +15,7 @@ function setup() {
   cache.update({ [typeUrls.cluster]: { a: cluster('a'), b: cluster('b') } });
   const sent: DiscoveryResponse[] = [];
   const stream = new AdsStream(1, cache, (r) => sent.push(r));
-  cache.onChange((types) => stream.changed(types));
+  cache.onChange((change) => stream.changed(change.typeUrls));
   return { cache, sent, stream };
 }
 
@@ -82,7 +82,7 @@ describe('AdsStream (state of the world)', () => {
     cache.update({ [typeUrls.endpoint]: { a: eds('a', '10.0.0.1'), b: eds('b', '10.0.0.2'), c: eds('c', '10.0.0.3') } });
     const sent: DiscoveryResponse[] = [];
     const stream = new AdsStream(1, cache, (r) => sent.push(r));
-    cache.onChange((types) => stream.changed(types));
+    cache.onChange((change) => stream.changed(change.typeUrls));
     stream.handle({ node, type_url: typeUrls.endpoint, resource_names: ['a', 'b'] });
     expect(sent[0]?.resources).toHaveLength(2);
     cache.update({ [typeUrls.endpoint]: { a: eds('a', '10.0.0.9'), b: eds('b', '10.0.0.2'), c: eds('c', '10.0.0.3') } });

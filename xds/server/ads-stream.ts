@@ -2,7 +2,14 @@
 // ACK/NACK as explicit state. Pure protocol: it knows nothing of Kubernetes.
 import { podOf } from './proxy-id.js';
 import { structToJson } from './struct-value.js';
-import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
+import {
+  typeSyncStatus,
+  type ConfigSource,
+  type DiscoveryNode,
+  type ProxySyncStatus,
+  type ResourceSet,
+  type TypeSyncStatus,
+} from './discovery-types.js';
 
 export interface DiscoveryRequest {
   version_info?: string;
@@ -105,9 +112,12 @@ export class AdsStream {
     this.push(typeUrl, true);
   }
 
-  /** Config changed for these types: push them to this stream if it subscribes. */
-  changed(typeUrls: string[]): void {
-    for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl);
+  /**
+   * Config changed for these types: push them to this stream if it subscribes.
+   * `names`, per type, are the only names that changed: RDS and EDS compare just those.
+   */
+  changed(typeUrls: string[], names?: ReadonlyMap<string, ReadonlySet<string>>): void {
+    for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl, false, names?.get(typeUrl));
   }
 
   /** What this proxy is subscribed to, per type (for config dumps). */
@@ -129,7 +139,7 @@ export class AdsStream {
     };
   }
 
-  private push(typeUrl: string, force = false): void {
+  private push(typeUrl: string, force = false, onlyNames?: ReadonlySet<string>): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.node) return;
     if (!this.source.serves(typeUrl)) {
@@ -138,9 +148,18 @@ export class AdsStream {
       this.respond(typeUrl, state, '', []);
       return;
     }
-    const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : state.names);
     const namesKey = state.names.join('\n');
     const namesChanged = namesKey !== state.namesSent;
+    if (onlyNames && !force && !namesChanged && !completeStateTypes.has(typeUrl) && !state.wildcard && state.sentBytes) {
+      // Only these names changed: compare just the ones this proxy asked for.
+      const asked = state.names.filter((name) => onlyNames.has(name));
+      if (asked.length === 0) return;
+      const partial = this.source.resources(this.node, typeUrl, asked);
+      // The version names this answer's content (SotW version_info is opaque to the proxy).
+      this.sendChanged(typeUrl, state, partial.resources, partial.version);
+      return;
+    }
+    const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : state.names);
     if (!force && set.version === state.versionSent && !namesChanged) return;
     state.namesSent = namesKey;
     if (completeStateTypes.has(typeUrl) || force || namesChanged) {
@@ -153,15 +172,21 @@ export class AdsStream {
       );
       return;
     }
-    // RDS and EDS need not repeat unchanged resources (the xDS protocol allows it for all but LDS
-    // and CDS): a change to one Service's endpoints reaches only the proxies that use it.
+    this.sendChanged(typeUrl, state, set.resources, set.version);
+  }
+
+  /**
+   * RDS and EDS need not repeat unchanged resources (the xDS protocol allows it for all but LDS
+   * and CDS): a change to one Service's endpoints reaches only the proxies that use it.
+   */
+  private sendChanged(typeUrl: string, state: TypeState, resources: ResourceSet['resources'], version: string): void {
     const sent = state.sentBytes ?? new Map<string, Buffer>();
-    const changed = set.resources.filter((r) => {
+    const changed = resources.filter((r) => {
       const previous = sent.get(r.name);
       return previous !== r.resource.value && !previous?.equals(r.resource.value);
     });
     if (changed.length === 0) {
-      state.versionSent = set.version;
+      state.versionSent = version;
       return;
     }
     for (const r of changed) sent.set(r.name, r.resource.value);
@@ -169,7 +194,7 @@ export class AdsStream {
     this.respond(
       typeUrl,
       state,
-      set.version,
+      version,
       changed.map((r) => r.resource),
     );
   }

@@ -16,7 +16,7 @@ describe('DeltaStream (incremental)', () => {
     cache.update({ [typeUrls.cluster]: { a: cluster('a'), b: cluster('b') } });
     const sent: DeltaDiscoveryResponse[] = [];
     const stream = new DeltaStream(1, cache, (r) => sent.push(r));
-    cache.onChange((types) => stream.changed(types));
+    cache.onChange((change) => stream.changed(change.typeUrls));
     stream.handle({ node, type_url: typeUrls.cluster });
     expect(sent[0]?.resources.map((r) => r.name).sort()).toEqual(['a', 'b']);
     stream.handle({ type_url: typeUrls.cluster, response_nonce: sent[0]?.nonce ?? '' });

@@ -111,8 +111,9 @@ export class DeltaStream {
     if (subscribe.length > 0 || unsubscribe.length > 0 || !request.response_nonce) this.push(typeUrl);
   }
 
-  changed(typeUrls: string[]): void {
-    for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl);
+  /** Config changed for these types; `names`, per type, are the only names that changed (named subscriptions compare just those). */
+  changed(typeUrls: string[], names?: ReadonlyMap<string, ReadonlySet<string>>): void {
+    for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl, names?.get(typeUrl));
   }
 
   status(): ProxySyncStatus {
@@ -125,14 +126,17 @@ export class DeltaStream {
     };
   }
 
-  private push(typeUrl: string): void {
+  private push(typeUrl: string, onlyNames?: ReadonlySet<string>): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.node) return;
     if (!this.source.serves(typeUrl)) {
       if (!state.nonceSent) this.respond(typeUrl, state, '', [], []);
       return;
     }
-    const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : [...state.names]);
+    // A named subscription told which names changed looks only at those it holds.
+    const names = onlyNames && !state.wildcard && state.nonceSent ? [...state.names].filter((n) => onlyNames.has(n)) : [...state.names];
+    if (onlyNames && !state.wildcard && state.nonceSent && names.length === 0) return;
+    const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : names);
     const present = new Set(set.resources.map((r) => r.name));
     const changed = set.resources
       .map((r) => ({ name: r.name, version: resourceVersion(r.resource.value), resource: r.resource }))

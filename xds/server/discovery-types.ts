@@ -27,8 +27,17 @@ export interface ConfigSource {
   resources(node: DiscoveryNode, typeUrl: string, names: string[]): ResourceSet;
   /** A proxy's stream has identified itself; the returned function is called when the stream ends. */
   connected?(node: DiscoveryNode): () => void;
-  /** Called with the type URLs whose content changed; the server pushes those to every stream. */
-  onChange(listener: (typeUrls: string[]) => void): () => void;
+  /** Called when content changed; the server pushes the changed types to the streams the change affects. */
+  onChange(listener: (change: ConfigChange) => void): () => void;
+}
+
+/** What changed, narrowed as far as the source knows: which types, for which proxies, which names. */
+export interface ConfigChange {
+  typeUrls: string[];
+  /** Whether this proxy's config of this type may have changed; absent: every proxy's may have. */
+  affects?(node: DiscoveryNode, typeUrl: string): boolean;
+  /** Per type, the only resource names that changed or went away; absent for a type: any may have. */
+  names?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export type AckState = 'pending' | 'acked' | 'nacked';

@@ -13,6 +13,8 @@ export interface OutboundCluster {
   service: MeshService;
   port: ServicePort;
   subset?: string;
+  /** The subset's labels, which pick its endpoints. */
+  subsetLabels?: Record<string, string>;
   policy: PolicyFields;
   endpoints: ServiceEndpoint[];
 }
@@ -42,6 +44,7 @@ export function serviceClusters(view: ProxyView, { service, hostname }: VisibleS
         service,
         port,
         subset: subset.name,
+        subsetLabels: labels,
         policy: effectivePolicy(rule?.trafficPolicy, subset, port.port),
         endpoints: service.endpoints.filter((endpoint) => labelsMatch(labels, endpoint.labels ?? {})),
       });

@@ -1,0 +1,113 @@
+// Which proxies can share config. A proxy's labels matter only through the
+// selectors that read them, so proxies are grouped by the set of selecting objects
+// that match them, not by their labels: `pod-template-hash`, or any label no
+// selector names, never splits a group. Outbound config (what a proxy can call)
+// and inbound config (what it serves) read different selectors, so each has its
+// own key. Pure; the selectors are the ones Istio reads for sidecars:
+// Sidecar.workloadSelector, DestinationRule.workloadSelector, VirtualService
+// http.match.sourceLabels and Telemetry.selector (outbound), Service.selector,
+// PeerAuthentication, AuthorizationPolicy, RequestAuthentication and
+// Telemetry selectors (inbound).
+import { labelsMatch } from './host-names.js';
+import type { MeshIndex } from './mesh-index.js';
+import { sidecarFor } from './proxy-view.js';
+import type { ProxyScope } from './proxy-scope.js';
+
+type Labels = Record<string, string>;
+
+interface Selecting {
+  id: string;
+  namespace: string;
+  labels: Labels;
+}
+
+/** The selectors of one model, gathered once (see MeshIndex.of). */
+class Selectors {
+  readonly destinationRules: Selecting[] = [];
+  readonly sourceLabels: Array<{ id: string; labels: Labels }> = [];
+  readonly telemetries: Selecting[] = [];
+  readonly inbound: Selecting[] = [];
+  readonly services: Selecting[] = [];
+
+  constructor(index: MeshIndex) {
+    const config = index.config;
+    const nonEmpty = (labels: unknown): labels is Labels => !!labels && Object.keys(labels).length > 0;
+    for (const rule of config.destinationRules) {
+      const labels = rule.spec.workloadSelector?.matchLabels;
+      if (nonEmpty(labels)) this.destinationRules.push({ id: `dr/${rule.namespace}/${rule.name}`, namespace: rule.namespace, labels });
+    }
+    for (const rule of config.virtualServices) {
+      (rule.spec.http ?? []).forEach((http, i) =>
+        (http.match ?? []).forEach((match, j) => {
+          if (nonEmpty(match.sourceLabels)) this.sourceLabels.push({ id: `vs/${rule.namespace}/${rule.name}/${i}.${j}`, labels: match.sourceLabels });
+        }),
+      );
+    }
+    for (const telemetry of config.telemetries) {
+      const labels = telemetry.spec.selector?.matchLabels;
+      if (nonEmpty(labels)) this.telemetries.push({ id: `tm/${telemetry.namespace}/${telemetry.name}`, namespace: telemetry.namespace, labels });
+    }
+    for (const services of index.byNamespace.values()) {
+      for (const service of services) {
+        if (nonEmpty(service.selector))
+          this.services.push({ id: `svc/${service.namespace}/${service.name}`, namespace: service.namespace, labels: service.selector });
+      }
+    }
+    const policies = [
+      ...config.peerAuthentications.map((p) => ({ kind: 'pa', p })),
+      ...config.authorizationPolicies.map((p) => ({ kind: 'ap', p })),
+      ...config.requestAuthentications.map((p) => ({ kind: 'ra', p })),
+    ];
+    for (const { kind, p } of policies) {
+      const labels = (p.spec as { selector?: { matchLabels?: Labels } }).selector?.matchLabels;
+      if (nonEmpty(labels)) this.inbound.push({ id: `${kind}/${p.namespace}/${p.name}`, namespace: p.namespace, labels });
+    }
+  }
+}
+
+const selectorsOf = new WeakMap<MeshIndex, Selectors>();
+
+function selectors(index: MeshIndex): Selectors {
+  let found = selectorsOf.get(index);
+  if (!found) {
+    found = new Selectors(index);
+    selectorsOf.set(index, found);
+  }
+  return found;
+}
+
+const matching = (candidates: ReadonlyArray<Selecting>, namespaces: ReadonlyArray<string>, labels: Labels) =>
+  candidates.filter((s) => namespaces.includes(s.namespace) && labelsMatch(s.labels, labels)).map((s) => s.id);
+
+/**
+ * The key of a proxy's outbound config: its kind, its namespace, and the ids of
+ * the selecting objects that match its labels (the Sidecar that applies to it,
+ * DestinationRules with a workloadSelector, VirtualService match blocks with
+ * sourceLabels, Telemetry selectors). Equal keys, equal outbound config.
+ */
+export function outboundScopeKey(index: MeshIndex, scope: ProxyScope): string {
+  const s = selectors(index);
+  const sidecar = sidecarFor(index.config.sidecars, scope, index.rootNamespace);
+  const ids = [
+    ...(sidecar ? [`sc/${sidecar.namespace}/${sidecar.name}`] : []),
+    ...matching(s.destinationRules, [scope.namespace], scope.labels),
+    ...s.sourceLabels.filter((m) => labelsMatch(m.labels, scope.labels)).map((m) => m.id),
+    ...matching(s.telemetries, [scope.namespace, index.rootNamespace], scope.labels),
+  ].sort();
+  return `${scope.kind}|${scope.namespace}|${ids.join(',')}`;
+}
+
+/**
+ * The key of a sidecar's inbound config: its namespace and the ids of the
+ * Services, PeerAuthentications, AuthorizationPolicies, RequestAuthentications and
+ * Telemetry objects whose selector matches its labels. Equal keys, equal inbound config.
+ */
+export function inboundScopeKey(index: MeshIndex, scope: ProxyScope): string {
+  const s = selectors(index);
+  const ids = [
+    ...matching(s.services, [scope.namespace], scope.labels),
+    ...matching(s.inbound, [scope.namespace, index.rootNamespace], scope.labels),
+    ...matching(s.telemetries, [scope.namespace, index.rootNamespace], scope.labels),
+  ].sort();
+  return `${scope.namespace}|${ids.join(',')}`;
+}
