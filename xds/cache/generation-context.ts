@@ -32,10 +32,12 @@ export class GenerationContext {
   /** ClusterLoadAssignments whose bytes changed in the current round, by key. */
   readonly changedLoadAssignments = new Set<string>();
 
-  private readonly clusters = new KeyedMemo<string, DerivedCluster>('cluster', this.derivations);
-  private readonly loadAssignments = new KeyedMemo<string, EncodedResource>('cla', this.derivations);
+  // Kept while their host is in use: dropped when a change to the host leaves them unused (see endRound).
+  private readonly clusters = new KeyedMemo<string, DerivedCluster>('cluster', this.derivations, Infinity);
+  private readonly loadAssignments = new KeyedMemo<string, EncodedResource>('cla', this.derivations, Infinity);
   private readonly byContent = new KeyedMemo<string, EncodedResource>('encode', this.derivations);
   private readonly parts = new KeyedMemo<string, Buffer>('encode-part', this.derivations);
+  private readonly assemblies = new KeyedMemo<string, EncodedResource>('assemble', this.derivations);
 
   /** Switches to a new model (its index is built once, here). */
   use(model: MeshModel): void {
@@ -52,14 +54,19 @@ export class GenerationContext {
   cluster(kind: ProxyKind, cluster: OutboundCluster, rules: ReadonlyArray<object>, build: () => Record<string, unknown>): DerivedCluster {
     const key = `${kind}|${cluster.name}|${rules.map(objectId).join(',')}`;
     const deps = [cluster.service, this.epochs.peerAuthentication, this.epochs.mesh];
-    return this.clusters.get(key, deps, () => {
-      const object = build();
-      const value = encodeResource(typeUrls.cluster, object);
-      const previous = this.clusters.peek(key);
-      const eds = object['type'] === 'EDS';
-      if (previous && previous.eds === eds && previous.resource.resource.value.equals(value)) return previous;
-      return { resource: encodedResource(typeUrls.cluster, cluster.name, value), eds };
-    });
+    return this.clusters.get(
+      key,
+      deps,
+      () => {
+        const object = build();
+        const value = encodeResource(typeUrls.cluster, object);
+        const previous = this.clusters.peek(key);
+        const eds = object['type'] === 'EDS';
+        if (previous && previous.eds === eds && previous.resource.resource.value.equals(value)) return previous;
+        return { resource: encodedResource(typeUrls.cluster, cluster.name, value), eds };
+      },
+      cluster.hostname,
+    );
   }
 
   /**
@@ -70,13 +77,18 @@ export class GenerationContext {
   loadAssignment(cluster: OutboundCluster): { key: string; resource: EncodedResource } {
     const labels = cluster.subsetLabels ?? {};
     const key = `${cluster.name}|${JSON.stringify(Object.entries(labels).sort())}`;
-    const resource = this.loadAssignments.get(key, [cluster.service.endpoints, cluster.port.name], () => {
-      const value = encodeResource(typeUrls.endpoint, clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name));
-      const previous = this.loadAssignments.peek(key);
-      if (previous?.resource.value.equals(value)) return previous;
-      this.changedLoadAssignments.add(key);
-      return encodedResource(typeUrls.endpoint, cluster.name, value);
-    });
+    const resource = this.loadAssignments.get(
+      key,
+      [cluster.service.endpoints, cluster.port.name],
+      () => {
+        const value = encodeResource(typeUrls.endpoint, clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name));
+        const previous = this.loadAssignments.peek(key);
+        if (previous?.resource.value.equals(value)) return previous;
+        this.changedLoadAssignments.add(key);
+        return encodedResource(typeUrls.endpoint, cluster.name, value);
+      },
+      cluster.hostname,
+    );
     return { key, resource };
   }
 
@@ -96,10 +108,21 @@ export class GenerationContext {
     return this.parts.get(key, [], () => encodeResource(typeUrl, fields));
   }
 
-  /** Ends a round: values unused for a while are dropped; the round's changed set is cleared. */
-  endRound(): void {
+  /** A resource assembled from parts, once per distinct content (`digest` of its parts, see PortRoutes). */
+  assembled(typeUrl: string, name: string, digest: bigint, bytes: () => Buffer): EncodedResource {
+    return this.assemblies.get(`${typeUrl}\u0000${name}\u0000${digest}`, [], () => encodedResource(typeUrl, name, bytes()));
+  }
+
+  /**
+   * Ends a round. Every group holding a changed host's clusters derived them again
+   * in this round, so the ones of those hosts nobody asked for are stale; encoded
+   * content unused for a few rounds goes too.
+   */
+  endRound(changedHosts: ReadonlySet<string> | 'all'): void {
     this.changedLoadAssignments.clear();
-    for (const memo of [this.clusters, this.loadAssignments, this.byContent, this.parts]) memo.endRound();
+    this.clusters.dropUnused(changedHosts);
+    this.loadAssignments.dropUnused(changedHosts);
+    for (const memo of [this.clusters, this.loadAssignments, this.byContent, this.parts, this.assemblies]) memo.endRound();
   }
 
   /** How many values each collection holds, for /debug and the benchmark. */

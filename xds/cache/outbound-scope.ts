@@ -24,6 +24,7 @@ import type { ProxyScope } from '../traffic/proxy-scope.js';
 import type { EncodedResource } from '../server/discovery-types.js';
 import type { GenerationContext } from './generation-context.js';
 import { includes, type ModelChange } from './model-change.js';
+import { PortRoutes } from './port-routes.js';
 import { ResourceMap } from './resource-map.js';
 
 /** Per type URL, the names whose resource changed or went away. */
@@ -60,8 +61,6 @@ interface HostPart {
   reads: Set<string>;
 }
 
-const collator = new Intl.Collator();
-
 export class OutboundScope {
   readonly listeners = new ResourceMap();
   readonly routes = new ResourceMap();
@@ -72,7 +71,7 @@ export class OutboundScope {
   private readonly parts = new Map<string, HostPart>();
   private readonly readers = new Map<string, Set<string>>();
   /** Envoy: per port, the virtual hosts by hostname, kept in the from-scratch generator's order. */
-  private readonly ports = new Map<number, { hosts: Map<string, Buffer>; sorted: string[] | undefined }>();
+  private readonly ports = new Map<number, PortRoutes>();
   private fixedNames = { listeners: new Set<string>(), clusters: new Set<string>() };
   private telemetry: Record<string, unknown> = {};
   private blocked = false;
@@ -197,20 +196,11 @@ export class OutboundScope {
     swap(this.listeners, typeUrls.listener, old?.listeners, part?.listeners);
     swap(this.routes, typeUrls.route, old?.routes, part?.routes);
     if (old?.virtualHosts !== part?.virtualHosts) {
-      for (const [port, bytes] of old?.virtualHosts ?? []) {
-        if (part?.virtualHosts.get(port) === bytes) continue;
-        const entry = this.ports.get(port);
-        if (entry?.hosts.delete(host)) entry.sorted = undefined;
-        dirtyPorts.add(port);
-      }
-      for (const [port, bytes] of part?.virtualHosts ?? []) {
-        let entry = this.ports.get(port);
-        if (!entry) this.ports.set(port, (entry = { hosts: new Map(), sorted: undefined }));
-        const before = entry.hosts.get(host);
-        if (before === bytes) continue;
-        if (!before) entry.sorted = undefined;
-        entry.hosts.set(host, bytes);
-        dirtyPorts.add(port);
+      for (const port of new Set([...(old?.virtualHosts.keys() ?? []), ...(part?.virtualHosts.keys() ?? [])])) {
+        const bytes = part?.virtualHosts.get(port);
+        let routes = this.ports.get(port);
+        if (!routes && bytes) this.ports.set(port, (routes = new PortRoutes()));
+        if (bytes ? routes?.set(host, bytes) : routes?.delete(host)) dirtyPorts.add(port);
       }
     }
     for (const read of old?.reads ?? []) if (!part?.reads.has(read)) this.readers.get(read)?.delete(host);
@@ -227,22 +217,24 @@ export class OutboundScope {
   private assemblePorts(ctx: GenerationContext, ports: Set<number>, changed: ChangedNames, listenersToo: boolean): void {
     if (this.scope.kind !== 'sidecar') return;
     for (const port of [...ports].sort((a, b) => a - b)) {
-      const entry = this.ports.get(port);
+      const routes = this.ports.get(port);
       const routeName = String(port);
       const listenerName = `0.0.0.0_${port}`;
-      if (!entry || entry.hosts.size === 0) {
+      if (!routes || routes.size === 0) {
         this.ports.delete(port);
         if (this.routes.delete(routeName)) note(changed, typeUrls.route, routeName);
         if (this.listeners.delete(listenerName)) note(changed, typeUrls.listener, listenerName);
         continue;
       }
-      entry.sorted ??= [...entry.hosts.keys()].sort(collator.compare);
-      const value = Buffer.concat([
-        ctx.encodePart(typeUrls.route, { name: routeName }),
-        ...entry.sorted.map((host) => entry.hosts.get(host) as Buffer),
-        ctx.encodePart(typeUrls.route, { virtual_hosts: [catchAllVirtualHost(this.blocked)], validate_clusters: { value: false } }),
-      ]);
-      if (this.routes.set({ name: routeName, resource: { type_url: typeUrls.route, value } })) note(changed, typeUrls.route, routeName);
+      const prefix = ctx.encodePart(typeUrls.route, { name: routeName });
+      const suffix = ctx.encodePart(typeUrls.route, {
+        virtual_hosts: [catchAllVirtualHost(this.blocked)],
+        validate_clusters: { value: false },
+      });
+      // Groups whose virtual hosts are the same share one assembled configuration.
+      const digest = routes.digest(routeName, prefix, suffix);
+      const resource = ctx.assembled(typeUrls.route, routeName, digest, () => routes.bytes(prefix, suffix));
+      if (this.routes.set(resource, digest)) note(changed, typeUrls.route, routeName);
       if (listenersToo || !this.listeners.has(listenerName)) {
         const listener = ctx.encode(typeUrls.listener, listenerName, envoyOutboundListener(port, this.telemetry));
         if (this.listeners.set(listener)) note(changed, typeUrls.listener, listenerName);

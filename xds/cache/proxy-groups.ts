@@ -223,7 +223,8 @@ export class ProxyGroups implements ConfigSource {
     yield* derive(this.outbound, liveOut, changedOut, (key) => this.createOutbound(key)).call(this);
     yield* derive(this.inbound, liveIn, changedIn, (key) => this.createInbound(key)).call(this);
     const serverListenersChanged = this.updateServerListeners(model, change);
-    this.ctx.endRound();
+    // Everything derived for a host that changed was derived again in this round, if anyone still needs it.
+    this.ctx.endRound(change.everything ? 'all' : new Set([...change.hosts, ...change.endpointHosts]));
     this.serverListenersOf.endRound();
 
     const types = new Set<string>();

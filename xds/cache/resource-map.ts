@@ -23,10 +23,14 @@ export class ResourceMap {
   private sum = 0n;
   private list: EncodedResource[] | undefined;
 
-  /** Sets a resource; returns whether its bytes changed (a resource with equal bytes keeps the one held). */
-  set(resource: EncodedResource): boolean {
+  /**
+   * Sets a resource; returns whether its bytes changed (a resource with equal bytes keeps the one held).
+   * `digest`, when given, stands for the resource's content (see PortRoutes.digest).
+   */
+  set(resource: EncodedResource, digest?: bigint): boolean {
     const previous = this.items.get(resource.name);
     if (previous === resource || previous?.resource.value.equals(resource.resource.value)) return false;
+    if (digest !== undefined) digests.set(resource, digest);
     if (previous) this.sum = (this.sum - digestOf(previous)) & mask;
     this.sum = (this.sum + digestOf(resource)) & mask;
     this.items.set(resource.name, resource);
@@ -77,4 +81,16 @@ export function versionOf(resources: ReadonlyArray<EncodedResource>): string {
   let sum = 0n;
   for (const resource of resources) sum = (sum + digestOf(resource)) & mask;
   return `${sum.toString(16).padStart(16, '0')}-${resources.length}`;
+}
+
+const partDigests = new WeakMap<Buffer, Buffer>();
+
+/** A 16-byte digest of one part's bytes, computed once per part. */
+export function partDigest(part: Buffer): Buffer {
+  let digest = partDigests.get(part);
+  if (!digest) {
+    digest = createHash('sha256').update(part).digest().subarray(0, 16);
+    partDigests.set(part, digest);
+  }
+  return digest;
 }

@@ -9,6 +9,7 @@ interface Entry<V> {
   deps: readonly unknown[];
   value: V;
   usedInRound: number;
+  tag: string | undefined;
 }
 
 /**
@@ -24,10 +25,12 @@ export class KeyedMemo<K, V> {
   constructor(
     readonly name: string,
     private readonly derivations?: Derivations,
+    /** Rounds an unused entry is kept; Infinity: until `dropUnused` drops it. */
     private readonly keepRounds = 2,
   ) {}
 
-  get(key: K, deps: readonly unknown[], derive: () => V): V {
+  /** `tag` groups entries for `dropUnused` (for example the host a cluster belongs to). */
+  get(key: K, deps: readonly unknown[], derive: () => V, tag?: string): V {
     const entry = this.entries.get(key);
     if (entry && sameDeps(entry.deps, deps)) {
       entry.usedInRound = this.round;
@@ -35,8 +38,20 @@ export class KeyedMemo<K, V> {
     }
     const value = derive();
     this.derivations?.add(this.name);
-    this.entries.set(key, { deps, value, usedInRound: this.round });
+    this.entries.set(key, { deps, value, usedInRound: this.round, tag });
     return value;
+  }
+
+  /**
+   * Drops the entries of these tags that no `get` asked for in this round: when
+   * every user of a tag's values derived them again this round, the rest are stale.
+   */
+  dropUnused(tags: ReadonlySet<string> | 'all'): void {
+    if (tags !== 'all' && tags.size === 0) return;
+    for (const [key, entry] of this.entries) {
+      if (entry.usedInRound === this.round) continue;
+      if (tags === 'all' || (entry.tag !== undefined && tags.has(entry.tag))) this.entries.delete(key);
+    }
   }
 
   /** The value held for `key`, without deriving it. */
@@ -51,6 +66,7 @@ export class KeyedMemo<K, V> {
   /** Ends a round of changes; drops what was not used in the last `keepRounds` rounds. */
   endRound(): void {
     this.round++;
+    if (this.keepRounds === Infinity) return;
     for (const [key, entry] of this.entries) if (this.round - entry.usedInRound > this.keepRounds) this.entries.delete(key);
   }
 }

@@ -39,13 +39,15 @@ class Selectors {
     for (const rule of config.virtualServices) {
       (rule.spec.http ?? []).forEach((http, i) =>
         (http.match ?? []).forEach((match, j) => {
-          if (nonEmpty(match.sourceLabels)) this.sourceLabels.push({ id: `vs/${rule.namespace}/${rule.name}/${i}.${j}`, labels: match.sourceLabels });
+          if (nonEmpty(match.sourceLabels))
+            this.sourceLabels.push({ id: `vs/${rule.namespace}/${rule.name}/${i}.${j}`, labels: match.sourceLabels });
         }),
       );
     }
     for (const telemetry of config.telemetries) {
       const labels = telemetry.spec.selector?.matchLabels;
-      if (nonEmpty(labels)) this.telemetries.push({ id: `tm/${telemetry.namespace}/${telemetry.name}`, namespace: telemetry.namespace, labels });
+      if (nonEmpty(labels))
+        this.telemetries.push({ id: `tm/${telemetry.namespace}/${telemetry.name}`, namespace: telemetry.namespace, labels });
     }
     for (const services of index.byNamespace.values()) {
       for (const service of services) {
