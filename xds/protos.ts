@@ -83,7 +83,11 @@ export function encodeResource(typeUrl: string, resource: Record<string, unknown
 
 /** An Any: the form resources and typed configs travel in. */
 export function any(typeUrl: string, message: Record<string, unknown>): { type_url: string; value: Buffer } {
-  return { type_url: typeUrl, value: encodeResource(typeUrl, message) };
+  const value = encodeResource(typeUrl, message);
+  // JSON (content keys, digests) shows the bytes as base64: Buffer's own toJSON (an array of numbers) is slow and large.
+  return Object.defineProperty({ type_url: typeUrl, value }, 'toJSON', {
+    value: () => ({ type_url: typeUrl, value: value.toString('base64') }),
+  });
 }
 
 let adsDefinition: grpc.ServiceDefinition | undefined;

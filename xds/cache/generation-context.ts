@@ -11,6 +11,7 @@ import type { EncodedResource } from '../server/discovery-types.js';
 import { MeshIndex } from '../traffic/mesh-index.js';
 import type { OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyKind } from '../traffic/proxy-scope.js';
+import { withDigest } from '../generate/grpc-client-resources.js';
 
 export interface DerivedCluster {
   resource: EncodedResource;
@@ -96,6 +97,21 @@ export class GenerationContext {
   encode(typeUrl: string, name: string, object: Record<string, unknown>): EncodedResource {
     const key = `${typeUrl}\u0000${name}\u0000${JSON.stringify(object)}`;
     return this.byContent.get(key, [], () => encodedResource(typeUrl, name, encodeResource(typeUrl, object)));
+  }
+
+  /** As `encode`, stamped with its content digest for grpc-js-xds (withDigest), from one JSON rendering. */
+  encodeStamped(typeUrl: string, name: string, object: Record<string, unknown>): EncodedResource {
+    const json = JSON.stringify(object);
+    return this.byContent.get(`${typeUrl}\u0000${name}\u0000${json}`, [], () =>
+      encodedResource(typeUrl, name, encodeResource(typeUrl, withDigest(object, json))),
+    );
+  }
+
+  /** A resource whose content depends only on `key` (a proxyless client's API listener on its name): encoded once. */
+  encodeOnce(typeUrl: string, name: string, key: string, build: () => Record<string, unknown>): EncodedResource {
+    return this.byContent.get(`${typeUrl}\u0000${name}\u0000#${key}`, [], () =>
+      encodedResource(typeUrl, name, encodeResource(typeUrl, build())),
+    );
   }
 
   /**

@@ -2,7 +2,7 @@
 // selectors: see traffic/scope-signature): the virtual inbound listener and its
 // clusters. Small, so it is derived whole, and only when its namespace's Services
 // or security or telemetry policy (or the mesh-wide inputs) change.
-import { typeUrls } from '../protos.js';
+import { encodeResource, typeUrls } from '../protos.js';
 import { envoyInboundResources } from '../generate/envoy-sidecar-resources.js';
 import { ProxyView } from '../traffic/proxy-view.js';
 import type { ProxyScope } from '../traffic/proxy-scope.js';
@@ -27,7 +27,10 @@ export class InboundScope {
     const resources = envoyInboundResources(new ProxyView(ctx.model, this.scope, ctx.index));
     const apply = (map: ResourceMap, typeUrl: string, objects: Record<string, Record<string, unknown>>) => {
       for (const name of [...map.names()]) if (!(name in objects) && map.delete(name)) note(changed, typeUrl, name);
-      for (const [name, object] of Object.entries(objects)) if (map.set(ctx.encode(typeUrl, name, object))) note(changed, typeUrl, name);
+      // Mostly one of a kind per group: encoded directly, not looked up by content.
+      for (const [name, object] of Object.entries(objects)) {
+        if (map.set({ name, resource: { type_url: typeUrl, value: encodeResource(typeUrl, object) } })) note(changed, typeUrl, name);
+      }
     };
     apply(this.listeners, typeUrls.listener, resources.listeners);
     apply(this.clusters, typeUrls.cluster, resources.clusters);

@@ -162,8 +162,11 @@ export class OutboundScope {
           part.virtualHosts.set(port.port, ctx.encodePart(typeUrls.route, { virtual_hosts: [envoyVirtualHost(view, visible, port.port)] }));
         } else {
           const name = `${host}:${port.port}`;
-          part.listeners.set(name, ctx.encode(typeUrls.listener, name, withDigest(grpcApiListener(name))));
-          part.routes.set(name, ctx.encode(typeUrls.route, name, withDigest(grpcRouteConfiguration(view, visible, port.port))));
+          part.listeners.set(
+            name,
+            ctx.encodeOnce(typeUrls.listener, name, 'api-listener', () => withDigest(grpcApiListener(name))),
+          );
+          part.routes.set(name, ctx.encodeStamped(typeUrls.route, name, grpcRouteConfiguration(view, visible, port.port)));
         }
       }
     } else {
