@@ -11,7 +11,7 @@ import { typeUrls } from '../../xds/protos.js';
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
 /** Prints the figures for one mesh shape; `changes` of each kind are timed. */
-export function derivationBenchmark(shape: MeshShape, grpcClients: number, changes = 50): void {
+export async function derivationBenchmark(shape: MeshShape, grpcClients: number, changes = 50): Promise<void> {
   const nodes = proxiesOf(shape, grpcClients);
   const groups = new ProxyGroups();
   let model: MeshModel = meshModel(shape);
@@ -59,6 +59,35 @@ export function derivationBenchmark(shape: MeshShape, grpcClients: number, chang
     virtualServices[i] = edited;
     return { ...m, istio: { ...istio, virtualServices } };
   });
+  // A mesh-wide change (every group derived again), once in one pass and once yielding between groups:
+  // the longest time the event loop (gRPC, CA, health) could not answer.
+  const meshWide = async () => {
+    const blocked = async (run: () => Promise<unknown>) => {
+      let last = performance.now();
+      let longest = 0;
+      const probe = setInterval(() => {
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      }, 1);
+      const start = performance.now();
+      await run();
+      const total = performance.now() - start;
+      clearInterval(probe);
+      longest = Math.max(longest, performance.now() - last);
+      return { total, longest };
+    };
+    const flip = (m: MeshModel, mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): MeshModel => ({ ...m, meshConfig: { outboundTrafficPolicy: mode } });
+    const onePass = await blocked(async () => {
+      model = flip(model, 'REGISTRY_ONLY');
+      groups.update(model);
+    });
+    const yielding = await blocked(async () => {
+      model = flip(model, 'ALLOW_ANY');
+      await groups.updateAsync(model);
+    });
+    return { onePass, yielding };
+  };
   const ms = (n: number) => n.toFixed(1).padStart(7);
   console.log(
     `xDS derivation, in process: ${shape.services} services in ${shape.namespaces} namespaces, ${nodes.length - grpcClients} sidecars + ${grpcClients} proxyless clients`,
@@ -68,6 +97,10 @@ export function derivationBenchmark(shape: MeshShape, grpcClients: number, chang
   console.log(
     `  endpoint move: update()          p50 ${ms(percentile(endpoint.sorted, 50))} ms  p99 ${ms(percentile(endpoint.sorted, 99))} ms  derivations per change ${JSON.stringify(endpoint.per)}`,
   );
+  const wide = await meshWide();
+  console.log(
+    `  mesh-wide change (every group): ${ms(wide.onePass.total)} ms in one pass, event loop blocked ${ms(wide.onePass.longest)} ms; yielding: ${ms(wide.yielding.total)} ms, blocked at most ${ms(wide.yielding.longest)} ms`,
+  );
   console.log(
     `  VirtualService edit: update()    p50 ${ms(percentile(virtualService.sorted, 50))} ms  p99 ${ms(percentile(virtualService.sorted, 99))} ms  derivations per change ${JSON.stringify(virtualService.per)}`,
   );
@@ -75,7 +108,7 @@ export function derivationBenchmark(shape: MeshShape, grpcClients: number, chang
 
 if (process.argv[1]?.endsWith('derivation-bench.js')) {
   const services = Number(process.argv[2] ?? 1000);
-  derivationBenchmark(
+  await derivationBenchmark(
     { services, namespaces: 50, podsPerService: 2, virtualServices: services / 10, authorizationPolicies: 50, strictHalf: true },
     Number(process.argv[3] ?? 200),
   );
