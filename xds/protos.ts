@@ -101,7 +101,71 @@ export function aggregatedDiscoveryService(): grpc.ServiceDefinition {
       defaults: false,
       includeDirs: protoIncludeDirs,
     });
-    adsDefinition = definition['envoy.service.discovery.v3.AggregatedDiscoveryService'] as grpc.ServiceDefinition;
+    const service = definition['envoy.service.discovery.v3.AggregatedDiscoveryService'] as grpc.ServiceDefinition;
+    adsDefinition = {
+      ...service,
+      StreamAggregatedResources: {
+        ...(service['StreamAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>),
+        responseSerialize: serializeResponse,
+      },
+      DeltaAggregatedResources: {
+        ...(service['DeltaAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>),
+        responseSerialize: serializeDeltaResponse,
+      },
+    };
   }
   return adsDefinition;
 }
+
+// Responses are assembled from each resource's encoding, made once and shared by every stream
+// that sends it: protobuf messages concatenate, and a repeated field's entries append. Thousands
+// of proxies receiving the same clusters cost one encoding, then copies.
+const resourceParts = new WeakMap<object, Buffer>();
+const discoveryResponse = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryResponse');
+const deltaDiscoveryResponse = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DeltaDiscoveryResponse');
+const encodeFields = (type: protobuf.Type, fields: Record<string, unknown>) => Buffer.from(type.encode(type.fromObject(fields)).finish());
+
+function part(key: object, encode: () => Buffer): Buffer {
+  let bytes = resourceParts.get(key);
+  if (!bytes) {
+    bytes = encode();
+    resourceParts.set(key, bytes);
+  }
+  return bytes;
+}
+
+/** A SotW DiscoveryResponse: version, each resource's cached encoding as an entry of `resources`, type and nonce. */
+function serializeResponse(value: unknown): Buffer {
+  const { resources = [], ...rest } = value as { resources?: Array<{ type_url: string; value: Buffer }> };
+  const type = discoveryResponse();
+  const { version_info, ...tail } = rest as Record<string, unknown>;
+  return Buffer.concat([
+    encodeFields(type, { version_info }),
+    ...resources.map((resource) => part(resource, () => encodeFields(type, { resources: [resource] }))),
+    encodeFields(type, tail),
+  ]);
+}
+
+/** A DeltaDiscoveryResponse, assembled the same way (each Resource's encoding is cached by its Any, whose name and version it carries). */
+function serializeDeltaResponse(value: unknown): Buffer {
+  const { resources = [], ...rest } = value as {
+    resources?: Array<{ name: string; version: string; resource: { type_url: string; value: Buffer } }>;
+  };
+  const type = deltaDiscoveryResponse();
+  const { system_version_info, ...tail } = rest as Record<string, unknown>;
+  return Buffer.concat([
+    encodeFields(type, { system_version_info }),
+    ...resources.map((resource) => {
+      const cached = deltaResourceParts.get(resource.resource);
+      // The same Any is always sent under one name and version (both follow its bytes); check cheaply anyway.
+      if (cached && deltaParts.get(cached) === `${resource.name}\u0000${resource.version}`) return cached;
+      const bytes = encodeFields(type, { resources: [resource] });
+      deltaResourceParts.set(resource.resource, bytes);
+      deltaParts.set(bytes, `${resource.name}\u0000${resource.version}`);
+      return bytes;
+    }),
+    encodeFields(type, tail),
+  ]);
+}
+const deltaResourceParts = new WeakMap<object, Buffer>();
+const deltaParts = new WeakMap<Buffer, string>();
