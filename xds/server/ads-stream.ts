@@ -31,9 +31,12 @@ interface TypeState {
   /** What this stream last sent of each resource (RDS, EDS: only changed ones are resent). */
   sentBytes?: Map<string, Buffer>;
   names: string[];
+  /** `names` as a set, made when first needed (cleared when the names change). */
+  nameSet?: Set<string> | undefined;
   wildcard: boolean;
   versionSent?: string;
-  namesSent?: string;
+  /** The names list last answered (lists are replaced, never edited, so identity is change). */
+  namesSent?: string[];
   nonceSent?: string;
   sentAt?: number;
   versionAcked?: string;
@@ -77,8 +80,10 @@ export class AdsStream {
     }
     const typeUrl = request.type_url ?? '';
     if (!typeUrl) throw new ProtocolError('DiscoveryRequest without type_url (this server speaks ADS: every request names its type)');
-    const names = [...(request.resource_names ?? [])].sort();
     let state = this.types.get(typeUrl);
+    // An ACK usually repeats the names it had: keep the held list then (no sort, no copy; thousands of EDS names per ACK).
+    const requested = request.resource_names ?? [];
+    const names = state && sameNames(requested, state) ? state.names : [...requested].sort();
 
     if (request.response_nonce) {
       // A nonce other than the last one sent for this type is stale: the proxy has newer news coming.
@@ -88,16 +93,20 @@ export class AdsStream {
         state.lastNackError = request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`;
         this.events.onNack?.(typeUrl, state.lastNackError);
         // The proxy keeps its last good config; we send nothing new until the config changes.
-        state.names = names;
+        if (names !== state.names) {
+          state.names = names;
+          state.nameSet = undefined;
+        }
         return;
       }
       state.state = 'acked';
       state.versionAcked = request.version_info ?? state.versionSent;
       this.events.onAck?.(typeUrl, state.versionAcked ?? '', Date.now() - (state.sentAt ?? Date.now()));
-      const changed = names.join('\n') !== state.names.join('\n');
+      if (names === state.names) return;
       state.names = names;
+      state.nameSet = undefined;
       state.wildcard = names.length === 0;
-      if (changed) this.push(typeUrl);
+      this.push(typeUrl);
       return;
     }
 
@@ -105,8 +114,9 @@ export class AdsStream {
     if (!state) {
       state = { names, wildcard: names.length === 0, state: 'pending' };
       this.types.set(typeUrl, state);
-    } else {
+    } else if (names !== state.names) {
       state.names = names;
+      state.nameSet = undefined;
       state.wildcard = names.length === 0;
     }
     this.push(typeUrl, true);
@@ -148,11 +158,12 @@ export class AdsStream {
       this.respond(typeUrl, state, '', []);
       return;
     }
-    const namesKey = state.names.join('\n');
-    const namesChanged = namesKey !== state.namesSent;
+    const namesChanged = state.names !== state.namesSent;
     if (onlyNames && !force && !namesChanged && !completeStateTypes.has(typeUrl) && !state.wildcard && state.sentBytes) {
       // Only these names changed: compare just the ones this proxy asked for.
-      const asked = state.names.filter((name) => onlyNames.has(name));
+      state.nameSet ??= new Set(state.names);
+      const subscribed = state.nameSet;
+      const asked = [...onlyNames].filter((name) => subscribed.has(name));
       if (asked.length === 0) return;
       const partial = this.source.resources(this.node, typeUrl, asked);
       // The version names this answer's content (SotW version_info is opaque to the proxy).
@@ -161,7 +172,7 @@ export class AdsStream {
     }
     const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : state.names);
     if (!force && set.version === state.versionSent && !namesChanged) return;
-    state.namesSent = namesKey;
+    state.namesSent = state.names;
     if (completeStateTypes.has(typeUrl) || force || namesChanged) {
       state.sentBytes = new Map(set.resources.map((r) => [r.name, r.resource.value]));
       this.respond(
@@ -221,3 +232,12 @@ const completeStateTypes = new Set([
   'type.googleapis.com/envoy.config.listener.v3.Listener',
   'type.googleapis.com/envoy.config.cluster.v3.Cluster',
 ]);
+
+/** Whether a request names exactly the names held (in any order; names are unique). */
+function sameNames(requested: ReadonlyArray<string>, state: TypeState): boolean {
+  if (requested.length !== state.names.length) return false;
+  if (requested.every((name, i) => name === state.names[i])) return true;
+  state.nameSet ??= new Set(state.names);
+  const held = state.nameSet;
+  return requested.every((name) => held.has(name));
+}

@@ -134,7 +134,7 @@ export class DeltaStream {
       return;
     }
     // A named subscription told which names changed looks only at those it holds.
-    const names = onlyNames && !state.wildcard && state.nonceSent ? [...state.names].filter((n) => onlyNames.has(n)) : [...state.names];
+    const names = onlyNames && !state.wildcard && state.nonceSent ? [...onlyNames].filter((n) => state.names.has(n)) : [...state.names];
     if (onlyNames && !state.wildcard && state.nonceSent && names.length === 0) return;
     const set = this.source.resources(this.node, typeUrl, state.wildcard ? [] : names);
     const present = new Set(set.resources.map((r) => r.name));
