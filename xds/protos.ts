@@ -107,6 +107,9 @@ export function aggregatedDiscoveryService(): grpc.ServiceDefinition {
       StreamAggregatedResources: {
         ...(service['StreamAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>),
         responseSerialize: serializeResponse,
+        requestDeserialize: deserializeRequest(
+          (service['StreamAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>).requestDeserialize,
+        ),
       },
       DeltaAggregatedResources: {
         ...(service['DeltaAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>),
@@ -169,3 +172,45 @@ function serializeDeltaResponse(value: unknown): Buffer {
 }
 const deltaResourceParts = new WeakMap<object, Buffer>();
 const deltaParts = new WeakMap<Buffer, string>();
+
+/**
+ * A SotW DiscoveryRequest. An ACK repeats every name it subscribes to (thousands
+ * for EDS), and is usually the same list as before: the names stay undecoded
+ * bytes (`resource_names_bytes`) that the stream compares with the last ones,
+ * decoded only when read. Requests with a node or an error (the first one, NACKs)
+ * take the full decoder.
+ */
+function deserializeRequest(full: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
+  return (bytes: Buffer) => {
+    const reader = protobuf.Reader.create(bytes);
+    const fields: Record<string, unknown> = {};
+    const ranges: Array<[number, number]> = [];
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      const field = tag >>> 3;
+      if (field === 1) fields['version_info'] = reader.string();
+      else if (field === 4) fields['type_url'] = reader.string();
+      else if (field === 5) fields['response_nonce'] = reader.string();
+      else if (field === 3) {
+        const start = reader.pos;
+        reader.skipType(tag & 7);
+        ranges.push([start, reader.pos]);
+      } else return full(bytes);
+    }
+    const namesBytes = ranges.length === 0 ? Buffer.alloc(0) : Buffer.concat(ranges.map(([a, b]) => bytes.subarray(a, b)));
+    let names: string[] | undefined;
+    return Object.defineProperties(fields, {
+      resource_names_bytes: { value: namesBytes, enumerable: false },
+      resource_names: {
+        enumerable: true,
+        get: () => {
+          names ??= ranges.map(([a, b]) => {
+            const r = protobuf.Reader.create(bytes.subarray(a, b));
+            return r.string();
+          });
+          return names;
+        },
+      },
+    });
+  };
+}

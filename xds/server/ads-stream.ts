@@ -15,6 +15,8 @@ export interface DiscoveryRequest {
   version_info?: string;
   node?: DiscoveryNode;
   resource_names?: string[];
+  /** The encoded names, when the decoder kept them (see protos.ts): equal bytes, equal names. */
+  resource_names_bytes?: Buffer;
   type_url?: string;
   response_nonce?: string;
   error_detail?: { code?: number; message?: string } | null;
@@ -31,6 +33,8 @@ interface TypeState {
   /** What this stream last sent of each resource (RDS, EDS: only changed ones are resent). */
   sentBytes?: Map<string, Buffer>;
   names: string[];
+  /** The encoded names of the last request (see resource_names_bytes). */
+  namesBytes?: Buffer | undefined;
   /** `names` as a set, made when first needed (cleared when the names change). */
   nameSet?: Set<string> | undefined;
   wildcard: boolean;
@@ -82,12 +86,17 @@ export class AdsStream {
     if (!typeUrl) throw new ProtocolError('DiscoveryRequest without type_url (this server speaks ADS: every request names its type)');
     let state = this.types.get(typeUrl);
     // An ACK usually repeats the names it had: keep the held list then (no sort, no copy; thousands of EDS names per ACK).
-    const requested = request.resource_names ?? [];
-    const names = state && sameNames(requested, state) ? state.names : [...requested].sort();
+    let names: string[];
+    if (state && request.resource_names_bytes && state.namesBytes?.equals(request.resource_names_bytes)) names = state.names;
+    else {
+      const requested = request.resource_names ?? [];
+      names = state && sameNames(requested, state) ? state.names : [...requested].sort();
+    }
 
     if (request.response_nonce) {
       // A nonce other than the last one sent for this type is stale: the proxy has newer news coming.
       if (!state || request.response_nonce !== state.nonceSent) return;
+      state.namesBytes = request.resource_names_bytes;
       if (request.error_detail) {
         state.state = 'nacked';
         state.lastNackError = request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`;
@@ -114,7 +123,9 @@ export class AdsStream {
     if (!state) {
       state = { names, wildcard: names.length === 0, state: 'pending' };
       this.types.set(typeUrl, state);
-    } else if (names !== state.names) {
+    }
+    state.namesBytes = request.resource_names_bytes;
+    if (names !== state.names) {
       state.names = names;
       state.nameSet = undefined;
       state.wildcard = names.length === 0;
