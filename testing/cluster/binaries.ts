@@ -134,3 +134,55 @@ export async function ensureClusterBinaries(
     istioClient: get('istio-client'),
   };
 }
+
+/** istio.io/istio pseudo-version of istiod for `make bench`: the same commit `istio-client` pins. */
+export const pilotDiscoveryVersion = pinnedVersions['istio-client'];
+
+/**
+ * Finds (or builds once, from the Go module proxy) istiod's `pilot-discovery` at
+ * the Istio version `istio-client` pins, for `make bench` to run beside weftd.
+ * Kept apart from {@link ensureClusterBinaries} so `make test` never builds it.
+ */
+export async function ensurePilotDiscovery(
+  progress: (line: string) => void = () => {},
+  options: { allowBuild?: boolean } = {},
+): Promise<string> {
+  const dest = join(weftCacheDir(), 'bin', `pilot-discovery-${pilotDiscoveryVersion}`);
+  const binary = join(dest, 'pilot-discovery');
+  if (isPresent(binary)) return binary;
+  if (options.allowBuild === false) {
+    throw new Error(
+      `pilot-discovery ${pilotDiscoveryVersion} is not built yet; run 'make bench' (it builds it outside the network sandbox) first`,
+    );
+  }
+  progress(`building pilot-discovery ${pilotDiscoveryVersion} from the Go module proxy into ${dest} (once per machine)`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', [scriptPath(), 'pilot-discovery', pilotDiscoveryVersion, dest], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const onData = (chunk: Buffer): void => {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.trim() === '') continue;
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        if (line.startsWith('[build')) progress(line);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const started = Date.now();
+    const heartbeat = setInterval(() => {
+      progress(`still building pilot-discovery (${Math.round((Date.now() - started) / 60_000)} min so far)`);
+    }, 60_000);
+    child.on('error', (error) => {
+      clearInterval(heartbeat);
+      reject(error);
+    });
+    child.on('exit', (code) => {
+      clearInterval(heartbeat);
+      if (code === 0) resolve();
+      else reject(new Error(`building pilot-discovery failed (exit ${code}). Last output:\n${tail.join('\n')}`));
+    });
+  });
+  if (!isPresent(binary)) throw new Error(`pilot-discovery is missing after building it into ${dest}`);
+  return binary;
+}

@@ -4,10 +4,10 @@
 # which keys <dest> by component and version in a per-user cache. Tests and the
 # demo cluster only: the product itself is TypeScript.
 #
-# Usage: build-binaries.sh kubernetes|etcd|kwok|istio-client <version> <dest-dir>
+# Usage: build-binaries.sh kubernetes|etcd|kwok|istio-client|pilot-discovery <version> <dest-dir>
 set -euo pipefail
 
-component=${1:?usage: build-binaries.sh kubernetes|etcd|kwok|istio-client <version> <dest-dir>}
+component=${1:?usage: build-binaries.sh kubernetes|etcd|kwok|istio-client|pilot-discovery <version> <dest-dir>}
 version=${2:?missing version}
 dest=${3:?missing dest dir}
 
@@ -91,8 +91,17 @@ istio-client)
   step "compiling Istio's CA and Delta xDS clients (a few minutes the first time)"
   go build -trimpath -ldflags "-s -w" -o "$work/out/istio-client" .
   ;;
+pilot-discovery)
+  # istiod itself, for `make bench` only (side by side with weftd); never part of ensureClusterBinaries.
+  step "resolving istio.io/istio@$version"
+  printf 'module weft.dev/pilot-discovery\n\ngo 1.26.0\n\nrequire istio.io/istio %s\n' "$version" > go.mod
+  printf '//go:build tools\n\npackage tools\n\nimport _ "istio.io/istio/pilot/cmd/pilot-discovery"\n' > tools.go
+  go mod tidy
+  step "compiling pilot-discovery (about 10 minutes the first time on 2 cores)"
+  go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$version" -o "$work/out/pilot-discovery" istio.io/istio/pilot/cmd/pilot-discovery
+  ;;
 *)
-  echo "build-binaries: unknown component '$component' (want kubernetes, etcd, kwok or istio-client)" >&2
+  echo "build-binaries: unknown component '$component' (want kubernetes, etcd, kwok, istio-client or pilot-discovery)" >&2
   exit 2
   ;;
 esac
