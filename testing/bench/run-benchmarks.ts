@@ -16,6 +16,8 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { reviewInjection } from '../../webhooks/admission-review.js';
 import { defaultInjectionConfig } from '../../webhooks/injection/injection-config.js';
 import { installMeshDemo } from '../cluster/mesh-demo.js';
+import { derivationBenchmark } from './derivation-bench.js';
+import { realMeshShape } from '../fixtures/mesh-shape.js';
 import { xdsMeshBenchmark } from './xds-mesh-bench.js';
 
 function measure(name: string, iterations: number, body: () => void): void {
@@ -249,5 +251,7 @@ if (process.env['WEFT_BENCH_ONLY'] !== 'xds') {
   await grpcSigningBenchmarks();
   await injectionInProcess();
   await clusterBenchmarks();
+  // What one change costs the derivation alone, on the same shape as the mesh below.
+  await derivationBenchmark(realMeshShape, 200);
 }
 await xdsMeshBenchmark();

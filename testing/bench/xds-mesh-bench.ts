@@ -125,7 +125,9 @@ async function startWeft(kubeconfigPath: string, logDir: string, timeoutMs: numb
   const log = openSync(join(logDir, 'weft-xds.log'), 'a');
   let child: ChildProcessWithoutNullStreams;
   try {
-    child = spawn(process.execPath, [script, '0'], {
+    // WEFT_BENCH_PROFILE_DIR: the server writes a CPU profile there when it exits (node --cpu-prof).
+    const profile = process.env['WEFT_BENCH_PROFILE_DIR'];
+    child = spawn(process.execPath, [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), script, '0'], {
       stdio: ['pipe', 'pipe', log],
       env: { ...process.env, KUBECONFIG: kubeconfigPath, WEFT_LOG_LEVEL: process.env['WEFT_LOG_LEVEL'] ?? 'warn' },
     }) as unknown as ChildProcessWithoutNullStreams;

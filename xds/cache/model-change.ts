@@ -73,7 +73,11 @@ function changedObjects<Spec>(before: ReadonlyArray<ConfigObject<Spec>>, after: 
   return changed;
 }
 
-/** Every change between two models (`before` undefined: everything is new). */
+/**
+ * Every change between two models (`before` undefined: everything is new). Models
+ * are values: a change is a new object for what changed (the informers give new
+ * objects); the same model object passed twice counts as everything changed.
+ */
 export function modelChange(before: MeshModel | undefined, after: MeshModel): ModelChange {
   const change: ModelChange = {
     everything: false,
@@ -88,6 +92,8 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   };
   if (
     !before ||
+    // The same model object again was edited in place: nothing can be trusted to be unchanged.
+    before === after ||
     before.clusterDomain !== after.clusterDomain ||
     before.rootNamespace !== after.rootNamespace ||
     before.trustDomain !== after.trustDomain ||

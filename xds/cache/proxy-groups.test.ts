@@ -2,15 +2,7 @@
 // config from scratch gives, after any sequence of changes, while deriving only
 // what a change touches. The from-scratch generators are the golden-tested
 // reference; these tests hold the incremental path to them byte for byte.
-import {
-  realMeshShape,
-  meshModel,
-  podLabels,
-  proxiesOf,
-  serviceOf,
-  withMovedEndpoints,
-  type MeshShape,
-} from '../../testing/fixtures/mesh-shape.js';
+import { meshModel, podLabels, proxiesOf, serviceOf, withMovedEndpoints, type MeshShape } from '../../testing/fixtures/mesh-shape.js';
 import { decodeStrictly } from '../../testing/jest/xds-decode.js';
 import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
 import { grpcClientResources, grpcServerListeners } from '../generate/grpc-client-resources.js';

@@ -133,7 +133,11 @@ export class ProxyGroups implements ConfigSource {
     };
   }
 
-  /** A new model: derives what changed, synchronously; returns (and announces) the types that changed for any proxy. */
+  /**
+   * A new model: derives what changed since the last one, synchronously; returns (and
+   * announces) the types that changed for any proxy. The model is a value: pass new
+   * objects for what changed, never edit the last model in place (see modelChange).
+   */
   update(model: MeshModel): string[] {
     const steps = this.steps(model);
     for (;;) {

@@ -5,7 +5,7 @@
 import type { ConfigObject, DestinationRuleSpec, IstioConfig, SidecarSpec, Subset, VirtualServiceSpec } from '../model/istio-config.js';
 import { byAge } from '../model/istio-config.js';
 import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-model.js';
-import { exportedTo, hostMatches, hostSpecificity, labelsMatch, resolveHost } from './host-names.js';
+import { exportedTo, hostMatches, hostSpecificity, labelsMatch } from './host-names.js';
 import type { ProxyScope } from './proxy-scope.js';
 import { MeshIndex } from './mesh-index.js';
 
