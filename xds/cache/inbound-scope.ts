@@ -18,12 +18,12 @@ export class InboundScope {
 
   constructor(
     readonly key: string,
-    readonly scope: ProxyScope,
+    /** The member whose labels stand for the group. */
+    public scope: ProxyScope,
   ) {}
 
-  rebuild(ctx: GenerationContext): ChangedNames {
+  rebuild(ctx: GenerationContext, changed: ChangedNames = new Map()): ChangedNames {
     ctx.derivations.add('inbound');
-    const changed: ChangedNames = new Map();
     const resources = envoyInboundResources(new ProxyView(ctx.model, this.scope, ctx.index));
     const apply = (map: ResourceMap, typeUrl: string, objects: Record<string, Record<string, unknown>>) => {
       for (const name of [...map.names()]) if (!(name in objects) && map.delete(name)) note(changed, typeUrl, name);
@@ -37,8 +37,8 @@ export class InboundScope {
     return changed;
   }
 
-  apply(ctx: GenerationContext, change: ModelChange): ChangedNames {
-    if (change.everything || includes(change.inboundNamespaces, this.scope.namespace)) return this.rebuild(ctx);
-    return new Map();
+  apply(ctx: GenerationContext, change: ModelChange, changed: ChangedNames = new Map()): ChangedNames {
+    if (change.everything || includes(change.inboundNamespaces, this.scope.namespace)) return this.rebuild(ctx, changed);
+    return changed;
   }
 }

@@ -16,6 +16,8 @@ export interface ModelChange {
   everything: boolean;
   /** Hosts whose service, VirtualService or DestinationRule changed. */
   hosts: Set<string>;
+  /** Wildcard host patterns of changed VirtualServices and DestinationRules (they may name hosts no service has). */
+  hostPatterns: Set<string>;
   /** Hosts whose endpoints alone changed: their clusters and ClusterLoadAssignments only. */
   endpointHosts: Set<string>;
   /** Namespaces whose outbound groups are derived again whole (Sidecar, Telemetry). */
@@ -82,6 +84,7 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   const change: ModelChange = {
     everything: false,
     hosts: new Set(),
+    hostPatterns: new Set(),
     endpointHosts: new Set(),
     outboundNamespaces: new Set(),
     inboundNamespaces: new Set(),
@@ -105,8 +108,11 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   const root = after.rootNamespace ?? 'istio-system';
   const domain = after.clusterDomain;
   const allHosts = () => new Set(after.services.map((s) => serviceHost(s, domain)));
-  const hostsMatching = (pattern: string) =>
-    pattern === '*' || pattern.startsWith('*.') ? [...allHosts()].filter((h) => hostMatches(pattern, h)) : [pattern];
+  const hostsMatching = (pattern: string) => {
+    if (pattern !== '*' && !pattern.startsWith('*.')) return [pattern];
+    change.hostPatterns.add(pattern);
+    return [...allHosts()].filter((h) => hostMatches(pattern, h));
+  };
 
   // Services: shape (ports, selector, exportTo...) or endpoints alone.
   const oldServices = new Map(before.services.map((s) => [serviceKey(s), s]));

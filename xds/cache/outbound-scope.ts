@@ -21,6 +21,7 @@ import { serviceClusters } from '../traffic/outbound-clusters.js';
 import { ProxyView, type EffectiveDestinationRule, type VisibleService } from '../traffic/proxy-view.js';
 import type { ConfigObject, VirtualServiceSpec } from '../model/istio-config.js';
 import type { ProxyScope } from '../traffic/proxy-scope.js';
+import { hostMatches } from '../traffic/host-names.js';
 import type { EncodedResource } from '../server/discovery-types.js';
 import type { GenerationContext } from './generation-context.js';
 import { includes, type ModelChange } from './model-change.js';
@@ -75,36 +76,46 @@ export class OutboundScope {
   private fixedNames = { listeners: new Set<string>(), clusters: new Set<string>() };
   private telemetry: Record<string, unknown> = {};
   private blocked = false;
+  /** Set while a derivation runs: still set after one that threw, so the next is whole. */
+  private stale = false;
 
   constructor(
     readonly key: string,
-    readonly scope: ProxyScope,
+    /** The member whose labels stand for the group (any member: they differ only in labels no selector reads). */
+    public scope: ProxyScope,
   ) {}
 
-  /** Derives everything again (a new group, or its Sidecar, Telemetry or mesh-wide inputs changed). */
-  rebuild(ctx: GenerationContext): ChangedNames {
-    const changed: ChangedNames = new Map();
+  /** Derives everything again (a new group, or its Sidecar, Telemetry or mesh-wide inputs changed); notes changes in `changed`. */
+  rebuild(ctx: GenerationContext, changed: ChangedNames = new Map()): ChangedNames {
+    this.stale = true;
     const view = new TrackingView(ctx.model, this.scope, ctx.index);
     if (this.scope.kind === 'sidecar') this.deriveFixed(ctx, view, changed);
     const hosts = new Set([...this.parts.keys(), ...ctx.index.byHost.keys()]);
     const dirtyPorts = new Set<number>(this.ports.keys());
     for (const host of hosts) this.derive(ctx, view, host, false, changed, dirtyPorts);
     this.assemblePorts(ctx, dirtyPorts, changed, true);
+    this.stale = false;
     return changed;
   }
 
   /** Derives again what one change touches: the changed hosts, the contributions that read them, moved endpoints. */
-  apply(ctx: GenerationContext, change: ModelChange): ChangedNames {
-    if (change.everything || includes(change.outboundNamespaces, this.scope.namespace)) return this.rebuild(ctx);
-    const changed: ChangedNames = new Map();
+  apply(ctx: GenerationContext, change: ModelChange, changed: ChangedNames = new Map()): ChangedNames {
+    // A group whose last derivation failed part way is derived whole.
+    if (this.stale || change.everything || includes(change.outboundNamespaces, this.scope.namespace)) return this.rebuild(ctx, changed);
+    this.stale = true;
     const view = new TrackingView(ctx.model, this.scope, ctx.index);
     const dirty = new Set(change.hosts);
     for (const host of change.hosts) for (const reader of this.readers.get(host) ?? []) dirty.add(reader);
+    // Wildcard rules also reach hosts a route read that are no service (a VirtualService's external destination).
+    for (const pattern of change.hostPatterns) {
+      for (const [read, readers] of this.readers) if (hostMatches(pattern, read)) for (const reader of readers) dirty.add(reader);
+    }
     const dirtyPorts = new Set<number>();
     for (const host of dirty) this.derive(ctx, view, host, false, changed, dirtyPorts);
     for (const host of change.endpointHosts)
       if (!dirty.has(host) && this.parts.has(host)) this.derive(ctx, view, host, true, changed, dirtyPorts);
     this.assemblePorts(ctx, dirtyPorts, changed, false);
+    this.stale = false;
     return changed;
   }
 
@@ -206,7 +217,12 @@ export class OutboundScope {
         if (bytes ? routes?.set(host, bytes) : routes?.delete(host)) dirtyPorts.add(port);
       }
     }
-    for (const read of old?.reads ?? []) if (!part?.reads.has(read)) this.readers.get(read)?.delete(host);
+    for (const read of old?.reads ?? []) {
+      if (part?.reads.has(read)) continue;
+      const readers = this.readers.get(read);
+      readers?.delete(host);
+      if (readers?.size === 0) this.readers.delete(read);
+    }
     for (const read of part?.reads ?? []) {
       let readers = this.readers.get(read);
       if (!readers) this.readers.set(read, (readers = new Set()));

@@ -6,7 +6,7 @@ import { meshModel, podLabels, proxiesOf, serviceOf, withMovedEndpoints, type Me
 import { decodeStrictly } from '../../testing/jest/xds-decode.js';
 import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
 import { grpcClientResources, grpcServerListeners } from '../generate/grpc-client-resources.js';
-import type { ConfigObject } from '../model/istio-config.js';
+import { emptyIstioConfig, type ConfigObject } from '../model/istio-config.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { encodeResource, typeUrls } from '../protos.js';
 import type { ConfigChange, DiscoveryNode } from '../server/discovery-types.js';
@@ -346,5 +346,114 @@ describe('incremental derivation', () => {
       nodes.length - nodes.filter((n) => proxyScopeOf(n).namespace === 'ns-1').length,
     );
     expectSameAsFromScratch(groups, model, nodes);
+  });
+});
+
+describe('incremental derivation, the cases a review found', () => {
+  const node = (n: number, namespace: string, labels: Record<string, string>, grpc = false): DiscoveryNode => ({
+    id: `sidecar~10.0.0.${n}~p${n}.${namespace}~${namespace}.svc.cluster.local`,
+    metadata: { NAMESPACE: namespace, LABELS: labels, ...(grpc ? { GENERATOR: 'grpc' } : {}) },
+  });
+  const service = (name: string, namespace: string, extra: Partial<MeshModel['services'][number]> = {}) => ({
+    name,
+    namespace,
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080, appProtocol: 'http' }],
+    selector: { app: name },
+    endpoints: [{ address: `10.1.0.${name.length}`, ports: { http: 8080 }, labels: { app: name }, serviceAccount: name, tlsMode: 'istio' }],
+    ...extra,
+  });
+  const base = (services: MeshModel['services'], istio = emptyIstioConfig()): MeshModel => ({
+    clusterDomain: 'cluster.local',
+    rootNamespace: 'istio-system',
+    trustDomain: 'cluster.local',
+    services,
+    istio,
+  });
+  const run = (model: MeshModel, nodes: DiscoveryNode[], next: (m: MeshModel) => MeshModel) => {
+    const groups = new ProxyGroups();
+    groups.update(model);
+    connectAll(groups, nodes);
+    expectSameAsFromScratch(groups, model, nodes);
+    const after = next(model);
+    groups.update(after);
+    expectSameAsFromScratch(groups, after, nodes);
+  };
+
+  it('derives a group anew when the member it was derived from moves to another group (outbound)', () => {
+    // A connects first, so its labels stand for the group; a DestinationRule for A alone must not reach B.
+    run(base([service('a', 'n'), service('b', 'n')]), [node(1, 'n', { app: 'a' }), node(2, 'n', { app: 'b' })], (m) =>
+      withIstio(m, (istio) =>
+        istio.destinationRules.push(
+          object('DestinationRule', 'n', 'dr-a', {
+            host: 'b',
+            workloadSelector: { matchLabels: { app: 'a' } },
+            trafficPolicy: { connectionPool: { tcp: { maxConnections: 7 } } },
+          }),
+        ),
+      ),
+    );
+  });
+
+  it('derives a group anew when the member it was derived from moves to another group (inbound)', () => {
+    // Both served by one Service; a DENY for A alone must not reach B's inbound listener.
+    run(
+      base([service('web', 'n', { selector: { tier: 'web' } })]),
+      [node(1, 'n', { app: 'a', tier: 'web' }), node(2, 'n', { app: 'b', tier: 'web' })],
+      (m) =>
+        withIstio(m, (istio) =>
+          istio.authorizationPolicies.push(
+            object('AuthorizationPolicy', 'n', 'deny-a', { selector: { matchLabels: { app: 'a' } }, action: 'DENY', rules: [{}] }),
+          ),
+        ),
+    );
+  });
+
+  it('names each workload in its tracer when a tracing provider applies', () => {
+    const model = {
+      ...base([service('zipkin', 'istio-system')]),
+      meshConfig: {
+        telemetry: {
+          extensionProviders: [{ name: 'otel', opentelemetry: { service: 'zipkin', port: 8080 } }],
+          defaultProviders: { tracing: ['otel'] },
+        },
+      },
+    };
+    run(model, [node(1, 'n', { app: 'a' }), node(2, 'n', { app: 'b' })], (m) => ({ ...m, services: [...m.services, service('c', 'n')] }));
+  });
+
+  it('follows a wildcard DestinationRule to a route whose destination is no service', () => {
+    const istio = emptyIstioConfig();
+    istio.virtualServices.push(
+      object('VirtualService', 'n', 'a', {
+        hosts: ['a'],
+        http: [{ route: [{ destination: { host: 'api.example.com', port: { number: 443 } } }] }],
+      }),
+    );
+    run(base([service('a', 'n')], istio), [node(1, 'n', { app: 'x' })], (m) =>
+      withIstio(m, (i) =>
+        i.destinationRules.push(
+          object('DestinationRule', 'n', 'ext', {
+            host: '*.example.com',
+            trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } },
+          }),
+        ),
+      ),
+    );
+  });
+
+  it('gives a port number listed twice (kube-dns 53 over UDP and TCP) one virtual host', () => {
+    const dns = {
+      name: 'kube-dns',
+      namespace: 'kube-system',
+      ports: [
+        { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+      ],
+      selector: { 'k8s-app': 'kube-dns' },
+      endpoints: [{ address: '10.2.0.1', ports: { dns: 53, 'dns-tcp': 53 } }],
+    };
+    run(base([service('a', 'n'), dns]), [node(1, 'n', { app: 'a' }), node(3, 'n', { app: 'g' }, true)], (m) =>
+      withMovedEndpoints(m, small, 0, 3),
+    );
   });
 });

@@ -52,7 +52,12 @@ export class ProxyGroups implements ConfigSource {
   private readonly entryOf = new WeakMap<DiscoveryNode, ProxyEntry>();
   /** Inbound listeners of xDS-enabled gRPC servers, served only by name. */
   private readonly serverListeners = new ResourceMap();
-  private readonly serverListenersOf = new KeyedMemo<string, Map<string, EncodedResource>>('grpc-server-listeners', this.ctx.derivations);
+  // Kept until their service goes (dropped in the rounds that look at every service).
+  private readonly serverListenersOf = new KeyedMemo<string, Map<string, EncodedResource>>(
+    'grpc-server-listeners',
+    this.ctx.derivations,
+    Infinity,
+  );
   private readonly listeners = new Set<(change: ConfigChange) => void>();
   /** One update at a time: updateAsync yields between groups. */
   private updating: Promise<unknown> = Promise.resolve();
@@ -196,6 +201,20 @@ export class ProxyGroups implements ConfigSource {
     const liveIn = new Set([...this.proxies.values()].flatMap((e) => (e.inKey ? [e.inKey] : [])));
     for (const key of this.outbound.keys()) if (!liveOut.has(key)) this.outbound.delete(key);
     for (const key of this.inbound.keys()) if (!liveIn.has(key)) this.inbound.delete(key);
+    if (change.selectorsChanged) {
+      // A group stands for its members by one member's labels: if that member would now belong
+      // elsewhere, the group is derived anew from a current member, and its members get everything.
+      for (const [key, group] of this.outbound) {
+        if (outboundScopeKey(this.ctx.index, group.scope) === key) continue;
+        this.outbound.delete(key);
+        for (const entry of this.proxies.values()) if (entry.outKey === key) moved.add(entry);
+      }
+      for (const [key, group] of this.inbound) {
+        if (inboundScopeKey(this.ctx.index, group.scope) === key) continue;
+        this.inbound.delete(key);
+        for (const entry of this.proxies.values()) if (entry.inKey === key) moved.add(entry);
+      }
+    }
     this.countConnected();
 
     const changedOut = new Map<string, ChangedNames>();
@@ -213,8 +232,10 @@ export class ProxyGroups implements ConfigSource {
             const existing = groups.get(key);
             if (!existing) create(key);
             else {
-              const names = existing.apply(this.ctx, change);
-              if (names.size > 0) changed.set(key, names);
+              // Noted before deriving: what changed before a failure is still announced.
+              const names: ChangedNames = new Map();
+              changed.set(key, names);
+              existing.apply(this.ctx, change, names);
             }
           } catch (error) {
             // One group's failure keeps its last config and does not hold back the others.
@@ -226,10 +247,15 @@ export class ProxyGroups implements ConfigSource {
     };
     yield* derive(this.outbound, liveOut, changedOut, (key) => this.createOutbound(key)).call(this);
     yield* derive(this.inbound, liveIn, changedIn, (key) => this.createInbound(key)).call(this);
-    const serverListenersChanged = this.updateServerListeners(model, change);
+    let serverListenersChanged = new Set<string>();
+    try {
+      serverListenersChanged = this.updateServerListeners(model, change);
+    } catch (error) {
+      failures.push(`proxyless server listeners: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    for (const changed of [changedOut, changedIn]) for (const [key, names] of changed) if (names.size === 0) changed.delete(key);
     // Everything derived for a host that changed was derived again in this round, if anyone still needs it.
     this.ctx.endRound(change.everything ? 'all' : new Set([...change.hosts, ...change.endpointHosts]));
-    this.serverListenersOf.endRound();
 
     const types = new Set<string>();
     for (const names of [...changedOut.values(), ...changedIn.values()]) for (const typeUrl of names.keys()) types.add(typeUrl);
@@ -293,6 +319,9 @@ export class ProxyGroups implements ConfigSource {
       );
       for (const [name, resource] of listeners) next.set(name, resource);
     }
+    // Services not looked up in this pass are gone.
+    this.serverListenersOf.dropUnused('all');
+    this.serverListenersOf.endRound();
     for (const name of [...this.serverListeners.names()]) if (!next.has(name) && this.serverListeners.delete(name)) changed.add(name);
     for (const resource of next.values()) if (this.serverListeners.set(resource)) changed.add(resource.name);
     return changed;

@@ -302,7 +302,10 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
     }
   }
   for (const visible of view.services) {
-    for (const port of visible.service.ports) hostsByPort.set(port.port, [...(hostsByPort.get(port.port) ?? []), visible]);
+    // One virtual host per service and port number (a port number may be listed twice, as kube-dns's 53 for UDP and TCP).
+    for (const port of new Set(visible.service.ports.map((p) => p.port))) {
+      hostsByPort.set(port, [...(hostsByPort.get(port) ?? []), visible]);
+    }
   }
   const blocked = registryOnly(view);
   const telemetry = clientTelemetryFields(view);

@@ -28,6 +28,8 @@ class Selectors {
   readonly telemetries: Selecting[] = [];
   readonly inbound: Selecting[] = [];
   readonly services: Selecting[] = [];
+  /** Whether some tracing provider may apply: then a tracer's service name (the `app` label) is part of the config. */
+  readonly tracing: boolean;
 
   constructor(index: MeshIndex) {
     const config = index.config;
@@ -55,6 +57,9 @@ class Selectors {
           this.services.push({ id: `svc/${service.namespace}/${service.name}`, namespace: service.namespace, labels: service.selector });
       }
     }
+    this.tracing =
+      (index.model.meshConfig?.telemetry?.defaultProviders?.tracing?.length ?? 0) > 0 ||
+      config.telemetries.some((t) => (t.spec.tracing?.length ?? 0) > 0);
     const policies = [
       ...config.peerAuthentications.map((p) => ({ kind: 'pa', p })),
       ...config.authorizationPolicies.map((p) => ({ kind: 'ap', p })),
@@ -95,6 +100,7 @@ export function outboundScopeKey(index: MeshIndex, scope: ProxyScope): string {
     ...matching(s.destinationRules, [scope.namespace], scope.labels),
     ...s.sourceLabels.filter((m) => labelsMatch(m.labels, scope.labels)).map((m) => m.id),
     ...matching(s.telemetries, [scope.namespace, index.rootNamespace], scope.labels),
+    ...tracedName(s, scope),
   ].sort();
   return `${scope.kind}|${scope.namespace}|${ids.join(',')}`;
 }
@@ -110,6 +116,13 @@ export function inboundScopeKey(index: MeshIndex, scope: ProxyScope): string {
     ...matching(s.services, [scope.namespace], scope.labels),
     ...matching(s.inbound, [scope.namespace, index.rootNamespace], scope.labels),
     ...matching(s.telemetries, [scope.namespace, index.rootNamespace], scope.labels),
+    ...tracedName(s, scope),
   ].sort();
   return `${scope.namespace}|${ids.join(',')}`;
+}
+
+/** A tracer names the workload's service (hcm-telemetry's service_name, from `app`), so with tracing on it keys the group. */
+function tracedName(s: Selectors, scope: ProxyScope): string[] {
+  if (!s.tracing) return [];
+  return [`trace/${scope.labels['app'] ?? scope.labels['app.kubernetes.io/name'] ?? ''}`];
 }
