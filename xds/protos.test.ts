@@ -50,6 +50,16 @@ describe('ADS codec', () => {
     const again = sotw.requestDeserialize(Buffer.from(ack));
     expect((again['resource_names_bytes'] as Buffer).equals(decoded['resource_names_bytes'] as Buffer)).toBe(true);
 
+    // Names need not be contiguous: a request may interleave them with other fields.
+    const piece = (fields: Record<string, unknown>) => Buffer.from(request.encode(request.fromObject(fields)).finish());
+    const interleaved = Buffer.concat([
+      piece({ resource_names: ['a', 'b'] }),
+      piece({ type_url: typeUrls.endpoint }),
+      piece({ resource_names: ['c'] }),
+      piece({ response_nonce: '9' }),
+    ]);
+    expect(sotw.requestDeserialize(interleaved)['resource_names']).toEqual(['a', 'b', 'c']);
+
     const first = Buffer.from(
       request.encode(request.fromObject({ node: { id: 'sidecar~1.2.3.4~a.b~b.svc.cluster.local' }, type_url: typeUrls.cluster })).finish(),
     );

@@ -184,7 +184,10 @@ function deserializeRequest(full: (bytes: Buffer) => unknown): (bytes: Buffer) =
   return (bytes: Buffer) => {
     const reader = protobuf.Reader.create(bytes);
     const fields: Record<string, unknown> = {};
-    const ranges: Array<[number, number]> = [];
+    // The names' bytes, one slice when they are contiguous (as clients write them), else gathered.
+    let first = -1;
+    let last = -1;
+    let scattered: Array<[number, number]> | undefined;
     while (reader.pos < reader.len) {
       const tag = reader.uint32();
       const field = tag >>> 3;
@@ -192,22 +195,35 @@ function deserializeRequest(full: (bytes: Buffer) => unknown): (bytes: Buffer) =
       else if (field === 4) fields['type_url'] = reader.string();
       else if (field === 5) fields['response_nonce'] = reader.string();
       else if (field === 3) {
-        const start = reader.pos;
+        const start = reader.pos - 1;
         reader.skipType(tag & 7);
-        ranges.push([start, reader.pos]);
+        if (first < 0) first = start;
+        else if (start !== last) scattered ??= [[first, last]];
+        if (scattered && scattered.at(-1)?.[1] !== reader.pos) scattered.push([start, reader.pos]);
+        last = reader.pos;
       } else return full(bytes);
     }
-    const namesBytes = ranges.length === 0 ? Buffer.alloc(0) : Buffer.concat(ranges.map(([a, b]) => bytes.subarray(a, b)));
+    const namesBytes =
+      first < 0
+        ? Buffer.alloc(0)
+        : scattered
+          ? Buffer.concat(scattered.map(([a, b]) => bytes.subarray(a, b)))
+          : bytes.subarray(first, last);
     let names: string[] | undefined;
     return Object.defineProperties(fields, {
       resource_names_bytes: { value: namesBytes, enumerable: false },
       resource_names: {
         enumerable: true,
         get: () => {
-          names ??= ranges.map(([a, b]) => {
-            const r = protobuf.Reader.create(bytes.subarray(a, b));
-            return r.string();
-          });
+          if (!names) {
+            // namesBytes holds whole field-3 entries (tag and length included).
+            const r = protobuf.Reader.create(namesBytes);
+            names = [];
+            while (r.pos < r.len) {
+              r.uint32();
+              names.push(r.string());
+            }
+          }
           return names;
         },
       },
