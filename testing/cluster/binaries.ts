@@ -60,10 +60,11 @@ function scriptPath(): string {
   return isPresent(fromSource) ? fromSource : buildScript;
 }
 
-async function build(component: Component, dest: string, progress: (line: string) => void): Promise<void> {
-  progress(`building ${component} ${pinnedVersions[component]} from the Go module proxy into ${dest} (once per machine)`);
+/** Runs build-binaries.sh for one component (a cluster component, or a bench-only one such as pilot-discovery). */
+async function build(component: string, version: string, dest: string, progress: (line: string) => void): Promise<void> {
+  progress(`building ${component} ${version} from the Go module proxy into ${dest} (once per machine)`);
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [scriptPath(), component, pinnedVersions[component], dest], {
+    const child = spawn('bash', [scriptPath(), component, version, dest], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const tail: string[] = [];
@@ -114,7 +115,7 @@ export async function ensureClusterBinaries(
           `${component} ${pinnedVersions[component]} is not built yet; run 'make cluster-binaries' (outside the network sandbox) first`,
         );
       }
-      await build(component, cached, progress);
+      await build(component, pinnedVersions[component], cached, progress);
     }
     for (const name of binariesOf[component]) {
       const path = locate(name);
@@ -155,34 +156,7 @@ export async function ensurePilotDiscovery(
       `pilot-discovery ${pilotDiscoveryVersion} is not built yet; run 'make bench' (it builds it outside the network sandbox) first`,
     );
   }
-  progress(`building pilot-discovery ${pilotDiscoveryVersion} from the Go module proxy into ${dest} (once per machine)`);
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [scriptPath(), 'pilot-discovery', pilotDiscoveryVersion, dest], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const tail: string[] = [];
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString().split('\n')) {
-        if (line.trim() === '') continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        if (line.startsWith('[build')) progress(line);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const started = Date.now();
-    const heartbeat = setInterval(() => {
-      progress(`still building pilot-discovery (${Math.round((Date.now() - started) / 60_000)} min so far)`);
-    }, 60_000);
-    child.on('error', (error) => {
-      clearInterval(heartbeat);
-      reject(error);
-    });
-    child.on('exit', (code) => {
-      clearInterval(heartbeat);
-      if (code === 0) resolve();
-      else reject(new Error(`building pilot-discovery failed (exit ${code}). Last output:\n${tail.join('\n')}`));
-    });
-  });
+  await build('pilot-discovery', pilotDiscoveryVersion, dest, progress);
   if (!isPresent(binary)) throw new Error(`pilot-discovery is missing after building it into ${dest}`);
   return binary;
 }
