@@ -220,33 +220,8 @@ export class ProxyGroups implements ConfigSource {
     const changedOut = new Map<string, ChangedNames>();
     const changedIn = new Map<string, ChangedNames>();
     const failures: string[] = [];
-    const derive = <S extends OutboundScope | InboundScope>(
-      groups: Map<string, S>,
-      keys: Set<string>,
-      changed: Map<string, ChangedNames>,
-      create: (key: string) => S,
-    ) => {
-      return function* (this: ProxyGroups): Generator<void, void, void> {
-        for (const key of keys) {
-          try {
-            const existing = groups.get(key);
-            if (!existing) create(key);
-            else {
-              // Noted before deriving: what changed before a failure is still announced.
-              const names: ChangedNames = new Map();
-              changed.set(key, names);
-              existing.apply(this.ctx, change, names);
-            }
-          } catch (error) {
-            // One group's failure keeps its last config and does not hold back the others.
-            failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
-          }
-          yield;
-        }
-      };
-    };
-    yield* derive(this.outbound, liveOut, changedOut, (key) => this.createOutbound(key)).call(this);
-    yield* derive(this.inbound, liveIn, changedIn, (key) => this.createInbound(key)).call(this);
+    yield* this.deriveGroups(this.outbound, liveOut, change, changedOut, failures, (key) => this.createOutbound(key));
+    yield* this.deriveGroups(this.inbound, liveIn, change, changedIn, failures, (key) => this.createInbound(key));
     let serverListenersChanged = new Set<string>();
     try {
       serverListenersChanged = this.updateServerListeners(model, change);
@@ -267,6 +242,33 @@ export class ProxyGroups implements ConfigSource {
       throw new Error(`generation failed for ${failures.length} proxy group(s), which keep their last config: ${failures.join('; ')}`);
     }
     return changedTypes;
+  }
+
+  /** Each live group of one side, one per step: created when new, else the change applied to it. */
+  private *deriveGroups<S extends OutboundScope | InboundScope>(
+    groups: Map<string, S>,
+    keys: ReadonlySet<string>,
+    change: ModelChange,
+    changed: Map<string, ChangedNames>,
+    failures: string[],
+    create: (key: string) => S,
+  ): Generator<void, void, void> {
+    for (const key of keys) {
+      try {
+        const existing = groups.get(key);
+        if (!existing) create(key);
+        else {
+          // Noted before deriving: what changed before a failure is still announced.
+          const names: ChangedNames = new Map();
+          changed.set(key, names);
+          existing.apply(this.ctx, change, names);
+        }
+      } catch (error) {
+        // One group's failure keeps its last config and does not hold back the others.
+        failures.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      yield;
+    }
   }
 
   private announce(
