@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { parseAllDocuments, stringify } from 'yaml';
+import { decideOfflineInjection } from '../webhooks/injection/decision.js';
 import { injectPod } from '../webhooks/injection/inject-pod.js';
 import { defaultInjectionConfig, injectionConfigFromValues } from '../webhooks/injection/injection-config.js';
 
@@ -40,8 +41,16 @@ export function registerInjectCommand(program: Command): void {
         const manifest = doc.toJSON() as Manifest | null;
         if (!manifest) return manifest;
         const namespace = manifest.metadata?.namespace ?? 'default';
+        const template = manifest.kind === 'Pod' ? undefined : (manifest.spec?.template ?? manifest.spec?.jobTemplate?.spec?.template);
+        if (manifest.kind !== 'Pod' && !template) return manifest;
+        // The same pod-level rules as the webhook: what it would leave alone stays as it is, and the user is told why.
+        const pod = (manifest.kind === 'Pod' ? manifest : { metadata: template?.metadata, spec: template?.spec }) as V1Pod;
+        const decision = decideOfflineInjection(pod, namespace, config);
+        if (!decision.inject) {
+          process.stderr.write(`skipped ${manifest.kind ?? 'object'} ${namespace}/${manifest.metadata?.name ?? ''}: ${decision.reason}\n`);
+          return manifest;
+        }
         if (manifest.kind === 'Pod') return injectPod(manifest as V1Pod, namespace, config);
-        const template = manifest.spec?.template ?? manifest.spec?.jobTemplate?.spec?.template;
         if (!template) return manifest;
         // The workload's own name stands in for the pod name the controller would generate.
         const injected = injectPod(

@@ -42,3 +42,14 @@ export function decideInjection(pod: V1Pod, namespace: string, namespaceLabels: 
   if (podChoice === 'true') return yes(`pod opted in with ${injectLabel}=true`);
   return no(`namespace is not labelled ${config.namespaceLabel}=enabled`);
 }
+
+/**
+ * The decision for offline injection (`weft inject -f`, as `istioctl kube-inject`):
+ * the file asks for injection, so the namespace counts as enabled (for this
+ * revision), and every pod-level rule still holds: hostNetwork, already injected,
+ * a pod's `sidecar.istio.io/inject=false`, namespaces never injected.
+ */
+export function decideOfflineInjection(pod: V1Pod, namespace: string, config: InjectionConfig): Decision {
+  const enabled = config.revision ? { 'istio.io/rev': config.revision } : { [config.namespaceLabel]: 'enabled' };
+  return decideInjection(pod, namespace, enabled, { ...config, honorIstioLabels: config.honorIstioLabels || !!config.revision });
+}

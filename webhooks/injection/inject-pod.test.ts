@@ -5,7 +5,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { parse, stringify } from 'yaml';
 import { expectMatchesGolden } from '../../testing/jest/golden.js';
 import { reviewInjection } from '../admission-review.js';
-import { decideInjection } from './decision.js';
+import { decideInjection, decideOfflineInjection } from './decision.js';
 import { injectPod } from './inject-pod.js';
 import { defaultInjectionConfig, injectionConfigFromValues, type InjectionConfig } from './injection-config.js';
 
@@ -252,5 +252,30 @@ describe('injectionConfigFromValues', () => {
       controlPlaneNamespace: 'mesh',
     });
     expect(injectPod(pod(), 'bookinfo', config).spec?.initContainers?.map((c) => c.name)).toEqual(['istio-proxy']);
+  });
+});
+
+describe('offline injection (weft inject -f) decides as the webhook does for the pod', () => {
+  const config = { ...defaultInjectionConfig, controlPlaneNamespace: 'weft-system' };
+  const pod = (spec: Partial<V1Pod['spec']> = {}, labels: Record<string, string> = {}): V1Pod => ({
+    metadata: { name: 'web', labels },
+    spec: { containers: [{ name: 'app', image: 'app:1' }], ...spec },
+  });
+  it('injects a plain pod whatever its namespace is labelled (the file asks for it)', () => {
+    expect(decideOfflineInjection(pod(), 'shop', config).inject).toBe(true);
+  });
+  it('leaves hostNetwork pods, opted-out pods and never-injected namespaces alone, saying why', () => {
+    expect(decideOfflineInjection(pod({ hostNetwork: true }), 'shop', config)).toEqual({
+      inject: false,
+      reason: expect.stringContaining('hostNetwork'),
+    });
+    expect(decideOfflineInjection(pod({}, { 'sidecar.istio.io/inject': 'false' }), 'shop', config)).toEqual({
+      inject: false,
+      reason: expect.stringContaining('opted out'),
+    });
+    expect(decideOfflineInjection(pod(), 'kube-system', config).inject).toBe(false);
+  });
+  it('injects for a revision as that revision’s webhook would', () => {
+    expect(decideOfflineInjection(pod(), 'shop', { ...config, revision: 'canary' }).inject).toBe(true);
   });
 });
