@@ -17,7 +17,7 @@ import {
   registryOnly,
 } from '../generate/envoy-sidecar-resources.js';
 import { grpcApiListener, grpcCluster, grpcRouteConfiguration, withDigest } from '../generate/grpc-client-resources.js';
-import { serviceClusters } from '../traffic/outbound-clusters.js';
+import { outboundPorts, serviceClusters } from '../traffic/outbound-clusters.js';
 import { ProxyView, type EffectiveDestinationRule, type VisibleService } from '../traffic/proxy-view.js';
 import type { ConfigObject, VirtualServiceSpec } from '../model/istio-config.js';
 import type { ProxyScope } from '../traffic/proxy-scope.js';
@@ -168,7 +168,7 @@ export class OutboundScope {
       if (derived.eds) part.endpoints.set(cluster.name, ctx.loadAssignment(cluster));
     }
     if (!endpointsOnly || !old) {
-      for (const port of visible.service.ports) {
+      for (const port of outboundPorts(visible.service)) {
         if (this.scope.kind === 'sidecar') {
           part.virtualHosts.set(port.port, ctx.encodePart(typeUrls.route, { virtual_hosts: [envoyVirtualHost(view, visible, port.port)] }));
         } else {

@@ -456,4 +456,18 @@ describe('incremental derivation, the cases a review found', () => {
       withMovedEndpoints(m, small, 0, 3),
     );
   });
+  it('builds no cluster or listener for UDP ports, as Istio', () => {
+    const syslog = { ...service('syslog', 'n'), ports: [{ name: 'udp-syslog', port: 514, protocol: 'UDP', targetPort: 514 }] };
+    const model = base([service('a', 'n'), syslog]);
+    const nodes = [node(1, 'n', { app: 'a' }), node(3, 'n', { app: 'g' }, true)];
+    const groups = new ProxyGroups();
+    groups.update(model);
+    connectAll(groups, nodes);
+    expectSameAsFromScratch(groups, model, nodes);
+    for (const n of nodes) {
+      for (const typeUrl of [typeUrls.cluster, typeUrls.listener]) {
+        expect(groups.resources(n, typeUrl, []).resources.some((r) => r.name.includes(':514') || r.name.includes('syslog'))).toBe(false);
+      }
+    }
+  });
 });

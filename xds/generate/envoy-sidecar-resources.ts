@@ -10,7 +10,7 @@ import { any, typeUrls } from '../protos.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields, type PolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
-import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
+import { outboundClusters, outboundPorts, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
 import { envoyInbound } from './envoy-inbound.js';
@@ -303,7 +303,7 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
   }
   for (const visible of view.services) {
     // One virtual host per service and port number (a port number may be listed twice, as kube-dns's 53 for UDP and TCP).
-    for (const port of new Set(visible.service.ports.map((p) => p.port))) {
+    for (const port of new Set(outboundPorts(visible.service).map((p) => p.port))) {
       hostsByPort.set(port, [...(hostsByPort.get(port) ?? []), visible]);
     }
   }

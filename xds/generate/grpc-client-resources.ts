@@ -8,7 +8,7 @@ import type { MeshModel, MeshService } from '../model/mesh-model.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
-import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
+import { outboundClusters, outboundPorts, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import { authorizationFilters } from '../security/authorization-policies.js';
 import { authorizationPoliciesFor } from '../security/workload-policies.js';
@@ -85,7 +85,7 @@ export function grpcClientResources(view: ProxyView): ResourcesByType {
   const clusters: Record<string, Record<string, unknown>> = {};
   const endpoints: Record<string, Record<string, unknown>> = {};
   for (const visible of view.services) {
-    for (const port of visible.service.ports) {
+    for (const port of outboundPorts(visible.service)) {
       const listenerName = `${visible.hostname}:${port.port}`;
       listeners[listenerName] = grpcApiListener(listenerName);
       routes[listenerName] = grpcRouteConfiguration(view, visible, port.port);

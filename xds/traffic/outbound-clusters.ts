@@ -27,7 +27,7 @@ export function outboundClusters(view: ProxyView): OutboundCluster[] {
 export function serviceClusters(view: ProxyView, { service, hostname }: VisibleService): OutboundCluster[] {
   const clusters: OutboundCluster[] = [];
   const rule = view.destinationRuleFor(hostname);
-  for (const port of service.ports) {
+  for (const port of outboundPorts(service)) {
     clusters.push({
       name: outboundClusterName(port.port, hostname),
       hostname,
@@ -51,4 +51,9 @@ export function serviceClusters(view: ProxyView, { service, hostname }: VisibleS
     }
   }
   return clusters;
+}
+
+/** The ports a sidecar or proxyless client can call: Istio builds no cluster or listener for UDP ports (pilot/pkg/networking/core/cluster.go). */
+export function outboundPorts(service: MeshService): ServicePort[] {
+  return service.ports.filter((port) => port.protocol.toUpperCase() !== 'UDP');
 }
