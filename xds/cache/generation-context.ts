@@ -30,8 +30,6 @@ export class GenerationContext {
   index: MeshIndex = MeshIndex.of(this.model);
   /** Bumped when PeerAuthentication, AuthorizationPolicy or mesh-wide inputs change: values that read them are derived again. */
   readonly epochs = { peerAuthentication: 0, authorization: 0, mesh: 0 };
-  /** ClusterLoadAssignments whose bytes changed in the current round, by key. */
-  readonly changedLoadAssignments = new Set<string>();
 
   // Kept while their host is in use: dropped when a change to the host leaves them unused (see endRound).
   private readonly clusters = new KeyedMemo<string, DerivedCluster>('cluster', this.derivations, Infinity);
@@ -73,24 +71,21 @@ export class GenerationContext {
   /**
    * The ClusterLoadAssignment of one cluster: derived again only when its service's
    * endpoints change (the EDS fast path), once for every group that holds it.
-   * Returns its key too: groups holding the same key hold the same resource.
    */
-  loadAssignment(cluster: OutboundCluster): { key: string; resource: EncodedResource } {
+  loadAssignment(cluster: OutboundCluster): EncodedResource {
     const labels = cluster.subsetLabels ?? {};
     const key = `${cluster.name}|${JSON.stringify(Object.entries(labels).sort())}`;
-    const resource = this.loadAssignments.get(
+    return this.loadAssignments.get(
       key,
       [cluster.service.endpoints, cluster.port.name],
       () => {
         const value = encodeResource(typeUrls.endpoint, clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name));
         const previous = this.loadAssignments.peek(key);
         if (previous?.resource.value.equals(value)) return previous;
-        this.changedLoadAssignments.add(key);
         return encodedResource(typeUrls.endpoint, cluster.name, value);
       },
       cluster.hostname,
     );
-    return { key, resource };
   }
 
   /** A resource encoded once per distinct content (equal objects from different groups share the bytes). */
@@ -135,7 +130,6 @@ export class GenerationContext {
    * content unused for a few rounds goes too.
    */
   endRound(changedHosts: ReadonlySet<string> | 'all'): void {
-    this.changedLoadAssignments.clear();
     this.clusters.dropUnused(changedHosts);
     this.loadAssignments.dropUnused(changedHosts);
     for (const memo of [this.clusters, this.loadAssignments, this.byContent, this.parts, this.assemblies]) memo.endRound();

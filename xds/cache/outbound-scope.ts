@@ -53,7 +53,7 @@ class TrackingView extends ProxyView {
 
 interface HostPart {
   clusters: Map<string, EncodedResource>;
-  endpoints: Map<string, { key: string; resource: EncodedResource }>;
+  endpoints: Map<string, EncodedResource>;
   /** Envoy: port to the encoded virtual host. */
   virtualHosts: Map<number, Buffer>;
   /** Proxyless gRPC: listeners and routes by name. */
@@ -205,8 +205,7 @@ export class OutboundScope {
       for (const resource of after?.values() ?? []) if (map.set(resource)) note(changed, typeUrl, resource.name);
     };
     swap(this.clusters, typeUrls.cluster, old?.clusters, part?.clusters);
-    const resources = (m: HostPart['endpoints'] | undefined) => (m ? new Map([...m].map(([name, e]) => [name, e.resource])) : undefined);
-    swap(this.endpoints, typeUrls.endpoint, resources(old?.endpoints), resources(part?.endpoints));
+    swap(this.endpoints, typeUrls.endpoint, old?.endpoints, part?.endpoints);
     swap(this.listeners, typeUrls.listener, old?.listeners, part?.listeners);
     swap(this.routes, typeUrls.route, old?.routes, part?.routes);
     if (old?.virtualHosts !== part?.virtualHosts) {
