@@ -500,15 +500,22 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
         },
       }),
     );
-    const denied = await eventually(
-      'every call from the intruder to be denied',
+    // While echo swaps in its new listener, gRPC drains the old connections, so a call may fail otherwise for a moment.
+    const transient = new Set<string>();
+    await eventually(
+      'every call from the intruder to be denied with PERMISSION_DENIED',
       async () => {
         const r = await call('app=intruder', 'echo', echoPorts.grpc, 10);
-        return r.replies.length === 0 && r.errors.length === 10 ? r : undefined;
+        for (const error of r.errors) if (!/PERMISSION_DENIED/.test(error)) transient.add(error);
+        return r.replies.length === 0 && r.errors.length === 10 && r.errors.every((error) => /PERMISSION_DENIED/.test(error)) ? r : undefined;
       },
       120_000,
     );
-    expect(denied.errors.every((error) => /PERMISSION_DENIED/.test(error))).toBe(true);
+    if (transient.size > 0) console.log(`errors other than PERMISSION_DENIED while the policy propagated: ${[...transient].join(' | ')}`);
+    // Once applied, the policy holds: every later call is refused.
+    const denied = await call('app=intruder', 'echo', echoPorts.grpc, 20);
+    expect(denied.replies).toEqual([]);
+    expect(denied.errors.filter((error) => !/PERMISSION_DENIED/.test(error))).toEqual([]);
     const allowed = await call('app=client', 'echo', echoPorts.grpc, 20);
     expect(allowed.errors).toEqual([]);
     expect(new Set(allowed.replies.map((reply) => reply.peerSpiffeId))).toEqual(new Set([spiffeIdOf('client')]));
