@@ -24,6 +24,7 @@ help:
 	@echo "make demo-down   stop it"
 	@echo "make test        lint, typecheck, unit and integration tests (builds the cluster binaries once)"
 	@echo "make test-unit   unit tests only: no Go, no cluster, seconds"
+	@echo "make test-parity Weft's Envoy config against Istio's own generator and simulator (part of make test)"
 	@echo "make e2e         the user's journey on the embedded local cluster (part of make test)"
 	@echo "make e2e-kind    the same journey on kind with Envoy sidecars (needs Docker, kind, kubectl, internet)"
 	@echo "make bench       benchmarks; prints figures (xDS: weftd and istiod side by side on a real mesh)"
@@ -70,11 +71,18 @@ format: deps
 	$(NODE) node_modules/prettier/bin/prettier.cjs --write .
 
 # Tests keep logs to warnings unless asked otherwise.
-test-unit test-integration: export WEFT_LOG_LEVEL ?= warn
+test-unit test-parity test-integration: export WEFT_LOG_LEVEL ?= warn
 
 .PHONY: test-unit
 test-unit: deps
 	$(JEST) --selectProjects unit
+
+# Istio's own generator and simulator as the oracle for Weft's Envoy config (xds/parity/):
+# built once from the Go module proxy at the pinned Istio version, then seconds per run.
+.PHONY: test-parity
+test-parity: build
+	$(WEFT) dev istio-oracle >/dev/null
+	$(JEST) --selectProjects parity $(JEST_ARGS)
 
 # Binaries are built (or found) before entering the sandbox, which has no network.
 .PHONY: cluster-binaries
@@ -94,7 +102,7 @@ test-integration: cluster-binaries manifests
 	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 --forceExit $(JEST_ARGS)
 
 .PHONY: test
-test: lint typecheck test-unit test-integration e2e
+test: lint typecheck test-unit test-parity test-integration e2e
 
 # The user's journey (e2e/), on the embedded local cluster: Weft and the sample app
 # run as processes bound to their pods' IPs inside the network sandbox.

@@ -35,37 +35,37 @@ export default tseslint.config(
   },
   {
     files: ['api/**/*.ts', 'lib/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'istio', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['kube/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['cdk8s/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('kube', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['operator/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['webhooks/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('operator', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['ca/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('operator', 'webhooks', 'xds', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['xds/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('operator', 'webhooks', 'ca', 'cmd', 'testing', 'e2e'),
   },
   // cli/ (weft's kubectl-style commands) reads weftd over HTTP: of xds/ only the proto loading
@@ -73,7 +73,7 @@ export default tseslint.config(
   // building and config analysis weftd uses for status.
   {
     files: ['cli/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -96,13 +96,13 @@ export default tseslint.config(
   // Istio API semantics (istio/validation): pure, imports only lib/ and the Istio model types.
   {
     files: ['istio/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.itest.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('api', 'kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },
   { files: ['testing/**/*.ts'], rules: forbid('cmd', 'e2e') },
   // Tests walk synthesized JSON; typing every path would add noise, not safety.
   {
-    files: ['**/*.test.ts', '**/*.itest.ts'],
+    files: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 );

@@ -13,6 +13,7 @@ export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/**/*.itest.ts'], testTimeout: 180_000 },
+    { ...common, displayName: 'parity', testMatch: ['<rootDir>/**/*.parity.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e.ts'], testTimeout: 300_000 },
   ],
 };

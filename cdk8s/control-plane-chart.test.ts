@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { labels } from '../api/labels.js';
+import { selectorMatches, type LabelSelector } from '../istio/injection/injection-policy.js';
 import { expectMatchesGolden } from '../testing/jest/golden.js';
 import { meshInstallation } from '../testing/fixtures/mesh-installation.js';
 import { controlPlaneManifests, type ControlPlaneInput } from './control-plane-chart.js';
@@ -60,16 +61,18 @@ describe('control-plane chart', () => {
     expect(only(synth(meshInstallation('c', { profile: 'minimal', controlPlane: { replicas: 3 } })), 'Deployment').spec.replicas).toBe(3);
   });
 
-  it('injects into namespaces labelled weft-injection=enabled, and istio-injection=enabled unless told not to', () => {
+  it("writes Istio's injector webhooks: revision label first, then weft-injection/istio-injection, then the pod opt-in", () => {
     const hooks = only(synth(meshInstallation('a')), 'MutatingWebhookConfiguration').webhooks;
     expect(hooks.map((h: { name: string }) => h.name)).toEqual([
+      'rev.namespace.sidecar-injector.weft.dev',
+      'rev.object.sidecar-injector.weft.dev',
       'namespace.sidecar-injector.weft.dev',
       'istio.namespace.sidecar-injector.weft.dev',
       'object.sidecar-injector.weft.dev',
     ]);
-    expect(hooks[2].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] });
-    expect(hooks[0].namespaceSelector.matchExpressions[0]).toEqual({ key: 'weft-injection', operator: 'In', values: ['enabled'] });
-    expect(hooks[0].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] });
+    expect(hooks[4].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] });
+    expect(hooks[2].namespaceSelector.matchExpressions[0]).toEqual({ key: 'weft-injection', operator: 'In', values: ['enabled'] });
+    expect(hooks[2].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] });
     expect(hooks[0].clientConfig).toEqual({ service: { name: 'weftd', namespace: 'weft-system', path: '/inject', port: 443 } });
     expect(hooks[0].clientConfig.caBundle).toBeUndefined();
 
@@ -84,13 +87,83 @@ describe('control-plane chart', () => {
     expect(weftOnly.webhooks[0].failurePolicy).toBe('Ignore');
   });
 
-  it('never injects the control plane namespace or kube-system', () => {
-    const hook = only(synth(meshInstallation('a', { namespace: 'mesh' })), 'MutatingWebhookConfiguration').webhooks[0];
-    expect(hook.namespaceSelector.matchExpressions).toContainEqual({
-      key: 'kubernetes.io/metadata.name',
-      operator: 'NotIn',
-      values: ['kube-system', 'kube-public', 'kube-node-lease', 'mesh'],
+  // What the API server does with the written selectors, for the cases of Istio's mutatingwebhook.yaml.
+  describe('the written selectors call the webhook exactly where Istio would', () => {
+    const hooksOf = (spec: Parameters<typeof meshInstallation>[1] = {}) =>
+      only(synth(meshInstallation('a', spec)), 'MutatingWebhookConfiguration').webhooks as Array<{
+        name: string;
+        namespaceSelector: LabelSelector;
+        objectSelector: LabelSelector;
+      }>;
+    const called = (
+      hooks: ReturnType<typeof hooksOf>,
+      namespace: string,
+      nsLabels: Record<string, string>,
+      podLabels: Record<string, string> = {},
+    ) =>
+      hooks
+        .filter(
+          (h) =>
+            selectorMatches(h.namespaceSelector, { ...nsLabels, 'kubernetes.io/metadata.name': namespace }) &&
+            selectorMatches(h.objectSelector, podLabels),
+        )
+        .map((h) => h.name);
+    const byDefault = hooksOf();
+    const canary = hooksOf({ revision: 'canary', namespace: 'weft-canary' });
+    it.each([
+      [
+        'istio-injection=enabled and istio.io/rev=canary: the default revision',
+        { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' },
+        {},
+        ['istio.namespace.sidecar-injector.weft.dev'],
+        [],
+      ],
+      ['istio.io/rev=canary alone: the canary revision', { 'istio.io/rev': 'canary' }, {}, [], ['rev.namespace.sidecar-injector.weft.dev']],
+      ['istio.io/rev=default: the default revision', { 'istio.io/rev': 'default' }, {}, ['rev.namespace.sidecar-injector.weft.dev'], []],
+      ['unlabelled namespace, pod istio.io/rev=canary', {}, { 'istio.io/rev': 'canary' }, [], ['rev.object.sidecar-injector.weft.dev']],
+      [
+        'unlabelled namespace, pod sidecar.istio.io/inject=true',
+        {},
+        { 'sidecar.istio.io/inject': 'true' },
+        ['object.sidecar-injector.weft.dev'],
+        [],
+      ],
+      [
+        'unlabelled namespace, pod inject=true and istio.io/rev=canary',
+        {},
+        { 'sidecar.istio.io/inject': 'true', 'istio.io/rev': 'canary' },
+        [],
+        ['rev.object.sidecar-injector.weft.dev'],
+      ],
+      ['weft-injection=enabled, pod opted out', { 'weft-injection': 'enabled' }, { 'sidecar.istio.io/inject': 'false' }, [], []],
+      ['istio-injection=disabled, pod inject=true', { 'istio-injection': 'disabled' }, { 'sidecar.istio.io/inject': 'true' }, [], []],
+      [
+        'weft-injection=enabled over istio-injection=disabled',
+        { 'weft-injection': 'enabled', 'istio-injection': 'disabled' },
+        {},
+        ['namespace.sidecar-injector.weft.dev'],
+        [],
+      ],
+      ['unlabelled namespace, plain pod', {}, {}, [], []],
+    ])('%s', (_, nsLabels, podLabels, defaultHooks, canaryHooks) => {
+      expect(called(byDefault, 'shop', nsLabels, podLabels)).toEqual(defaultHooks);
+      expect(called(canary, 'shop', nsLabels, podLabels)).toEqual(canaryHooks);
     });
+    it('never calls it for the control plane namespace or kube-system, whatever their labels', () => {
+      expect(called(byDefault, 'weft-system', { 'weft-injection': 'enabled' })).toEqual([]);
+      expect(called(byDefault, 'kube-system', { 'istio-injection': 'enabled' })).toEqual([]);
+      expect(called(canary, 'weft-canary', { 'istio.io/rev': 'canary' })).toEqual([]);
+    });
+  });
+
+  it('never injects the control plane namespace or kube-system', () => {
+    for (const hook of only(synth(meshInstallation('a', { namespace: 'mesh' })), 'MutatingWebhookConfiguration').webhooks) {
+      expect(hook.namespaceSelector.matchExpressions).toContainEqual({
+        key: 'kubernetes.io/metadata.name',
+        operator: 'NotIn',
+        values: ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'mesh'],
+      });
+    }
   });
 
   it('rolls out proxy image and mTLS mode changes through the config maps', () => {

@@ -3,6 +3,7 @@ import type { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { stringify } from 'yaml';
 import { labels, ports } from '../api/labels.js';
+import { injectorWebhooks } from '../istio/injection/injection-policy.js';
 import type { MeshInstallation } from '../api/mesh-installation.js';
 import { controlPlaneNames } from './names.js';
 import { profileDefaults } from './profiles.js';
@@ -28,9 +29,6 @@ const validatedIstioKinds = [
   },
   { group: 'security.istio.io', versions: ['v1', 'v1beta1'], resources: istioResources['security.istio.io'] },
 ] as const;
-
-// Namespaces the injector never touches, whatever their labels.
-const neverInjected = ['kube-system', 'kube-public', 'kube-node-lease'];
 
 export function controlPlaneManifests(input: ControlPlaneInput): Manifest[] {
   return synthesize((chart) => buildControlPlane(chart, input), 'weft-control-plane');
@@ -206,55 +204,13 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
   });
 
   const clientConfig = (path: string) => ({ service: { name: names.weftd, namespace: names.namespace, path, port: ports.webhookService } });
-  const notControlPlane = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...neverInjected, names.namespace] };
-  const podOptOut = { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] };
-  const podOptIn = { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] }] };
-  const injectorHooks: Array<{ name: string; namespaceSelector: k8s.LabelSelector; objectSelector?: k8s.LabelSelector }> = [];
-  if (spec.revision) {
-    injectorHooks.push({
-      name: 'rev.namespace.sidecar-injector.weft.dev',
-      namespaceSelector: {
-        matchExpressions: [
-          { key: labels.revision, operator: 'In', values: [spec.revision] },
-          { key: 'istio-injection', operator: 'DoesNotExist' },
-          notControlPlane,
-        ],
-      },
-    });
-  } else {
-    injectorHooks.push({
-      name: 'namespace.sidecar-injector.weft.dev',
-      namespaceSelector: {
-        matchExpressions: [{ key: spec.injection.namespaceLabel, operator: 'In', values: ['enabled'] }, notControlPlane],
-      },
-    });
-    if (spec.injection.honorIstioLabels) {
-      injectorHooks.push({
-        name: 'istio.namespace.sidecar-injector.weft.dev',
-        namespaceSelector: {
-          matchExpressions: [
-            { key: 'istio-injection', operator: 'In', values: ['enabled'] },
-            // Namespaces also carrying Weft's label are served by the first hook: no double call.
-            { key: spec.injection.namespaceLabel, operator: 'DoesNotExist' },
-            notControlPlane,
-          ],
-        },
-      });
-    }
-    // A pod that opts in with sidecar.istio.io/inject=true is injected in an unlabelled namespace too, as in Istio.
-    injectorHooks.push({
-      name: 'object.sidecar-injector.weft.dev',
-      namespaceSelector: {
-        matchExpressions: [
-          { key: spec.injection.namespaceLabel, operator: 'DoesNotExist' },
-          ...(spec.injection.honorIstioLabels ? [{ key: 'istio-injection', operator: 'DoesNotExist' }] : []),
-          { key: labels.revision, operator: 'DoesNotExist' },
-          notControlPlane,
-        ],
-      },
-      objectSelector: podOptIn,
-    });
-  }
+  // Istio's selectors, per revision: the same table weftd's webhook, `weft inject` and `weft analyze` evaluate.
+  const injectorHooks = injectorWebhooks({
+    revision: spec.revision,
+    namespaceLabel: spec.injection.namespaceLabel,
+    honorIstioLabels: spec.injection.honorIstioLabels,
+    excludedNamespaces: [names.namespace],
+  });
   // caBundle is left out on purpose: weftd owns that field and keeps it current.
   new k8s.KubeMutatingWebhookConfiguration(chart, 'mutating-webhook', {
     metadata: meta(names.mutatingWebhook, false, revisionLabels),
@@ -268,7 +224,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
       timeoutSeconds: 10,
       clientConfig: clientConfig('/inject'),
       namespaceSelector: hook.namespaceSelector,
-      objectSelector: hook.objectSelector ?? podOptOut,
+      objectSelector: hook.objectSelector,
       rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
     })),
   });

@@ -12,7 +12,15 @@ import { isNotFound } from '../kube/client.js';
 import { analysisReport } from './analysis-output.js';
 import type { ClusterConnection, ConnectionOptions } from './cluster-connection.js';
 import { connect, withConnectionOptions } from './command-options.js';
-import { analyzeMesh, carriesWorkloads, messageLevels, type KubeObject, type MessageLevel, type SourcedObject } from './mesh-analysis.js';
+import {
+  analyzeMesh,
+  analyzersAsString,
+  carriesWorkloads,
+  messageLevels,
+  type KubeObject,
+  type MessageLevel,
+  type SourcedObject,
+} from './mesh-analysis.js';
 
 interface AnalyzeOptions extends ConnectionOptions {
   filename: string[];
@@ -23,6 +31,7 @@ interface AnalyzeOptions extends ConnectionOptions {
   failureThreshold: string;
   outputThreshold: string;
   istioNamespace?: string;
+  listAnalyzers?: boolean;
 }
 
 const fileExtensions = new Set(['.yaml', '.yml', '.json']);
@@ -76,6 +85,8 @@ interface LiveState {
   controlPlaneNamespaces: Set<string>;
   injectionLabel?: string;
   rootNamespace?: string;
+  revisions?: string[];
+  honorIstioLabels?: boolean;
 }
 
 /** What the analysis needs from the cluster; Istio kinds whose CRD is not installed are skipped. */
@@ -110,6 +121,7 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
   ]);
   const injectionLabel = meshes.find((m) => m.spec?.injection?.namespaceLabel)?.spec.injection?.namespaceLabel;
   const rootNamespace = meshes[0]?.spec?.namespace;
+  const honorIstioLabels = meshes.find((m) => m.spec?.injection?.honorIstioLabels !== undefined)?.spec.injection?.honorIstioLabels;
   return {
     objects: [
       ...typed('Namespace', namespaces.items),
@@ -120,6 +132,8 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
     controlPlaneNamespaces,
     ...(injectionLabel ? { injectionLabel } : {}),
     ...(rootNamespace ? { rootNamespace } : {}),
+    ...(meshes.length > 0 ? { revisions: [...new Set(meshes.map((m) => m.spec?.revision ?? ''))] } : {}),
+    ...(honorIstioLabels !== undefined ? { honorIstioLabels } : {}),
   };
 }
 
@@ -144,7 +158,12 @@ export function registerAnalyzeCommand(program: Command): void {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['log', 'json', 'yaml']).default('log'))
     .option('--failure-threshold <level>', 'the least severe level that makes the exit code 79: Error, Warning or Info', 'Error')
     .option('--output-threshold <level>', 'the least severe level printed: Error, Warning or Info', 'Info')
+    .option('-L, --list-analyzers', 'list the analyzers weft analyze runs, with the codes each reports')
     .action(async (files: string[], options: AnalyzeOptions) => {
+      if (options.listAnalyzers) {
+        process.stdout.write(analyzersAsString());
+        return;
+      }
       const failureThreshold = levelOf(options.failureThreshold, 'failure-threshold');
       const outputThreshold = levelOf(options.outputThreshold, 'output-threshold');
       const paths = [...options.filename, ...files];
@@ -165,6 +184,8 @@ export function registerAnalyzeCommand(program: Command): void {
         rootNamespace: options.istioNamespace ?? state?.rootNamespace ?? 'weft-system',
         injectionLabels: [...new Set([state?.injectionLabel ?? 'weft-injection', 'weft-injection', 'istio-injection'])],
         controlPlaneNamespaces: state?.controlPlaneNamespaces ?? new Set([operatorNamespace]),
+        ...(state?.revisions ? { revisions: state.revisions } : {}),
+        ...(state?.honorIstioLabels !== undefined ? { honorIstioLabels: state.honorIstioLabels } : {}),
         workloadsKnown: Boolean(live) || carriesWorkloads(fileObjects),
       });
       const report = analysisReport(messages, { format: options.output, target, failureThreshold, outputThreshold, parseErrors });

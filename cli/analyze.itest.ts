@@ -45,6 +45,7 @@ describeWithCluster('weft analyze (live)', (cluster) => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     await createNamespace(kc, 'shop', { 'weft-injection': 'enabled' });
     await createNamespace(kc, 'plain');
+    await createNamespace(kc, 'both', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' });
     await core.createNamespacedService({
       namespace: 'shop',
       body: { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 8080 }] } },
@@ -93,6 +94,22 @@ describeWithCluster('weft analyze (live)', (cluster) => {
       'Warning [IST0127] (AuthorizationPolicy shop/ghost-only) No matching workloads for this resource with the following labels: app=ghost',
     ]);
     expect(run.stderr).toMatch(/^Error: Analyzers found issues when analyzing namespace: shop\./);
+  });
+
+  it('warns about a namespace with both injection labels (IST0123), as istioctl does', async () => {
+    const both = await weft(['analyze', '-n', 'both']);
+    expect(both.stdout.trim().split('\n')).toEqual([
+      'Warning [IST0123] (Namespace both) The namespace has more than one type of injection labels [istio-injection=enabled istio.io/rev=canary], which may lead to undefined behavior. Make sure only one injection label exists.',
+    ]);
+    expect(both.status).toBe(0);
+  });
+
+  it('lists its analyzers as istioctl analyze -L does', async () => {
+    const list = await weft(['analyze', '--list-analyzers']);
+    expect(list.status).toBe(0);
+    expect(list.stdout).toContain(
+      '* injection.Analyzer:\n    Checks conditions related to Istio sidecar injection (IST0102, IST0103, IST0123)\n',
+    );
   });
 
   it('tells an unlabelled namespace apart (Info, exit 0), and reads every namespace with -A as JSON', async () => {

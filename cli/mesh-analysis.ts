@@ -3,12 +3,88 @@
 //   IST0106 SchemaValidationError     an Istio object Weft's validating webhook would refuse (or warn about)
 //   IST0101 ReferencedResourceNotFound a route to a host or subset that does not exist (xds/traffic/config-analysis)
 //   IST0127 NoMatchingWorkloadsFound   a selector that matches no pod or WorkloadEntry
-//   IST0103 PodMissingProxy            a pod of an injected namespace without the istio-proxy container
+//   IST0103 PodMissingProxy            a pod the injector would inject, without the istio-proxy container
 //   IST0102 NamespaceNotInjected       a namespace with no injection label at all
+//   IST0123, IST0118, IST0108, IST0107 Kubernetes objects' labels, port names, annotations (object-analyzers.ts)
+//   IST0109, IST0130, IST0131, IST0128, IST0129 (xds/traffic/config-analysis, also written to status)
+// `analyzers` lists them all, for `weft analyze --list-analyzers`.
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import {
+  injectRequired,
+  injectorWebhooks,
+  revisionLabel,
+  selectingWebhook,
+  type InjectorWebhook,
+} from '../istio/injection/injection-policy.js';
 import { describeIssue, validateIstioObject } from '../istio/validation/validate-istio-object.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../xds/model/mesh-model-of.js';
 import { analyzeNetworking } from '../xds/traffic/config-analysis.js';
+import { annotatedKinds, annotationFindings, injectionLabelFindings, portNameFindings } from './object-analyzers.js';
+
+/** An analyzer as istioctl lists it (`istioctl analyze -L`): Istio's name, its description, the codes it reports. */
+export interface AnalyzerInfo {
+  name: string;
+  description: string;
+  codes: readonly string[];
+}
+
+/** Every analyzer `weft analyze` runs, under Istio's names where Istio has the analyzer. */
+export const analyzers: readonly AnalyzerInfo[] = [
+  {
+    name: 'annotations.K8sAnalyzer',
+    description: 'Checks for misplaced and invalid Istio annotations in Kubernetes resources',
+    codes: ['IST0107', 'IST0108'],
+  },
+  {
+    name: 'destinationrule.CaCertificateAnalyzer',
+    description: 'Checks if caCertificates is set when TLS mode is SIMPLE/MUTUAL',
+    codes: ['IST0128', 'IST0129'],
+  },
+  {
+    name: 'destinationrule.HostAnalyzer',
+    description: 'Checks that the host of each destination rule is a Service or ServiceEntry host',
+    codes: ['IST0101'],
+  },
+  {
+    name: 'injection.Analyzer',
+    description: 'Checks conditions related to Istio sidecar injection',
+    codes: ['IST0102', 'IST0103', 'IST0123'],
+  },
+  {
+    name: 'schema.ValidationAnalyzer',
+    description: 'Runs schema validation as an analyzer on Istio resources',
+    codes: ['IST0106', 'IST0130', 'IST0131'],
+  },
+  {
+    name: 'selector.WorkloadSelectorAnalyzer',
+    description: 'Checks that the workload selectors of policies, Sidecars and DestinationRules match a workload',
+    codes: ['IST0127'],
+  },
+  { name: 'service.PortNameAnalyzer', description: 'Checks the port names associated with each service', codes: ['IST0118'] },
+  {
+    name: 'virtualservice.ConflictingMeshGatewayHostsAnalyzer',
+    description: 'Checks if multiple virtual services associated with the mesh gateway have conflicting hosts',
+    codes: ['IST0109'],
+  },
+  {
+    name: 'virtualservice.DestinationHostAnalyzer',
+    description: 'Checks the destination hosts associated with each virtual service',
+    codes: ['IST0101'],
+  },
+  {
+    name: 'virtualservice.DestinationRuleAnalyzer',
+    description: 'Checks the destination rules associated with each virtual service',
+    codes: ['IST0101'],
+  },
+];
+
+/** istioctl analyze -L's text: `* name:` and the description indented, sorted by name. */
+export function analyzersAsString(list: readonly AnalyzerInfo[] = analyzers): string {
+  return [...list]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((a) => `* ${a.name}:\n    ${a.description} (${a.codes.join(', ')})\n`)
+    .join('');
+}
 
 export type MessageLevel = 'Error' | 'Warning' | 'Info';
 export const messageLevels: readonly MessageLevel[] = ['Error', 'Warning', 'Info'];
@@ -54,6 +130,10 @@ export interface AnalysisOptions {
   rootNamespace?: string;
   /** Namespace labels whose value `enabled` turns injection on (Weft's own first). */
   injectionLabels?: readonly string[];
+  /** The control planes' revisions ('' is the default one), whose webhooks decide which pods should have a proxy. */
+  revisions?: readonly string[];
+  /** Whether the control planes honour istio-injection and istio.io/rev=default (the MeshInstallation's honorIstioLabels). */
+  honorIstioLabels?: boolean;
   /** Namespaces of the control plane and the operator: never injected, never reported. */
   controlPlaneNamespaces?: ReadonlySet<string>;
   /** Whether the workloads (pods) are known: a live cluster, or files that carry them. */
@@ -61,7 +141,6 @@ export interface AnalysisOptions {
 }
 
 const systemNamespaces = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'istio-system']);
-const injectAnnotation = 'sidecar.istio.io/inject';
 const workloadKinds = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']);
 
 const istioGroups = new Set(['networking.istio.io', 'security.istio.io', 'telemetry.istio.io']);
@@ -139,7 +218,13 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
       );
       for (const m of verdict.messages)
         if (object)
-          report(m.code, m.name, m.level === 'ERROR' ? 'Error' : 'Warning', object, `Referenced resource not found: ${m.message}`);
+          report(
+            m.code,
+            m.name,
+            m.level === 'ERROR' ? 'Error' : m.level === 'WARNING' ? 'Warning' : 'Info',
+            object,
+            m.code === 'IST0101' ? `Referenced resource not found: ${m.message}` : m.message,
+          );
     }
   } catch (error) {
     // A shape the CRD schema would refuse (the API server checks it, files are not checked): say so, go on.
@@ -186,30 +271,36 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
     }
   }
 
-  // IST0103 and IST0102: injection, per namespace.
+  // IST0123, IST0102 and IST0103: injection, per namespace, with the injector's own decision.
+  const weftLabel = injectionLabels[0] ?? 'weft-injection';
+  const webhooks: InjectorWebhook[][] = (options.revisions ?? ['']).map((revision) =>
+    injectorWebhooks({
+      revision,
+      namespaceLabel: weftLabel,
+      ...(options.honorIstioLabels !== undefined ? { honorIstioLabels: options.honorIstioLabels } : {}),
+      excludedNamespaces: [...controlPlane],
+    }),
+  );
   for (const namespace of ofKind('Namespace')) {
     const name = namespace.metadata?.name ?? '';
     if (systemNamespaces.has(name) || controlPlane.has(name)) continue;
     const nsLabels = namespace.metadata?.labels ?? {};
-    const labelled = injectionLabels.some((label) => label in nsLabels) || 'istio.io/rev' in nsLabels;
+    for (const f of injectionLabelFindings(namespace.metadata, weftLabel)) report(f.code, f.name, f.level, namespace, f.message);
+    const labelled = injectionLabels.some((label) => label in nsLabels) || revisionLabel in nsLabels;
     if (!labelled) {
       report(
         'IST0102',
         'NamespaceNotInjected',
         'Info',
         namespace,
-        `The namespace is not enabled for Istio injection. Run 'kubectl label namespace ${name} ${injectionLabels[0]}=enabled' to enable it, or 'kubectl label namespace ${name} ${injectionLabels[0]}=disabled' to explicitly mark it as not needing injection.`,
+        `The namespace is not enabled for Istio injection. Run 'kubectl label namespace ${name} ${weftLabel}=enabled' to enable it, or 'kubectl label namespace ${name} ${weftLabel}=disabled' to explicitly mark it as not needing injection.`,
       );
-      continue;
     }
-    const disabled = injectionLabels.some((label) => nsLabels[label] === 'disabled');
-    const enabled = !disabled && (injectionLabels.some((label) => nsLabels[label] === 'enabled') || 'istio.io/rev' in nsLabels);
-    if (!enabled) continue;
     for (const pod of pods.filter((p) => p.metadata?.namespace === name)) {
-      if (pod.spec?.hostNetwork) continue;
       if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
-      const optOut = pod.metadata?.labels?.[injectAnnotation] ?? pod.metadata?.annotations?.[injectAnnotation];
-      if (optOut === 'false') continue;
+      const podLabels = pod.metadata?.labels ?? {};
+      const selected = webhooks.some((hooks) => selectingWebhook(hooks, name, nsLabels, podLabels));
+      if (!selected || !injectRequired(pod, name, { ignoredNamespaces: [...controlPlane] }).inject) continue;
       const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
       if (containers.some((c) => c.name === 'istio-proxy')) continue;
       report(
@@ -221,6 +312,15 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
       );
     }
   }
+
+  // IST0118: Service port names; IST0108/IST0107: Istio annotations on Kubernetes objects.
+  const skipped = (o: KubeObject) => controlPlane.has(o.metadata?.namespace ?? '') || systemNamespaces.has(o.metadata?.namespace ?? '');
+  for (const service of ofKind('Service'))
+    if (!skipped(service))
+      for (const f of portNameFindings(service.metadata, service.spec as Parameters<typeof portNameFindings>[1]))
+        report(f.code, f.name, f.level, service, f.message);
+  for (const object of objects.filter((o) => annotatedKinds.has(o.kind ?? '') && !skipped(o)))
+    for (const f of annotationFindings(object.kind ?? '', object.metadata)) report(f.code, f.name, f.level, object, f.message);
 
   const inScope = (m: AnalyzerMessage) =>
     !options.namespaces || options.namespaces.has(m.resource.namespace ?? (m.resource.kind === 'Namespace' ? m.resource.name : ''));

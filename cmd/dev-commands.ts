@@ -5,7 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { ensureClusterBinaries, weftCacheDir } from '../testing/cluster/binaries.js';
+import { ensureClusterBinaries, ensureIstioOracle, weftCacheDir } from '../testing/cluster/binaries.js';
 import { LocalCluster } from '../testing/cluster/local-cluster.js';
 import { installMeshDemo } from '../testing/cluster/mesh-demo.js';
 import type { PodProcessRunner } from '../testing/cluster/pod-processes.js';
@@ -251,6 +251,12 @@ export function registerDevCommands(program: Command): void {
     .action(async () => {
       const binaries = await ensureClusterBinaries(say);
       process.stdout.write(`${JSON.stringify(binaries, null, 2)}\n`);
+    });
+  dev
+    .command('istio-oracle')
+    .description("build or locate the parity oracle (Istio's generator and simulator, testing/istio-oracle) and print where it is")
+    .action(async () => {
+      process.stdout.write(`${await ensureIstioOracle(say)}\n`);
     });
   dev
     .command('sandbox')

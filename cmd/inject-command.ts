@@ -1,10 +1,7 @@
 // `weft inject -f pod.yaml`: what the webhook would do, offline, like `istioctl kube-inject`.
 import { readFileSync } from 'node:fs';
-import type { V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { parseAllDocuments, stringify } from 'yaml';
-import { decideOfflineInjection } from '../webhooks/injection/decision.js';
-import { injectPod } from '../webhooks/injection/inject-pod.js';
+import { InjectInputError, injectManifests } from '../webhooks/injection/inject-manifests.js';
 import { defaultInjectionConfig, injectionConfigFromValues } from '../webhooks/injection/injection-config.js';
 
 interface InjectOptions {
@@ -14,16 +11,12 @@ interface InjectOptions {
   legacySidecars?: boolean;
 }
 
-type Manifest = {
-  kind?: string;
-  metadata?: V1Pod['metadata'];
-  spec?: { template?: V1PodTemplateSpec; jobTemplate?: { spec?: { template?: V1PodTemplateSpec } } } & V1Pod['spec'];
-};
-
 export function registerInjectCommand(program: Command): void {
   program
     .command('inject')
-    .description('print the manifests of a file with sidecars injected (Pods, and workloads with pod templates)')
+    .description(
+      'print a YAML stream with sidecars injected, as istioctl kube-inject: Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, in Lists too; everything else unchanged',
+    )
     .requiredOption('-f, --filename <file>', 'YAML file; - for standard input')
     .option(
       '--values <file>',
@@ -37,31 +30,18 @@ export function registerInjectCommand(program: Command): void {
       const config = options.values
         ? injectionConfigFromValues(readFileSync(options.values, 'utf8'), options.controlPlaneNamespace, native)
         : { ...defaultInjectionConfig, controlPlaneNamespace: options.controlPlaneNamespace, nativeSidecars: native };
-      const out = parseAllDocuments(text).map((doc) => {
-        const manifest = doc.toJSON() as Manifest | null;
-        if (!manifest) return manifest;
-        const namespace = manifest.metadata?.namespace ?? 'default';
-        const template = manifest.kind === 'Pod' ? undefined : (manifest.spec?.template ?? manifest.spec?.jobTemplate?.spec?.template);
-        if (manifest.kind !== 'Pod' && !template) return manifest;
-        // The same pod-level rules as the webhook: what it would leave alone stays as it is, and the user is told why.
-        const pod = (manifest.kind === 'Pod' ? manifest : { metadata: template?.metadata, spec: template?.spec }) as V1Pod;
-        const decision = decideOfflineInjection(pod, namespace, config);
-        if (!decision.inject) {
-          process.stderr.write(`skipped ${manifest.kind ?? 'object'} ${namespace}/${manifest.metadata?.name ?? ''}: ${decision.reason}\n`);
-          return manifest;
-        }
-        if (manifest.kind === 'Pod') return injectPod(manifest as V1Pod, namespace, config);
-        if (!template) return manifest;
-        // The workload's own name stands in for the pod name the controller would generate.
-        const injected = injectPod(
-          { metadata: { ...template.metadata, name: manifest.metadata?.name, namespace }, spec: template.spec },
-          namespace,
-          config,
-        );
-        const { namespace: _ns, name: _name, ...metadata } = injected.metadata ?? {};
-        Object.assign(template, { metadata, spec: injected.spec });
-        return manifest;
-      });
-      process.stdout.write(out.map((m) => stringify(m)).join('---\n'));
+      let result;
+      try {
+        result = injectManifests(text, config);
+      } catch (error) {
+        // Nothing half-injected goes to stdout (it is usually piped to kubectl apply).
+        if (!(error instanceof InjectInputError)) throw error;
+        process.stderr.write(`error: ${options.filename}: ${error.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      // What was left alone, and why, as istioctl kube-inject's "Skipping injection because ..." lines.
+      for (const line of result.skipped) process.stderr.write(`${line}\n`);
+      process.stdout.write(result.output);
     });
 }

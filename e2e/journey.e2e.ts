@@ -507,7 +507,9 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
       async () => {
         const r = await call('app=intruder', 'echo', echoPorts.grpc, 10);
         for (const error of r.errors) if (!/PERMISSION_DENIED/.test(error)) transient.add(error);
-        return r.replies.length === 0 && r.errors.length === 10 && r.errors.every((error) => /PERMISSION_DENIED/.test(error)) ? r : undefined;
+        return r.replies.length === 0 && r.errors.length === 10 && r.errors.every((error) => /PERMISSION_DENIED/.test(error))
+          ? r
+          : undefined;
       },
       120_000,
     );

@@ -20,7 +20,7 @@ import {
   validationPassed,
 } from '../lib/monitoring.js';
 import { decideInjection } from './injection/decision.js';
-import { injectPod } from './injection/inject-pod.js';
+import { injectPod, podShapeProblem } from './injection/inject-pod.js';
 import type { InjectionConfig } from './injection/injection-config.js';
 
 export interface AdmissionResponse {
@@ -100,6 +100,9 @@ function injectionReview(
   if (!pod || typeof pod !== 'object' || !Array.isArray(pod.spec?.containers)) {
     return refuse(request.uid, 400, 'request.object is not a Pod with spec.containers');
   }
+  // A pod the API server would refuse anyway is refused here with the field named, never injected half-way.
+  const problem = podShapeProblem(pod);
+  if (problem) return refuse(request.uid, 400, `request.object is not a valid Pod: ${problem}`);
   const namespace = typeof request.namespace === 'string' && request.namespace ? request.namespace : (pod.metadata?.namespace ?? 'default');
   const decision = decideInjection(pod, namespace, namespaceLabels(namespace), config);
   if (!decision.inject)

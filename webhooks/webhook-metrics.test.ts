@@ -26,7 +26,7 @@ describe("webhook metrics (named as Istio's)", () => {
     });
     const before = { passed: await value('galley_validation_passed', resource), failed: await value('galley_validation_failed', resource) };
     reviewValidation(review({ kind: vs, resource, operation: 'CREATE', object: object(50) }));
-    reviewValidation(review({ kind: vs, resource, operation: 'CREATE', object: object(10) }));
+    reviewValidation(review({ kind: vs, resource, operation: 'CREATE', object: object(-10) }));
     expect(await value('galley_validation_passed', resource)).toBe(before.passed + 1);
     expect(await value('galley_validation_failed', { ...resource, reason: 'invalid' })).toBe(before.failed + 1);
   });

@@ -92,6 +92,54 @@ describeWithCluster('sidecar injection webhook', (cluster) => {
     }
   });
 
+  it("selects as Istio's webhooks do: istio-injection wins over istio.io/rev, a pod's istio.io/rev reaches its revision", async () => {
+    const podBody = (name: string, labels: Record<string, string> = {}) => ({
+      metadata: { name, labels },
+      spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+    });
+    await createNamespace(kc, 'both', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' });
+    const both = await core().createNamespacedPod({ namespace: 'both', body: podBody('web') });
+    expect(containerNames(both).init).toEqual(['istio-init', 'istio-proxy']);
+    // The default revision answers to istio.io/rev=default on a pod in an unlabelled namespace (rev.object webhook).
+    const byRevision = await core().createNamespacedPod({
+      namespace: 'plain',
+      body: podBody('rev-default', { 'istio.io/rev': 'default' }),
+    });
+    expect(containerNames(byRevision).init).toEqual(['istio-init', 'istio-proxy']);
+    const otherRevision = await core().createNamespacedPod({
+      namespace: 'plain',
+      body: podBody('rev-canary', { 'istio.io/rev': 'canary' }),
+    });
+    expect(containerNames(otherRevision).init).toEqual([]);
+  });
+
+  it("merges a pod's own istio-proxy (image: auto) into the injected one, and the API server accepts the pod", async () => {
+    const pod = await core().createNamespacedPod({
+      namespace: 'shop',
+      body: {
+        metadata: { name: 'own-proxy' },
+        spec: {
+          containers: [
+            { name: 'app', image: 'registry.example/app:1', livenessProbe: { tcpSocket: { port: 8080 } } },
+            {
+              name: 'istio-proxy',
+              image: 'auto',
+              resources: { requests: { cpu: '300m' }, limits: { memory: '2Gi' } },
+              lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
+            },
+          ],
+        },
+      },
+    });
+    expect(containerNames(pod)).toEqual({ init: ['istio-init', 'istio-proxy'], main: ['app'] });
+    const proxy = pod.spec?.initContainers?.[1];
+    expect(proxy?.image).not.toBe('auto');
+    // The API server defaults the user's requests.memory from its limit before admission, so 2Gi arrives as the user's.
+    expect(proxy?.resources).toEqual({ requests: { cpu: '300m', memory: '2Gi' }, limits: { cpu: '2', memory: '2Gi' } });
+    expect(proxy?.lifecycle?.preStop?.exec?.command).toEqual(['sleep', '5']);
+    expect(pod.spec?.containers[0]?.livenessProbe?.httpGet).toMatchObject({ path: '/app-health/app/livez', port: 15020 });
+  });
+
   it('with the webhook down and failurePolicy Fail, refuses pods in labelled namespaces only', async () => {
     const run = (args: string[]) => kubectl(cluster(), kubectlPath, args);
     // A weftd image that nothing runs: the rollout replaces the serving pod with a silent one.
@@ -165,9 +213,10 @@ describeWithCluster('sidecar injection webhook', (cluster) => {
       configs: Array<{ typeUrl: string; resources: Array<{ name: string }> }>;
     };
     expect(dump.configs[0]?.typeUrl).toBe(typeUrls.listener);
-    // A node without GENERATOR=grpc is an Envoy sidecar: Istio's virtual listeners and one listener per Service port.
+    // A node without GENERATOR=grpc is an Envoy sidecar: Istio's virtual listeners, and the kubernetes Service's
+    // `https` port, which Istio treats as TCP (TLS passed through), on a listener of its own cluster IP.
     expect(dump.configs[0]?.resources.map((r) => r.name)).toEqual(
-      expect.arrayContaining(['0.0.0.0_443', 'virtualOutbound', 'virtualInbound']),
+      expect.arrayContaining([expect.stringMatching(/^\d+\.\d+\.\d+\.\d+_443$/), 'virtualOutbound', 'virtualInbound']),
     );
     stream.end();
     client.close();

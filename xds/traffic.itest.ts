@@ -252,9 +252,10 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
   it('ejects a failing pod with outlier detection, so calls stop failing', async () => {
     await deploy('echo-broken', { version: 'v1' }, 1, { FAIL_EVERY: '1' });
     await apply('DestinationRule', 'destinationrules', 'echo', subsets);
+    // No retries: Istio's default policy would retry UNAVAILABLE on another pod and hide the broken one.
     await apply('VirtualService', 'virtualservices', 'echo', {
       hosts: ['echo'],
-      http: [{ route: [{ destination: { host: 'echo', subset: 'v1' } }] }],
+      http: [{ route: [{ destination: { host: 'echo', subset: 'v1' } }], retries: { attempts: 0 } }],
     });
     const c = client();
     await eventually('the broken pod to be called', async () => ((await outcomes(c, 20)).codes.size > 0 ? true : undefined));

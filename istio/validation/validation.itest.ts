@@ -66,14 +66,17 @@ describeWithCluster('Istio API validation', (cluster) => {
     expect(result.status).toBe(0);
   });
 
-  it('refuses weights that do not sum to 100, naming the field', () => {
-    const result = apply(virtualService('reviews-split', [50, 40]));
+  it('admits relative weights (60/60) and refuses a split whose weights are all 0, naming the field', () => {
+    const relative = apply(virtualService('reviews-split', [60, 60]));
+    expect(relative.stderr).toBe('');
+    expect(relative.status).toBe(0);
+    const result = apply(virtualService('reviews-zero', [0, 0]));
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('admission webhook "validation.weft.dev" denied the request');
-    expect(result.stderr).toContain('spec.http[0].route: weights sum to 90, must be 100');
+    expect(result.stderr).toContain('spec.http[0].route: total destination weight = 0');
     // An update that breaks a stored object is refused the same way.
-    const update = apply(virtualService('reviews', [60, 60]));
-    expect(update.stderr).toContain('spec.http[0].route: weights sum to 120, must be 100');
+    const update = apply(virtualService('reviews', [0, 0]));
+    expect(update.stderr).toContain('spec.http[0].route: total destination weight = 0');
   });
 
   it('refuses what the structural schema and CEL rules refuse, before the webhook', () => {

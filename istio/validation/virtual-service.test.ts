@@ -22,25 +22,31 @@ describe('VirtualService validation', () => {
     ['an empty URI prefix', { hosts: ['reviews'], http: [route({ match: [{ uri: { prefix: '' } }] })] }],
     ['a gRPC abort', { hosts: ['reviews'], http: [route({ fault: { abort: { grpcStatus: 'UNAVAILABLE', percentage: { value: 10 } } } })] }],
     ['weighted TCP routes', { hosts: ['db'], tcp: [{ match: [{ port: 27017 }], ...split(60, 40) }] }],
+    // Istio 1.15+: weights are relative, so these split 1:1, 5:4 and 1:1.
+    ['weights summing to more than 100', { hosts: ['reviews'], http: [split(60, 60)] }],
+    ['weights summing to less than 100', { hosts: ['reviews'], http: [split(50, 40)] }],
+    ['TCP weights not summing to 100', { hosts: ['db'], tcp: [split(30, 30)] }],
+    ['a split with one zero weight', { hosts: ['reviews'], http: [split(100, 0)] }],
+    ['one destination with weight 0', { hosts: ['reviews'], http: [split(0)] }],
   ])('accepts %s', (_name, spec) => {
     expect(errorsOf(validateIstioObject(vs(spec)))).toEqual([]);
   });
 
   it.each([
-    [
-      'weights that do not sum to 100',
-      { hosts: ['reviews'], http: [split(50, 40)] },
-      'spec.http[0].route',
-      'weights sum to 90, must be 100',
-    ],
-    ['no weights on a split', { hosts: ['reviews'], http: [split(0, 0)] }, 'spec.http[0].route', 'weights sum to 0, must be 100'],
+    ['no weights on a split', { hosts: ['reviews'], http: [split(0, 0)] }, 'spec.http[0].route', 'total destination weight = 0'],
+    ['no weights on a TCP split', { hosts: ['db'], tcp: [split(0, 0)] }, 'spec.tcp[0].route', 'total destination weight = 0'],
     [
       'a negative weight',
       { hosts: ['reviews'], http: [split(110, -10)] },
       'spec.http[0].route[1].weight',
       'weight -10 must not be negative',
     ],
-    ['TCP weights off', { hosts: ['db'], tcp: [split(30, 30)] }, 'spec.tcp[0].route', 'weights sum to 60, must be 100'],
+    [
+      'a negative weight on the only destination',
+      { hosts: ['reviews'], http: [split(-1)] },
+      'spec.http[0].route[0].weight',
+      'weight -1 must not be negative',
+    ],
     ['a malformed timeout', { hosts: ['reviews'], http: [route({ timeout: '1.5 seconds' })] }, 'spec.http[0].timeout', 'is not a duration'],
     ['a zero timeout', { hosts: ['reviews'], http: [route({ timeout: '0s' })] }, 'spec.http[0].timeout', 'must be at least 1ms'],
     [
@@ -130,7 +136,7 @@ describe('VirtualService validation', () => {
   });
 
   it('reports every problem, not just the first', () => {
-    const errors = errorsOf(validateIstioObject(vs({ hosts: ['*'], http: [split(50, 40), route({ timeout: '0s' })] })));
+    const errors = errorsOf(validateIstioObject(vs({ hosts: ['*'], http: [split(0, 0), route({ timeout: '0s' })] })));
     expect(errors.map((e) => e.field)).toEqual(['spec.hosts[0]', 'spec.http[0].route', 'spec.http[1].timeout']);
   });
 

@@ -95,9 +95,11 @@ export function validateDestination(issues: Issues, field: string, destination: 
 }
 
 /**
- * Weighted destinations of an HTTP, TCP or TLS route. With more than one destination the
- * weights must sum to 100 (Istio's documented contract; Envoy would otherwise split by
- * proportions nobody wrote down).
+ * Weighted destinations of an HTTP, TCP or TLS route, as Istio's validateHTTPRouteDestinations
+ * and validateRouteDestinations (pkg/config/validation/validation.go): weights are relative
+ * (since Istio 1.15 they need not sum to 100: 60/60 splits evenly), each must not be
+ * negative, and with more than one destination they must not all be 0. One destination
+ * takes all traffic whatever its weight.
  */
 function validateWeightedDestinations(issues: Issues, field: string, destinations: WeightedDestination[]): void {
   let total = 0;
@@ -107,7 +109,7 @@ function validateWeightedDestinations(issues: Issues, field: string, destination
     if (weight < 0) issues.error(`${field}[${i}].weight`, `weight ${weight} must not be negative`);
     total += weight;
   });
-  if (destinations.length > 1 && total !== 100) issues.error(field, `weights sum to ${total}, must be 100`);
+  if (destinations.length > 1 && total === 0) issues.error(field, 'total destination weight = 0');
 }
 
 function validateMatch(issues: Issues, field: string, match: HttpMatch): void {

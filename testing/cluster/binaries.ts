@@ -2,7 +2,8 @@
 // envtest convention), then a per-user cache keyed by version, else builds them
 // once from the Go module proxy with build-binaries.sh.
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,5 +159,40 @@ export async function ensurePilotDiscovery(
   }
   await build('pilot-discovery', pilotDiscoveryVersion, dest, progress);
   if (!isPresent(binary)) throw new Error(`pilot-discovery is missing after building it into ${dest}`);
+  return binary;
+}
+
+/** The oracle's Go sources: part of its cache key, so an edit rebuilds it. */
+const oracleSources = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'testing', 'istio-oracle');
+
+function oracleSourceDir(): string {
+  const fromSource = join(dirname(fileURLToPath(import.meta.url)), '..', 'istio-oracle');
+  return isPresent(join(fromSource, 'oracle_test.go')) ? fromSource : oracleSources;
+}
+
+/**
+ * Finds (or builds once, from the Go module proxy) `istio-oracle`: Istio's own
+ * config generator and traffic simulator (pilot/test/xds, pilot/pkg/simulation) at
+ * the Istio version `istio-client` pins, beside Envoy's validation rules, for the
+ * parity tests (xds/parity/). Cached by Istio version and a digest of its sources.
+ */
+export async function ensureIstioOracle(
+  progress: (line: string) => void = () => {},
+  options: { allowBuild?: boolean } = {},
+): Promise<string> {
+  const sources = oracleSourceDir();
+  const digest = createHash('sha256');
+  for (const file of readdirSync(sources)
+    .filter((f) => f.endsWith('.go'))
+    .sort()) {
+    digest.update(file).update(readFileSync(join(sources, file)));
+  }
+  const version = `${pinnedVersions['istio-client']}-${digest.digest('hex').slice(0, 12)}`;
+  const dest = join(weftCacheDir(), 'bin', `istio-oracle-${version}`);
+  const binary = join(dest, 'istio-oracle');
+  if (isPresent(binary)) return binary;
+  if (options.allowBuild === false) throw new Error(`istio-oracle ${version} is not built yet; run 'make test-parity' first`);
+  await build('istio-oracle', pinnedVersions['istio-client'], dest, progress);
+  if (!isPresent(binary)) throw new Error(`istio-oracle is missing after building it into ${dest}`);
   return binary;
 }

@@ -4,10 +4,10 @@
 # which keys <dest> by component and version in a per-user cache. Tests and the
 # demo cluster only: the product itself is TypeScript.
 #
-# Usage: build-binaries.sh kubernetes|etcd|kwok|istio-client|pilot-discovery <version> <dest-dir>
+# Usage: build-binaries.sh kubernetes|etcd|kwok|istio-client|istio-oracle|pilot-discovery <version> <dest-dir>
 set -euo pipefail
 
-component=${1:?usage: build-binaries.sh kubernetes|etcd|kwok|istio-client|pilot-discovery <version> <dest-dir>}
+component=${1:?usage: build-binaries.sh kubernetes|etcd|kwok|istio-client|istio-oracle|pilot-discovery <version> <dest-dir>}
 version=${2:?missing version}
 dest=${3:?missing dest dir}
 
@@ -91,6 +91,16 @@ istio-client)
   step "compiling Istio's CA and Delta xDS clients (a few minutes the first time)"
   go build -trimpath -ldflags "-s -w" -o "$work/out/istio-client" .
   ;;
+istio-oracle)
+  # Istio's config generator and simulator run as a Go test binary (they take a *testing.T).
+  step "resolving istio.io/istio@$version"
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  cp "$here/../istio-oracle/"*.go .
+  printf 'module weft.dev/istio-oracle\n\ngo 1.26.0\n\nrequire istio.io/istio %s\n' "$version" > go.mod
+  go mod tidy
+  step "compiling Istio's generator and simulator as the parity oracle (about 10 minutes the first time on 2 cores)"
+  go test -c -trimpath -ldflags "-s -w" -o "$work/out/istio-oracle" .
+  ;;
 pilot-discovery)
   # istiod itself, for `make bench` only (side by side with weftd); never part of ensureClusterBinaries.
   step "resolving istio.io/istio@$version"
@@ -101,7 +111,7 @@ pilot-discovery)
   go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$version" -o "$work/out/pilot-discovery" istio.io/istio/pilot/cmd/pilot-discovery
   ;;
 *)
-  echo "build-binaries: unknown component '$component' (want kubernetes, etcd, kwok, istio-client or pilot-discovery)" >&2
+  echo "build-binaries: unknown component '$component' (want kubernetes, etcd, kwok, istio-client, istio-oracle or pilot-discovery)" >&2
   exit 2
   ;;
 esac

@@ -279,3 +279,208 @@ describe('offline injection (weft inject -f) decides as the webhook does for the
     expect(decideOfflineInjection(pod(), 'shop', { ...config, revision: 'canary' }).inject).toBe(true);
   });
 });
+
+describe('the decision follows Istio’s precedence (one decision for the webhook and weft inject)', () => {
+  const plain = (labels: Record<string, string> = {}, annotations: Record<string, string> = {}): V1Pod => ({
+    metadata: { name: 'web', labels, annotations },
+    spec: { containers: [{ name: 'app', image: 'app:1' }] },
+  });
+  const decide = (p: V1Pod, ns: Record<string, string>, config: Partial<InjectionConfig> = {}) =>
+    decideInjection(p, 'shop', ns, { ...defaultInjectionConfig, ...config });
+  it('a namespace with istio-injection=enabled and istio.io/rev=canary is injected by the default control plane, not canary', () => {
+    const ns = { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' };
+    expect(decide(plain(), ns)).toEqual({ inject: true, reason: 'namespace label istio-injection=enabled' });
+    expect(decide(plain(), ns, { revision: 'canary' }).inject).toBe(false);
+  });
+  it('a pod labelled istio.io/rev=canary in an unlabelled namespace is injected by canary only', () => {
+    expect(decide(plain({ 'istio.io/rev': 'canary' }), {}, { revision: 'canary' })).toEqual({
+      inject: true,
+      reason: 'pod label istio.io/rev=canary in a namespace without injection labels',
+    });
+    expect(decide(plain({ 'istio.io/rev': 'canary' }), {}).inject).toBe(false);
+  });
+  it('the annotation sidecar.istio.io/inject=false opts out in an enabled namespace; the label wins over it', () => {
+    expect(decide(plain({}, { 'sidecar.istio.io/inject': 'false' }), labelled)).toEqual({
+      inject: false,
+      reason: 'pod opted out with annotation sidecar.istio.io/inject=false',
+    });
+    expect(decide(plain({ 'sidecar.istio.io/inject': 'true' }, { 'sidecar.istio.io/inject': 'false' }), labelled).inject).toBe(true);
+  });
+  it('neverInjectSelector keeps matching pods out unless they opt in; alwaysInjectSelector with policy disabled lets them in', () => {
+    const never = { neverInjectSelector: [{ matchLabels: { job: 'batch' } }] };
+    expect(decide(plain({ job: 'batch' }), labelled, never)).toEqual({ inject: false, reason: 'pod labels match neverInjectSelector[0]' });
+    expect(decide(plain({ job: 'batch', 'sidecar.istio.io/inject': 'true' }), labelled, never).inject).toBe(true);
+    const disabled = { policy: 'disabled' as const, alwaysInjectSelector: [{ matchLabels: { mesh: 'yes' } }] };
+    expect(decide(plain(), labelled, disabled).inject).toBe(false);
+    expect(decide(plain({ mesh: 'yes' }), labelled, disabled).inject).toBe(true);
+  });
+  it('a revision tag is served by the revision it points at', () => {
+    expect(decide(plain(), { 'istio.io/rev': 'prod' }, { revision: 'stable', revisionTags: ['prod'] }).inject).toBe(true);
+  });
+  it('reads revision tags and the never/always selectors from the injector values', () => {
+    const config = injectionConfigFromValues(
+      JSON.stringify({
+        revision: 'stable',
+        revisionTags: ['prod'],
+        policy: 'disabled',
+        neverInjectSelector: [{ matchLabels: { a: 'b' } }],
+      }),
+      'weft-system',
+      true,
+    );
+    expect(config).toMatchObject({ revisionTags: ['prod'], policy: 'disabled', neverInjectSelector: [{ matchLabels: { a: 'b' } }] });
+  });
+});
+
+describe('template merge: a user-declared istio-proxy or istio-init is merged, never duplicated', () => {
+  const all = (p: V1Pod) => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
+  const named = (p: V1Pod, name: string) => all(p).filter((c) => c.name === name);
+  const userProxy: V1Container = {
+    name: 'istio-proxy',
+    image: 'auto',
+    resources: { requests: { cpu: '500m' }, limits: { memory: '2Gi' } },
+    lifecycle: { preStop: { exec: { command: ['sleep', '10'] } } },
+    env: [{ name: 'EXTRA', value: '1' }],
+  };
+  it.each([
+    ['native sidecars', true],
+    ['legacy sidecars', false],
+  ])('%s: image auto keeps the injector’s image; resources, preStop and env are the user’s', (_, nativeSidecars) => {
+    const submitted = pod((p) => p.spec!.containers.push(structuredClone(userProxy)));
+    const config = { ...defaultInjectionConfig, nativeSidecars };
+    const injected = injectPod(submitted, 'bookinfo', config);
+    const proxies = named(injected, 'istio-proxy');
+    expect(proxies).toHaveLength(1);
+    const proxy = proxies[0]!;
+    expect(proxy.image).toBe(config.proxyImage);
+    expect(proxy.resources).toEqual({ requests: { cpu: '500m', memory: '128Mi' }, limits: { cpu: '2', memory: '2Gi' } });
+    expect(proxy.lifecycle).toEqual({ preStop: { exec: { command: ['sleep', '10'] } } });
+    expect(proxy.env?.find((e) => e.name === 'EXTRA')).toEqual({ name: 'EXTRA', value: '1' });
+    expect(proxy.env?.filter((e) => e.name === 'POD_NAME')).toHaveLength(1);
+    // The user's container is not an app container: not in the agent's metadata, not probed through itself.
+    expect(proxy.env?.find((e) => e.name === 'ISTIO_META_APP_CONTAINERS')?.value).toBe('reviews');
+    expect(JSON.parse(injected.metadata?.annotations?.['proxy.istio.io/overrides'] ?? '{}')).toEqual({ containers: [userProxy] });
+  });
+  it('a user image other than auto wins, and an istio-proxy declared as an init container is merged too', () => {
+    const submitted = pod((p) => (p.spec!.initContainers = [{ name: 'istio-proxy', image: 'registry.example/proxyv2:debug' }]));
+    const injected = injectPod(submitted, 'bookinfo', defaultInjectionConfig);
+    expect(named(injected, 'istio-proxy').map((c) => c.image)).toEqual(['registry.example/proxyv2:debug']);
+  });
+  it('a user istio-init is merged field by field, and a user proxy uid moves istio-init’s -u', () => {
+    const submitted = pod((p) => {
+      p.spec!.initContainers = [{ name: 'istio-init', image: 'auto', resources: { limits: { cpu: '100m' } } }];
+      p.spec!.containers.push({ name: 'istio-proxy', image: 'auto', securityContext: { runAsUser: 1500 } });
+    });
+    const injected = injectPod(submitted, 'bookinfo', defaultInjectionConfig);
+    const inits = named(injected, 'istio-init');
+    expect(inits).toHaveLength(1);
+    expect(inits[0]!.image).toBe(defaultInjectionConfig.proxyImage);
+    expect(inits[0]!.resources?.limits).toEqual({ cpu: '100m', memory: '1Gi' });
+    const args = inits[0]!.args ?? [];
+    expect(args[args.indexOf('-u') + 1]).toBe('1500');
+    expect(named(injected, 'istio-proxy')[0]!.securityContext?.runAsUser).toBe(1500);
+  });
+  it('re-injection of an injected pod is a no-op', () => {
+    const once = injectPod(pod(), 'bookinfo', defaultInjectionConfig);
+    expect(injectPod(structuredClone(once), 'bookinfo', defaultInjectionConfig)).toEqual(once);
+    expect(decideOfflineInjection(once, 'bookinfo', defaultInjectionConfig)).toEqual({ inject: false, reason: 'already injected' });
+  });
+});
+
+describe('probe rewriting (Istio’s app_probe.go, ISTIO_KUBE_APP_PROBERS)', () => {
+  const probersOf = (p: V1Pod) => {
+    const proxy = [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === 'istio-proxy');
+    const value = proxy?.env?.find((e) => e.name === 'ISTIO_KUBE_APP_PROBERS')?.value;
+    return value === undefined ? undefined : (JSON.parse(value) as Record<string, unknown>);
+  };
+  const withProbes = (container: Partial<V1Container>, annotations: Record<string, string> = {}): V1Pod => ({
+    metadata: { name: 'web', annotations },
+    spec: { containers: [{ name: 'app', image: 'app:1', ports: [{ name: 'http', containerPort: 8080 }], ...container }] },
+  });
+  it('rewrites httpGet, tcpSocket and grpc for readiness, liveness and startup, and the agent gets the originals', () => {
+    const injected = injectPod(
+      withProbes({
+        readinessProbe: {
+          httpGet: { path: '/ready', port: 'http', scheme: 'HTTPS', httpHeaders: [{ name: 'x', value: 'y' }] },
+          timeoutSeconds: 3,
+        },
+        livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 5 },
+        startupProbe: { grpc: { port: 9090, service: 'health' } },
+        lifecycle: { preStop: { httpGet: { path: '/drain', port: 8080 } }, postStart: { exec: { command: ['true'] } } },
+      }),
+      'shop',
+      defaultInjectionConfig,
+    );
+    const app = injected.spec!.containers[0]!;
+    expect(app.readinessProbe).toEqual({
+      httpGet: { path: '/app-health/app/readyz', port: 15020, scheme: 'HTTP', httpHeaders: [{ name: 'x', value: 'y' }] },
+      timeoutSeconds: 3,
+    });
+    expect(app.livenessProbe).toEqual({ httpGet: { path: '/app-health/app/livez', port: 15020 }, periodSeconds: 5 });
+    expect(app.startupProbe).toEqual({ httpGet: { path: '/app-health/app/startupz', port: 15020 } });
+    expect(app.lifecycle).toEqual({
+      preStop: { httpGet: { path: '/app-lifecycle/app/prestopz', port: 15020 } },
+      postStart: { exec: { command: ['true'] } },
+    });
+    expect(probersOf(injected)).toEqual({
+      '/app-health/app/livez': { tcpSocket: { port: 8080 } },
+      '/app-health/app/readyz': {
+        httpGet: { path: '/ready', port: 8080, scheme: 'HTTPS', httpHeaders: [{ name: 'x', value: 'y' }] },
+        timeoutSeconds: 3,
+      },
+      '/app-health/app/startupz': { grpc: { port: 9090, service: 'health' } },
+      '/app-lifecycle/app/prestopz': { httpGet: { path: '/drain', port: 8080 } },
+    });
+    // Istio's exact string: keys sorted as Go marshals a map.
+    expect(Object.keys(probersOf(injected) ?? {})).toEqual([...Object.keys(probersOf(injected) ?? {})].sort());
+  });
+  it('leaves exec probes alone, drops probers whose named port is unknown, and covers init containers', () => {
+    const submitted = withProbes({
+      readinessProbe: { exec: { command: ['cat', '/ready'] } },
+      livenessProbe: { httpGet: { path: '/live', port: 'nope' } },
+    });
+    submitted.spec!.initContainers = [
+      { name: 'cache', image: 'c:1', restartPolicy: 'Always', startupProbe: { tcpSocket: { port: 6379 } } },
+    ];
+    const injected = injectPod(submitted, 'shop', defaultInjectionConfig);
+    expect(injected.spec!.containers[0]!.readinessProbe).toEqual({ exec: { command: ['cat', '/ready'] } });
+    expect(injected.spec!.containers[0]!.livenessProbe?.httpGet?.port).toBe(15020);
+    expect(injected.spec!.initContainers!.find((c) => c.name === 'cache')?.startupProbe).toEqual({
+      httpGet: { path: '/app-health/cache/startupz', port: 15020 },
+    });
+    expect(probersOf(injected)).toEqual({ '/app-health/cache/startupz': { tcpSocket: { port: 6379 } } });
+  });
+  it('sidecar.istio.io/rewriteAppHTTPProbers: "false" opts the pod out', () => {
+    const probe = { readinessProbe: { tcpSocket: { port: 8080 } } };
+    const optedOut = injectPod(withProbes(probe, { 'sidecar.istio.io/rewriteAppHTTPProbers': 'false' }), 'shop', defaultInjectionConfig);
+    expect(optedOut.spec!.containers[0]!.readinessProbe).toEqual({ tcpSocket: { port: 8080 } });
+    expect(probersOf(optedOut)).toBeUndefined();
+  });
+});
+
+describe('malformed pods are refused, naming the field', () => {
+  const review = (object: unknown) =>
+    reviewInjection(
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: 'u9', kind: { kind: 'Pod' }, operation: 'CREATE', namespace: 'bookinfo', object },
+      },
+      () => labelled,
+      defaultInjectionConfig,
+    ).response;
+  it.each([
+    ['spec.containers[0].ports is not a list', (p: any) => (p.spec.containers[0].ports = { http: 9080 })],
+    ['spec.volumes is not a list', (p: any) => (p.spec.volumes = 'data')],
+    ['spec.initContainers is not a list', (p: any) => (p.spec.initContainers = {})],
+    ['spec.containers[0].env has an item that is not an object', (p: any) => (p.spec.containers[0].env = ['A=1'])],
+    ['metadata.annotations.a is not a string', (p: any) => (p.metadata.annotations = { a: 1 })],
+    ['spec.containers[0].readinessProbe is not an object', (p: any) => (p.spec.containers[0].readinessProbe = 'http')],
+  ])('%s', (field, change) => {
+    expect(review(pod(change as (p: V1Pod) => void))).toEqual({
+      uid: 'u9',
+      allowed: false,
+      status: { code: 400, message: `request.object is not a valid Pod: ${field}` },
+    });
+  });
+});

@@ -2,6 +2,8 @@
 // templates build it for proxyv2. Pure: the webhook diffs input and output into a
 // JSON patch; `weft inject` prints the output.
 import type { V1Container, V1EnvVar, V1Pod, V1Probe, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { defaultStatusPort, rewriteAppProbers, shouldRewriteAppProbers, type AppProber } from './app-probers.js';
+import { mergeContainer } from './container-merge.js';
 import { statusAnnotation, templatesAnnotation } from './decision.js';
 import type { InjectionConfig } from './injection-config.js';
 
@@ -108,33 +110,6 @@ function initContainer(pod: V1Pod, config: InjectionConfig, image: string): V1Co
   };
 }
 
-const probeKinds = [
-  ['readinessProbe', 'readyz'],
-  ['livenessProbe', 'livez'],
-  ['startupProbe', 'startupz'],
-] as const;
-
-/** Rewrites application HTTP probes to go through the agent on 15020, and returns the originals for it. */
-function rewriteProbes(containers: V1Container[]): { containers: V1Container[]; probers: Record<string, unknown> } {
-  const probers: Record<string, unknown> = {};
-  const rewritten = containers.map((container) => {
-    const copy: V1Container = { ...container };
-    for (const [field, suffix] of probeKinds) {
-      const probe = container[field];
-      if (!probe?.httpGet) continue;
-      const path = `/app-health/${container.name}/${suffix}`;
-      const named = typeof probe.httpGet.port === 'string' && !/^\d+$/.test(probe.httpGet.port);
-      const port = named
-        ? (container.ports?.find((p) => p.name === probe.httpGet?.port)?.containerPort ?? probe.httpGet.port)
-        : Number(probe.httpGet.port);
-      probers[path] = { httpGet: { ...probe.httpGet, port }, ...(probe.timeoutSeconds ? { timeoutSeconds: probe.timeoutSeconds } : {}) };
-      copy[field] = { ...probe, httpGet: { path, port: ports.agentStatus, scheme: 'HTTP' } };
-    }
-    return copy;
-  });
-  return { containers: rewritten, probers };
-}
-
 function proxyResources(pod: V1Pod, config: InjectionConfig): V1Container['resources'] {
   const requests: Record<string, string> = { cpu: '100m', memory: '128Mi', ...config.proxyResources.requests };
   const limits: Record<string, string> = { cpu: '2', memory: '1Gi', ...config.proxyResources.limits };
@@ -156,8 +131,8 @@ interface ProxyInputs {
   template: Template;
   /** The application's containers as submitted (their ports and names go into node metadata). */
   appContainers: V1Container[];
-  /** Original application probes, keyed by their rewritten /app-health path. */
-  probers: Record<string, unknown>;
+  /** Original application probes and hooks, keyed by the agent's path (ISTIO_KUBE_APP_PROBERS). */
+  probers: Record<string, AppProber>;
   image: string;
 }
 
@@ -314,29 +289,128 @@ function grpcAppContainer(container: V1Container): V1Container {
   };
 }
 
+const proxyName = 'istio-proxy';
+const initName = 'istio-init';
+
+/**
+ * Why a pod cannot be injected as submitted, naming the field (e.g.
+ * `spec.containers[0].ports is not a list`), or undefined when its shape is sound.
+ * The API server checks these too, but only after the webhook ran; the injector must
+ * answer with a refusal rather than fail on them. `at` prefixes the field paths
+ * (`spec.template.` for a workload's pod template).
+ */
+export function podShapeProblem(pod: unknown, at = ''): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(pod)) return `${at || 'the pod'} is not an object`;
+  const metadata = pod['metadata'];
+  if (metadata !== undefined && metadata !== null) {
+    if (!isObject(metadata)) return `${at}metadata is not an object`;
+    for (const field of ['labels', 'annotations']) {
+      const map = metadata[field];
+      if (map === undefined || map === null) continue;
+      if (!isObject(map)) return `${at}metadata.${field} is not a map`;
+      const bad = Object.entries(map).find(([, v]) => typeof v !== 'string');
+      if (bad) return `${at}metadata.${field}.${bad[0]} is not a string`;
+    }
+  }
+  const spec = pod['spec'];
+  if (!isObject(spec)) return `${at}spec is not an object`;
+  if (!Array.isArray(spec['containers'])) return `${at}spec.containers is not a list`;
+  for (const list of ['containers', 'initContainers']) {
+    const containers = spec[list];
+    if (containers === undefined || containers === null) continue;
+    if (!Array.isArray(containers)) return `${at}spec.${list} is not a list`;
+    for (const [i, c] of containers.entries()) {
+      const here = `${at}spec.${list}[${i}]`;
+      if (!isObject(c)) return `${here} is not an object`;
+      if (typeof c['name'] !== 'string' || !c['name']) return `${here}.name is not a string`;
+      for (const field of ['ports', 'env', 'volumeMounts', 'args', 'command']) {
+        const value = c[field];
+        if (value !== undefined && value !== null && !Array.isArray(value)) return `${here}.${field} is not a list`;
+        if (Array.isArray(value) && field !== 'args' && field !== 'command' && value.some((item) => !isObject(item)))
+          return `${here}.${field} has an item that is not an object`;
+      }
+      for (const field of ['readinessProbe', 'livenessProbe', 'startupProbe', 'lifecycle', 'resources', 'securityContext']) {
+        const value = c[field];
+        if (value !== undefined && value !== null && !isObject(value)) return `${here}.${field} is not an object`;
+      }
+    }
+  }
+  for (const field of ['volumes', 'imagePullSecrets']) {
+    const value = spec[field];
+    if (value !== undefined && value !== null && !Array.isArray(value)) return `${at}spec.${field} is not a list`;
+  }
+  return undefined;
+}
+
+/** Istio's adjustInitContainerUser: a user's istio-proxy running as another uid moves istio-init's `-u` with it. */
+function adjustInitUser(init: V1Container, userProxy: V1Container | undefined, pod: V1Pod): V1Container {
+  const uid = userProxy?.securityContext?.runAsUser;
+  if (!uid || annotation(pod, 'sidecar.istio.io/interceptionMode') === 'TPROXY') return init;
+  const args = [...(init.args ?? [])];
+  const at = args.indexOf('-u');
+  if (at >= 0 && at + 1 < args.length) args[at + 1] = String(uid);
+  return { ...init, args };
+}
+
+/**
+ * The pod with Istio's sidecar (or grpc-agent) injected, as istiod's webhook would
+ * build it: the template's containers and volumes; a user's own `istio-proxy` (in
+ * containers or initContainers, with or without `image: auto`) and `istio-init` merged
+ * field by field into the injected ones, never duplicated (their originals recorded in
+ * `proxy.istio.io/overrides`); probes and hooks rewritten to the agent unless
+ * `sidecar.istio.io/rewriteAppHTTPProbers: "false"`. An already injected pod (it carries
+ * `sidecar.istio.io/status`) is returned unchanged. The pod's shape must have passed
+ * `podShapeProblem`.
+ */
 export function injectPod(pod: V1Pod, namespace: string, config: InjectionConfig): V1Pod {
+  if (annotation(pod, statusAnnotation)) return pod;
   const template = templateOf(pod);
   const image = annotation(pod, 'sidecar.istio.io/proxyImage') ?? config.proxyImage;
   const spec = pod.spec ?? { containers: [] };
-  const rewrite = annotation(pod, 'sidecar.istio.io/rewriteAppHTTPProbers') !== 'false' && template === 'sidecar';
-  const { containers: appContainers, probers } = rewrite ? rewriteProbes(spec.containers) : { containers: spec.containers, probers: {} };
-  const workloadContainers = template === 'grpc-agent' ? appContainers.map((c) => grpcAppContainer(c)) : appContainers;
-  const proxy = proxyContainer({ pod, namespace, config, template, appContainers: spec.containers, probers, image });
-  const capture = template === 'sidecar' && !config.cni ? [initContainer(pod, config, image)] : [];
+  // The user's own versions of the injected containers (Istio's FindContainerFromPod: containers first).
+  const userContainer = (name: string) => spec.containers.find((c) => c.name === name) ?? spec.initContainers?.find((c) => c.name === name);
+  const userProxy = userContainer(proxyName);
+  const userInit = userContainer(initName);
+  const injectedNames = new Set([proxyName, ...(template === 'sidecar' && !config.cni ? [initName] : [])]);
+  const appContainers = spec.containers.filter((c) => !injectedNames.has(c.name));
+  const userInitContainers = (spec.initContainers ?? []).filter((c) => !injectedNames.has(c.name));
+
+  const statusPort = defaultStatusPort;
+  const rewrite = shouldRewriteAppProbers(pod.metadata?.annotations);
+  const rewrittenInit = rewrite ? rewriteAppProbers(userInitContainers, statusPort) : { containers: userInitContainers, probers: {} };
+  const rewrittenApps = rewrite ? rewriteAppProbers(appContainers, statusPort) : { containers: appContainers, probers: {} };
+  const probers = Object.fromEntries(
+    Object.entries({ ...rewrittenInit.probers, ...rewrittenApps.probers }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  const workloadContainers =
+    template === 'grpc-agent' ? rewrittenApps.containers.map((c) => grpcAppContainer(c)) : rewrittenApps.containers;
+  const injectedProxy = proxyContainer({ pod, namespace, config, template, appContainers, probers, image });
+  const proxy = userProxy ? mergeContainer(injectedProxy, userProxy) : injectedProxy;
+  const injectedInit =
+    template === 'sidecar' && !config.cni ? adjustInitUser(initContainer(pod, config, image), userProxy, pod) : undefined;
+  const capture = injectedInit ? [userInit ? mergeContainer(injectedInit, userInit) : injectedInit] : [];
   const volumes = sidecarVolumes(template);
+  const injectedVolumeNames = new Set(volumes.map((v) => v.name));
   const initContainers = config.nativeSidecars
-    ? [...capture, { ...proxy, restartPolicy: 'Always' }, ...(spec.initContainers ?? [])]
-    : [...capture, ...(spec.initContainers ?? [])];
+    ? [...capture, { ...proxy, restartPolicy: 'Always' }, ...rewrittenInit.containers]
+    : [...capture, ...rewrittenInit.containers];
   const containers = config.nativeSidecars ? workloadContainers : [proxy, ...workloadContainers];
   const status = {
     initContainers: initContainers.filter((c) => c.name.startsWith('istio-')).map((c) => c.name),
-    containers: config.nativeSidecars ? [] : ['istio-proxy'],
+    containers: config.nativeSidecars ? [] : [proxyName],
     volumes: volumes.map((v) => v.name),
     imagePullSecrets: null,
     revision: config.revision || 'default',
   };
+  const overrides = {
+    ...(userProxy && spec.containers.includes(userProxy) ? { containers: [userProxy] } : {}),
+    ...(userInit || (userProxy && !spec.containers.includes(userProxy))
+      ? { initContainers: [userProxy && !spec.containers.includes(userProxy) ? userProxy : undefined, userInit].filter(Boolean) }
+      : {}),
+  };
   const workload = workloadOf(pod, namespace);
-  const firstApp = spec.containers[0]?.name;
+  const firstApp = appContainers[0]?.name;
   return {
     ...pod,
     metadata: {
@@ -350,6 +424,7 @@ export function injectPod(pod: V1Pod, namespace: string, config: InjectionConfig
         'prometheus.io/scrape': pod.metadata?.annotations?.['prometheus.io/scrape'] ?? 'true',
         'prometheus.io/port': pod.metadata?.annotations?.['prometheus.io/port'] ?? String(ports.agentStatus),
         'prometheus.io/path': pod.metadata?.annotations?.['prometheus.io/path'] ?? '/stats/prometheus',
+        ...(Object.keys(overrides).length > 0 ? { 'proxy.istio.io/overrides': JSON.stringify(overrides) } : {}),
         'istio.io/rev': config.revision || 'default',
         [statusAnnotation]: JSON.stringify(status),
       },
@@ -358,7 +433,8 @@ export function injectPod(pod: V1Pod, namespace: string, config: InjectionConfig
       ...spec,
       initContainers,
       containers,
-      volumes: [...(spec.volumes ?? []), ...volumes],
+      // A user's volume of an injected name would be a duplicate the API server refuses: the template's wins, as in Istio's merge.
+      volumes: [...(spec.volumes ?? []).filter((v) => !injectedVolumeNames.has(v.name)), ...volumes],
     },
   };
 }

@@ -1,3 +1,5 @@
+import type { LabelSelector } from '../../istio/injection/injection-policy.js';
+
 // What the injector needs to know, read once from the injector ConfigMap the
 // operator writes (and from the apiserver's version), not per request.
 export interface InjectionConfig {
@@ -10,6 +12,14 @@ export interface InjectionConfig {
   clusterId: string;
   meshId: string;
   revision: string;
+  /** Revision tags pointing at this revision (Istio's `revisionTags`); `default` makes it the default revision. */
+  revisionTags: string[];
+  /** Istio's `global.proxy.autoInject`: whether a pod a webhook selected is injected unless it says otherwise. */
+  policy: 'enabled' | 'disabled';
+  /** Istio's `sidecarInjectorWebhook.neverInjectSelector`: pods (without `sidecar.istio.io/inject`) never injected. */
+  neverInjectSelector: LabelSelector[];
+  /** Istio's `sidecarInjectorWebhook.alwaysInjectSelector`: pods injected even when the policy is disabled. */
+  alwaysInjectSelector: LabelSelector[];
   /** Weft's namespace label key (value "enabled"). */
   namespaceLabel: string;
   honorIstioLabels: boolean;
@@ -30,6 +40,10 @@ export const defaultInjectionConfig: InjectionConfig = {
   clusterId: 'Kubernetes',
   meshId: 'cluster.local',
   revision: '',
+  revisionTags: [],
+  policy: 'enabled',
+  neverInjectSelector: [],
+  alwaysInjectSelector: [],
   namespaceLabel: 'weft-injection',
   honorIstioLabels: true,
   controlPlaneNamespace: 'weft-system',
@@ -42,6 +56,10 @@ export const defaultInjectionConfig: InjectionConfig = {
 export function injectionConfigFromValues(valuesJson: string, controlPlaneNamespace: string, nativeSidecars: boolean): InjectionConfig {
   const values = JSON.parse(valuesJson) as {
     revision?: string;
+    revisionTags?: string[];
+    policy?: 'enabled' | 'disabled';
+    neverInjectSelector?: LabelSelector[];
+    alwaysInjectSelector?: LabelSelector[];
     trustDomain?: string;
     discoveryAddress?: string;
     honorIstioLabels?: boolean;
@@ -54,6 +72,10 @@ export function injectionConfigFromValues(valuesJson: string, controlPlaneNamesp
     controlPlaneNamespace,
     nativeSidecars,
     ...(values.revision !== undefined ? { revision: values.revision } : {}),
+    ...(Array.isArray(values.revisionTags) ? { revisionTags: values.revisionTags } : {}),
+    ...(values.policy === 'enabled' || values.policy === 'disabled' ? { policy: values.policy } : {}),
+    ...(Array.isArray(values.neverInjectSelector) ? { neverInjectSelector: values.neverInjectSelector } : {}),
+    ...(Array.isArray(values.alwaysInjectSelector) ? { alwaysInjectSelector: values.alwaysInjectSelector } : {}),
     ...(values.trustDomain ? { trustDomain: values.trustDomain, meshId: values.trustDomain } : {}),
     ...(values.discoveryAddress ? { discoveryAddress: values.discoveryAddress } : {}),
     ...(values.honorIstioLabels !== undefined ? { honorIstioLabels: values.honorIstioLabels } : {}),

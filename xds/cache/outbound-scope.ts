@@ -6,17 +6,24 @@
 // recorded, so a change to host X derives again exactly the contributions that
 // read X. Envoy's per-port route configurations are assembled from virtual hosts
 // encoded once, by concatenating their bytes.
-import { typeUrls } from '../protos.js';
+import { typeOf, typeUrls } from '../protos.js';
 import {
-  catchAllVirtualHost,
-  clientTelemetryFields,
   envoyOutboundCluster,
   envoyOutboundFixed,
-  envoyOutboundListener,
   envoyVirtualHost,
+  outboundListenerContext,
   registryOnly,
+  routeConfigurationTail,
 } from '../generate/envoy-sidecar-resources.js';
 import { grpcApiListener, grpcCluster, grpcRouteConfiguration, withDigest } from '../generate/grpc-client-resources.js';
+import {
+  outboundListener,
+  outboundListenerClaims,
+  routedPorts,
+  sniffedRouteConfiguration,
+  type ListenerClaim,
+  type OutboundListenerContext,
+} from '../generate/envoy-outbound.js';
 import { outboundPorts, serviceClusters } from '../traffic/outbound-clusters.js';
 import { ProxyView, type EffectiveDestinationRule, type VisibleService } from '../traffic/proxy-view.js';
 import type { ConfigObject, VirtualServiceSpec } from '../model/istio-config.js';
@@ -54,9 +61,11 @@ class TrackingView extends ProxyView {
 interface HostPart {
   clusters: Map<string, EncodedResource>;
   endpoints: Map<string, EncodedResource>;
-  /** Envoy: port to the encoded virtual host. */
-  virtualHosts: Map<number, Buffer>;
-  /** Proxyless gRPC: listeners and routes by name. */
+  /** Envoy: port to the encoded virtual host and its domains. */
+  virtualHosts: Map<number, { bytes: Buffer; domains: string[] }>;
+  /** Envoy: the listeners its ports claim (see generate/envoy-outbound.ts). */
+  claims: ListenerClaim[];
+  /** Proxyless gRPC: listeners and routes by name; Envoy: the route configurations of its detected ports (`<host>:<port>`). */
   listeners: Map<string, EncodedResource>;
   routes: Map<string, EncodedResource>;
   reads: Set<string>;
@@ -73,8 +82,11 @@ export class OutboundScope {
   private readonly readers = new Map<string, Set<string>>();
   /** Envoy: per port, the virtual hosts by hostname, kept in the from-scratch generator's order. */
   private readonly ports = new Map<number, PortRoutes>();
+  /** Envoy: per listener name, the claims of each host on it; and the route configurations each listener reads. */
+  private readonly claims = new Map<string, Map<string, ListenerClaim[]>>();
+  private readonly listenerRds = new Map<string, string[]>();
   private fixedNames = { listeners: new Set<string>(), clusters: new Set<string>() };
-  private telemetry: Record<string, unknown> = {};
+  private listenerContext: OutboundListenerContext = { telemetry: {}, unknownHosts: 'PassthroughCluster' };
   private blocked = false;
   /** Set while a derivation runs: still set after one that threw, so the next is whole. */
   private stale = false;
@@ -92,8 +104,10 @@ export class OutboundScope {
     if (this.scope.kind === 'sidecar') this.deriveFixed(ctx, view, changed);
     const hosts = new Set([...this.parts.keys(), ...ctx.index.byHost.keys()]);
     const dirtyPorts = new Set<number>(this.ports.keys());
-    for (const host of hosts) this.derive(ctx, view, host, false, changed, dirtyPorts);
-    this.assemblePorts(ctx, dirtyPorts, changed, true);
+    const dirtyListeners = new Set<string>(this.claims.keys());
+    for (const host of hosts) this.derive(ctx, view, host, false, changed, dirtyPorts, dirtyListeners);
+    this.assembleListeners(ctx, dirtyListeners, dirtyPorts, changed);
+    this.assemblePorts(ctx, dirtyPorts, changed);
     this.stale = false;
     return changed;
   }
@@ -111,17 +125,19 @@ export class OutboundScope {
       for (const [read, readers] of this.readers) if (hostMatches(pattern, read)) for (const reader of readers) dirty.add(reader);
     }
     const dirtyPorts = new Set<number>();
-    for (const host of dirty) this.derive(ctx, view, host, false, changed, dirtyPorts);
+    const dirtyListeners = new Set<string>();
+    for (const host of dirty) this.derive(ctx, view, host, false, changed, dirtyPorts, dirtyListeners);
     for (const host of change.endpointHosts)
-      if (!dirty.has(host) && this.parts.has(host)) this.derive(ctx, view, host, true, changed, dirtyPorts);
-    this.assemblePorts(ctx, dirtyPorts, changed, false);
+      if (!dirty.has(host) && this.parts.has(host)) this.derive(ctx, view, host, true, changed, dirtyPorts, dirtyListeners);
+    this.assembleListeners(ctx, dirtyListeners, dirtyPorts, changed);
+    this.assemblePorts(ctx, dirtyPorts, changed);
     this.stale = false;
     return changed;
   }
 
   private deriveFixed(ctx: GenerationContext, view: ProxyView, changed: ChangedNames): void {
     this.blocked = registryOnly(view);
-    this.telemetry = clientTelemetryFields(view);
+    this.listenerContext = outboundListenerContext(view);
     const fixed = envoyOutboundFixed(view);
     const apply = (map: ResourceMap, typeUrl: string, resources: Record<string, Record<string, unknown>>, held: Set<string>) => {
       for (const [name, object] of Object.entries(resources)) if (map.set(ctx.encode(typeUrl, name, object))) note(changed, typeUrl, name);
@@ -142,19 +158,27 @@ export class OutboundScope {
     endpointsOnly: boolean,
     changed: ChangedNames,
     dirtyPorts: Set<number>,
+    dirtyListeners: Set<string>,
   ): void {
     const old = this.parts.get(host);
     view.reads = new Set([host]);
     const visible = view.service(host);
     if (!visible) {
       view.reads = undefined;
-      if (old) this.replace(host, old, undefined, changed, dirtyPorts);
+      if (old) this.replace(host, old, undefined, changed, dirtyPorts, dirtyListeners);
       return;
     }
     const part: HostPart = {
       clusters: new Map(),
       endpoints: new Map(),
       virtualHosts: endpointsOnly && old ? old.virtualHosts : new Map(),
+      // A ServiceEntry with resolution NONE claims a listener per endpoint: its claims follow its endpoints.
+      claims:
+        this.scope.kind !== 'sidecar'
+          ? []
+          : endpointsOnly && old && !(visible.service.hostname !== undefined && visible.service.resolution === 'NONE')
+            ? old.claims
+            : outboundListenerClaims(view, visible),
       listeners: endpointsOnly && old ? old.listeners : new Map(),
       routes: endpointsOnly && old ? old.routes : new Map(),
       reads: view.reads,
@@ -168,23 +192,33 @@ export class OutboundScope {
       if (derived.eds) part.endpoints.set(cluster.name, ctx.loadAssignment(cluster));
     }
     if (!endpointsOnly || !old) {
-      for (const port of outboundPorts(visible.service)) {
-        if (this.scope.kind === 'sidecar') {
-          part.virtualHosts.set(port.port, ctx.encodePart(typeUrls.route, { virtual_hosts: [envoyVirtualHost(view, visible, port.port)] }));
-        } else {
-          const name = `${host}:${port.port}`;
-          part.listeners.set(
-            name,
-            ctx.encodeOnce(typeUrls.listener, name, 'api-listener', () => withDigest(grpcApiListener(name))),
-          );
-          part.routes.set(name, ctx.encodeStamped(typeUrls.route, name, grpcRouteConfiguration(view, visible, port.port)));
+      if (this.scope.kind === 'sidecar') {
+        for (const port of routedPorts(visible.service)) {
+          const virtualHost = envoyVirtualHost(view, visible, port);
+          part.virtualHosts.set(port, {
+            bytes: ctx.encodePart(typeUrls.route, { virtual_hosts: [virtualHost] }),
+            domains: virtualHost['domains'] as string[],
+          });
         }
+        for (const claim of part.claims) {
+          if (claim.listenerProtocol !== 'AUTO' || claim.rds === String(claim.port) || part.routes.has(claim.rds)) continue;
+          const config = sniffedRouteConfiguration(claim.rds, envoyVirtualHost(view, visible, claim.port));
+          part.routes.set(claim.rds, ctx.encode(typeUrls.route, claim.rds, config));
+        }
+      }
+      for (const port of this.scope.kind === 'sidecar' ? [] : outboundPorts(visible.service)) {
+        const name = `${host}:${port.port}`;
+        part.listeners.set(
+          name,
+          ctx.encodeOnce(typeUrls.listener, name, 'api-listener', () => withDigest(grpcApiListener(name))),
+        );
+        part.routes.set(name, ctx.encodeStamped(typeUrls.route, name, grpcRouteConfiguration(view, visible, port.port)));
       }
     } else {
       for (const read of old.reads) part.reads.add(read);
     }
     view.reads = undefined;
-    this.replace(host, old, part, changed, dirtyPorts);
+    this.replace(host, old, part, changed, dirtyPorts, dirtyListeners);
   }
 
   /** Swaps a host's contribution in the group's resources, noting what changed. */
@@ -194,6 +228,7 @@ export class OutboundScope {
     part: HostPart | undefined,
     changed: ChangedNames,
     dirtyPorts: Set<number>,
+    dirtyListeners: Set<string>,
   ): void {
     const swap = (
       map: ResourceMap,
@@ -210,10 +245,22 @@ export class OutboundScope {
     swap(this.routes, typeUrls.route, old?.routes, part?.routes);
     if (old?.virtualHosts !== part?.virtualHosts) {
       for (const port of new Set([...(old?.virtualHosts.keys() ?? []), ...(part?.virtualHosts.keys() ?? [])])) {
-        const bytes = part?.virtualHosts.get(port);
+        const virtualHost = part?.virtualHosts.get(port);
         let routes = this.ports.get(port);
-        if (!routes && bytes) this.ports.set(port, (routes = new PortRoutes()));
-        if (bytes ? routes?.set(host, bytes) : routes?.delete(host)) dirtyPorts.add(port);
+        if (!routes && virtualHost) this.ports.set(port, (routes = new PortRoutes()));
+        if (virtualHost ? routes?.set(host, virtualHost.bytes, virtualHost.domains) : routes?.delete(host)) dirtyPorts.add(port);
+      }
+    }
+    if (old?.claims !== part?.claims) {
+      for (const claim of old?.claims ?? []) {
+        dirtyListeners.add(claim.name);
+        this.claims.get(claim.name)?.delete(host);
+      }
+      for (const claim of part?.claims ?? []) {
+        dirtyListeners.add(claim.name);
+        let byHost = this.claims.get(claim.name);
+        if (!byHost) this.claims.set(claim.name, (byHost = new Map()));
+        byHost.set(host, [...(byHost.get(host) ?? []), claim]);
       }
     }
     for (const read of old?.reads ?? []) {
@@ -231,35 +278,63 @@ export class OutboundScope {
     else this.parts.delete(host);
   }
 
-  /** Envoy: each changed port's route configuration, from its virtual hosts' bytes; and its listener. */
-  private assemblePorts(ctx: GenerationContext, ports: Set<number>, changed: ChangedNames, listenersToo: boolean): void {
+  /**
+   * Envoy: each changed listener, from its claims in the from-scratch generator's
+   * order (hosts by locale order, then port order); a change to `0.0.0.0_<port>`
+   * may change whether the route configuration `<port>` is read, so that port is
+   * assembled again too.
+   */
+  private assembleListeners(ctx: GenerationContext, names: Set<string>, dirtyPorts: Set<number>, changed: ChangedNames): void {
+    if (this.scope.kind !== 'sidecar') return;
+    for (const name of names) {
+      const byHost = this.claims.get(name);
+      const claims = [...(byHost?.keys() ?? [])].sort(collator.compare).flatMap((host) => byHost?.get(host) ?? []);
+      const built = claims.length > 0 ? outboundListener(claims, this.listenerContext) : undefined;
+      if (byHost && byHost.size === 0) this.claims.delete(name);
+      if (name.startsWith('0.0.0.0_')) dirtyPorts.add(Number(name.slice(name.lastIndexOf('_') + 1)));
+      if (!built) {
+        this.listenerRds.delete(name);
+        if (this.listeners.delete(name)) note(changed, typeUrls.listener, name);
+        continue;
+      }
+      this.listenerRds.set(name, built.rds);
+      if (this.listeners.set(ctx.encode(typeUrls.listener, name, built.listener))) note(changed, typeUrls.listener, name);
+    }
+  }
+
+  /** Envoy: each changed port's route configuration, from its virtual hosts' bytes, where its listener reads it. */
+  private assemblePorts(ctx: GenerationContext, ports: Set<number>, changed: ChangedNames): void {
     if (this.scope.kind !== 'sidecar') return;
     for (const port of [...ports].sort((a, b) => a - b)) {
       const routes = this.ports.get(port);
       const routeName = String(port);
-      const listenerName = `0.0.0.0_${port}`;
-      if (!routes || routes.size === 0) {
-        this.ports.delete(port);
+      if (routes?.size === 0) this.ports.delete(port);
+      if (!routes || routes.size === 0 || !this.listenerRds.get(`0.0.0.0_${port}`)?.includes(routeName)) {
         if (this.routes.delete(routeName)) note(changed, typeUrls.route, routeName);
-        if (this.listeners.delete(listenerName)) note(changed, typeUrls.listener, listenerName);
         continue;
       }
       const prefix = ctx.encodePart(typeUrls.route, { name: routeName });
-      const suffix = ctx.encodePart(typeUrls.route, {
-        virtual_hosts: [catchAllVirtualHost(this.blocked)],
-        validate_clusters: { value: false },
-      });
+      const suffix = ctx.encodePart(typeUrls.route, routeConfigurationTail(this.blocked));
       // Groups whose virtual hosts are the same share one assembled configuration.
       const digest = routes.digest(routeName, prefix, suffix);
-      const resource = ctx.assembled(typeUrls.route, routeName, digest, () => routes.bytes(prefix, suffix));
+      const resource = ctx.assembled(typeUrls.route, routeName, digest, () => routes.bytes(prefix, suffix, dropDomains));
       if (this.routes.set(resource, digest)) note(changed, typeUrls.route, routeName);
-      if (listenersToo || !this.listeners.has(listenerName)) {
-        const listener = ctx.encode(typeUrls.listener, listenerName, envoyOutboundListener(port, this.telemetry));
-        if (this.listeners.set(listener)) note(changed, typeUrls.listener, listenerName);
-      }
     }
   }
 }
+
+/** A virtual host part (a RouteConfiguration holding it alone) again, without some domains (see PortRoutes). */
+function dropDomains(bytes: Buffer, drop: ReadonlySet<string>): Buffer | undefined {
+  const type = typeOf(typeUrls.route);
+  const message = type.decode(bytes) as unknown as { virtual_hosts: Array<{ domains: string[] }> };
+  const virtualHost = message.virtual_hosts[0] as { domains: string[] };
+  virtualHost.domains = virtualHost.domains.filter((domain) => !drop.has(domain.toLowerCase()));
+  return virtualHost.domains.length > 0 ? Buffer.from(type.encode(message as unknown as protobufMessage).finish()) : undefined;
+}
+
+type protobufMessage = Parameters<ReturnType<typeof typeOf>['encode']>[0];
+
+const collator = new Intl.Collator();
 
 export function note(changed: ChangedNames, typeUrl: string, name: string): void {
   let names = changed.get(typeUrl);

@@ -2,20 +2,31 @@
 // in the order the from-scratch generator uses (hostnames by locale order) with
 // their digests laid side by side: replacing one virtual host updates one slot,
 // and the configuration's digest is one hash over those slots, not its bytes.
+// Each virtual host's domains are kept too: when one repeats a domain an earlier
+// one has (a ServiceEntry's addresses shared by its hosts), the later one is
+// assembled without it, as the from-scratch generator's dedupeVirtualHostDomains does.
 import { createHash } from 'node:crypto';
 import { partDigest } from './resource-map.js';
 
 const collator = new Intl.Collator();
 
+interface VirtualHostPart {
+  bytes: Buffer;
+  domains: ReadonlyArray<string>;
+}
+
+/** Re-encodes a virtual host's part without the given (lower-cased) domains; undefined when none is left. */
+export type DropDomains = (bytes: Buffer, drop: ReadonlySet<string>) => Buffer | undefined;
+
 export class PortRoutes {
-  private readonly hosts = new Map<string, Buffer>();
+  private readonly hosts = new Map<string, VirtualHostPart>();
   private order: { sorted: string[]; index: Map<string, number>; digests: Buffer } | undefined;
 
-  /** Sets a host's encoded virtual host; returns whether it changed. */
-  set(host: string, bytes: Buffer): boolean {
+  /** Sets a host's encoded virtual host and its domains; returns whether it changed. */
+  set(host: string, bytes: Buffer, domains: ReadonlyArray<string>): boolean {
     const before = this.hosts.get(host);
-    if (before === bytes) return false;
-    this.hosts.set(host, bytes);
+    if (before?.bytes === bytes) return false;
+    this.hosts.set(host, { bytes, domains });
     const slot = this.order?.index.get(host);
     if (this.order && slot !== undefined) partDigest(bytes).copy(this.order.digests, slot * 16);
     else this.order = undefined;
@@ -36,13 +47,13 @@ export class PortRoutes {
     if (!this.order) {
       const sorted = [...this.hosts.keys()].sort(collator.compare);
       const digests = Buffer.alloc(sorted.length * 16);
-      sorted.forEach((host, i) => partDigest(this.hosts.get(host) as Buffer).copy(digests, i * 16));
+      sorted.forEach((host, i) => partDigest((this.hosts.get(host) as VirtualHostPart).bytes).copy(digests, i * 16));
       this.order = { sorted, index: new Map(sorted.map((host, i) => [host, i])), digests };
     }
     return this.order;
   }
 
-  /** The digest of the configuration `prefix`, the virtual hosts in order, `suffix`. */
+  /** The digest of the configuration `prefix`, the virtual hosts in order, `suffix` (the domains follow from the bytes). */
   digest(name: string, prefix: Buffer, suffix: Buffer): bigint {
     return createHash('sha256')
       .update(name)
@@ -54,7 +65,21 @@ export class PortRoutes {
   }
 
   /** The configuration's bytes: protobuf messages concatenate, repeated fields append. */
-  bytes(prefix: Buffer, suffix: Buffer): Buffer {
-    return Buffer.concat([prefix, ...this.ordered().sorted.map((host) => this.hosts.get(host) as Buffer), suffix]);
+  bytes(prefix: Buffer, suffix: Buffer, dropDomains: DropDomains): Buffer {
+    const seen = new Set<string>();
+    const parts: Buffer[] = [prefix];
+    for (const host of this.ordered().sorted) {
+      const part = this.hosts.get(host) as VirtualHostPart;
+      const lower = part.domains.map((domain) => domain.toLowerCase());
+      const repeated = new Set(lower.filter((domain) => seen.has(domain)));
+      for (const domain of lower) seen.add(domain);
+      if (repeated.size === 0) parts.push(part.bytes);
+      else {
+        const kept = dropDomains(part.bytes, repeated);
+        if (kept) parts.push(kept);
+      }
+    }
+    parts.push(suffix);
+    return Buffer.concat(parts);
   }
 }

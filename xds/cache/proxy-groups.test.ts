@@ -291,6 +291,29 @@ describe('incremental derivation', () => {
     expectSameAsFromScratch(groups, model, nodes);
   });
 
+  it('serves a gRPC server listening on all interfaces its own inbound listener, by port, as istiod does', () => {
+    const groups = new ProxyGroups();
+    const model = meshModel(small);
+    groups.update(model);
+    const pod = model.services[0]!.endpoints[0]!.address;
+    const server = { id: `sidecar~${pod}~svc-0-0.ns-0~ns-0.svc.cluster.local`, metadata: { GENERATOR: 'grpc', NAMESPACE: 'ns-0' } };
+    groups.connected(server);
+    const listener = (name: string) => groups.resources(server, typeUrls.listener, [name]).resources;
+    const own = decodeStrictly(typeUrls.listener, listener(`xds.istio.io/grpc/lds/inbound/${pod}:8080`)[0]!.resource.value) as any;
+    // grpc-go's XdsServer on 0.0.0.0 (or [::]) asks by the wildcard: the answer is its own port's listener under that name.
+    for (const host of ['0.0.0.0', '[::]']) {
+      const name = `xds.istio.io/grpc/lds/inbound/${host}:8080`;
+      const [resource] = listener(name);
+      expect(resource?.name).toBe(name);
+      const decoded = decodeStrictly(typeUrls.listener, resource!.resource.value) as any;
+      expect(decoded.name).toBe(name);
+      expect(decoded.address.socket_address).toEqual({ address: host.replace(/[[\]]/g, ''), port_value: 8080 });
+      expect(decoded.filter_chains).toEqual(own.filter_chains);
+    }
+    // A port the workload does not serve has no listener, so it is never reported as sent.
+    expect(listener('xds.istio.io/grpc/lds/inbound/0.0.0.0:9999')).toEqual([]);
+  });
+
   it('groups proxies by the selectors that match them, not by their labels', () => {
     const shape: MeshShape = { ...small, services: 12, namespaces: 2, authorizationPolicies: 0, virtualServices: 0 };
     const nodes = proxiesOf(shape);
@@ -338,8 +361,9 @@ describe('incremental derivation', () => {
       });
     });
     expect(groups.update(model)).toEqual([typeUrls.route]);
-    // One new virtual host, encoded once and shared by the four groups that see svc-0 (ns-1's does not).
-    expect((groups.stats().derivations['encode-part'] ?? 0) - before).toBe(1);
+    // Two new virtual hosts, each encoded once: ns-0's, whose domains name svc-0 by its short name, and
+    // the one shared by the three other groups that see svc-0 (ns-1's does not), whose domains do not.
+    expect((groups.stats().derivations['encode-part'] ?? 0) - before).toBe(2);
     const change = changes[0] as ConfigChange;
     expect(nodes.filter((n) => change.affects?.(n, typeUrls.route)).every((n) => proxyScopeOf(n).namespace !== 'ns-1')).toBe(true);
     expect(nodes.filter((n) => change.affects?.(n, typeUrls.route))).toHaveLength(

@@ -8,7 +8,10 @@
 // see them. Groups are derived when their first proxy connects and dropped after
 // the last one leaves.
 import { typeUrls } from '../protos.js';
-import { grpcServerListenersOf } from '../generate/grpc-client-resources.js';
+import { isIP } from 'node:net';
+import { grpcServerListenerName, grpcServerListenerPrefix, grpcServerListenersOf } from '../generate/grpc-client-resources.js';
+import { parseProxyId } from '../server/proxy-id.js';
+import { encodeResource, typeOf } from '../protos.js';
 import { KeyedMemo } from '../collections/keyed-memo.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import type { ConfigChange, ConfigSource, DiscoveryNode, EncodedResource, ResourceSet } from '../server/discovery-types.js';
@@ -52,6 +55,8 @@ export class ProxyGroups implements ConfigSource {
   private readonly entryOf = new WeakMap<DiscoveryNode, ProxyEntry>();
   /** Inbound listeners of xDS-enabled gRPC servers, served only by name. */
   private readonly serverListeners = new ResourceMap();
+  /** A server listener under the names it was asked for by (see ownServerListener), kept while it is the current one. */
+  private readonly renamedServerListeners = new WeakMap<EncodedResource, Map<string, EncodedResource>>();
   // Kept until their service goes (dropped in the rounds that look at every service).
   private readonly serverListenersOf = new KeyedMemo<string, Map<string, EncodedResource>>(
     'grpc-server-listeners',
@@ -100,9 +105,40 @@ export class ProxyGroups implements ConfigSource {
         const found = map.get(name);
         if (found) return [found];
       }
-      return [];
+      const own = typeUrl === typeUrls.listener ? this.ownServerListener(node, name) : undefined;
+      return own ? [own] : [];
     });
     return { version: versionOf(resources), resources };
+  }
+
+  /**
+   * A gRPC server's inbound listener asked for by another address than the pod's
+   * own: grpc-go's xDS server listening on all interfaces asks for
+   * `xds.istio.io/grpc/lds/inbound/0.0.0.0:<port>` (or `[::]:<port>`). istiod
+   * answers by port from the proxy's own workload (pilot/pkg/networking/grpcgen/lds.go);
+   * so does Weft: the listener of the proxy's IP (from its node id) on that port,
+   * under the name and address asked for.
+   */
+  private ownServerListener(node: DiscoveryNode, name: string): EncodedResource | undefined {
+    if (!name.startsWith(grpcServerListenerPrefix)) return undefined;
+    const hostPort = /^\[?([^\]]*?)\]?:(\d+)$/.exec(name.slice(grpcServerListenerPrefix.length));
+    const ip = parseProxyId(node.id)?.ip;
+    if (!hostPort || !ip) return undefined;
+    const [, host, port] = hostPort as unknown as [string, string, string];
+    if (isIP(host) === 0) return undefined;
+    const own = this.serverListeners.get(grpcServerListenerName(ip, Number(port)));
+    if (!own) return undefined;
+    let renamed = this.renamedServerListeners.get(own);
+    if (!renamed) this.renamedServerListeners.set(own, (renamed = new Map()));
+    let resource = renamed.get(name);
+    if (!resource) {
+      const listener = typeOf(typeUrls.listener).toObject(typeOf(typeUrls.listener).decode(own.resource.value), { longs: Number });
+      const address = (listener['address'] as { socket_address: Record<string, unknown> }).socket_address;
+      const value = encodeResource(typeUrls.listener, { ...listener, name, address: { socket_address: { ...address, address: host } } });
+      resource = { name, resource: { type_url: typeUrls.listener, value } };
+      renamed.set(name, resource);
+    }
+    return resource;
   }
 
   connected(node: DiscoveryNode): () => void {
@@ -288,7 +324,15 @@ export class ProxyGroups implements ConfigSource {
       }
       // Proxyless servers ask for their listeners by name: when only those changed, say which.
       const groupListeners = [...changedOut.values(), ...changedIn.values()].some((changed) => changed.has(typeUrls.listener));
-      if (serverListeners.size > 0 && !groupListeners) names.set(typeUrls.listener, serverListeners);
+      if (serverListeners.size > 0 && !groupListeners) {
+        // Servers listening on all interfaces ask by the wildcard address (see ownServerListener).
+        const withAliases = new Set(serverListeners);
+        for (const name of serverListeners) {
+          const port = name.slice(name.lastIndexOf(':') + 1);
+          withAliases.add(`${grpcServerListenerPrefix}0.0.0.0:${port}`).add(`${grpcServerListenerPrefix}[::]:${port}`);
+        }
+        names.set(typeUrls.listener, withAliases);
+      }
     }
     const change: ConfigChange = {
       typeUrls: changedTypes,

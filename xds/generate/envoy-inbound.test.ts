@@ -61,12 +61,33 @@ function inbound(m: MeshModel): Record<string, any> {
   return decodeStrictly(typeUrls.listener, listener!.resource.value);
 }
 
+/** Per chain: destination port, transport, ALPNs matched, whether it terminates mTLS, HTTP or TCP filters, its name. */
 const chainSummary = (listener: Record<string, any>) =>
   (listener['filter_chains'] as Array<Record<string, any>>).map((chain) => [
     chain['filter_chain_match']?.destination_port?.value ?? 'any',
     chain['filter_chain_match']?.transport_protocol ?? 'any',
+    (chain['filter_chain_match']?.application_protocols ?? []).join(',') || '-',
     chain['transport_socket'] ? 'mtls' : 'plain',
+    chain['filters'].at(-1).name === 'envoy.filters.network.http_connection_manager' ? 'http' : 'tcp',
+    chain['name'],
   ]);
+
+const istioHttp = 'istio-http/1.0,istio-http/1.1,istio-h2';
+const anyIstio = 'istio,istio-peer-exchange,istio-http/1.0,istio-http/1.1,istio-h2';
+const plainHttp = 'http/1.1,h2c';
+const blackhole = [15006, 'any', '-', 'plain', 'tcp', 'virtualInbound-blackhole'];
+/** Istio's passthrough chains for ports no Service names (detection, PERMISSIVE). */
+const permissivePassthrough = [
+  ['any', 'tls', istioHttp, 'mtls', 'http', 'virtualInbound-catchall-http'],
+  ['any', 'raw_buffer', plainHttp, 'plain', 'http', 'virtualInbound-catchall-http'],
+  ['any', 'tls', 'istio-peer-exchange,istio', 'mtls', 'tcp', 'virtualInbound'],
+  ['any', 'raw_buffer', '-', 'plain', 'tcp', 'virtualInbound'],
+  ['any', 'tls', '-', 'plain', 'tcp', 'virtualInbound'],
+];
+const strictPassthrough = [
+  ['any', 'tls', istioHttp, 'mtls', 'http', 'virtualInbound-catchall-http'],
+  ['any', 'tls', '-', 'mtls', 'tcp', 'virtualInbound'],
+];
 
 const cases: Record<string, Partial<IstioConfig>> = {
   permissive: {},
@@ -118,30 +139,66 @@ describe('Envoy inbound', () => {
     expectMatchesGolden(join(import.meta.dirname, 'testdata', 'inbound', `${name}.yaml`), stringify(inbound(m)));
   });
 
-  it('PERMISSIVE takes mTLS and plaintext on each served port; STRICT only mTLS; a port-level DISABLE only plaintext', () => {
-    // First the 15006 blackhole; last the catch-all for ports no Service names, in the workload's own mode.
+  it('chains each port as istiod does: PERMISSIVE tells Istio mTLS, other TLS and plaintext apart; STRICT only mTLS; DISABLE only plaintext', () => {
+    // The 15006 blackhole, the passthrough chains, then the served ports: 5432 (tcp-db) as TCP, 8080 (http-web) as HTTP.
     expect(chainSummary(inbound(model(cases['permissive']!)))).toEqual([
-      [15006, 'any', 'plain'],
-      [5432, 'tls', 'mtls'],
-      [5432, 'raw_buffer', 'plain'],
-      [8080, 'tls', 'mtls'],
-      [8080, 'raw_buffer', 'plain'],
-      ['any', 'tls', 'mtls'],
-      ['any', 'raw_buffer', 'plain'],
+      blackhole,
+      ...permissivePassthrough,
+      [5432, 'tls', anyIstio, 'mtls', 'tcp', '0.0.0.0_5432'],
+      [5432, 'tls', '-', 'plain', 'tcp', '0.0.0.0_5432'],
+      [5432, 'raw_buffer', '-', 'plain', 'tcp', '0.0.0.0_5432'],
+      [8080, 'tls', anyIstio, 'mtls', 'http', '0.0.0.0_8080'],
+      [8080, 'raw_buffer', '-', 'plain', 'http', '0.0.0.0_8080'],
     ]);
     // STRICT: plaintext finds no chain on any port, served or not.
     expect(chainSummary(inbound(model(cases['strict']!)))).toEqual([
-      [15006, 'any', 'plain'],
-      [5432, 'tls', 'mtls'],
-      [8080, 'tls', 'mtls'],
-      ['any', 'tls', 'mtls'],
+      blackhole,
+      ...strictPassthrough,
+      [5432, 'tls', '-', 'mtls', 'tcp', '0.0.0.0_5432'],
+      [8080, 'tls', '-', 'mtls', 'http', '0.0.0.0_8080'],
     ]);
     expect(chainSummary(inbound(model(cases['port-level']!)))).toEqual([
-      [15006, 'any', 'plain'],
-      [5432, 'any', 'plain'],
-      [8080, 'tls', 'mtls'],
-      ['any', 'tls', 'mtls'],
+      blackhole,
+      ...strictPassthrough,
+      [5432, 'raw_buffer', '-', 'plain', 'tcp', '0.0.0.0_5432'],
+      [8080, 'tls', '-', 'mtls', 'http', '0.0.0.0_8080'],
     ]);
+  });
+
+  it('detects the protocol of a port no name or appProtocol declares, and proxies a declared TCP port as bytes', () => {
+    const m = model({});
+    const echo = m.services[0]!;
+    m.services[0] = {
+      ...echo,
+      ports: [
+        { name: 'web', port: 80, protocol: 'TCP', targetPort: 8080 },
+        { name: 'db', port: 5432, protocol: 'TCP', targetPort: 5432, appProtocol: 'tcp' },
+      ],
+    };
+    const listener = inbound(m);
+    const summary = chainSummary(listener);
+    // 8080 has Istio's detection chains: HTTP for what the HTTP inspector or the client's ALPN says is HTTP, TCP for the rest.
+    expect(summary.filter((chain) => chain[0] === 8080)).toEqual(
+      permissivePassthrough.map(([, transport, alpns, tls, kind]) => [8080, transport, alpns, tls, kind, '0.0.0.0_8080']),
+    );
+    const db = (listener['filter_chains'] as Array<Record<string, any>>).filter(
+      (c) => c['filter_chain_match']?.destination_port?.value === 5432,
+    );
+    for (const chain of db) {
+      expect(chain['filters'].at(-1).typed_config).toMatchObject({ cluster: 'inbound|5432||', stat_prefix: 'inbound|5432||' });
+    }
+    // The HTTP inspector runs only where a chain needs it: not on the TCP port, whose client may speak first.
+    const inspectors = listener['listener_filters'] as Array<Record<string, any>>;
+    expect(inspectors.map((f) => f['name'])).toEqual([
+      'envoy.filters.listener.original_dst',
+      'envoy.filters.listener.tls_inspector',
+      'envoy.filters.listener.http_inspector',
+    ]);
+    expect(inspectors[2]?.['filter_disabled']).toEqual({
+      or_match: {
+        rules: [{ destination_port_range: { start: 5432, end: 5433 } }, { destination_port_range: { start: 15006, end: 15007 } }],
+      },
+    });
   });
 
   it('runs JWT, then DENY, then ALLOW before the router on HTTP ports, and forwards the caller identity', () => {
@@ -218,11 +275,48 @@ describe('Envoy inbound', () => {
         ],
       }),
     );
+    // As Istio on TCP: the HTTP-only field is dropped from the DENY rule, which then matches every connection.
     const deny = (tcpChain(denyByPath)?.['filters'] as Array<Record<string, any>>)[0];
-    expect(deny?.['typed_config'].rules).toEqual({
-      action: 'DENY',
-      policies: { 'deny-all-tcp': { permissions: [{ any: true }], principals: [{ any: true }] } },
+    expect(deny?.['typed_config']).toEqual({
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+      stat_prefix: 'tcp.',
+      rules: {
+        action: 'DENY',
+        policies: {
+          'ns[shop]-policy[deny]-rule[0]': {
+            permissions: [{ and_rules: { rules: [{ any: true }] } }],
+            principals: [{ and_ids: { ids: [{ any: true }] } }],
+          },
+        },
+      },
     });
+    expect(deniedOn(tcpChain(denyByPath))).toBe(true);
+  });
+
+  it('denies nothing on TCP for a DENY of POSTs to another port: the method is dropped, the port still decides', () => {
+    const listener = inbound(
+      model({
+        authorizationPolicies: [
+          policy('AuthorizationPolicy', 'no-posts', {
+            action: 'DENY',
+            rules: [{ to: [{ operation: { methods: ['POST'], ports: ['8080'] } }] }],
+          }),
+        ],
+      }),
+    );
+    const chains = listener['filter_chains'] as Array<Record<string, any>>;
+    const db = chains.filter((c) => c['filter_chain_match']?.destination_port?.value === 5432);
+    const passthrough = chains.filter(
+      (c) => c['filter_chain_match']?.destination_port === undefined && c['filters'].at(-1).name === 'envoy.filters.network.tcp_proxy',
+    );
+    expect(db.length).toBeGreaterThan(0);
+    expect(passthrough.length).toBeGreaterThan(0);
+    for (const chain of [...db, ...passthrough]) expect([chain['name'], deniedOn(chain)]).toEqual([chain['name'], false]);
+    // On the HTTP port the rule holds whole: POSTs are denied there.
+    const web = chains.find((c) => c['filter_chain_match']?.destination_port?.value === 8080);
+    const hcm = web?.['filters'][0].typed_config;
+    const rbac = hcm.http_filters.find((f: { name: string }) => f.name === 'envoy.filters.http.rbac.DENY');
+    expect(JSON.stringify(rbac.typed_config.rules)).toContain('"exact":"POST"');
   });
 
   it('checks ports no Service names too: the workload mode and its policies apply there as well', () => {
@@ -234,9 +328,10 @@ describe('Envoy inbound', () => {
         ],
       }),
     );
-    const catchAll = (listener['filter_chains'] as Array<Record<string, any>>).at(-1);
-    expect(catchAll?.['transport_socket']).toBeDefined();
-    expect(catchAll?.['filters'].map((f: { name: string }) => f.name)).toEqual([
+    const catchAll = (listener['filter_chains'] as Array<Record<string, any>>).filter((c) => c['name'] === 'virtualInbound');
+    expect(catchAll).toHaveLength(1);
+    expect(catchAll[0]?.['transport_socket']).toBeDefined();
+    expect(catchAll[0]?.['filters'].map((f: { name: string }) => f.name)).toEqual([
       'envoy.filters.network.rbac.ALLOW',
       'envoy.filters.network.tcp_proxy',
     ]);
@@ -253,10 +348,43 @@ describe('Envoy inbound', () => {
     const debug = (listener['filter_chains'] as Array<Record<string, any>>).filter(
       (c) => c['filter_chain_match']?.destination_port?.value === 9999,
     );
-    expect(debug).toHaveLength(2);
+    // Istio's passthrough chains (detection, PERMISSIVE) on that port: the DENY holds on TCP and HTTP ones alike.
+    expect(debug.map((c) => c['name'])).toEqual([
+      'virtualInbound-catchall-http',
+      'virtualInbound-catchall-http',
+      'virtualInbound',
+      'virtualInbound',
+      'virtualInbound',
+    ]);
     for (const chain of debug) {
-      expect(chain['filters'][0].name).toBe('envoy.filters.network.rbac.DENY');
-      expect(Object.keys(chain['filters'][0].typed_config.rules.policies)).toHaveLength(1);
+      const deny =
+        chain['name'] === 'virtualInbound'
+          ? chain['filters'][0]
+          : chain['filters'][0].typed_config.http_filters.find((f: { name: string }) => f.name === 'envoy.filters.http.rbac.DENY');
+      expect(deny?.name).toMatch(/rbac\.DENY$/);
+      expect(Object.keys(deny.typed_config.rules.policies)).toHaveLength(1);
     }
   });
 });
+
+/**
+ * Whether a chain's network RBAC DENY filter denies a connection from anyone: Envoy's
+ * matching, for the matchers a TCP chain carries (ports are decided when the chain is built).
+ */
+function deniedOn(chain: Record<string, any> | undefined): boolean {
+  const deny = (chain?.['filters'] as Array<Record<string, any>>).find((f) => f['name'] === 'envoy.filters.network.rbac.DENY');
+  if (!deny) return false;
+  const matches = (m: Record<string, any>): boolean => {
+    if (m['any']) return true;
+    if (m['and_rules']) return m['and_rules'].rules.every(matches);
+    if (m['and_ids']) return m['and_ids'].ids.every(matches);
+    if (m['or_rules']) return m['or_rules'].rules.some(matches);
+    if (m['or_ids']) return m['or_ids'].ids.some(matches);
+    if (m['not_rule']) return !matches(m['not_rule']);
+    if (m['not_id']) return !matches(m['not_id']);
+    throw new Error(`unexpected matcher ${JSON.stringify(m)}`);
+  };
+  return Object.values(deny['typed_config'].rules.policies as Record<string, any>).some(
+    (p) => p.permissions.some(matches) && p.principals.some(matches),
+  );
+}

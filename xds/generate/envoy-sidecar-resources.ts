@@ -9,11 +9,22 @@
 import { any, typeUrls } from '../protos.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields, type PolicyFields } from '../traffic/cluster-policy.js';
-import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
-import { outboundClusters, outboundPorts, type OutboundCluster } from '../traffic/outbound-clusters.js';
+import { httpRoutes } from '../traffic/http-routes.js';
+import { virtualHostDomains } from '../traffic/host-names.js';
+import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
 import { envoyInbound } from './envoy-inbound.js';
+import {
+  claimsByListener,
+  listenerOrder,
+  outboundListener,
+  outboundListenerClaims,
+  routedPorts,
+  sniffedRouteConfiguration,
+  type ListenerClaim,
+  type OutboundListenerContext,
+} from './envoy-outbound.js';
 import { hcmTelemetry } from '../telemetry/hcm-telemetry.js';
 import { endpointMtlsMode, spiffeIdentity } from '../security/grpc-tls.js';
 import type { MeshModel } from '../model/mesh-model.js';
@@ -179,59 +190,81 @@ export function registryOnly(view: ProxyView): boolean {
   return (view.sidecar?.spec.outboundTrafficPolicy?.mode ?? view.model.meshConfig?.outboundTrafficPolicy) === 'REGISTRY_ONLY';
 }
 
-/** The virtual host of one service port in the per-port route configuration, with Istio's domains (short names included). */
+/**
+ * The virtual host of one service port in the per-port route configuration, named
+ * `<hostname>:<port>`, with the domains Istio gives it for this caller
+ * (traffic/host-names.ts virtualHostDomains: the short name only for callers in the
+ * service's namespace, so the domains depend on the proxy's namespace, which keys
+ * its outbound group). Without ports: the route configuration ignores the port in
+ * host matching, as Istio's sidecar routes do (pilot/pkg/networking/core/httproute.go).
+ */
 export function envoyVirtualHost(view: ProxyView, visible: VisibleService, port: number): Record<string, unknown> {
   const { service, hostname } = visible;
-  const shortNames = service.hostname ? [] : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`];
   return {
     name: `${hostname}:${port}`,
-    domains: [hostname, `${hostname}:${port}`, ...shortNames.flatMap((name) => [name, `${name}:${port}`])],
+    domains: virtualHostDomains({
+      hostname,
+      ...(service.addresses ? { addresses: service.addresses } : {}),
+      ...(service.headless ? { headless: true } : {}),
+      callerNamespace: view.scope.namespace,
+      clusterDomain: view.model.clusterDomain,
+    }),
     routes: httpRoutes({ view, hostname, port }),
+    // Istio's default proxy headers (pilot/pkg/networking/util/proxy_headers.go): x-envoy-attempt-count goes upstream.
+    include_request_attempt_count: true,
   };
 }
 
-/** The last virtual host of every outbound route configuration: where unknown hosts go. */
+/**
+ * Drops from each virtual host the domains an earlier one already has (Envoy refuses a
+ * route configuration with a domain twice; Istio's dedupeDomains keeps the first).
+ * Virtual hosts are in hostname order, as both generators lay them out.
+ */
+export function dedupeVirtualHostDomains(virtualHosts: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  const seen = new Set<string>();
+  return virtualHosts.flatMap((virtualHost) => {
+    const domains = (virtualHost['domains'] as string[]).filter((domain) => !seen.has(domain.toLowerCase()));
+    for (const domain of domains) seen.add(domain.toLowerCase());
+    if (domains.length === (virtualHost['domains'] as string[]).length) return [virtualHost];
+    return domains.length > 0 ? [{ ...virtualHost, domains }] : [];
+  });
+}
+
+/**
+ * The last virtual host of every outbound route configuration: where unknown hosts go, as
+ * Istio's buildCatchAllVirtualHost (httproute.go): `allow_any` to the passthrough cluster
+ * without timeouts, or `block_all` answering 502 itself.
+ */
 export function catchAllVirtualHost(blocked: boolean): Record<string, unknown> {
   const name = blocked ? 'block_all' : 'allow_any';
-  return {
-    name,
-    domains: ['*'],
-    routes: [{ name, match: { prefix: '/' }, route: { cluster: blocked ? 'BlackHoleCluster' : passthrough, timeout: { seconds: 0 } } }],
-  };
+  const action = blocked
+    ? { direct_response: { status: 502 } }
+    : { route: { cluster: passthrough, timeout: { seconds: 0 }, max_grpc_timeout: { seconds: 0 } } };
+  return { name, domains: ['*'], routes: [{ name, match: { prefix: '/' }, ...action }], include_request_attempt_count: true };
+}
+
+/**
+ * What every outbound route configuration ends with (Istio's buildSidecarOutboundHTTPRouteConfig):
+ * the catch-all virtual host, no cluster validation, and host matching that ignores the port
+ * (domains are listed without ports).
+ */
+export function routeConfigurationTail(blocked: boolean): Record<string, unknown> {
+  return { virtual_hosts: [catchAllVirtualHost(blocked)], validate_clusters: { value: false }, ignore_port_in_host_matching: true };
 }
 
 /** One route configuration per service port, named after the port, as Istio does for HTTP. */
 export function envoyRouteConfiguration(port: number, virtualHosts: Array<Record<string, unknown>>, blocked: boolean) {
-  return { name: String(port), virtual_hosts: [...virtualHosts, catchAllVirtualHost(blocked)], validate_clusters: { value: false } };
+  const tail = routeConfigurationTail(blocked);
+  return {
+    name: String(port),
+    ...tail,
+    virtual_hosts: [...dedupeVirtualHostDomains(virtualHosts), ...(tail['virtual_hosts'] as Array<Record<string, unknown>>)],
+  };
 }
 
-/** The outbound listener of one service port (bind_to_port false: 15001 hands it the connections), its HCM reading RDS. */
-export function envoyOutboundListener(port: number, telemetryFields: Record<string, unknown>): Record<string, unknown> {
-  const listenerName = `0.0.0.0_${port}`;
-  return {
-    name: listenerName,
-    address: { socket_address: { address: '0.0.0.0', port_value: port } },
-    bind_to_port: { value: false },
-    traffic_direction: 'OUTBOUND',
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: any(types.hcm, {
-              stat_prefix: `outbound_0.0.0.0_${port}`,
-              rds: { config_source: ads, route_config_name: String(port) },
-              ...telemetryFields,
-              http_filters: [
-                { name: faultFilterName, typed_config: any(types.fault, {}) },
-                { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) },
-              ],
-            }),
-          },
-        ],
-      },
-    ],
-  };
+/** What every outbound listener of one proxy shares: its client-side telemetry and where unknown destinations go. */
+export function outboundListenerContext(view: ProxyView): OutboundListenerContext {
+  return { telemetry: clientTelemetryFields(view), unknownHosts: registryOnly(view) ? 'BlackHoleCluster' : passthrough };
 }
 
 /** Access logs and tracing on the client side, from Telemetry and the mesh defaults. */
@@ -251,7 +284,15 @@ export function envoyOutboundFixed(view: ProxyView): {
         address: { socket_address: { address: '0.0.0.0', port_value: sidecarPorts.outbound } },
         use_original_dst: { value: true },
         traffic_direction: 'OUTBOUND',
-        filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] }],
+        filter_chains: [
+          // A connection to 15001 itself would loop (Istio's blackholeFilterChain).
+          {
+            name: 'virtualOutbound-blackhole',
+            filter_chain_match: { destination_port: { value: sidecarPorts.outbound } },
+            filters: [tcpProxy('BlackHoleCluster', 'BlackHoleCluster')],
+          },
+          { name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(unknownHosts, unknownHosts)] },
+        ],
       },
     },
     clusters: {
@@ -301,21 +342,34 @@ export function envoySidecarResources(view: ProxyView): ResourcesByType {
       endpoints[cluster.name] = clusterLoadAssignment(cluster.name, cluster.endpoints, cluster.port.name);
     }
   }
+  const claims: ListenerClaim[] = [];
   for (const visible of view.services) {
-    // One virtual host per service and port number (a port number may be listed twice, as kube-dns's 53 for UDP and TCP).
-    for (const port of new Set(outboundPorts(visible.service).map((p) => p.port))) {
-      hostsByPort.set(port, [...(hostsByPort.get(port) ?? []), visible]);
-    }
+    for (const port of routedPorts(visible.service)) hostsByPort.set(port, [...(hostsByPort.get(port) ?? []), visible]);
+    claims.push(...outboundListenerClaims(view, visible));
   }
   const blocked = registryOnly(view);
-  const telemetry = clientTelemetryFields(view);
+  const context = outboundListenerContext(view);
+  const referenced = new Set<string>();
+  const built = [...claimsByListener(claims)].flatMap(([name, group]) => {
+    const out = outboundListener(group, context);
+    for (const rds of out?.rds ?? []) referenced.add(rds);
+    return out ? [{ name, port: group[0]?.port ?? 0, listener: out.listener }] : [];
+  });
+  for (const { name, listener } of built.sort(listenerOrder)) listeners[name] = listener;
+  // Route configurations only where a listener reads them: `<port>` for the shared HTTP
+  // chains, `<host>:<port>` for a detected port with an address (its virtual host alone).
   for (const [port, hosts] of [...hostsByPort].sort((a, b) => a[0] - b[0])) {
+    if (!referenced.has(String(port))) continue;
     routes[String(port)] = envoyRouteConfiguration(
       port,
       hosts.map((visible) => envoyVirtualHost(view, visible, port)),
       blocked,
     );
-    listeners[`0.0.0.0_${port}`] = envoyOutboundListener(port, telemetry);
+  }
+  for (const claim of claims) {
+    if (claim.listenerProtocol !== 'AUTO' || claim.rds === String(claim.port) || routes[claim.rds]) continue;
+    const visible = view.service(claim.hostname);
+    if (visible) routes[claim.rds] = sniffedRouteConfiguration(claim.rds, envoyVirtualHost(view, visible, claim.port));
   }
   const fixed = envoyOutboundFixed(view);
   const inbound = envoyInboundResources(view);

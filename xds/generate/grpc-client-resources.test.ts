@@ -56,6 +56,26 @@ describe('proxyless gRPC resources', () => {
     );
   });
 
+  it('matches the names a channel may use, with and without the port, the bare short name only from the same namespace', () => {
+    const domains = (namespace: string) => {
+      const resources = grpcClientResources(new ProxyView(model, { kind: 'grpc', namespace, labels: {} }));
+      const route = resources[typeUrls.route]?.['reviews.bookinfo.svc.cluster.local:9080'] as any;
+      return route.virtual_hosts[0].domains as string[];
+    };
+    expect(domains('bookinfo')).toEqual(expect.arrayContaining(['reviews:9080', 'reviews', 'reviews.bookinfo:9080']));
+    expect(domains('shop')).not.toContain('reviews:9080');
+    expect(domains('shop')).toEqual([
+      'reviews.bookinfo.svc.cluster.local',
+      'reviews.bookinfo.svc.cluster.local:9080',
+      'reviews.bookinfo.svc.cluster.local.',
+      'reviews.bookinfo.svc.cluster.local.:9080',
+      'reviews.bookinfo',
+      'reviews.bookinfo:9080',
+      'reviews.bookinfo.svc',
+      'reviews.bookinfo.svc:9080',
+    ]);
+  });
+
   it('names listeners as xds:/// targets ask for them and clusters as Istio does', () => {
     expect(cache.resources(node, typeUrls.listener, []).resources.map((r) => r.name)).toEqual([
       'ratings.bookinfo.svc.cluster.local:8080',

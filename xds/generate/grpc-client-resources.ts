@@ -8,6 +8,7 @@ import type { MeshModel, MeshService } from '../model/mesh-model.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
+import { virtualHostDomains } from '../traffic/host-names.js';
 import { outboundClusters, outboundPorts, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import { authorizationFilters } from '../security/authorization-policies.js';
@@ -21,7 +22,8 @@ const faultType = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HT
 export type ResourcesByType = Record<string, Record<string, Record<string, unknown>>>;
 
 /** The listener name grpc-js-xds and grpc-go servers ask for (Istio's agent writes this template). */
-export const grpcServerListenerName = (address: string, port: number) => `xds.istio.io/grpc/lds/inbound/${address}:${port}`;
+export const grpcServerListenerPrefix = 'xds.istio.io/grpc/lds/inbound/';
+export const grpcServerListenerName = (address: string, port: number) => `${grpcServerListenerPrefix}${address}:${port}`;
 
 const ads = { ads: {}, resource_api_version: 'V3' };
 
@@ -42,20 +44,30 @@ export function grpcApiListener(listenerName: string): Record<string, unknown> {
   };
 }
 
-/** The route configuration of one service port, named like its listener, with the service's names as domains. */
+/**
+ * The route configuration of one service port, named like its listener, with the one
+ * virtual host of that service (Istio's grpcgen/rds.go filters the port's virtual hosts
+ * to it). Its domains are Istio's for this caller, each with and without the port, since
+ * gRPC matches the authority as the channel sends it (httproute.go SidecarIgnorePort is
+ * false for proxyless gRPC): see traffic/host-names.ts virtualHostDomains.
+ */
 export function grpcRouteConfiguration(view: ProxyView, { service, hostname }: VisibleService, port: number): Record<string, unknown> {
   const listenerName = `${hostname}:${port}`;
-  // Kubernetes short names resolve as in DNS from the service's namespace.
-  const shortNames = service.hostname
-    ? []
-    : [`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`, service.name];
   return {
     name: listenerName,
     virtual_hosts: [
       {
         name: listenerName,
-        domains: [listenerName, hostname, ...shortNames.map((name) => `${name}:${port}`)],
+        domains: virtualHostDomains({
+          hostname,
+          ...(service.addresses ? { addresses: service.addresses } : {}),
+          ...(service.headless ? { headless: true } : {}),
+          callerNamespace: view.scope.namespace,
+          clusterDomain: view.model.clusterDomain,
+          port,
+        }),
         routes: httpRoutes({ view, hostname, port }),
+        include_request_attempt_count: true,
       },
     ],
   };

@@ -197,7 +197,8 @@ function kubernetesService(
           : p.targetPort === undefined
             ? p.port
             : endpoints.find((e) => e.ports[p.name ?? ''] !== undefined)?.ports[p.name ?? ''];
-      const appProtocol = p.appProtocol ?? /^(http2|http|grpc-web|grpc|tcp|tls|https)(-|$)/.exec(p.name ?? '')?.[1];
+      // The protocol is decided from appProtocol and the name where it is read (traffic/port-protocol.ts).
+      const appProtocol = p.appProtocol;
       return {
         name: p.name ?? '',
         port: p.port,
@@ -209,7 +210,15 @@ function kubernetesService(
     endpoints,
     ...(service.spec?.selector && Object.keys(service.spec.selector).length > 0 ? { selector: service.spec.selector } : {}),
     ...(exportTo ? { exportTo: exportTo.split(',').map((entry) => entry.trim()) } : {}),
+    ...clusterAddresses(service),
   };
+}
+
+/** A Service's cluster IPs (`clusterIPs`, else `clusterIP`), or that it is headless. */
+function clusterAddresses(service: V1Service): Pick<MeshService, 'addresses' | 'headless'> {
+  const ips = service.spec?.clusterIPs ?? (service.spec?.clusterIP ? [service.spec.clusterIP] : []);
+  if (ips.includes('None')) return { headless: true };
+  return ips.length > 0 ? { addresses: ips } : {};
 }
 
 function endpointOf(
@@ -233,7 +242,8 @@ function serviceEntryServices(
   pods: ReadonlyArray<V1Pod>,
 ): MeshService[] {
   const spec = entry.spec;
-  const ports = (spec.ports ?? []).map((p) => ({ name: p.name, port: p.number, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort }));
+  // The protocol as declared: Istio parses it (traffic/port-protocol.ts); none declared is detected.
+  const ports = (spec.ports ?? []).map((p) => ({ name: p.name, port: p.number, protocol: p.protocol ?? '', targetPort: p.targetPort }));
   const portMap = (named: Record<string, number> | undefined) =>
     Object.fromEntries(ports.map((p) => [p.name, named?.[p.name] ?? p.targetPort ?? p.port]));
   type Workload = { address?: string; ports?: Record<string, number>; labels?: Record<string, string>; serviceAccount?: string };
@@ -279,5 +289,6 @@ function serviceEntryServices(
     resolution,
     ...(spec.exportTo ? { exportTo: spec.exportTo } : {}),
     ...(spec.location !== 'MESH_INTERNAL' ? { meshExternal: true } : {}),
+    ...(spec.addresses?.length ? { addresses: spec.addresses } : {}),
   }));
 }

@@ -9,7 +9,7 @@ export interface ServicePort {
   protocol: string;
   /** The port the workloads listen on, when known as a number. */
   targetPort?: number;
-  /** Kubernetes appProtocol, or Istio's protocol from the port name (`http-web`, `grpc`). */
+  /** Kubernetes `appProtocol`, as written (traffic/port-protocol.ts reads it, then the port name). */
   appProtocol?: string;
 }
 
@@ -38,6 +38,10 @@ export interface MeshService {
   resolution?: 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE';
   /** MESH_EXTERNAL ServiceEntries: no mTLS is assumed. */
   meshExternal?: boolean;
+  /** A Kubernetes Service's cluster IPs, or a ServiceEntry's `addresses`: callers may address it by them (virtual host domains). */
+  addresses?: string[];
+  /** A Kubernetes Service with `clusterIP: None` (Istio's Passthrough resolution). */
+  headless?: boolean;
   ports: ServicePort[];
   endpoints: ServiceEndpoint[];
 }

@@ -51,6 +51,13 @@ export interface AuthorizationInput {
   target: SecurityTarget;
   /** MeshConfig's extension providers by name, for CUSTOM policies. */
   extensionProviders?: Record<string, ExtensionProvider>;
+  /**
+   * The filters are for a TCP filter chain (network-rbac.ts makes network filters of them),
+   * as Istio's BuildTCP (pilot/pkg/security/authz/builder/builder.go): rules are generated
+   * without the HTTP-only attributes (see RuleContext.forTcp), and a CUSTOM policy whose
+   * provider is `envoyExtAuthzHttp` is left out, since it cannot check a connection.
+   */
+  forTcp?: boolean;
 }
 
 export interface AuthorizationFilters {
@@ -112,6 +119,8 @@ export function authorizationFilters(input: AuthorizationInput): AuthorizationFi
       const providerName = spec.provider?.name ?? '';
       const provider = input.extensionProviders?.[providerName];
       const usable = provider && !grpc ? extAuthzConfig(providerName, provider) : undefined;
+      // Istio ignores an HTTP provider on TCP chains ("ignored CUSTOM action with HTTP provider on TCP filter chain").
+      if (input.forTcp && usable && !('error' in usable) && provider && 'envoyExtAuthzHttp' in provider) continue;
       if (usable && !('error' in usable)) {
         if (!custom.has(providerName)) custom.set(providerName, newGroup());
         group = custom.get(providerName) as Group;
@@ -147,6 +156,7 @@ export function authorizationFilters(input: AuthorizationInput): AuthorizationFi
         port: input.port,
         trustDomains,
         grantsAccess: effective === 'ALLOW',
+        ...(input.forTcp ? { forTcp: true } : {}),
       });
       if (outcome.policy) {
         into[name(index)] = outcome.policy;

@@ -1,69 +1,65 @@
-// AuthorizationPolicy on TCP ports of Envoy sidecars: the HTTP RBAC filters'
-// rules, re-used by Envoy's network RBAC filter where they only name what a TCP
-// connection has (principals, IPs, ports). Rules that need HTTP (paths, methods,
-// headers, JWT claims) cannot match a TCP connection; as Istio does, they fail
-// closed: an ALLOW policy with them is left out (allows less), a DENY policy with
-// them denies every connection (denies more), and each is reported. Pure.
+// AuthorizationPolicy on TCP filter chains of Envoy sidecars, as Istio's BuildTCP
+// (pilot/pkg/security/authz/builder/builder.go): the filters authorizationFilters
+// builds with `forTcp` (rules without the HTTP-only attributes: a DENY or AUDIT rule
+// enforced without them, an ALLOW rule naming them left out; CUSTOM policies of HTTP
+// providers left out) become Envoy's network filters: RBAC with stat prefix `tcp.`, and
+// for a CUSTOM policy of a gRPC provider the shadow RBAC filter then the network
+// ext_authz filter it enables. Pure.
 import { any, typeOf } from '../protos.js';
-import type { HttpFilter } from './authorization-policies.js';
+import { extAuthzFilterType, rbacFilterType, type HttpFilter } from './authorization-policies.js';
 
-const httpRbacType = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 const networkRbacType = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
+const networkExtAuthzType = 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz';
+/** Istio's authzmodel.RBACTCPFilterStatPrefix, for RBAC and ext_authz alike. */
+const tcpStatPrefix = 'tcp.';
 
-/** Matchers only an HTTP request has. */
-const httpOnly = /"(header|url_path|metadata|requested_server_name|uri_template)"/;
+type Config = Record<string, unknown>;
 
-interface Rules {
-  action?: string;
-  policies?: Record<string, unknown>;
-}
+export type NetworkFilter = Record<string, unknown> & {
+  name: string;
+  typed_config: { type_url: string; value: Buffer };
+};
 
-export interface NetworkRbac {
-  filters: Array<{ name: string; typed_config: { type_url: string; value: Buffer } }>;
-  problems: string[];
-}
-
-export function networkRbacFilters(httpFilters: ReadonlyArray<HttpFilter>, port: number): NetworkRbac {
-  const type = typeOf(httpRbacType);
-  const filters: NetworkRbac['filters'] = [];
-  const problems: string[] = [];
+/**
+ * The network filters of one TCP chain, in the order given (CUSTOM, AUDIT, DENY, ALLOW),
+ * from `authorizationFilters({ ..., forTcp: true })`'s `custom` and `rbac` filters.
+ * Shapes: `envoy.filters.network.rbac.<ACTION>` and `envoy.filters.network.ext_authz.<provider>`.
+ */
+export function networkRbacFilters(httpFilters: ReadonlyArray<HttpFilter>): { filters: NetworkFilter[] } {
+  const filters: NetworkFilter[] = [];
   for (const filter of httpFilters) {
-    if (filter.typed_config.type_url !== httpRbacType) {
-      // A CUSTOM (ext_authz) check needs an HTTP request: fail closed.
-      problems.push(`port ${port} is TCP: ${filter.name} needs HTTP, so every connection is denied`);
-      filters.push({ name: `envoy.filters.network.rbac.${filter.name.split('.').pop()}`, typed_config: denyAll(port) });
-      continue;
+    const config = decoded(filter);
+    if (filter.typed_config.type_url === rbacFilterType) {
+      filters.push({
+        name: filter.name.replace('envoy.filters.http.rbac', 'envoy.filters.network.rbac'),
+        typed_config: any(networkRbacType, {
+          stat_prefix: tcpStatPrefix,
+          ...pick(config, ['rules', 'shadow_rules', 'shadow_rules_stat_prefix']),
+        }),
+      });
+    } else if (filter.typed_config.type_url === extAuthzFilterType) {
+      // Only gRPC providers get here (authorizationFilters leaves HTTP ones out on TCP).
+      const enabled = config['filter_enabled_metadata'] as Config | undefined;
+      filters.push({
+        name: filter.name.replace('envoy.filters.http.ext_authz', 'envoy.filters.network.ext_authz'),
+        typed_config: any(networkExtAuthzType, {
+          stat_prefix: tcpStatPrefix,
+          ...pick(config, ['grpc_service', 'failure_mode_allow', 'transport_api_version']),
+          // The network RBAC filter writes its shadow result under its own name.
+          ...(enabled ? { filter_enabled_metadata: { ...enabled, filter: 'envoy.filters.network.rbac' } } : {}),
+        }),
+      });
+    } else {
+      throw new Error(`${filter.name}: ${filter.typed_config.type_url} has no TCP form`);
     }
-    const config = type.toObject(type.decode(filter.typed_config.value), { enums: String, longs: Number }) as { rules?: Rules };
-    const rules = config.rules;
-    // Shadow-only filters (dry run, CUSTOM's marker) have no enforced rules.
-    if (!rules) continue;
-    const kept: Record<string, unknown> = {};
-    let denyAllRules = false;
-    for (const [name, policy] of Object.entries(rules.policies ?? {})) {
-      if (!httpOnly.test(JSON.stringify(policy))) {
-        kept[name] = policy;
-        continue;
-      }
-      if (rules.action === 'DENY') {
-        denyAllRules = true;
-        problems.push(`port ${port} is TCP: DENY rule ${name} needs HTTP attributes, so every connection is denied`);
-      } else {
-        problems.push(`port ${port} is TCP: ${rules.action ?? 'ALLOW'} rule ${name} needs HTTP attributes and is left out`);
-      }
-    }
-    filters.push({
-      name: filter.name.replace('envoy.filters.http.rbac', 'envoy.filters.network.rbac'),
-      typed_config: denyAllRules
-        ? denyAll(port)
-        : any(networkRbacType, { stat_prefix: `tcp_${port}.`, rules: { action: rules.action ?? 'ALLOW', policies: kept } }),
-    });
   }
-  return { filters, problems };
+  return { filters };
 }
 
-const denyAll = (port: number) =>
-  any(networkRbacType, {
-    stat_prefix: `tcp_${port}.`,
-    rules: { action: 'DENY', policies: { 'deny-all-tcp': { permissions: [{ any: true }], principals: [{ any: true }] } } },
-  });
+function decoded(filter: HttpFilter): Config {
+  const type = typeOf(filter.typed_config.type_url);
+  return type.toObject(type.decode(filter.typed_config.value), { enums: String, longs: Number, bytes: Buffer }) as Config;
+}
+
+const pick = (config: Config, keys: string[]): Config =>
+  Object.fromEntries(keys.filter((key) => config[key] !== undefined).map((key) => [key, config[key]]));

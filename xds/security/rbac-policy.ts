@@ -68,6 +68,13 @@ export interface RuleContext {
   trustDomains: string[];
   /** Whether a match widens access (ALLOW): then anything unenforceable drops the whole rule. */
   grantsAccess: boolean;
+  /**
+   * The rule is for a TCP filter chain (Istio's Generate(forTCP), pilot/pkg/security/authz/model):
+   * the HTTP-only attributes (`hosts`, `methods`, `paths`, `requestPrincipals`,
+   * `request.headers[...]`, `request.auth.*`) cannot be matched, so a DENY or AUDIT rule
+   * is enforced without them and an ALLOW rule naming them is left out.
+   */
+  forTcp?: boolean;
 }
 
 export type RuleOutcome =
@@ -329,6 +336,10 @@ const suffixMatch = (a: string, pattern: string) => pattern.startsWith('*') && a
 const domainsOverlap = (a: string, b: string) =>
   a === b || b === '*' || prefixMatch(a, b) || prefixMatch(b, a) || suffixMatch(a, b) || suffixMatch(b, a);
 
+/** The keys Istio's generators refuse on TCP ("%q is HTTP only", pilot/pkg/security/authz/model/generator.go). */
+const httpOnlyKeys = new Set(['hosts', 'methods', 'paths', 'request.auth.principal', 'request.auth.audiences', 'request.auth.presenter']);
+const isHttpOnly = (key: string) => httpOnlyKeys.has(key) || key.startsWith('request.headers') || key.startsWith('request.auth.claims');
+
 /** The AND of a principal's or permission's fields; `any` alone when none is left. */
 function combine(side: Field['side'], fields: Field[], context: RuleContext, dropped: string[]): Matcher {
   const or = side === 'principal' ? (ids: Matcher[]) => ({ or_ids: { ids } }) : (rules: Matcher[]) => ({ or_rules: { rules } });
@@ -340,7 +351,12 @@ function combine(side: Field['side'], fields: Field[], context: RuleContext, dro
       [f.notValues, true],
     ] as const) {
       if (values.length === 0) continue;
-      const built = f.all ? [f.all(values)] : values.map((v) => (f.one as (value: string) => Built)(v));
+      const built: Built[] =
+        context.forTcp && isHttpOnly(f.key)
+          ? [{ unsupported: 'HTTP only, and this is a TCP filter chain' }]
+          : f.all
+            ? [f.all(values)]
+            : values.map((v) => (f.one as (value: string) => Built)(v));
       const problem = built.find((b): b is { unsupported: string } => typeof b === 'object' && 'unsupported' in b);
       if (problem) {
         const message = `${negated ? 'not ' : ''}${f.key}: ${problem.unsupported}`;

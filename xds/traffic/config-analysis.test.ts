@@ -65,7 +65,7 @@ describe('networking analysis', () => {
             spec: {
               hosts: ['reviews'],
               http: [
-                { route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
+                { match: [{ headers: { 'end-user': { exact: 'jason' } } }], route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
                 { route: [{ destination: { host: 'httpbin.example.com' } }] },
               ],
             },
@@ -130,8 +130,8 @@ describe('objects that got in without the webhook', () => {
             http: [
               {
                 route: [
-                  { destination: { host: 'echo', subset: 'a' }, weight: 50 },
-                  { destination: { host: 'echo', subset: 'b' }, weight: 40 },
+                  { destination: { host: 'echo', subset: 'a' }, weight: 0 },
+                  { destination: { host: 'echo', subset: 'b' }, weight: 0 },
                 ],
               },
             ],

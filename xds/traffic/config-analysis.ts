@@ -18,15 +18,10 @@ import { serviceHost, type MeshModel } from '../model/mesh-model.js';
 import { authorizationFilters, type PolicyProblem } from '../security/authorization-policies.js';
 import { requestAuthenticationFilters } from '../security/request-authentication.js';
 import { appliesTo, authorizationPoliciesFor } from '../security/workload-policies.js';
+import { conflictingMeshGatewayHosts, serverCertificateVerification, unreachableRules, type AnalysisMessage } from './config-analyzers.js';
 import { hostMatches, labelsMatch, resolveHost } from './host-names.js';
 
-export interface AnalysisMessage {
-  /** Istio's analyzer code and name, e.g. IST0101 ReferencedResourceNotFound. */
-  code: string;
-  name: string;
-  level: 'ERROR' | 'WARNING';
-  message: string;
-}
+export type { AnalysisMessage } from './config-analyzers.js';
 
 export interface ConfigVerdict {
   kind: string;
@@ -68,8 +63,17 @@ export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
     );
 
   const verdicts: ConfigVerdict[] = [];
-  for (const rule of config.virtualServices) verdicts.push(verdict(rule, virtualServiceMessages(rule, model, hostExists, subsetsOf)));
-  for (const rule of config.destinationRules) verdicts.push(verdict(rule, destinationRuleMessages(rule, model, hostExists)));
+  const conflicts = conflictingMeshGatewayHosts(config.virtualServices, model.clusterDomain);
+  for (const rule of config.virtualServices)
+    verdicts.push(
+      verdict(rule, [
+        ...virtualServiceMessages(rule, model, hostExists, subsetsOf),
+        ...(conflicts.get(`${rule.namespace}/${rule.name}`) ?? []),
+        ...unreachableRules(rule.spec),
+      ]),
+    );
+  for (const rule of config.destinationRules)
+    verdicts.push(verdict(rule, [...destinationRuleMessages(rule, model, hostExists), ...serverCertificateVerification(rule)]));
   for (const rule of [...config.serviceEntries, ...config.workloadEntries, ...config.sidecars]) verdicts.push(verdict(rule, []));
   return verdicts;
 }

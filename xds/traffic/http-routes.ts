@@ -14,9 +14,15 @@ export const outboundClusterName = (port: number, host: string, subset = '') => 
 
 const faultType = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const previousHostsType = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
+const previousPrioritiesType = 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig';
 export const faultFilterName = 'envoy.filters.http.fault';
 
-/** Istio's default retry policy for sidecars (no `retries` in the route). */
+/**
+ * Istio's retryOn when a route has no `retries`, or `retries` without `retryOn`
+ * (pilot/pkg/networking/core/route/retry/retry.go defaultRetryOn). It names
+ * `retriable-status-codes` but lists no code, so no HTTP status (503 included) is retried:
+ * only connection failures, refused streams and gRPC UNAVAILABLE / CANCELLED.
+ */
 const defaultRetryOn = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
 
 type Route = Record<string, unknown>;
@@ -33,21 +39,29 @@ export interface RouteTarget {
   port: number;
 }
 
-/** The routes of a virtual host: the VirtualService's, else one default route to the service. */
+/**
+ * The routes of a virtual host: the VirtualService's, else one default route to the
+ * service, as Istio's BuildDefaultHTTPOutboundRoute (pilot/pkg/networking/core/route/route.go)
+ * builds it for either kind of proxy: no timeout, the default retry policy (its
+ * previous-hosts predicate kept even with a consistent hash), the DestinationRule's hash
+ * policy, and `<host>:<port>/*` as the tracing operation.
+ */
 export function httpRoutes(target: RouteTarget): Route[] {
   const rule = target.view.virtualServiceFor(target.hostname);
   const routes = rule ? virtualServiceRoutes(rule, target) : [];
   if (routes.length > 0) return routes;
+  const cluster = outboundClusterName(target.port, target.hostname);
   return [
     {
       name: 'default',
       match: { prefix: '/' },
       route: {
-        cluster: outboundClusterName(target.port, target.hostname),
-        ...timeoutFields(undefined),
-        ...(target.view.scope.kind === 'sidecar' ? { retry_policy: retryPolicy(undefined, 'sidecar') } : {}),
+        cluster,
+        ...timeoutFields(undefined, 'sidecar'),
+        retry_policy: retryPolicy(undefined, false),
         ...hashFields(target, [{ host: target.hostname, port: target.port }]),
       },
+      decorator: { operation: `${target.hostname}:${target.port}/*` },
     },
   ];
 }
@@ -56,21 +70,23 @@ function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: Ro
   const { view } = target;
   const kind = view.scope.kind;
   const routes: Route[] = [];
-  (rule.spec.http ?? []).forEach((http, index) => {
+  for (const http of rule.spec.http ?? []) {
     const matches = applicableMatches(http, target);
-    if (matches === undefined) return;
-    const name = http.name ?? `${rule.namespace}.${rule.name}.${index}`;
+    if (matches === undefined) continue;
     const action = routeAction(rule, http, target);
     for (const match of matches) {
+      const translated = routeMatch(match);
       routes.push({
-        name,
-        match: routeMatch(match),
+        // Istio's route name: the HTTP route's name, dotted with the match's (route.go TranslateRoute).
+        name: `${http.name ?? ''}${match?.name ? `.${match.name}` : ''}`,
+        match: translated,
         ...action,
+        decorator: { operation: routeOperation(translated, action, rule.name, target.port) },
         ...(http.fault ? { typed_per_filter_config: { [faultFilterName]: any(faultType, httpFault(http.fault)) } } : {}),
         ...(kind === 'sidecar' ? headerOperations([http.headers, singleDestinationHeaders(http)]) : {}),
       });
     }
-  });
+  }
   return routes;
 }
 
@@ -107,6 +123,21 @@ function headerMatcher(name: string, match: StringMatch, invert = false): Record
     ...(specified ? { string_match: stringMatcher(match) } : { present_match: true }),
     ...(invert ? { invert_match: true } : {}),
   };
+}
+
+/**
+ * The tracing operation of a route (route.go GetRouteOperation): `<host>:<port><path>` of
+ * its one cluster, else `<VirtualService name>:<listener port><path>`, where the path is
+ * the prefix and `*`, the exact path, or the regex.
+ */
+function routeOperation(match: Record<string, unknown>, action: Route, virtualService: string, port: number): string {
+  const regex = (match['safe_regex'] as { regex?: string } | undefined)?.regex;
+  const path =
+    match['prefix'] !== undefined ? `${String(match['prefix'])}*` : match['path'] !== undefined ? String(match['path']) : (regex ?? '/*');
+  const cluster = (action['route'] as { cluster?: string } | undefined)?.cluster;
+  const parts = cluster?.split('|');
+  if (parts && parts.length === 4 && parts[0] === 'outbound') return `${parts[3]}:${parts[1]}${path}`;
+  return `${virtualService}:${port}${path}`;
 }
 
 export function routeMatch(match: HttpMatch | undefined): Record<string, unknown> {
@@ -183,11 +214,14 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
     };
   }
   const destinations = (http.route ?? []).map((d) => resolveDestination(rule, d, target));
-  // Istio drops zero-weight destinations; a single destination takes all traffic.
+  // As Istio's applyHTTPRouteDestination (route.go): one destination is the route's cluster,
+  // whatever its weight; with more, the zero-weight ones are dropped and the rest go to
+  // weighted_clusters with their weights as written. Weights are relative (Istio 1.15+:
+  // 60/60 splits evenly), so no total_weight is set: Envoy and gRPC divide by their sum.
   const weighted = destinations.length === 1 ? destinations : destinations.filter((d) => d.weight > 0);
   const action: Record<string, unknown> = {};
-  if (weighted.length === 1) {
-    const only = weighted[0] as ResolvedDestination;
+  if (destinations.length === 1) {
+    const only = destinations[0] as ResolvedDestination;
     action['cluster'] = outboundClusterName(only.port, only.host, only.subset);
   } else {
     action['weighted_clusters'] = {
@@ -198,10 +232,12 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
       })),
     };
   }
-  Object.assign(action, timeoutFields(http.timeout));
-  const retries = retryPolicy(http.retries, kind);
+  Object.assign(action, timeoutFields(http.timeout, kind));
+  const hash = hashFields(target, weighted);
+  // Retrying on another host would defeat a consistent hash: Istio drops the predicate for one hashed destination.
+  const retries = retryPolicy(http.retries, destinations.length === 1 && hash['hash_policy'] !== undefined);
   if (retries) action['retry_policy'] = retries;
-  Object.assign(action, hashFields(target, weighted));
+  Object.assign(action, hash);
   if (kind === 'sidecar') {
     if (http.rewrite?.uri !== undefined) action['prefix_rewrite'] = http.rewrite.uri;
     const regexRewrite = http.rewrite?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;
@@ -215,19 +251,28 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
   return { route: action };
 }
 
-/** VirtualService timeouts: Envoy reads `timeout`, gRPC `max_stream_duration` (gRFC A31). Unset means none, as in Istio. */
-function timeoutFields(timeout: string | undefined): Record<string, unknown> {
+/**
+ * A route's timeouts, as Istio's setTimeout (route.go): `timeout` is the VirtualService's,
+ * unset meaning none (0). Envoy sidecars get the same value as `max_grpc_timeout` (the
+ * grpc-timeout header is honoured up to it, 0 meaning unbounded); proxyless gRPC reads
+ * `max_stream_duration` instead (gRFC A31). Istio's default route (no VirtualService) takes
+ * the sidecar form for both kinds.
+ */
+function timeoutFields(timeout: string | undefined, kind: 'sidecar' | 'grpc'): Record<string, unknown> {
   const duration = timeout ? protoDuration(timeout) : { seconds: 0 };
-  return { timeout: duration, max_stream_duration: { max_stream_duration: duration, grpc_timeout_header_max: duration } };
+  return kind === 'grpc'
+    ? { timeout: duration, max_stream_duration: { max_stream_duration: duration } }
+    : { timeout: duration, max_grpc_timeout: duration };
 }
 
+/** The hash policies of the destinations' DestinationRules, one after another, as Istio appends them (route.go). */
 function hashFields(target: RouteTarget, destinations: ReadonlyArray<{ host: string; port: number; subset?: string }>): Route {
-  const first = destinations[0];
-  if (!first) return {};
-  const rule = target.view.destinationRuleFor(first.host);
-  if (!rule) return {};
-  const subset = first.subset ? rule.subsets.find((s) => s.name === first.subset) : undefined;
-  const policies = hashPolicies(effectivePolicy(rule.trafficPolicy, subset, first.port), target.view.scope.kind);
+  const policies = destinations.flatMap((destination) => {
+    const rule = target.view.destinationRuleFor(destination.host);
+    if (!rule) return [];
+    const subset = destination.subset ? rule.subsets.find((s) => s.name === destination.subset) : undefined;
+    return hashPolicies(effectivePolicy(rule.trafficPolicy, subset, destination.port), target.view.scope.kind);
+  });
   return policies.length > 0 ? { hash_policy: policies } : {};
 }
 
@@ -274,37 +319,76 @@ function httpFault(fault: NonNullable<HttpRoute['fault']>): Record<string, unkno
 }
 
 /**
- * Istio's retries: attempts 0 turns them off; numeric retryOn entries become
- * retriable status codes; unset means Istio's default policy for sidecars and
- * none for proxyless gRPC, which has its own retry semantics.
+ * A route's Envoy RetryPolicy, as Istio's ConvertPolicy
+ * (pilot/pkg/networking/core/route/retry/retry.go), the same for sidecars and proxyless
+ * gRPC (grpc-js-xds keeps the gRPC codes it knows from `retry_on`: `unavailable`,
+ * `cancelled`...):
+ * - no `retries`: the default policy: 2 retries on `defaultRetryOn` (no HTTP status
+ *   retried, so an application's 503 to a POST is not sent again), on another host
+ *   (previous_hosts predicate, 5 host selection attempts) unless the route's one
+ *   destination is consistently hashed;
+ * - `attempts` 0 or less: no retries (undefined);
+ * - otherwise `attempts` retries, `retryOn` when given (entries that are HTTP status codes
+ *   become `retriable_status_codes`, `retriable-status-codes` appended if missing), else
+ *   the default conditions; `perTryTimeout`, `retryIgnorePreviousHosts` (false drops the
+ *   predicate), `retryRemoteLocalities` (previous_priorities, update frequency 2) and
+ *   `backoff` (the base interval) as given.
  */
-export function retryPolicy(retries: HttpRoute['retries'], kind: 'sidecar' | 'grpc'): Record<string, unknown> | undefined {
-  if (!retries) {
-    if (kind === 'grpc') return undefined;
-    return { ...envoyRetryExtras(), retry_on: defaultRetryOn, num_retries: { value: 2 }, retriable_status_codes: [503] };
-  }
+export function retryPolicy(retries: HttpRoute['retries'], consistentHash: boolean): Record<string, unknown> | undefined {
+  const previousHosts = consistentHash ? {} : previousHostsPredicate();
+  const base = { num_retries: { value: 2 }, retry_on: defaultRetryOn, host_selection_retry_max_attempts: 5, ...previousHosts };
+  if (!retries) return base;
   if (!retries.attempts || retries.attempts <= 0) return undefined;
-  const conditions = (retries.retryOn ?? defaultRetryOn)
-    .split(',')
-    .map((c) => c.trim())
-    .filter(Boolean);
-  const codes = conditions.filter((c) => /^\d+$/.test(c)).map(Number);
-  const named = conditions.filter((c) => !/^\d+$/.test(c));
-  if (codes.length > 0 && !named.includes('retriable-status-codes')) named.push('retriable-status-codes');
+  const fields = retries as NonNullable<HttpRoute['retries']> & {
+    retryIgnorePreviousHosts?: boolean;
+    retryRemoteLocalities?: boolean;
+    backoff?: string;
+  };
+  let retryOn = defaultRetryOn;
+  let codes: number[] = [];
+  if (fields.retryOn) {
+    const conditions = fields.retryOn
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean);
+    codes = conditions.filter(isHttpStatus).map(Number);
+    retryOn = conditions.filter((c) => !isHttpStatus(c)).join(',');
+    // Istio appends with a comma even when only codes were given (",retriable-status-codes"); Envoy skips the empty entry.
+    if (codes.length > 0 && !retryOn.includes('retriable-status-codes')) retryOn += ',retriable-status-codes';
+  }
+  const predicate =
+    fields.retryIgnorePreviousHosts === undefined ? previousHosts : fields.retryIgnorePreviousHosts ? previousHostsPredicate() : {};
   return {
-    ...(kind === 'sidecar' ? envoyRetryExtras() : {}),
-    retry_on: named.join(','),
-    num_retries: { value: retries.attempts },
-    ...(retries.perTryTimeout ? { per_try_timeout: protoDuration(retries.perTryTimeout) } : {}),
+    retry_on: retryOn,
+    num_retries: { value: fields.attempts },
     ...(codes.length > 0 ? { retriable_status_codes: codes } : {}),
+    ...(fields.perTryTimeout ? { per_try_timeout: protoDuration(fields.perTryTimeout) } : {}),
+    host_selection_retry_max_attempts: 5,
+    ...predicate,
+    ...(fields.retryRemoteLocalities
+      ? {
+          retry_priority: {
+            name: 'envoy.retry_priorities.previous_priorities',
+            typed_config: any(previousPrioritiesType, { update_frequency: 2 }),
+          },
+        }
+      : {}),
+    ...(fields.backoff ? { retry_back_off: { base_interval: protoDuration(fields.backoff) } } : {}),
   };
 }
 
-/** Envoy retries on another host than the one that failed, as Istio configures. */
-const envoyRetryExtras = () => ({
+/** Retries go to another host than the one that failed (Istio's xdsfilters.RetryPreviousHosts). */
+const previousHostsPredicate = () => ({
   retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: any(previousHostsType, {}) }],
-  host_selection_retry_max_attempts: 5,
 });
+
+/** The status codes Go's net/http names (http.StatusText), which Istio's parseRetryOn takes as retriable status codes. */
+const httpStatusCodes = new Set([
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404,
+  405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502,
+  503, 504, 505, 506, 507, 508, 510, 511,
+]);
+const isHttpStatus = (condition: string) => /^[+-]?\d+$/.test(condition) && httpStatusCodes.has(Number(condition));
 
 const redirectCodes: Record<number, string> = {
   301: 'MOVED_PERMANENTLY',

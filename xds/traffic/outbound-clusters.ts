@@ -6,6 +6,7 @@ import { effectivePolicy, type PolicyFields } from './cluster-policy.js';
 import { labelsMatch } from './host-names.js';
 import { outboundClusterName } from './http-routes.js';
 import type { ProxyView, VisibleService } from './proxy-view.js';
+import { portProtocol } from './port-protocol.js';
 
 export interface OutboundCluster {
   name: string;
@@ -55,5 +56,5 @@ export function serviceClusters(view: ProxyView, { service, hostname }: VisibleS
 
 /** The ports a sidecar or proxyless client can call: Istio builds no cluster or listener for UDP ports (pilot/pkg/networking/core/cluster.go). */
 export function outboundPorts(service: MeshService): ServicePort[] {
-  return service.ports.filter((port) => port.protocol.toUpperCase() !== 'UDP');
+  return service.ports.filter((port) => portProtocol(service, port) !== 'UDP');
 }

@@ -8,6 +8,7 @@ import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-mod
 import { exportedTo, hostMatches, hostSpecificity, labelsMatch } from './host-names.js';
 import type { ProxyScope } from './proxy-scope.js';
 import { MeshIndex } from './mesh-index.js';
+import { portProtocol, type Protocol } from './port-protocol.js';
 
 export interface VisibleService {
   service: MeshService;
@@ -60,20 +61,21 @@ export class ProxyView {
 
   /**
    * The ports this proxy's workload serves: the target ports of the Services in its
-   * namespace that select its labels, with their protocol (HTTP and gRPC get HTTP
-   * filters; the rest is TCP).
+   * namespace that select its labels, with Istio's protocol of the service port
+   * (traffic/port-protocol.ts). Of two Services on one target port, the first in the
+   * model decides, as Istio keeps one chain per target port. Only TCP (L4) ports:
+   * Istio builds no inbound chain for UDP.
    */
-  inboundPorts(): Array<{ port: number; http: boolean }> {
-    const ports = new Map<number, boolean>();
+  inboundPorts(): Array<{ port: number; protocol: Protocol }> {
+    const ports = new Map<number, Protocol>();
     for (const service of this.index.byNamespace.get(this.scope.namespace) ?? []) {
       if (!service.selector || !labelsMatch(service.selector, this.scope.labels)) continue;
       for (const port of service.ports) {
-        if (port.targetPort === undefined || port.protocol !== 'TCP') continue;
-        const http = /^(http|http2|grpc|grpc-web)$/.test(port.appProtocol ?? '');
-        ports.set(port.targetPort, (ports.get(port.targetPort) ?? false) || http);
+        if (port.targetPort === undefined || port.protocol !== 'TCP' || ports.has(port.targetPort)) continue;
+        ports.set(port.targetPort, portProtocol(service, port));
       }
     }
-    return [...ports].sort((a, b) => a[0] - b[0]).map(([port, http]) => ({ port, http }));
+    return [...ports].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
   }
 
   /** The service a hostname names, if this proxy sees it (of several with one hostname, the last in model order). */

@@ -59,9 +59,11 @@ function cluster(): { services: V1Service[]; slices: V1EndpointSlice[]; pods: V1
 }
 
 function modelWith(caseName: string): MeshModel {
-  const documents = parseAllDocuments(readFileSync(join(testdata, 'cases', `${caseName}.yaml`), 'utf8')).map(
-    (d) => d.toJS() as IstioObject,
-  );
+  return modelOf(parseAllDocuments(readFileSync(join(testdata, 'cases', `${caseName}.yaml`), 'utf8')).map((d) => d.toJS() as IstioObject));
+}
+
+/** The bookinfo cluster with these Istio objects. */
+function modelOf(documents: IstioObject[]): MeshModel {
   const plural = (kind: string) => (kind.endsWith('Entry') ? `${kind.toLowerCase().slice(0, -1)}ies` : `${kind.toLowerCase()}s`);
   const byPlural: Record<string, IstioObject[]> = {};
   for (const object of documents) (byPlural[plural(object.kind ?? '')] ??= []).push(object);
@@ -144,11 +146,17 @@ describe('VirtualService semantics', () => {
   });
 
   it('sets timeouts where each proxy reads them, retries with per-try timeouts and status codes, and attempts 0 as no retries', () => {
+    const timeout = { seconds: '1', nanos: 500_000_000 };
     for (const kind of ['sidecar', 'grpc'] as const) {
       const [first, second] = routesFor(generate(modelWith('retries-timeouts'), productpage(kind)), 'ratings.bookinfo.svc.cluster.local');
+      // As Istio's setTimeout: Envoy bounds the grpc-timeout header by max_grpc_timeout, gRPC reads max_stream_duration.
+      expect(first?.['route']).toEqual(
+        expect.objectContaining(
+          kind === 'grpc' ? { timeout, max_stream_duration: { max_stream_duration: timeout } } : { timeout, max_grpc_timeout: timeout },
+        ),
+      );
+      expect(first?.['route'][kind === 'grpc' ? 'max_grpc_timeout' : 'max_stream_duration']).toBeUndefined();
       expect(first?.['route']).toMatchObject({
-        timeout: { seconds: '1', nanos: 500_000_000 },
-        max_stream_duration: { max_stream_duration: { seconds: '1', nanos: 500_000_000 } },
         retry_policy: {
           retry_on: 'unavailable,cancelled,retriable-status-codes',
           num_retries: { value: 3 },
@@ -288,9 +296,111 @@ describe('ServiceEntry, WorkloadEntry and Sidecar', () => {
     expect(hosts(scoped)).toContain('outbound|9080||weftd.istio-system.svc.cluster.local');
     expect(hosts(scoped)).toContain('outbound|9080||reviews.bookinfo.svc.cluster.local');
     const fallback = scoped.routes[0]?.['virtual_hosts'].at(-1);
-    expect(fallback).toMatchObject({ name: 'block_all', routes: [{ route: { cluster: 'BlackHoleCluster' } }] });
+    // As Istio's block_all: answered 502 by the sidecar itself.
+    expect(fallback).toMatchObject({ name: 'block_all', routes: [{ direct_response: { status: 502 } }] });
     // A proxy in a namespace without a Sidecar still sees everything.
     const elsewhere = generate(modelWith('sidecar-scope'), { kind: 'sidecar', namespace: 'other', labels: {} });
     expect(hosts(elsewhere)).toContain('outbound|9080||reviews.bookinfo.svc.cluster.local');
+  });
+});
+
+describe('weights and route defaults, as Istio', () => {
+  const reviewsSubsets: IstioObject = {
+    kind: 'DestinationRule',
+    metadata: { name: 'reviews', namespace: 'bookinfo' },
+    spec: {
+      host: 'reviews',
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' } },
+      ],
+    },
+  };
+  const reviews = (http: object[]): IstioObject => ({
+    kind: 'VirtualService',
+    metadata: { name: 'reviews', namespace: 'bookinfo' },
+    spec: { hosts: ['reviews'], http },
+  });
+  const split = (...weights: number[]) => ({
+    route: weights.map((weight, i) => ({ destination: { host: 'reviews', subset: `v${i + 1}` }, weight })),
+  });
+  const routeOf = (kind: ProxyKind, objects: IstioObject[]) =>
+    routesFor(generate(modelOf(objects), productpage(kind)), 'reviews.bookinfo.svc.cluster.local')[0]?.['route'];
+
+  it.each(['sidecar', 'grpc'] as const)('splits 60/60 evenly: weights as written, relative, no total_weight (%s)', (kind) => {
+    const route = routeOf(kind, [reviewsSubsets, reviews([split(60, 60)])]);
+    expect(route.weighted_clusters).toEqual({
+      clusters: [
+        { name: 'outbound|9080|v1|reviews.bookinfo.svc.cluster.local', weight: { value: 60 } },
+        { name: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', weight: { value: 60 } },
+      ],
+    });
+  });
+
+  it('drops zero weights from a split but keeps it a split; one destination is the cluster whatever its weight', () => {
+    expect(routeOf('sidecar', [reviewsSubsets, reviews([split(100, 0)])]).weighted_clusters).toEqual({
+      clusters: [{ name: 'outbound|9080|v1|reviews.bookinfo.svc.cluster.local', weight: { value: 100 } }],
+    });
+    expect(routeOf('sidecar', [reviewsSubsets, reviews([split(0)])]).cluster).toBe('outbound|9080|v1|reviews.bookinfo.svc.cluster.local');
+  });
+
+  // Istio's DefaultPolicy (retry/retry.go): no status code, so an application's 503 to a POST is not sent again.
+  const defaultRetries = {
+    retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+    num_retries: { value: 2 },
+    retry_host_predicate: [
+      {
+        name: 'envoy.retry_host_predicates.previous_hosts',
+        typed_config: { type_url: 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' },
+      },
+    ],
+    host_selection_retry_max_attempts: '5',
+  };
+
+  it.each(['sidecar', 'grpc'] as const)('retries no HTTP status by default, with or without a VirtualService (%s)', (kind) => {
+    for (const objects of [[], [reviews([{ route: [{ destination: { host: 'reviews' } }] }])]]) {
+      const route = routeOf(kind, objects);
+      expect(route.retry_policy).toEqual(defaultRetries);
+      expect(route.retry_policy.retriable_status_codes).toBeUndefined();
+      expect(route.retry_policy.retry_on.split(',')).not.toEqual(expect.arrayContaining(['5xx']));
+    }
+  });
+
+  it('takes the default conditions when `retries` has no retryOn, and drops the host predicate for a hashed destination', () => {
+    const route = routeOf('sidecar', [reviews([{ route: [{ destination: { host: 'reviews' } }], retries: { attempts: 4 } }])]);
+    expect(route.retry_policy).toEqual({ ...defaultRetries, num_retries: { value: 4 } });
+    const hashed: IstioObject = {
+      ...reviewsSubsets,
+      spec: { host: 'reviews', trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } } },
+    };
+    const sticky = routeOf('sidecar', [hashed, reviews([{ route: [{ destination: { host: 'reviews' } }] }])]);
+    expect(sticky.hash_policy).toEqual([{ header: { header_name: 'x-user' } }]);
+    const { retry_host_predicate: _predicate, ...withoutPredicate } = defaultRetries;
+    expect(sticky.retry_policy).toEqual(withoutPredicate);
+  });
+
+  it('reads retryIgnorePreviousHosts, retryRemoteLocalities and backoff, and codes only with retriable-status-codes', () => {
+    const route = routeOf('sidecar', [
+      reviews([
+        {
+          route: [{ destination: { host: 'reviews' } }],
+          retries: { attempts: 1, retryOn: '503', retryIgnorePreviousHosts: false, retryRemoteLocalities: true, backoff: '50ms' },
+        },
+      ]),
+    ]);
+    expect(route.retry_policy).toEqual({
+      retry_on: ',retriable-status-codes',
+      retriable_status_codes: [503],
+      num_retries: { value: 1 },
+      host_selection_retry_max_attempts: '5',
+      retry_priority: {
+        name: 'envoy.retry_priorities.previous_priorities',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig',
+          update_frequency: 2,
+        },
+      },
+      retry_back_off: { base_interval: { nanos: 50_000_000 } },
+    });
   });
 });

@@ -1,0 +1,213 @@
+package oracle
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/test/xdstest"
+)
+
+// runCall simulates one call with Istio's simulator (listener, filter chain,
+// virtual host), then matches the route with headers and method as Envoy does
+// (the simulator matches paths only), reads weighted clusters, and evaluates the
+// RBAC filters of the chain taken.
+func runCall(t *testing.T, sim *simulation.Simulation, spec CallSpec) Outcome {
+	call := simulation.Call{
+		Address:    spec.Address,
+		Port:       spec.Port,
+		Path:       spec.Path,
+		Protocol:   simulation.Protocol(spec.Protocol),
+		TLS:        simulation.TLSMode(spec.TLS),
+		Alpn:       spec.Alpn,
+		Sni:        spec.Sni,
+		HostHeader: spec.Host,
+		CallMode:   simulation.CallMode(spec.Mode),
+		Headers:    http.Header{},
+	}
+	if call.CallMode == "" {
+		call.CallMode = simulation.CallModeOutbound
+	}
+	for name, value := range spec.Headers {
+		call.Headers[name] = []string{value}
+	}
+	result := sim.Run(call)
+	out := Outcome{
+		Listener:    result.ListenerMatched,
+		FilterChain: result.FilterChainMatched,
+		RouteConfig: result.RouteConfigMatched,
+		VirtualHost: result.VirtualHostMatched,
+		Route:       result.RouteMatched,
+	}
+	if result.ClusterMatched != "" {
+		out.Clusters = map[string]float64{result.ClusterMatched: 1}
+	}
+	if result.Error != nil && result.Error != simulation.ErrNoRoute {
+		out.Error = result.Error.Error()
+		return out
+	}
+	l := xdstest.ExtractListener(result.ListenerMatched, sim.Listeners)
+	chain := chainOf(l, result.FilterChainMatched)
+	request := requestOf(spec)
+	if hcm := xdstest.ExtractHTTPConnectionManager(t, chain); hcm != nil && result.VirtualHostMatched != "" {
+		rc := hcm.GetRouteConfig()
+		if rc == nil {
+			rc = xdstest.ExtractRouteConfigurations(sim.Routes)[result.RouteConfigMatched]
+		}
+		out.Error = ""
+		out.Route, out.Clusters, out.Response = "", nil, ""
+		if vh := virtualHostNamed(rc, result.VirtualHostMatched); vh != nil {
+			if r := matchRoute(vh.Routes, request); r != nil {
+				out.Route = r.Name
+				out.Clusters, out.Response = destinationOf(r)
+				out.Retry, out.Timeout = retryOf(r, vh)
+			} else {
+				out.Error = simulation.ErrNoRoute.Error()
+			}
+		}
+		out.Authz, out.AuthzPolicy = evaluateChainRBAC(chain, request, hcm)
+	} else if chain != nil {
+		if result.Error != nil {
+			out.Error = result.Error.Error()
+		}
+		out.Authz, out.AuthzPolicy = evaluateChainRBAC(chain, request, nil)
+	}
+	return out
+}
+
+// chainOf finds the filter chain the simulator picked: by name, or the default chain.
+func chainOf(l *listener.Listener, name string) *listener.FilterChain {
+	if l == nil {
+		return nil
+	}
+	for _, fc := range l.FilterChains {
+		if fc.Name == name {
+			return fc
+		}
+	}
+	if l.DefaultFilterChain != nil && l.DefaultFilterChain.Name == name {
+		return l.DefaultFilterChain
+	}
+	return nil
+}
+
+func virtualHostNamed(rc *route.RouteConfiguration, name string) *route.VirtualHost {
+	for _, vh := range rc.GetVirtualHosts() {
+		if vh.Name == name {
+			return vh
+		}
+	}
+	return nil
+}
+
+// destinationOf reads a route's action: a cluster, weighted clusters (as shares), or a response.
+func destinationOf(r *route.Route) (map[string]float64, string) {
+	switch action := r.Action.(type) {
+	case *route.Route_Route:
+		if c := action.Route.GetCluster(); c != "" {
+			return map[string]float64{c: 1}, ""
+		}
+		if w := action.Route.GetWeightedClusters(); w != nil {
+			total := 0.0
+			for _, c := range w.Clusters {
+				total += float64(c.GetWeight().GetValue())
+			}
+			shares := map[string]float64{}
+			for _, c := range w.Clusters {
+				if total > 0 && c.GetWeight().GetValue() > 0 {
+					shares[c.Name] += float64(c.GetWeight().GetValue()) / total
+				}
+			}
+			return shares, ""
+		}
+		if h := action.Route.GetClusterHeader(); h != "" {
+			return nil, "cluster from header " + h
+		}
+	case *route.Route_DirectResponse:
+		return nil, "direct " + strconv.Itoa(int(action.DirectResponse.GetStatus()))
+	case *route.Route_Redirect:
+		return nil, "redirect"
+	}
+	return nil, "none"
+}
+
+// request is what RBAC and route matching see of a call.
+type request struct {
+	http      bool
+	headers   map[string]string // lower-case names, with :method, :path, :authority
+	path      string
+	port      int
+	principal string
+	sourceIP  string
+	sni       string
+}
+
+func requestOf(spec CallSpec) request {
+	r := request{
+		http:      spec.Protocol == "http" || spec.Protocol == "http2",
+		headers:   map[string]string{},
+		path:      spec.Path,
+		port:      spec.Port,
+		principal: spec.SourcePrincipal,
+		sourceIP:  spec.SourceIP,
+		sni:       spec.Sni,
+	}
+	if r.path == "" {
+		r.path = "/"
+	}
+	if r.sourceIP == "" {
+		r.sourceIP = "10.0.0.99"
+	}
+	for name, value := range spec.Headers {
+		r.headers[strings.ToLower(name)] = value
+	}
+	if r.http {
+		method := spec.Method
+		if method == "" {
+			method = "GET"
+		}
+		r.headers[":method"] = method
+		r.headers[":path"] = r.path
+		r.headers[":authority"] = spec.Host
+	}
+	return r
+}
+
+// retryOf summarises what decides retries and timeouts of a routed call: the
+// route's retry policy (or the virtual host's), and the route timeout.
+func retryOf(r *route.Route, vh *route.VirtualHost) (string, string) {
+	action := r.GetRoute()
+	if action == nil {
+		return "", ""
+	}
+	policy := action.GetRetryPolicy()
+	if policy == nil {
+		policy = vh.GetRetryPolicy()
+	}
+	retry := "none"
+	if policy != nil {
+		attempts := uint32(1)
+		if policy.GetNumRetries() != nil {
+			attempts = policy.GetNumRetries().GetValue()
+		}
+		codes := []string{}
+		for _, code := range policy.GetRetriableStatusCodes() {
+			codes = append(codes, strconv.Itoa(int(code)))
+		}
+		retry = fmt.Sprintf("%d on %s codes [%s]", attempts, policy.GetRetryOn(), strings.Join(codes, ","))
+		if t := policy.GetPerTryTimeout(); t != nil {
+			retry += " per try " + t.AsDuration().String()
+		}
+	}
+	timeout := "15s (Envoy's default)"
+	if t := action.GetTimeout(); t != nil {
+		timeout = t.AsDuration().String()
+	}
+	return retry, timeout
+}

@@ -1,0 +1,168 @@
+package oracle
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"istio.io/istio/pilot/pkg/config/kube/crd"
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/config/schema/gvk"
+
+	meshconfig "istio.io/api/mesh/v1alpha1"
+)
+
+// TestOracle reads $WEFT_ORACLE_INPUT, runs every case through Istio and through
+// Weft's resources, and writes $WEFT_ORACLE_OUTPUT. A case that cannot run gets
+// an error in the output; the test itself fails only when the files cannot be read or written.
+func TestOracle(t *testing.T) {
+	inPath, outPath := os.Getenv("WEFT_ORACLE_INPUT"), os.Getenv("WEFT_ORACLE_OUTPUT")
+	if inPath == "" || outPath == "" {
+		t.Fatal("set WEFT_ORACLE_INPUT (cases, JSON) and WEFT_ORACLE_OUTPUT (where the outcomes go)")
+	}
+	raw, err := os.ReadFile(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var input Input
+	if err := json.Unmarshal(raw, &input); err != nil {
+		t.Fatalf("reading %s: %v", inPath, err)
+	}
+	output := Output{Cases: []CaseOutput{}}
+	for _, c := range input.Cases {
+		result := CaseOutput{Name: c.Name, Invalid: []string{}, Calls: []CallOutcome{}}
+		t.Run(c.Name, func(t *testing.T) {
+			result.Error = "the simulation stopped (see the test log)"
+			runCase(t, c, &result)
+			result.Error = ""
+		})
+		output.Cases = append(output.Cases, result)
+	}
+	encoded, err := json.MarshalIndent(output, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(outPath, encoded, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runCase(t *testing.T, c Case, result *CaseOutput) {
+	weft, err := decodeResources(c.Weft)
+	if err != nil {
+		result.Error = err.Error()
+		return
+	}
+
+	configs, _, err := crd.ParseInputs(c.Istio)
+	if err != nil {
+		result.Error = fmt.Sprintf("Istio objects: %v", err)
+		return
+	}
+	for i := range configs {
+		// The API server's configs carry the cluster's domain, which short names (reviews) resolve against.
+		configs[i].Domain = "cluster.local"
+	}
+	m := mesh.DefaultMeshConfig()
+	if c.Mesh.RootNamespace != "" {
+		m.RootNamespace = c.Mesh.RootNamespace
+	}
+	if c.Mesh.OutboundTrafficPolicy == "REGISTRY_ONLY" {
+		m.OutboundTrafficPolicy = &meshconfig.MeshConfig_OutboundTrafficPolicy{Mode: meshconfig.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY}
+	}
+	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
+		Configs:                configs,
+		KubernetesObjectString: c.Kube,
+		MeshConfig:             m,
+	})
+	if os.Getenv("WEFT_ORACLE_DEBUG") != "" {
+		for _, k := range []config.GroupVersionKind{gvk.VirtualService, gvk.DestinationRule, gvk.ServiceEntry, gvk.AuthorizationPolicy} {
+			t.Logf("%s: %d in Istio's store", k.Kind, len(s.Store().List(k, "")))
+		}
+		t.Logf("virtual services for the proxy: %d", len(s.PushContext().VirtualServicesForGateway(c.Proxy.Namespace, "mesh")))
+	}
+	labels := c.Proxy.Labels
+	proxy := s.SetupProxy(&model.Proxy{
+		ID:              c.Proxy.ID,
+		ConfigNamespace: c.Proxy.Namespace,
+		IPAddresses:     []string{c.Proxy.IP},
+		Labels:          labels,
+		Metadata:        &model.NodeMetadata{Labels: labels, Namespace: c.Proxy.Namespace, IstioVersion: "1.28.0"},
+	})
+	istio := simulation.NewSimulation(t, s, proxy)
+	if os.Getenv("WEFT_ORACLE_DEBUG") != "" {
+		for _, r := range istio.Routes {
+			t.Logf("Istio route %s", protojson.Format(r))
+		}
+	}
+	result.Invalid = validateAll(weft, &decoded{listeners: istio.Listeners, clusters: istio.Clusters, routes: istio.Routes})
+	weftSim := simulation.NewSimulation(t, s, proxy)
+	weftSim.Listeners, weftSim.Clusters, weftSim.Routes = weft.listeners, weft.clusters, weft.routes
+
+	for _, call := range c.Calls {
+		result.Calls = append(result.Calls, CallOutcome{
+			Name:  call.Name,
+			Istio: runCall(t, istio, call),
+			Weft:  runCall(t, weftSim, call),
+		})
+	}
+}
+
+type decoded struct {
+	listeners []*listener.Listener
+	clusters  []*cluster.Cluster
+	routes    []*route.RouteConfiguration
+	endpoints []*endpoint.ClusterLoadAssignment
+}
+
+func decodeResources(r Resources) (*decoded, error) {
+	out := &decoded{}
+	var err error
+	if out.listeners, err = decodeAll[*listener.Listener](r.Listeners, func() *listener.Listener { return &listener.Listener{} }); err != nil {
+		return nil, err
+	}
+	if out.clusters, err = decodeAll[*cluster.Cluster](r.Clusters, func() *cluster.Cluster { return &cluster.Cluster{} }); err != nil {
+		return nil, err
+	}
+	if out.routes, err = decodeAll[*route.RouteConfiguration](r.Routes, func() *route.RouteConfiguration { return &route.RouteConfiguration{} }); err != nil {
+		return nil, err
+	}
+	if out.endpoints, err = decodeAll[*endpoint.ClusterLoadAssignment](r.Endpoints, func() *endpoint.ClusterLoadAssignment { return &endpoint.ClusterLoadAssignment{} }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func decodeAll[T proto.Message](encoded []string, newT func() T) ([]T, error) {
+	out := make([]T, 0, len(encoded))
+	for i, e := range encoded {
+		bytes, err := base64.StdEncoding.DecodeString(e)
+		if err != nil {
+			return nil, fmt.Errorf("resource %d: %v", i, err)
+		}
+		m := newT()
+		// Strict: an unknown field in Weft's output is a bug, as Envoy would ignore it silently.
+		if err := (proto.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(bytes, m); err != nil {
+			return nil, fmt.Errorf("resource %d (%T): %v", i, m, err)
+		}
+		if len(m.ProtoReflect().GetUnknown()) > 0 {
+			return nil, fmt.Errorf("resource %d (%T) has fields Envoy does not know", i, m)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+

@@ -1,0 +1,111 @@
+// Package oracle runs Istio's own config generator and traffic simulator beside
+// Weft's generated config, so tests compare behaviour (which listener, route and
+// cluster a call reaches, and whether RBAC allows it) rather than bytes. Test tool
+// only: built with `go test -c` at the Istio version the project pins.
+package oracle
+
+// Input is what the TypeScript side writes: the cases to run.
+type Input struct {
+	Cases []Case `json:"cases"`
+}
+
+// Case is one mesh (Kubernetes and Istio objects), one proxy, Weft's config for
+// that proxy, and the calls to simulate through both.
+type Case struct {
+	Name string `json:"name"`
+	// Kube holds Services, Pods and EndpointSlices as multi-document YAML.
+	Kube string `json:"kube"`
+	// Istio holds networking.istio.io, security.istio.io and telemetry.istio.io objects as multi-document YAML.
+	Istio string `json:"istio"`
+	Mesh  Mesh   `json:"mesh"`
+	Proxy Proxy  `json:"proxy"`
+	// Weft is the generated config for Proxy: serialized Envoy protos, base64.
+	Weft  Resources  `json:"weft"`
+	Calls []CallSpec `json:"calls"`
+}
+
+// Mesh carries the MeshConfig fields the cases set.
+type Mesh struct {
+	RootNamespace         string `json:"rootNamespace,omitempty"`
+	OutboundTrafficPolicy string `json:"outboundTrafficPolicy,omitempty"`
+}
+
+// Proxy is the sidecar the config is generated for.
+type Proxy struct {
+	ID        string            `json:"id"`
+	Namespace string            `json:"namespace"`
+	IP        string            `json:"ip"`
+	Labels    map[string]string `json:"labels"`
+}
+
+// Resources are serialized envoy.config.*.v3 messages, base64 encoded.
+type Resources struct {
+	Listeners []string `json:"listeners"`
+	Clusters  []string `json:"clusters"`
+	Routes    []string `json:"routes"`
+	Endpoints []string `json:"endpoints"`
+}
+
+// CallSpec is one simulated connection or request.
+type CallSpec struct {
+	Name string `json:"name"`
+	// Mode is outbound (captured by iptables to 15001) or inbound (to 15006).
+	Mode     string `json:"mode"`
+	Address  string `json:"address"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol"` // http, http2 or tcp
+	TLS      string `json:"tls,omitempty"`
+	Alpn     string `json:"alpn,omitempty"`
+	Sni      string `json:"sni,omitempty"`
+	Host     string `json:"host,omitempty"`
+	Method   string `json:"method,omitempty"`
+	Path     string `json:"path,omitempty"`
+	// Headers are lower-case names.
+	Headers map[string]string `json:"headers,omitempty"`
+	// SourcePrincipal is the caller's SPIFFE ID (mTLS), for RBAC.
+	SourcePrincipal string `json:"sourcePrincipal,omitempty"`
+	SourceIP        string `json:"sourceIp,omitempty"`
+}
+
+// Output is what the tool writes back.
+type Output struct {
+	Cases []CaseOutput `json:"cases"`
+}
+
+// CaseOutput holds, per case, Envoy's validation of Weft's resources and each call's outcome.
+type CaseOutput struct {
+	Name string `json:"name"`
+	// Invalid lists every rule of Envoy's ValidateAll (and each deprecated field) Weft's resources break.
+	Invalid []string      `json:"invalid"`
+	Calls   []CallOutcome `json:"calls"`
+	// Error is set when the case could not be run at all.
+	Error string `json:"error,omitempty"`
+}
+
+// CallOutcome is one call's outcome under Istio's config and under Weft's.
+type CallOutcome struct {
+	Name  string  `json:"name"`
+	Istio Outcome `json:"istio"`
+	Weft  Outcome `json:"weft"`
+}
+
+// Outcome is where a call ends up.
+type Outcome struct {
+	Error       string `json:"error,omitempty"`
+	Listener    string `json:"listener,omitempty"`
+	FilterChain string `json:"filterChain,omitempty"`
+	RouteConfig string `json:"routeConfig,omitempty"`
+	VirtualHost string `json:"virtualHost,omitempty"`
+	Route       string `json:"route,omitempty"`
+	// Clusters maps each upstream cluster to its share of calls (1 for a single cluster).
+	Clusters map[string]float64 `json:"clusters,omitempty"`
+	// Response is a direct response or redirect instead of a cluster: "direct 503", "redirect".
+	Response string `json:"response,omitempty"`
+	// Retry summarises the route's retry policy (attempts, retry_on, status codes); Timeout is its timeout.
+	Retry   string `json:"retry,omitempty"`
+	Timeout string `json:"timeout,omitempty"`
+	// Authz is "allow" or "deny" from the RBAC filters on the path taken ("" when none applies).
+	Authz string `json:"authz,omitempty"`
+	// AuthzPolicy names the RBAC policy that decided, when one matched.
+	AuthzPolicy string `json:"authzPolicy,omitempty"`
+}

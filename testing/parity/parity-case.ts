@@ -1,0 +1,501 @@
+// A parity case: Kubernetes and Istio objects, one sidecar and the calls to make
+// from or to it. The same objects go to Weft's generator (here) and to Istio's
+// (the oracle, testing/istio-oracle), so both configs answer the same calls.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import { parseAllDocuments, stringify } from 'yaml';
+import { ResourceEncoder, SnapshotCache } from '../../xds/cache/snapshot-cache.js';
+import { envoySidecarResources } from '../../xds/generate/envoy-sidecar-resources.js';
+import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../../xds/model/mesh-model-of.js';
+import type { MeshDefaults } from '../../xds/model/mesh-model.js';
+import { typeUrls } from '../../xds/protos.js';
+import { ProxyView } from '../../xds/traffic/proxy-view.js';
+
+/** One simulated connection or request (testing/istio-oracle/types.go, CallSpec). */
+export interface ParityCall {
+  name: string;
+  /** The Service called, as `name.namespace`: its cluster IP becomes the address unless one is given. */
+  to?: string;
+  /** outbound (captured to 15001) or inbound (to 15006); outbound by default. */
+  mode?: 'outbound' | 'inbound';
+  address?: string;
+  port: number;
+  protocol?: 'http' | 'http2' | 'tcp';
+  tls?: 'plaintext' | 'tls' | 'mtls';
+  alpn?: string;
+  sni?: string;
+  host?: string;
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  /** The caller's SPIFFE ID, for inbound calls over mTLS. */
+  sourcePrincipal?: string;
+  sourceIp?: string;
+}
+
+export interface ParityProxy {
+  name: string;
+  namespace: string;
+  ip: string;
+  labels: Record<string, string>;
+  serviceAccount?: string;
+}
+
+export interface ParityCase {
+  name: string;
+  /** Kubernetes objects: Services, Pods, EndpointSlices (apiVersion and kind set). */
+  kube: KubeObject[];
+  istio: IstioObject[];
+  mesh: Pick<MeshDefaults, 'outboundTrafficPolicy'>;
+  proxy: ParityProxy;
+  calls: ParityCall[];
+}
+
+/** A Kubernetes object of a case, as plain JSON: the fields the cases read are typed. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
+  spec?: { clusterIP?: string; ports?: Array<{ port: number }>; [field: string]: unknown };
+  [field: string]: unknown;
+}
+
+/** The parts of Istio objects' specs the derived cases read. */
+interface ServiceEntrySpec {
+  hosts?: string[];
+  addresses?: string[];
+  ports?: Array<{ number: number; protocol?: string }>;
+}
+interface SelectorSpec {
+  selector?: { matchLabels?: Record<string, string> };
+}
+interface PolicySpec extends SelectorSpec {
+  rules?: Array<{
+    from?: Array<{ source?: { principals?: string[]; namespaces?: string[]; ipBlocks?: string[] } }>;
+    to?: Array<{ operation?: { ports?: string[]; methods?: string[]; paths?: string[]; hosts?: string[] } }>;
+  }>;
+}
+interface HttpMatch {
+  uri?: { exact?: string; prefix?: string };
+  headers?: Record<string, { exact?: string; prefix?: string }>;
+  method?: { exact?: string };
+  port?: number;
+}
+
+const kubeKinds = new Set(['Service', 'Pod', 'EndpointSlice', 'Namespace']);
+
+/** A workload of the built-in mesh: one pod behind one service. */
+interface Workload {
+  service: string;
+  namespace: string;
+  pod: string;
+  ip: string;
+  version: string;
+  serviceAccount: string;
+}
+
+/**
+ * bookinfo as the traffic cases know it (xds/traffic/traffic.test.ts): reviews v1-v3,
+ * ratings v1-v2, details, one service in the root namespace and one elsewhere,
+ * each on port 9080 named `http`, with cluster IPs 10.96.0.x.
+ */
+export function bookinfo(): KubeObject[] {
+  const workloads: Workload[] = [
+    ['reviews', 'bookinfo', 'reviews-v1-a', '10.244.1.1', 'v1'],
+    ['reviews', 'bookinfo', 'reviews-v2-a', '10.244.1.2', 'v2'],
+    ['reviews', 'bookinfo', 'reviews-v3-a', '10.244.1.3', 'v3'],
+    ['ratings', 'bookinfo', 'ratings-v1-a', '10.244.2.1', 'v1'],
+    ['ratings', 'bookinfo', 'ratings-v2-a', '10.244.2.2', 'v2'],
+    ['details', 'bookinfo', 'details-v1-a', '10.244.3.1', 'v1'],
+    ['productpage', 'bookinfo', 'productpage-v1-a', '10.244.0.9', 'v1'],
+    ['weftd', 'istio-system', 'weftd-a', '10.244.9.1', 'v1'],
+    ['ledger', 'other', 'ledger-a', '10.244.8.1', 'v1'],
+  ].map(([service, namespace, pod, ip, version]) => ({
+    service: service as string,
+    namespace: namespace as string,
+    pod: pod as string,
+    ip: ip as string,
+    version: version as string,
+    serviceAccount: `bookinfo-${service}`,
+  }));
+  return meshOf(workloads, [{ name: 'http', port: 9080 }]);
+}
+
+/** Services (with cluster IPs 10.96.0.<n>), their EndpointSlices and ready pods, as the API server would hold them. */
+export function meshOf(workloads: Workload[], ports: Array<{ name: string; port: number; appProtocol?: string; targetPort?: number }>) {
+  const services = [...new Set(workloads.map((w) => `${w.namespace}/${w.service}`))];
+  const objects: KubeObject[] = [];
+  services.forEach((key, index) => {
+    const [namespace, name] = key.split('/') as [string, string];
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: {
+        clusterIP: `10.96.0.${index + 10}`,
+        clusterIPs: [`10.96.0.${index + 10}`],
+        selector: { app: name },
+        ports: ports.map((p) => ({
+          name: p.name,
+          port: p.port,
+          protocol: 'TCP',
+          targetPort: p.targetPort ?? p.port,
+          ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
+        })),
+      },
+    });
+    objects.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      addressType: 'IPv4',
+      metadata: { name: `${name}-abc`, namespace, labels: { 'kubernetes.io/service-name': name } },
+      ports: ports.map((p) => ({ name: p.name, port: p.targetPort ?? p.port, protocol: 'TCP' })),
+      endpoints: workloads
+        .filter((w) => w.service === name && w.namespace === namespace)
+        .map((w) => ({ addresses: [w.ip], conditions: { ready: true }, targetRef: { kind: 'Pod', name: w.pod, namespace } })),
+    });
+  });
+  for (const w of workloads) {
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: w.pod,
+        namespace: w.namespace,
+        labels: { app: w.service, version: w.version, 'security.istio.io/tlsMode': 'istio' },
+      },
+      spec: { serviceAccountName: w.serviceAccount, containers: [{ name: 'app', image: 'app' }] },
+      status: { phase: 'Running', podIP: w.ip, podIPs: [{ ip: w.ip }], conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+  }
+  return objects;
+}
+
+/** A Service of the case, written short: its ports, cluster IP and pods (each gets a ready endpoint). */
+interface ServiceSpec {
+  name: string;
+  namespace: string;
+  clusterIP: string;
+  ports: Array<{ name?: string; port: number; targetPort?: number; appProtocol?: string; protocol?: string }>;
+  pods: Array<{ name: string; ip: string; labels?: Record<string, string>; serviceAccount?: string }>;
+}
+
+/** The Service, EndpointSlice and Pods a {@link ServiceSpec} stands for. */
+function serviceObjects(spec: ServiceSpec): KubeObject[] {
+  const ports = spec.ports.map((p, i) => ({ ...p, name: p.name ?? (spec.ports.length > 1 ? `port-${i}` : undefined) }));
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: spec.name, namespace: spec.namespace },
+      spec: {
+        clusterIP: spec.clusterIP,
+        clusterIPs: [spec.clusterIP],
+        selector: { app: spec.name },
+        ports: ports.map((p) => ({
+          ...(p.name ? { name: p.name } : {}),
+          port: p.port,
+          protocol: p.protocol ?? 'TCP',
+          targetPort: p.targetPort ?? p.port,
+          ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
+        })),
+      },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      addressType: 'IPv4',
+      metadata: { name: `${spec.name}-abc`, namespace: spec.namespace, labels: { 'kubernetes.io/service-name': spec.name } },
+      ports: ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP' })),
+      endpoints: spec.pods.map((pod) => ({
+        addresses: [pod.ip],
+        conditions: { ready: true },
+        targetRef: { kind: 'Pod', name: pod.name, namespace: spec.namespace },
+      })),
+    },
+    ...spec.pods.map((pod) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: pod.name,
+        namespace: spec.namespace,
+        labels: { app: spec.name, ...pod.labels, 'security.istio.io/tlsMode': 'istio' },
+      },
+      spec: { serviceAccountName: pod.serviceAccount ?? spec.name, containers: [{ name: 'app', image: 'app' }] },
+      status: { phase: 'Running', podIP: pod.ip, podIPs: [{ ip: pod.ip }], conditions: [{ type: 'Ready', status: 'True' }] },
+    })),
+  ];
+}
+
+interface CaseHeader {
+  kind: 'ParityCase';
+  /** `bookinfo` adds the built-in mesh's objects. */
+  base?: 'bookinfo';
+  services?: ServiceSpec[];
+  mesh?: ParityCase['mesh'];
+  proxy?: ParityProxy;
+  calls: ParityCall[];
+}
+
+/** The proxy most cases call from: productpage in bookinfo. */
+export const productpage: ParityProxy = {
+  name: 'productpage-v1-a',
+  namespace: 'bookinfo',
+  ip: '10.244.0.9',
+  labels: { app: 'productpage', version: 'v1', 'security.istio.io/tlsMode': 'istio' },
+  serviceAccount: 'bookinfo-productpage',
+};
+
+/** Reads a case file: a `ParityCase` document (proxy, calls), then Kubernetes and Istio objects. */
+export function loadParityCase(file: string): ParityCase {
+  const documents = parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((d): d is KubeObject => d !== null);
+  const header = documents.find((d) => d['kind'] === 'ParityCase') as CaseHeader | undefined;
+  if (!header) throw new Error(`${file}: no ParityCase document (proxy and calls)`);
+  const rest = [...documents.filter((d) => d !== (header as unknown)), ...(header.services ?? []).flatMap(serviceObjects)];
+  const proxy = header.proxy ?? productpage;
+  return {
+    name: basename(file, '.yaml'),
+    kube: [...(header.base === 'bookinfo' ? bookinfo() : []), ...rest.filter((d) => kubeKinds.has(d.kind ?? ''))],
+    istio: rest.filter((d) => !kubeKinds.has(d.kind ?? '')) as IstioObject[],
+    mesh: header.mesh ?? {},
+    proxy,
+    calls: header.calls.map((call) => ({
+      ...call,
+      // Inbound calls arrive at the proxy's own address.
+      address: call.address ?? (call.mode === 'inbound' ? proxy.ip : clusterIpOf(rest, call.to, file)),
+    })),
+  };
+}
+
+function clusterIpOf(documents: KubeObject[], to: string | undefined, file: string): string | undefined {
+  if (!to) return undefined;
+  const [name, namespace] = to.split('.');
+  const service = [...bookinfo(), ...documents].find(
+    (d) => d['kind'] === 'Service' && d['metadata']?.name === name && d['metadata']?.namespace === namespace,
+  );
+  if (!service) throw new Error(`${file}: a call goes to ${to}, which is no Service of the case`);
+  return service['spec']?.clusterIP;
+}
+
+/** The informer key (plural) of an Istio kind; a kind Weft does not read is a mistake in the case. */
+function plural(kind: string | undefined): string {
+  const known = istioKinds.find((k) => k.kind === kind);
+  if (!known) throw new Error(`parity case: Weft reads no Istio kind ${kind}`);
+  return known.plural;
+}
+
+/** Weft's Envoy config for the case's proxy, each resource serialized and base64 encoded, as the oracle reads it. */
+export function weftResources(parity: ParityCase): Record<'listeners' | 'clusters' | 'routes' | 'endpoints', string[]> {
+  const byPlural: Record<string, IstioObject[]> = {};
+  for (const object of parity.istio) (byPlural[plural(object.kind)] ??= []).push(object);
+  const ofKind = <T>(kind: string) => parity.kube.filter((o) => o['kind'] === kind) as T[];
+  const model = meshModelOf(
+    ofKind<V1Service>('Service'),
+    ofKind<V1EndpointSlice>('EndpointSlice'),
+    'cluster.local',
+    ofKind<V1Pod>('Pod'),
+    istioConfigOf(byPlural),
+    'istio-system',
+  );
+  if (parity.mesh.outboundTrafficPolicy)
+    model.meshConfig = { ...model.meshConfig, outboundTrafficPolicy: parity.mesh.outboundTrafficPolicy };
+  const view = new ProxyView(model, { kind: 'sidecar', namespace: parity.proxy.namespace, labels: parity.proxy.labels });
+  const cache = new SnapshotCache(new ResourceEncoder());
+  cache.update(envoySidecarResources(view));
+  const encoded = (typeUrl: string) =>
+    cache.resources({ id: 'parity' }, typeUrl, []).resources.map((r) => Buffer.from(r.resource.value).toString('base64'));
+  return {
+    listeners: encoded(typeUrls.listener),
+    clusters: encoded(typeUrls.cluster),
+    routes: encoded(typeUrls.route),
+    endpoints: encoded(typeUrls.endpoint),
+  };
+}
+
+/** The case as the oracle reads it (testing/istio-oracle/types.go, Case). */
+export function oracleCase(parity: ParityCase) {
+  const yaml = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join('---\n');
+  return {
+    name: parity.name,
+    kube: yaml(parity.kube),
+    istio: yaml(parity.istio as KubeObject[]),
+    mesh: parity.mesh,
+    proxy: {
+      id: `${parity.proxy.name}.${parity.proxy.namespace}`,
+      namespace: parity.proxy.namespace,
+      ip: parity.proxy.ip,
+      labels: parity.proxy.labels,
+    },
+    weft: weftResources(parity),
+    calls: parity.calls,
+  };
+}
+
+/**
+ * A case made from another suite's Istio objects (the traffic cases in
+ * xds/traffic/testdata/cases) over bookinfo, with calls derived from the objects: one
+ * per Service and ServiceEntry host and port, and one per VirtualService HTTP rule
+ * built to satisfy its first match (URI exact or prefix, headers exact or prefix, method).
+ */
+export function derivedParityCase(file: string, name: string): ParityCase {
+  const istio = parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as IstioObject | null)
+    .filter((d): d is IstioObject => d !== null);
+  const kube = bookinfo();
+  const calls: ParityCall[] = [];
+  for (const service of kube.filter((o) => o['kind'] === 'Service')) {
+    const { name: svc, namespace } = service.metadata ?? {};
+    for (const port of service.spec?.ports ?? []) {
+      calls.push({
+        name: `GET ${svc}.${namespace}:${port.port}`,
+        address: service.spec?.clusterIP,
+        port: port.port,
+        protocol: 'http',
+        host: `${svc}.${namespace}.svc.cluster.local`,
+      });
+    }
+  }
+  for (const entry of istio.filter((o) => o.kind === 'ServiceEntry')) {
+    const spec = entry.spec as { hosts?: string[]; addresses?: string[]; ports?: Array<{ number: number; protocol?: string }> };
+    for (const host of spec.hosts ?? []) {
+      for (const port of spec.ports ?? []) {
+        const http = ['HTTP', 'HTTP2', 'GRPC', undefined].includes(port.protocol?.toUpperCase());
+        calls.push({
+          name: `${http ? 'GET' : 'TCP'} ${host}:${port.number}`,
+          address: spec.addresses?.[0]?.split('/')[0] ?? '192.0.2.99',
+          port: port.number,
+          protocol: http ? 'http' : 'tcp',
+          ...(http ? { host } : {}),
+        });
+      }
+    }
+  }
+  for (const vs of istio.filter((o) => o.kind === 'VirtualService')) {
+    const spec = vs.spec as { hosts?: string[]; http?: Array<{ name?: string; match?: HttpMatch[] }> };
+    const namespace = vs.metadata?.namespace ?? 'default';
+    const host = spec.hosts?.[0];
+    if (!host || host.includes('*')) continue;
+    const fqdn = host.includes('.') ? host : `${host}.${namespace}.svc.cluster.local`;
+    const service = kube.find((o) => o.kind === 'Service' && `${o.metadata?.name}.${o.metadata?.namespace}.svc.cluster.local` === fqdn);
+    const entry = istio.find((o) => o.kind === 'ServiceEntry' && ((o.spec as { hosts?: string[] }).hosts ?? []).includes(host));
+    const port = service?.spec?.ports?.[0]?.port ?? (entry?.spec as ServiceEntrySpec | undefined)?.ports?.[0]?.number ?? 80;
+    const address = service?.spec?.clusterIP ?? (entry?.spec as ServiceEntrySpec | undefined)?.addresses?.[0] ?? '192.0.2.99';
+    (spec.http ?? []).forEach((rule, index) => {
+      const match: HttpMatch = rule.match?.[0] ?? {};
+      const uri = match.uri;
+      const headers: Record<string, string> = {};
+      for (const [header, condition] of Object.entries(match.headers ?? {})) {
+        const value = condition.exact ?? (condition.prefix !== undefined ? `${condition.prefix}x` : undefined);
+        if (value !== undefined) headers[header.toLowerCase()] = value;
+      }
+      calls.push({
+        name: `${vs.metadata?.name} rule ${rule.name ?? index}`,
+        address,
+        port: match.port ?? port,
+        protocol: 'http',
+        host: fqdn,
+        path: uri?.exact ?? (uri?.prefix !== undefined ? `${uri.prefix}` : '/'),
+        ...(match.method?.exact ? { method: match.method.exact } : {}),
+        headers,
+      });
+    });
+  }
+  return { name, kube, istio, mesh: {}, proxy: productpage, calls };
+}
+
+/** A concrete value a policy's pattern accepts: Istio's `*` prefix/suffix wildcards and `{*}`/`{**}` path templates filled in. */
+function instanceOf(pattern: string): string {
+  return pattern
+    .replace(/\{\*\*\}/g, 'a/b')
+    .replace(/\{\*\}/g, 'a')
+    .replace(/^\*$/, 'x')
+    .replace(/^\*/, 'x')
+    .replace(/\*$/, 'x');
+}
+
+/**
+ * A case made from the security suite's policies (xds/security/testdata/cases): the
+ * workload they select (or httpbin in their namespace) serves HTTP on 8080 and TCP on
+ * 9000, and the calls are derived from the rules: one per rule built to satisfy its
+ * first source and operation, plus calls from an unrelated identity, in plaintext,
+ * and over TCP, so each rule is seen to match and not to match.
+ */
+export function derivedSecurityCase(file: string, name: string): ParityCase {
+  const istio = parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as IstioObject | null)
+    .filter((d): d is IstioObject => d !== null);
+  const selected = istio.find(
+    (o) => (o.spec as SelectorSpec | undefined)?.selector?.matchLabels && o.metadata?.namespace !== 'istio-system',
+  );
+  const namespace =
+    selected?.metadata?.namespace ?? istio.find((o) => o.metadata?.namespace !== 'istio-system')?.metadata?.namespace ?? 'foo';
+  const labels: Record<string, string> = { app: 'httpbin', ...((selected?.spec as SelectorSpec | undefined)?.selector?.matchLabels ?? {}) };
+  const app = labels['app'] as string;
+  const proxy: ParityProxy = { name: `${app}-a`, namespace, ip: '10.244.6.1', labels: { ...labels, 'security.istio.io/tlsMode': 'istio' } };
+  const kube = serviceObjects({
+    name: app,
+    namespace,
+    clusterIP: '10.96.3.1',
+    ports: [
+      { name: 'http', port: 8000, targetPort: 8080 },
+      { name: 'tcp', port: 9000 },
+    ],
+    pods: [{ name: proxy.name, ip: proxy.ip, labels, serviceAccount: app }],
+  });
+  const inbound = (call: Omit<ParityCall, 'mode' | 'address' | 'port' | 'protocol'> & Partial<ParityCall>): ParityCall => ({
+    mode: 'inbound',
+    address: proxy.ip,
+    port: 8080,
+    protocol: 'http',
+    tls: 'mtls',
+    host: `${app}.${namespace}.svc.cluster.local`,
+    ...call,
+  });
+  const calls: ParityCall[] = [
+    inbound({ name: 'GET / from a mesh client', sourcePrincipal: `spiffe://cluster.local/ns/${namespace}/sa/sleep` }),
+    inbound({
+      name: 'POST /admin from another namespace',
+      method: 'POST',
+      path: '/admin',
+      sourcePrincipal: 'spiffe://cluster.local/ns/elsewhere/sa/x',
+    }),
+    inbound({ name: 'GET / in plaintext', tls: 'plaintext' }),
+    inbound({
+      name: 'TCP on 9000 from a mesh client',
+      port: 9000,
+      protocol: 'tcp',
+      host: undefined,
+      sourcePrincipal: `spiffe://cluster.local/ns/${namespace}/sa/sleep`,
+    }),
+  ];
+  for (const policy of istio.filter((o) => o.kind === 'AuthorizationPolicy')) {
+    const rules = (policy.spec as PolicySpec | undefined)?.rules ?? [];
+    rules.forEach((rule, index) => {
+      const source = rule.from?.[0]?.source ?? {};
+      const operation = rule.to?.[0]?.operation ?? {};
+      const principal =
+        source.principals?.[0] !== undefined
+          ? `spiffe://${instanceOf(source.principals[0])}`
+          : source.namespaces?.[0] !== undefined
+            ? `spiffe://cluster.local/ns/${instanceOf(source.namespaces[0])}/sa/x`
+            : `spiffe://cluster.local/ns/${namespace}/sa/sleep`;
+      const port = operation.ports?.[0] !== undefined ? Number(operation.ports[0]) : 8080;
+      calls.push(
+        inbound({
+          name: `${policy.metadata?.name} rule ${index}`,
+          port,
+          ...(port === 9000 ? { protocol: 'tcp' as const, host: undefined } : {}),
+          ...(operation.methods?.[0] ? { method: operation.methods[0] } : {}),
+          ...(operation.paths?.[0] ? { path: instanceOf(operation.paths[0]) } : {}),
+          ...(operation.hosts?.[0] ? { host: instanceOf(operation.hosts[0]) } : {}),
+          sourcePrincipal: principal,
+          ...(source.ipBlocks?.[0] ? { sourceIp: source.ipBlocks[0].split('/')[0] } : {}),
+        }),
+      );
+    });
+  }
+  return { name, kube, istio, mesh: {}, proxy, calls };
+}

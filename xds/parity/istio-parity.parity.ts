@@ -1,0 +1,75 @@
+// Istio as the oracle: every case's calls go through Istio's own generator and
+// simulator and through Weft's config, and must end the same way (same error, same
+// clusters with the same shares, same direct response, same RBAC decision); every
+// resource Weft generates passes Envoy's own validation rules. Deliberate
+// differences are listed, with their reason, in known-differences.yaml.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ensureIstioOracle } from '../../testing/cluster/binaries.js';
+import { runIstioOracle, type CaseOutcome, type Outcome } from '../../testing/parity/istio-oracle.js';
+import { derivedParityCase, derivedSecurityCase, loadParityCase } from '../../testing/parity/parity-case.js';
+
+const here = import.meta.dirname;
+const yamlIn = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+const trafficCases = join(here, '..', 'traffic', 'testdata', 'cases');
+const securityCases = join(here, '..', 'security', 'testdata', 'cases');
+const cases = [
+  ...yamlIn(join(here, 'cases')).map((f) => loadParityCase(join(here, 'cases', f))),
+  // The traffic suite's Istio examples, with calls derived from their objects.
+  ...yamlIn(trafficCases).map((f) => derivedParityCase(join(trafficCases, f), `traffic/${f.replace(/\.yaml$/, '')}`)),
+  // The security suite's policies, on the workload they select, with calls derived from their rules.
+  ...yamlIn(securityCases).map((f) => derivedSecurityCase(join(securityCases, f), `security/${f.replace(/\.yaml$/, '')}`)),
+];
+const known = parse(readFileSync(join(here, 'known-differences.yaml'), 'utf8')) as Array<{ case: string; call: string; reason: string }>;
+
+/** What a user sees of a call: whether it fails, where it goes, what answers it, how it is retried and timed out, whether RBAC lets it through. */
+const seen = (o: Outcome) => ({
+  error: o.error ?? null,
+  clusters: o.clusters ?? null,
+  response: o.response ?? null,
+  retry: o.retry ?? null,
+  timeout: o.timeout ?? null,
+  authz: o.error ? null : (o.authz ?? null),
+});
+
+let outcomes: Map<string, CaseOutcome>;
+
+beforeAll(async () => {
+  const binary = await ensureIstioOracle(undefined, { allowBuild: false });
+  outcomes = await runIstioOracle(binary, cases);
+}, 600_000);
+
+describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, parityCase) => {
+  it("every resource passes Envoy's validation rules", () => {
+    const outcome = outcomes.get(name);
+    expect(outcome?.error).toBeUndefined();
+    expect(outcome?.invalid).toEqual([]);
+  });
+
+  it.each(parityCase.calls.map((call) => [call.name] as const))('%s: Weft ends where Istio does', (callName) => {
+    const call = outcomes.get(name)?.calls.find((c) => c.name === callName);
+    expect(call).toBeDefined();
+    const { istio, weft } = call as { istio: Outcome; weft: Outcome };
+    const difference = known.find((k) => k.case === name && k.call === callName);
+    const detail = `\nIstio: ${JSON.stringify(istio)}\nWeft:  ${JSON.stringify(weft)}`;
+    if (difference) {
+      // A listed difference that disappeared must leave the list.
+      expect({ listed: difference.reason, differs: JSON.stringify(seen(weft)) !== JSON.stringify(seen(istio)) }).toEqual({
+        listed: difference.reason,
+        differs: true,
+      });
+    } else {
+      try {
+        expect(seen(weft)).toEqual(seen(istio));
+      } catch (error) {
+        // The whole of both outcomes (listener, chain, route, policy) says where they part.
+        (error as Error).message += `\n${detail}`;
+        throw error;
+      }
+    }
+  });
+});
