@@ -76,8 +76,10 @@ type Output struct {
 type CaseOutput struct {
 	Name string `json:"name"`
 	// Invalid lists every rule of Envoy's ValidateAll (and each deprecated field) Weft's resources break.
-	Invalid []string      `json:"invalid"`
-	Calls   []CallOutcome `json:"calls"`
+	Invalid []string `json:"invalid"`
+	// Rejected names the Istio objects Istio's validation refuses (Kind/namespace/name).
+	Rejected []string      `json:"rejected"`
+	Calls    []CallOutcome `json:"calls"`
 	// Error is set when the case could not be run at all.
 	Error string `json:"error,omitempty"`
 }

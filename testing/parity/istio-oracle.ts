@@ -28,6 +28,8 @@ export interface CaseOutcome {
   name: string;
   /** Envoy's validation rules (and deprecated fields) Weft's resources break. */
   invalid: string[];
+  /** The Istio objects Istio's validation refuses, as Kind/namespace/name. */
+  rejected: string[];
   calls: Array<{ name: string; istio: Outcome; weft: Outcome }>;
   error?: string;
 }

@@ -287,10 +287,20 @@ function plural(kind: string | undefined): string {
   return known.plural;
 }
 
-/** Weft's Envoy config for the case's proxy, each resource serialized and base64 encoded, as the oracle reads it. */
-export function weftResources(parity: ParityCase): Record<'listeners' | 'clusters' | 'routes' | 'endpoints', string[]> {
+/** The Istio objects Weft's validation refuses, as Kind/namespace/name (the oracle's names). */
+export function weftRejected(parity: ParityCase): string[] {
+  return (istioConfigOf(byPluralOf(parity)).rejected ?? []).map((r) => `${r.kind}/${r.namespace}/${r.name}`).sort();
+}
+
+function byPluralOf(parity: ParityCase): Record<string, IstioObject[]> {
   const byPlural: Record<string, IstioObject[]> = {};
   for (const object of parity.istio) (byPlural[plural(object.kind)] ??= []).push(object);
+  return byPlural;
+}
+
+/** Weft's Envoy config for the case's proxy, each resource serialized and base64 encoded, as the oracle reads it. */
+export function weftResources(parity: ParityCase): Record<'listeners' | 'clusters' | 'routes' | 'endpoints', string[]> {
+  const byPlural = byPluralOf(parity);
   const ofKind = <T>(kind: string) => parity.kube.filter((o) => o['kind'] === kind) as T[];
   const model = meshModelOf(
     ofKind<V1Service>('Service'),

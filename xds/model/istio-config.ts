@@ -34,6 +34,8 @@ export interface ConfigObject<Spec> {
   /** RFC 3339; older objects win conflicts, as in Istio. */
   creationTimestamp?: string;
   generation?: number;
+  /** Annotations that change how the object applies (Istio's `istio.io/dry-run`). */
+  annotations?: Record<string, string>;
   spec: Spec;
 }
 

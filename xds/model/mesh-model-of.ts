@@ -18,7 +18,13 @@ import type { MeshModel, MeshService, ServiceEndpoint } from './mesh-model.js';
 
 export interface IstioObject {
   kind?: string;
-  metadata?: { name?: string; namespace?: string; creationTimestamp?: string | Date; generation?: number };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    creationTimestamp?: string | Date;
+    generation?: number;
+    annotations?: Record<string, string>;
+  };
   spec?: unknown;
 }
 
@@ -64,11 +70,14 @@ export function istioConfigOf(byPlural: Record<string, ReadonlyArray<IstioObject
   return rejected.length > 0 ? { ...config, rejected } : config;
 }
 
+/** Istio's annotation that keeps an AuthorizationPolicy in shadow (logged, not enforced) rules. */
+const dryRunAnnotation = 'istio.io/dry-run';
+
 const readObjects = new WeakMap<IstioObject, { kind: string; config?: ConfigObject<unknown>; rejected?: RejectedObject }>();
 
 /** One Istio object as config, or why it is left out. */
 function readObject(group: string, kind: string, object: IstioObject): { config?: ConfigObject<unknown>; rejected?: RejectedObject } {
-  const { name, namespace, creationTimestamp, generation } = object.metadata ?? {};
+  const { name, namespace, creationTimestamp, generation, annotations } = object.metadata ?? {};
   if (!name || !namespace) return {};
   // No spec is an empty spec (for an AuthorizationPolicy: allow nothing), never "no policy".
   const spec = object.spec && typeof object.spec === 'object' ? object.spec : {};
@@ -86,6 +95,7 @@ function readObject(group: string, kind: string, object: IstioObject): { config?
       namespace,
       ...(created ? { creationTimestamp: created } : {}),
       ...(generation !== undefined ? { generation } : {}),
+      ...(annotations?.[dryRunAnnotation] !== undefined ? { annotations: { [dryRunAnnotation]: annotations[dryRunAnnotation] } } : {}),
       spec,
     },
   };

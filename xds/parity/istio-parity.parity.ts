@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ensureIstioOracle } from '../../testing/cluster/binaries.js';
 import { runIstioOracle, type CaseOutcome, type Outcome } from '../../testing/parity/istio-oracle.js';
-import { derivedParityCase, derivedSecurityCase, loadParityCase } from '../../testing/parity/parity-case.js';
+import { derivedParityCase, derivedSecurityCase, loadParityCase, weftRejected } from '../../testing/parity/parity-case.js';
 
 const here = import.meta.dirname;
 const yamlIn = (dir: string) =>
@@ -48,6 +48,10 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (name, parityCase) =
     const outcome = outcomes.get(name);
     expect(outcome?.error).toBeUndefined();
     expect(outcome?.invalid).toEqual([]);
+  });
+
+  it('Weft refuses exactly the objects Istio refuses', () => {
+    expect(weftRejected(parityCase)).toEqual([...(outcomes.get(name)?.rejected ?? [])].sort());
   });
 
   it.each(parityCase.calls.map((call) => [call.name] as const))('%s: Weft ends where Istio does', (callName) => {

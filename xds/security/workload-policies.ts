@@ -30,7 +30,12 @@ function policiesFor<Spec>(
   kind: string,
   model: MeshModel,
   workload: Workload,
-): Array<{ apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: Spec }> {
+): Array<{
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+  spec: Spec;
+}> {
   const rootNamespace = model.rootNamespace ?? 'istio-system';
   return policies
     .filter((policy) => appliesTo(policy as unknown as Selectable, workload, rootNamespace))
@@ -38,7 +43,8 @@ function policiesFor<Spec>(
     .map((policy) => ({
       apiVersion: 'security.istio.io/v1',
       kind,
-      metadata: { name: policy.name, namespace: policy.namespace },
+      // Annotations travel with the policy: `istio.io/dry-run` turns its rules into shadow rules.
+      metadata: { name: policy.name, namespace: policy.namespace, ...(policy.annotations ? { annotations: policy.annotations } : {}) },
       spec: policy.spec,
     }));
 }

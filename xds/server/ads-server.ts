@@ -35,7 +35,8 @@ export class AdsServer {
 
   /**
    * `authenticate`, when given, must accept the stream's authorization metadata
-   * before any request is read (15012: the proxy's ServiceAccount token).
+   * before any request is read (15012: the proxy's ServiceAccount token); a refusal
+   * ends the stream with UNAUTHENTICATED and the refusal's message.
    */
   implementation(authenticate?: (authorization: string | undefined) => Promise<unknown>): grpc.UntypedServiceImplementation {
     // Requests wait (paused) until the caller is authenticated; a refusal ends the stream.
@@ -49,11 +50,16 @@ export class AdsServer {
         call.pause();
         authenticate(call.metadata.get('authorization')[0]?.toString()).then(
           () => {
+            // A caller that left while its token was checked has nothing left to serve:
+            // its 'cancelled' has fired already and no listener would ever see it end.
+            if (call.cancelled || call.destroyed) return;
             serve(call);
             call.resume();
           },
-          (error: unknown) =>
-            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' }),
+          (error: unknown) => {
+            if (call.cancelled || call.destroyed) return;
+            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' });
+          },
         );
       };
     return {
@@ -145,28 +151,40 @@ export class AdsServer {
     this.attach(call, stream, this.deltaStreams, () => spans.closed());
   }
 
-  /** One lifecycle for both stream kinds: requests in, protocol errors end the stream, bookkeeping on close. */
+  /**
+   * One lifecycle for both stream kinds: requests in, protocol errors end the stream.
+   * A stream is registered (in /debug/syncz, proxy-status, pilot_xds and the source's
+   * connected proxies) only once its first request named its node, and every exit
+   * (cancel, end, error, close) unregisters it exactly once.
+   */
   private attach<Req, Stream extends { handle(request: Req): void; nodeId: string | undefined; discoveryNode: DiscoveryNode | undefined }>(
     call: grpc.ServerDuplexStream<Req, unknown>,
     stream: Stream,
     streams: Set<Stream>,
     onClose: () => void,
   ): void {
-    streams.add(stream);
-    xdsConnected.inc();
+    let closed = false;
     // The source learns which proxies are connected (per-proxy config lives as long as they do).
     let release: (() => void) | undefined;
     const finish = () => {
+      if (closed) return;
+      closed = true;
       if (streams.delete(stream)) xdsConnected.dec();
       onClose();
       release?.();
       release = undefined;
     };
     call.on('data', (request: Req) => {
+      // Nothing registers after the end (grpc-js reads one message at a time today; this does not rely on it).
+      if (closed) return;
       try {
         const hadNode = stream.discoveryNode !== undefined;
         stream.handle(request);
-        if (!hadNode && stream.discoveryNode && streams.has(stream)) release = this.source.connected?.(stream.discoveryNode);
+        if (!hadNode && stream.discoveryNode) {
+          streams.add(stream);
+          xdsConnected.inc();
+          release = this.source.connected?.(stream.discoveryNode);
+        }
       } catch (error) {
         const protocol = error instanceof ProtocolError;
         if (!protocol)
@@ -184,5 +202,7 @@ export class AdsServer {
     });
     call.on('error', finish);
     call.on('cancelled', finish);
+    call.on('close', finish);
+    if (call.cancelled || call.destroyed) finish();
   }
 }

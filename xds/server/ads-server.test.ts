@@ -1,0 +1,252 @@
+// The ADS server's stream lifecycle over real gRPC on loopback: which streams /debug/syncz,
+// `weft proxy-status` and the pilot_xds gauge count, and that every way a stream ends
+// (cancel, end, error, refused token, cancel while the token is being checked) removes it once.
+import * as grpc from '@grpc/grpc-js';
+import { componentLogger } from '../../lib/logger.js';
+import { xdsConnected } from '../../lib/monitoring.js';
+import { SnapshotCache } from '../cache/snapshot-cache.js';
+import { aggregatedDiscoveryService, typeUrls } from '../protos.js';
+import { AdsServer } from './ads-server.js';
+import type { ConfigSource, DiscoveryNode } from './discovery-types.js';
+
+type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
+type ClientStream = grpc.ClientDuplexStream<object, { nonce: string; type_url: string }>;
+
+const nodeId = (name: string) => `sidecar~10.0.0.1~${name}.shop~shop.svc.cluster.local`;
+const cdsRequest = (name: string) => ({ node: { id: nodeId(name) }, type_url: typeUrls.cluster });
+
+/** A token review the test finishes when it chooses (the TokenReview round trip to the API server). */
+class SlowReviewer {
+  readonly pending: Array<{ authorization: string | undefined; approve: () => void; refuse: (reason: string) => void }> = [];
+  private waiter: (() => void) | undefined;
+  readonly review = (authorization: string | undefined): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      this.pending.push({ authorization, approve: () => resolve(undefined), refuse: (reason) => reject(new Error(reason)) });
+      this.waiter?.();
+    });
+  /** Resolves once `count` reviews are waiting. */
+  async waiting(count: number): Promise<void> {
+    while (this.pending.length < count) await new Promise<void>((resolve) => (this.waiter = resolve));
+  }
+}
+
+/** The config source, counting the proxies it was told are connected (per-proxy state lives as long as they are). */
+function countingSource(): ConfigSource & { live: Map<string, number>; releases: string[] } {
+  const cache = new SnapshotCache();
+  cache.update({ [typeUrls.cluster]: { a: { name: 'a', type: 'STATIC', connect_timeout: { seconds: 1 } } } });
+  const live = new Map<string, number>();
+  const releases: string[] = [];
+  return {
+    live,
+    releases,
+    serves: (typeUrl) => cache.serves(typeUrl),
+    resources: (node, typeUrl, names) => cache.resources(node, typeUrl, names),
+    onChange: (listener) => cache.onChange(listener),
+    connected: (node: DiscoveryNode) => {
+      live.set(node.id, (live.get(node.id) ?? 0) + 1);
+      return () => {
+        releases.push(node.id);
+        const left = (live.get(node.id) ?? 0) - 1;
+        if (left > 0) live.set(node.id, left);
+        else live.delete(node.id);
+      };
+    },
+  };
+}
+
+const gauge = async () => (await xdsConnected.get()).values[0]?.value ?? 0;
+/** Lets the promise callbacks queued so far (a settled token review, its continuation) run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+interface Harness {
+  ads: AdsServer;
+  source: ReturnType<typeof countingSource>;
+  /** Server-side calls, in arrival order. */
+  calls: Array<grpc.ServerDuplexStream<unknown, unknown>>;
+  open(method: Method, authorization?: string): ClientStream;
+  /** Resolves when the server has seen `count` calls. */
+  arrived(count: number): Promise<void>;
+}
+
+let shutdown: Array<() => void> = [];
+afterEach(() => {
+  for (const stop of shutdown) stop();
+  shutdown = [];
+});
+
+async function start(authenticate?: (authorization: string | undefined) => Promise<unknown>): Promise<Harness> {
+  const source = countingSource();
+  const ads = new AdsServer(source, componentLogger('test'));
+  const calls: Harness['calls'] = [];
+  let arrival: (() => void) | undefined;
+  const implementation = ads.implementation(authenticate) as Record<Method, (call: grpc.ServerDuplexStream<unknown, unknown>) => void>;
+  const observed = Object.fromEntries(
+    Object.entries(implementation).map(([method, handler]) => [
+      method,
+      (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        calls.push(call);
+        handler(call);
+        arrival?.();
+      },
+    ]),
+  );
+  const server = new grpc.Server();
+  server.addService(aggregatedDiscoveryService(), observed);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
+  const client = new Ads(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  shutdown.push(() => {
+    client.close();
+    server.forceShutdown();
+    ads.close();
+  });
+  return {
+    ads,
+    source,
+    calls,
+    open: (method, authorization) => {
+      const metadata = new grpc.Metadata();
+      if (authorization) metadata.set('authorization', authorization);
+      const stream = (client as unknown as Record<Method, (m: grpc.Metadata) => ClientStream>)[method](metadata);
+      stream.on('error', () => undefined);
+      return stream;
+    },
+    arrived: async (count) => {
+      while (calls.length < count) await new Promise<void>((resolve) => (arrival = resolve));
+    },
+  };
+}
+
+const cancelledOnServer = (call: grpc.ServerDuplexStream<unknown, unknown>) =>
+  call.cancelled ? Promise.resolve() : new Promise((resolve) => call.once('cancelled', resolve));
+const firstResponse = (stream: ClientStream) => new Promise((resolve) => stream.once('data', resolve));
+const finalStatus = (stream: ClientStream) => new Promise<grpc.StatusObject>((resolve) => stream.once('status', resolve));
+
+describe('AdsServer stream lifecycle', () => {
+  it('leaves no phantom proxy behind when streams are cancelled while their token is being checked', async () => {
+    const reviewer = new SlowReviewer();
+    const { ads, source, calls, open, arrived } = await start(reviewer.review);
+    const before = await gauge();
+    const methods: Method[] = [
+      'StreamAggregatedResources',
+      'DeltaAggregatedResources',
+      'StreamAggregatedResources',
+      'DeltaAggregatedResources',
+      'StreamAggregatedResources',
+    ];
+    const streams = methods.map((method, i) => {
+      const stream = open(method, `Bearer token-${i}`);
+      stream.write(cdsRequest(`quick-${i}`));
+      return stream;
+    });
+    await arrived(5);
+    await reviewer.waiting(5);
+    for (const stream of streams) stream.cancel();
+    await Promise.all(calls.map(cancelledOnServer));
+
+    // The reviews finish after the callers left: nothing of them may be registered.
+    for (const review of reviewer.pending) review.approve();
+    await settle();
+    expect(ads.status()).toEqual([]);
+    expect(await gauge()).toBe(before);
+    expect(source.live.size).toBe(0);
+
+    // The server still serves: a proxy arriving now is counted, once.
+    const later = open('StreamAggregatedResources', 'Bearer later');
+    later.write(cdsRequest('later'));
+    await reviewer.waiting(6);
+    reviewer.pending[5]?.approve();
+    await firstResponse(later);
+    expect(ads.status().map((p) => p.nodeId)).toEqual([nodeId('later')]);
+    expect(await gauge()).toBe(before + 1);
+    later.cancel();
+  });
+
+  it.each<Method>(['StreamAggregatedResources', 'DeltaAggregatedResources'])(
+    '%s: registers a proxy once it is authenticated and named its node, and removes it exactly once when it cancels',
+    async (method) => {
+      const { ads, source, calls, open, arrived } = await start(async () => undefined);
+      const before = await gauge();
+      const stream = open(method, 'Bearer good');
+      await arrived(1);
+      await settle();
+      // Authenticated, but no request yet: not a proxy anyone can see.
+      expect(ads.status()).toEqual([]);
+      expect(await gauge()).toBe(before);
+
+      stream.write(cdsRequest('app'));
+      await firstResponse(stream);
+      expect(ads.status()).toEqual([
+        expect.objectContaining({ nodeId: nodeId('app'), pod: { name: 'app', namespace: 'shop', ip: '10.0.0.1' } }),
+      ]);
+      expect(await gauge()).toBe(before + 1);
+      expect(source.live.get(nodeId('app'))).toBe(1);
+
+      stream.cancel();
+      await cancelledOnServer(calls[0] as grpc.ServerDuplexStream<unknown, unknown>);
+      await settle();
+      expect(ads.status()).toEqual([]);
+      expect(await gauge()).toBe(before);
+      expect(source.releases).toEqual([nodeId('app')]);
+    },
+  );
+
+  it('removes a proxy whose stream ends, or errors on a bad request, exactly once', async () => {
+    const { ads, source, open } = await start();
+    const before = await gauge();
+    const ending = open('StreamAggregatedResources');
+    const failing = open('DeltaAggregatedResources');
+    ending.write(cdsRequest('ending'));
+    failing.write(cdsRequest('failing'));
+    await Promise.all([firstResponse(ending), firstResponse(failing)]);
+    expect(await gauge()).toBe(before + 2);
+
+    const ended = finalStatus(ending);
+    ending.end();
+    expect((await ended).code).toBe(grpc.status.OK);
+    const failed = finalStatus(failing);
+    failing.write({ type_url: '' });
+    expect(await failed).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('type_url') });
+    await settle();
+    expect(ads.status()).toEqual([]);
+    expect(await gauge()).toBe(before);
+    expect(source.releases.sort()).toEqual([nodeId('ending'), nodeId('failing')]);
+  });
+
+  it.each<[Method, object]>([
+    ['StreamAggregatedResources', { type_url: typeUrls.cluster }],
+    ['StreamAggregatedResources', { node: { id: '' }, type_url: typeUrls.cluster }],
+    ['DeltaAggregatedResources', { type_url: typeUrls.cluster }],
+    ['DeltaAggregatedResources', { node: { id: '' }, type_url: typeUrls.cluster }],
+  ])('%s: refuses a first request %j naming node.id, and never registers it', async (method, request) => {
+    const { ads, source, open } = await start();
+    const before = await gauge();
+    const stream = open(method);
+    const status = finalStatus(stream);
+    stream.write(request);
+    expect(await status).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('node.id') });
+    await settle();
+    expect(ads.status()).toEqual([]);
+    expect(await gauge()).toBe(before);
+    expect(source.live.size).toBe(0);
+  });
+
+  it('refuses a caller whose token fails review, with the reason, and never registers it', async () => {
+    const reviewer = new SlowReviewer();
+    const { ads, source, open } = await start(reviewer.review);
+    const before = await gauge();
+    const stream = open('StreamAggregatedResources', 'Bearer forged');
+    const status = finalStatus(stream);
+    stream.write(cdsRequest('forged'));
+    await reviewer.waiting(1);
+    expect(reviewer.pending[0]?.authorization).toBe('Bearer forged');
+    reviewer.pending[0]?.refuse('token signature invalid');
+    expect(await status).toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: 'token signature invalid' });
+    await settle();
+    expect(ads.status()).toEqual([]);
+    expect(await gauge()).toBe(before);
+    expect(source.live.size).toBe(0);
+  });
+});
