@@ -18,7 +18,7 @@
 import { isIP } from 'node:net';
 import { protoDuration } from '../../lib/duration.js';
 import { any } from '../protos.js';
-import { faultFilterName, outboundClusterName } from '../traffic/http-routes.js';
+import { faultFilterName, outboundClusterName, tcpRouting } from '../traffic/http-routes.js';
 import { outboundPorts } from '../traffic/outbound-clusters.js';
 import { isHttp, isTcp, isTls, listenerProtocol, portProtocol, type Protocol } from '../traffic/port-protocol.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
@@ -83,16 +83,19 @@ export interface OutboundListenerContext {
 
 /** A tcp_proxy to one cluster, with the DestinationRule's TCP settings Istio copies onto it (networkfilter.go). */
 function tcpProxyFilter(cluster: string, policy: PolicyFields | undefined): Record<string, unknown> {
-  const tcp = (policy?.connectionPool?.tcp ?? {}) as { idleTimeout?: string; maxConnectionDuration?: string };
   return {
     name: 'envoy.filters.network.tcp_proxy',
-    typed_config: any(types.tcpProxy, {
-      stat_prefix: cluster,
-      cluster,
-      ...(tcp.idleTimeout ? { idle_timeout: protoDuration(tcp.idleTimeout) } : {}),
-      ...(tcp.maxConnectionDuration ? { max_downstream_connection_duration: protoDuration(tcp.maxConnectionDuration) } : {}),
-      ...(policy?.loadBalancer?.consistentHash?.useSourceIp ? { hash_policy: [{ source_ip: {} }] } : {}),
-    }),
+    typed_config: any(types.tcpProxy, { stat_prefix: cluster, cluster, ...tcpProxyFields(policy) }),
+  };
+}
+
+/** The DestinationRule's TCP settings Istio copies onto a tcp_proxy: idle timeout, connection duration, source-IP hashing. */
+function tcpProxyFields(policy: PolicyFields | undefined): Record<string, unknown> {
+  const tcp = (policy?.connectionPool?.tcp ?? {}) as { idleTimeout?: string; maxConnectionDuration?: string };
+  return {
+    ...(tcp.idleTimeout ? { idle_timeout: protoDuration(tcp.idleTimeout) } : {}),
+    ...(tcp.maxConnectionDuration ? { max_downstream_connection_duration: protoDuration(tcp.maxConnectionDuration) } : {}),
+    ...(policy?.loadBalancer?.consistentHash?.useSourceIp ? { hash_policy: [{ source_ip: {} }] } : {}),
   };
 }
 
@@ -101,6 +104,39 @@ function singleDestinationFilters(cluster: string, protocol: Protocol, policy: P
   const proxy = tcpProxyFilter(cluster, policy);
   if (protocol !== 'Mongo') return [proxy];
   return [{ name: 'envoy.filters.network.mongo_proxy', typed_config: any(types.mongoProxy, { stat_prefix: cluster }) }, proxy];
+}
+
+/**
+ * The network filters of a TCP chain: the service's own cluster, or where its
+ * VirtualService's `tcp` route sends it (one destination, or weighted clusters with
+ * the rule's `<name>.<namespace>` as stat prefix), as Istio's buildOutboundNetworkFilters (networkfilter.go).
+ */
+function tcpChainFilters(
+  view: ProxyView,
+  hostname: string,
+  port: number,
+  protocol: Protocol,
+  ownCluster: string,
+): Array<Record<string, unknown>> {
+  const routing = tcpRouting({ view, hostname, port });
+  const ownPolicy = view.destinationRuleFor(hostname)?.trafficPolicy as PolicyFields | undefined;
+  if (!routing) return singleDestinationFilters(ownCluster, protocol, ownPolicy);
+  const [first] = routing.destinations;
+  // The DestinationRule of the first destination's host shapes the proxy, as in Istio.
+  const policy = first ? (view.destinationRuleFor(first.host)?.trafficPolicy as PolicyFields | undefined) : undefined;
+  if (routing.destinations.length === 1 && first) return singleDestinationFilters(first.cluster, protocol, policy);
+  const statPrefix = `${routing.rule.name}.${routing.rule.namespace}`;
+  const weighted = routing.destinations.filter((d) => d.weight > 0);
+  const proxy = {
+    name: 'envoy.filters.network.tcp_proxy',
+    typed_config: any(types.tcpProxy, {
+      stat_prefix: statPrefix,
+      weighted_clusters: { clusters: weighted.map((d) => ({ name: d.cluster, weight: d.weight })) },
+      ...tcpProxyFields(policy),
+    }),
+  };
+  if (protocol !== 'Mongo') return [proxy];
+  return [{ name: 'envoy.filters.network.mongo_proxy', typed_config: any(types.mongoProxy, { stat_prefix: statPrefix }) }, proxy];
 }
 
 /**
@@ -116,7 +152,6 @@ function singleDestinationFilters(cluster: string, protocol: Protocol, policy: P
 export function outboundListenerClaims(view: ProxyView, visible: VisibleService): ListenerClaim[] {
   const { service, hostname } = visible;
   const claims: ListenerClaim[] = [];
-  const rule = view.destinationRuleFor(hostname);
   // A ServiceEntry with several addresses is one service per address in istiod (serviceentry/conversion.go).
   const addresses =
     service.addresses && service.addresses.length > 0
@@ -130,7 +165,6 @@ export function outboundListenerClaims(view: ProxyView, visible: VisibleService)
     const lp = listenerProtocol(protocol);
     if (lp === 'NONE') continue;
     const cluster = outboundClusterName(port.port, hostname);
-    const policy = rule?.trafficPolicy as PolicyFields | undefined;
     const claim = (bind: string, cidrs: string[] | undefined, sni: boolean): ListenerClaim => ({
       name: `${bind}_${port.port}`,
       bind,
@@ -145,7 +179,7 @@ export function outboundListenerClaims(view: ProxyView, visible: VisibleService)
               {
                 ...(isTls(protocol) && sni ? { sniHosts: [hostname] } : {}),
                 ...(cidrs ? { cidrs } : {}),
-                filters: singleDestinationFilters(cluster, protocol, policy),
+                filters: tcpChainFilters(view, hostname, port.port, protocol, cluster),
               },
             ],
       rds: lp === 'AUTO' && bind !== wildcard ? `${hostname}:${port.port}` : String(port.port),

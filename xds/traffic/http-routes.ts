@@ -182,6 +182,45 @@ interface ResolvedDestination {
   headers?: HttpDestination['headers'];
 }
 
+type TcpRoute = NonNullable<VirtualServiceSpec['tcp']>[number];
+
+/** A VirtualService `tcp` route chosen for a TCP listener: the rule (it names weighted stats) and its destinations. */
+export interface TcpRouting {
+  rule: ConfigObject<VirtualServiceSpec>;
+  /** Each destination with its cluster and weight (as written; relative). */
+  destinations: Array<{ host: string; cluster: string; weight: number }>;
+}
+
+/**
+ * The `tcp` route of the host's VirtualService that applies to this proxy and port:
+ * the first whose match (port, sourceLabels, sourceNamespace, gateways `mesh`) holds,
+ * as Istio's buildSidecarOutboundTCPTLSFilterChainOpts (listener.go). Undefined when
+ * none does, and the service's own cluster takes the connection. `destinationSubnets`
+ * matches are not decided per address: such a rule applies to every address.
+ */
+export function tcpRouting(target: RouteTarget): TcpRouting | undefined {
+  const rule = target.view.virtualServiceFor(target.hostname);
+  if (!rule) return undefined;
+  const { scope } = target.view;
+  const applies = (route: TcpRoute) =>
+    !route.match ||
+    route.match.length === 0 ||
+    route.match.some(
+      (match) =>
+        (match.port === undefined || match.port === target.port) &&
+        (!match.sourceLabels || labelsMatch(match.sourceLabels as Record<string, string>, scope.labels)) &&
+        (!match.sourceNamespace || match.sourceNamespace === scope.namespace) &&
+        (!match.gateways || match.gateways.length === 0 || match.gateways.includes('mesh')),
+    );
+  const route = (rule.spec.tcp ?? []).find(applies);
+  if (!route?.route || route.route.length === 0) return undefined;
+  const destinations = route.route.map((d) => resolveDestination(rule, { destination: d.destination, weight: d.weight }, target));
+  return {
+    rule,
+    destinations: destinations.map((d) => ({ host: d.host, cluster: outboundClusterName(d.port, d.host, d.subset), weight: d.weight })),
+  };
+}
+
 /** A destination's cluster: its port is the given one, else the service's only port, else the listener's. */
 function resolveDestination(
   rule: ConfigObject<VirtualServiceSpec>,
