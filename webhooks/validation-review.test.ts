@@ -66,11 +66,17 @@ describe('reviewValidation', () => {
   });
 
   it('refuses malformed reviews and objects clearly, never throwing', () => {
-    expect(reviewValidation({ kind: 'Nope' }).response).toMatchObject({ allowed: false, status: { code: 400 } });
+    expect(reviewValidation({ kind: 'Nope' }).response).toMatchObject({
+      allowed: false,
+      status: { code: 400, message: 'kind: expected AdmissionReview (admission.k8s.io/v1), got "Nope"' },
+    });
     expect(reviewValidation(null).response).toMatchObject({ allowed: false, status: { code: 400 } });
     expect(
       reviewValidation({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }).response.status?.code,
     ).toBe(400);
+    expect(reviewValidation({ apiVersion: 7, kind: 'AdmissionReview', request: { uid: 'x' } }).response.status?.message).toBe(
+      'apiVersion: AdmissionReview 7 is not supported; configure admissionReviewVersions: [v1]',
+    );
     expect(reviewValidation(request(vsKind, 'not an object')).response).toEqual({
       uid: 'u1',
       allowed: false,
@@ -80,5 +86,35 @@ describe('reviewValidation', () => {
       expect(() => reviewValidation(request(vsKind, object))).not.toThrow();
       expect(reviewValidation(request(vsKind, object)).response.allowed).toBe(false);
     }
+  });
+
+  // Found by `make chaos` (testing/chaos): these reached the validators, which threw (`path.includes is not a function`).
+  it("refuses wrong JSON types by the CRD's structural schema, naming each field, as the API server would", () => {
+    const policy = { group: 'security.istio.io', version: 'v1', kind: 'AuthorizationPolicy' };
+    const wrong = { spec: { rules: [{ to: [{ operation: { paths: [7] } }], from: [{ source: { principals: { a: 1 } } }] }] } };
+    expect(reviewValidation(request(policy, wrong)).response).toEqual({
+      uid: 'u1',
+      allowed: false,
+      status: {
+        code: 422,
+        reason: 'Invalid',
+        message:
+          'AuthorizationPolicy reviews is invalid: spec.rules[0].to[0].operation.paths[0]: must be of type string, got integer; spec.rules[0].from[0].source.principals: must be of type array, got object',
+      },
+    });
+    const entry = { group: 'networking.istio.io', version: 'v1', kind: 'ServiceEntry' };
+    expect(
+      reviewValidation(request(entry, { spec: { hosts: ['a.example'], endpoints: [{ address: 10 }] } })).response.status?.message,
+    ).toBe('ServiceEntry reviews is invalid: spec.endpoints[0].address: must be of type string, got integer');
+    expect(reviewValidation(request(vsKind, { spec: { hosts: ['reviews', null] } })).response.status?.message).toBe(
+      'VirtualService reviews is invalid: spec.hosts[1]: must not be null',
+    );
+    // A null field is dropped as the API server prunes it, and the rest is validated.
+    expect(reviewValidation(request(vsKind, { ...split(50, 50), spec: { ...split(50, 50).spec, gateways: null } })).response.allowed).toBe(
+      true,
+    );
+    expect(reviewValidation(request({ ...vsKind, version: 'v9' }, split(50, 50))).response.status?.message).toMatch(
+      /^VirtualService reviews is invalid: request.kind.version: "v9" is not a served version of VirtualService/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 // A real Kubernetes control plane on this machine: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, and kwok standing in for kubelets.
 // Nothing is faked: tests talk to the same API a cluster serves.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,8 +133,17 @@ export class LocalCluster {
         '--secure-port=0',
         '--leader-elect=false',
       ]);
+      // kwok v0.8.0 creates a node's IP pool on first use without a lock (pod_controller.go ipPool: Load,
+      // then Store), so two pods of one node played in parallel can both get its first address. One
+      // worker plays pod stages; IPs are then unique (a pod takes about a millisecond to play).
+      const kwokConfig = join(workDir, 'kwok-configuration.yaml');
+      writeFileSync(
+        kwokConfig,
+        'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n  podPlayStageParallelism: 1\n',
+      );
       spawnComponent('kwok', bin.kwok, [
         `--kubeconfig=${componentConfig('kwok')}`,
+        `--config=${kwokConfig}`,
         `--config=${bin.kwokStages}`,
         '--manage-all-nodes=true',
         '--node-lease-duration-seconds=40',

@@ -3,12 +3,17 @@ package oracle
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
+	fileaccesslog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	otelaccesslog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/open_telemetry/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xdstest"
@@ -72,6 +77,7 @@ func runCall(t *testing.T, sim *simulation.Simulation, spec CallSpec) Outcome {
 			}
 		}
 		out.Authz, out.AuthzPolicy = evaluateChainRBAC(chain, request, hcm)
+		out.AccessLog, out.Tracing = telemetryOf(hcm)
 	} else if chain != nil {
 		if result.Error != nil {
 			out.Error = result.Error.Error()
@@ -210,4 +216,40 @@ func retryOf(r *route.Route, vh *route.VirtualHost) (string, string) {
 		timeout = t.AsDuration().String()
 	}
 	return retry, timeout
+}
+
+// telemetryOf summarises what a request leaves behind: each access logger (its
+// extension and, for files, the path) and the tracer (provider, the collector's
+// cluster, sampling).
+func telemetryOf(h *hcmv3.HttpConnectionManager) (string, string) {
+	logs := []string{}
+	for _, log := range h.GetAccessLog() {
+		entry := log.GetName()
+		file := &fileaccesslog.FileAccessLog{}
+		if unpack(log.GetTypedConfig(), file) {
+			entry += " " + file.GetPath()
+		}
+		otel := &otelaccesslog.OpenTelemetryAccessLogConfig{}
+		if unpack(log.GetTypedConfig(), otel) {
+			entry += " " + otel.GetCommonConfig().GetGrpcService().GetEnvoyGrpc().GetClusterName()
+		}
+		logs = append(logs, entry)
+	}
+	sort.Strings(logs)
+	tracing := ""
+	if t := h.GetTracing(); t != nil {
+		tracing = t.GetProvider().GetName()
+		otel := &tracev3.OpenTelemetryConfig{}
+		if unpack(t.GetProvider().GetTypedConfig(), otel) {
+			tracing += " " + otel.GetGrpcService().GetEnvoyGrpc().GetClusterName()
+		}
+		zipkin := &tracev3.ZipkinConfig{}
+		if unpack(t.GetProvider().GetTypedConfig(), zipkin) {
+			tracing += " " + zipkin.GetCollectorCluster()
+		}
+		if s := t.GetRandomSampling(); s != nil {
+			tracing += fmt.Sprintf(" sampling %g%%", s.GetValue())
+		}
+	}
+	return strings.Join(logs, "; "), tracing
 }

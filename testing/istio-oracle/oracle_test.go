@@ -92,6 +92,14 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 		configs[i].Domain = "cluster.local"
 	}
 	m := mesh.DefaultMeshConfig()
+	if c.Mesh.Config != "" {
+		applied, err := mesh.ApplyMeshConfig(c.Mesh.Config, m)
+		if err != nil {
+			result.Error = fmt.Sprintf("mesh config: %v", err)
+			return
+		}
+		m = applied
+	}
 	if c.Mesh.RootNamespace != "" {
 		m.RootNamespace = c.Mesh.RootNamespace
 	}

@@ -28,6 +28,8 @@ type Case struct {
 type Mesh struct {
 	RootNamespace         string `json:"rootNamespace,omitempty"`
 	OutboundTrafficPolicy string `json:"outboundTrafficPolicy,omitempty"`
+	// Config is MeshConfig YAML (Istio's field names) applied over the defaults: telemetry providers, say.
+	Config string `json:"config,omitempty"`
 }
 
 // Proxy is the sidecar the config is generated for.
@@ -106,6 +108,9 @@ type Outcome struct {
 	// Retry summarises the route's retry policy (attempts, retry_on, status codes); Timeout is its timeout.
 	Retry   string `json:"retry,omitempty"`
 	Timeout string `json:"timeout,omitempty"`
+	// AccessLog and Tracing summarise the HTTP connection manager's access loggers and tracer.
+	AccessLog string `json:"accessLog,omitempty"`
+	Tracing   string `json:"tracing,omitempty"`
 	// Authz is "allow" or "deny" from the RBAC filters on the path taken ("" when none applies).
 	Authz string `json:"authz,omitempty"`
 	// AuthzPolicy names the RBAC policy that decided, when one matched.

@@ -20,6 +20,9 @@ export interface Outcome {
   /** The route's retry policy and timeout, summarised. */
   retry?: string;
   timeout?: string;
+  /** The connection manager's access loggers and tracer, summarised. */
+  accessLog?: string;
+  tracing?: string;
   authz?: 'allow' | 'deny';
   authzPolicy?: string;
 }

@@ -8,7 +8,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { ResourceEncoder, SnapshotCache } from '../../xds/cache/snapshot-cache.js';
 import { envoySidecarResources } from '../../xds/generate/envoy-sidecar-resources.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../../xds/model/mesh-model-of.js';
-import type { MeshDefaults } from '../../xds/model/mesh-model.js';
+import type { MeshDefaults, MeshTelemetry } from '../../xds/model/mesh-model.js';
 import { typeUrls } from '../../xds/protos.js';
 import { ProxyView } from '../../xds/traffic/proxy-view.js';
 
@@ -47,7 +47,10 @@ export interface ParityCase {
   /** Kubernetes objects: Services, Pods, EndpointSlices (apiVersion and kind set). */
   kube: KubeObject[];
   istio: IstioObject[];
-  mesh: Pick<MeshDefaults, 'outboundTrafficPolicy'>;
+  mesh: Pick<MeshDefaults, 'outboundTrafficPolicy'> & {
+    /** MeshConfig in Istio's own shape (extensionProviders, defaultProviders, accessLogFile...), for both sides. */
+    config?: Record<string, unknown>;
+  };
   proxy: ParityProxy;
   calls: ParityCall[];
 }
@@ -313,6 +316,7 @@ export function weftResources(parity: ParityCase): Record<'listeners' | 'cluster
   if (parity.mesh.outboundTrafficPolicy)
     model.meshConfig = { ...model.meshConfig, outboundTrafficPolicy: parity.mesh.outboundTrafficPolicy };
   const view = new ProxyView(model, { kind: 'sidecar', namespace: parity.proxy.namespace, labels: parity.proxy.labels });
+  if (parity.mesh.config) model.meshConfig = { ...model.meshConfig, telemetry: meshTelemetryOf(parity.mesh.config) };
   const cache = new SnapshotCache(new ResourceEncoder());
   cache.update(envoySidecarResources(view));
   const encoded = (typeUrl: string) =>
@@ -325,6 +329,20 @@ export function weftResources(parity: ParityCase): Record<'listeners' | 'cluster
   };
 }
 
+/** Weft's telemetry defaults from Istio's MeshConfig fields (the MeshInstallation carries the same names). */
+function meshTelemetryOf(config: Record<string, unknown>): MeshTelemetry {
+  const sampling = (config['defaultConfig'] as { tracing?: { sampling?: number } } | undefined)?.tracing?.sampling;
+  const pick = (key: string) => (config[key] !== undefined ? { [key]: config[key] } : {});
+  return {
+    ...pick('accessLogFile'),
+    ...pick('accessLogEncoding'),
+    ...pick('accessLogFormat'),
+    ...pick('extensionProviders'),
+    ...pick('defaultProviders'),
+    ...(sampling !== undefined ? { tracingSampling: sampling } : {}),
+  } as MeshTelemetry;
+}
+
 /** The case as the oracle reads it (testing/istio-oracle/types.go, Case). */
 export function oracleCase(parity: ParityCase) {
   const yaml = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join('---\n');
@@ -332,7 +350,10 @@ export function oracleCase(parity: ParityCase) {
     name: parity.name,
     kube: yaml(parity.kube),
     istio: yaml(parity.istio as KubeObject[]),
-    mesh: parity.mesh,
+    mesh: {
+      ...(parity.mesh.outboundTrafficPolicy ? { outboundTrafficPolicy: parity.mesh.outboundTrafficPolicy } : {}),
+      ...(parity.mesh.config ? { config: stringify(parity.mesh.config) } : {}),
+    },
     proxy: {
       id: `${parity.proxy.name}.${parity.proxy.namespace}`,
       namespace: parity.proxy.namespace,

@@ -476,6 +476,12 @@ describe('malformed pods are refused, naming the field', () => {
     ['spec.containers[0].env has an item that is not an object', (p: any) => (p.spec.containers[0].env = ['A=1'])],
     ['metadata.annotations.a is not a string', (p: any) => (p.metadata.annotations = { a: 1 })],
     ['spec.containers[0].readinessProbe is not an object', (p: any) => (p.spec.containers[0].readinessProbe = 'http')],
+    // Found by `make chaos` (testing/chaos): each of these threw inside workloadOf instead of being refused.
+    ['metadata.ownerReferences is not a list', (p: any) => (p.metadata.ownerReferences = 'rs')],
+    ['metadata.ownerReferences[0] is not an object', (p: any) => (p.metadata.ownerReferences = ['rs'])],
+    ['metadata.ownerReferences[0].kind is not a string', (p: any) => (p.metadata.ownerReferences[0].kind = 7)],
+    ['metadata.ownerReferences[0].name is not a string', (p: any) => delete p.metadata.ownerReferences[0].name],
+    ['metadata.generateName is not a string', (p: any) => (p.metadata.generateName = ['web-'])],
   ])('%s', (field, change) => {
     expect(review(pod(change as (p: V1Pod) => void))).toEqual({
       uid: 'u9',

@@ -312,6 +312,20 @@ export function podShapeProblem(pod: unknown, at = ''): string | undefined {
       const bad = Object.entries(map).find(([, v]) => typeof v !== 'string');
       if (bad) return `${at}metadata.${field}.${bad[0]} is not a string`;
     }
+    for (const field of ['name', 'generateName', 'namespace']) {
+      const value = metadata[field];
+      if (value !== undefined && value !== null && typeof value !== 'string') return `${at}metadata.${field} is not a string`;
+    }
+    // The workload name and ISTIO_META_OWNER come from the controlling owner; the API server requires these fields as strings.
+    const owners = metadata['ownerReferences'];
+    if (owners !== undefined && owners !== null) {
+      if (!Array.isArray(owners)) return `${at}metadata.ownerReferences is not a list`;
+      for (const [i, owner] of owners.entries()) {
+        if (!isObject(owner)) return `${at}metadata.ownerReferences[${i}] is not an object`;
+        for (const field of ['apiVersion', 'kind', 'name'])
+          if (typeof owner[field] !== 'string' || !owner[field]) return `${at}metadata.ownerReferences[${i}].${field} is not a string`;
+      }
+    }
   }
   const spec = pod['spec'];
   if (!isObject(spec)) return `${at}spec is not an object`;

@@ -26,13 +26,15 @@ const cases = [
 ];
 const known = parse(readFileSync(join(here, 'known-differences.yaml'), 'utf8')) as Array<{ case: string; call: string; reason: string }>;
 
-/** What a user sees of a call: whether it fails, where it goes, what answers it, how it is retried and timed out, whether RBAC lets it through. */
+/** What a user sees of a call: whether it fails, where it goes, what answers it, how it is retried and timed out, what it logs and traces, whether RBAC lets it through. */
 const seen = (o: Outcome) => ({
   error: o.error ?? null,
   clusters: o.clusters ?? null,
   response: o.response ?? null,
   retry: o.retry ?? null,
   timeout: o.timeout ?? null,
+  accessLog: o.accessLog || null,
+  tracing: o.tracing || null,
   authz: o.error ? null : (o.authz ?? null),
 });
 

@@ -28,10 +28,15 @@ const providers: MeshTelemetry = {
     },
   ],
 };
+/** The collectors the providers name: Istio configures a tracer only for a collector the mesh has. */
+const collectors: MeshModel['services'] = [
+  { name: 'otel-collector', namespace: 'observability', ports: [{ name: 'grpc-otlp', port: 4317, protocol: 'TCP' }], endpoints: [] },
+  { name: 'zipkin', namespace: 'istio-system', ports: [{ name: 'http-query', port: 9411, protocol: 'TCP' }], endpoints: [] },
+];
 const model = (telemetries: Array<ConfigObject<TelemetrySpec>>, mesh: MeshTelemetry = providers): MeshModel => ({
   clusterDomain: 'cluster.local',
   rootNamespace: 'istio-system',
-  services: [],
+  services: collectors,
   istio: { ...emptyIstioConfig(), telemetries },
   meshConfig: { telemetry: mesh },
 });
@@ -94,6 +99,34 @@ describe('Telemetry for Envoy', () => {
     expect(log?.['typed_config'].log_format.json_format).toEqual({
       fields: { method: { stringValue: '%REQ(:METHOD)%' }, code: { stringValue: '%RESPONSE_CODE%' } },
     });
+  });
+
+  it("keeps the mesh's client logs when a workload's Telemetry names a provider for its server side only", () => {
+    // Istio's mergeLogs: the most specific level naming providers for a direction chooses them, per direction.
+    const m = model([
+      telemetry('istio-system', 'mesh-default', { accessLogging: [{ providers: [{ name: 'envoy' }] }] }),
+      telemetry('shop', 'echo-logs', {
+        selector: { matchLabels: { app: 'echo' } },
+        accessLogging: [{ providers: [{ name: 'json-logs' }], match: { mode: 'SERVER' } }],
+      }),
+    ]);
+    const pathOf = (direction: Direction) =>
+      (decoded(m, direction)['access_log'] as Array<Record<string, any>>).map((l) =>
+        l['typed_config'].log_format.json_format ? 'json' : 'text',
+      );
+    expect(pathOf('CLIENT')).toEqual(['text']);
+    expect(pathOf('SERVER')).toEqual(['json']);
+  });
+
+  it('traces nothing when the collector is not a service of the mesh, as Istio', () => {
+    const m = { ...model([], { ...providers, defaultProviders: { tracing: ['zipkin'] } }), services: [] };
+    const { fields, problems } = hcmTelemetry(m, workload, 'CLIENT');
+    expect(fields['tracing']).toBeUndefined();
+    expect(problems).toEqual(['tracing provider "zipkin": its collector service is not in the mesh, so nothing is traced (as in Istio)']);
+  });
+
+  it("samples 1% for the proxy's own tracer when no Telemetry or default provider says otherwise, as Istio", () => {
+    expect(decoded(model([], {}), 'CLIENT')['tracing']).toEqual({ random_sampling: { value: 1 } });
   });
 
   it('traces to the OpenTelemetry collector cluster with the Telemetry sampling and tags', () => {

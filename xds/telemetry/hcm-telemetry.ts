@@ -4,7 +4,7 @@
 // overrides the mesh's (root namespace); within the chosen level, entries match
 // CLIENT (outbound), SERVER (inbound) or both. Pure.
 import { byAge, emptyIstioConfig, type ConfigObject, type TelemetrySpec } from '../model/istio-config.js';
-import type { ExtensionProvider, MeshModel } from '../model/mesh-model.js';
+import { serviceHost, type ExtensionProvider, type MeshModel } from '../model/mesh-model.js';
 import { any } from '../protos.js';
 import { labelsMatch, resolveHost } from '../traffic/host-names.js';
 import { outboundClusterName } from '../traffic/http-routes.js';
@@ -94,6 +94,51 @@ function entriesFor(
   );
 }
 
+/**
+ * The access log providers of one direction, as Istio's mergeLogs (pilot/pkg/model/telemetry.go):
+ * the most specific level (mesh, namespace, workload) naming providers for this direction chooses
+ * which providers are in scope (else the mesh's default providers); then every level's entries for
+ * this direction, in order, turn each in-scope provider on (with its filter) or off, an entry that
+ * names no provider standing for the providers of the entry before it. Undefined when no level has
+ * an accessLogging entry (the mesh's default providers, then accessLogFile, apply).
+ */
+function accessLogProviders(
+  applied: Array<ConfigObject<TelemetrySpec>>,
+  defaults: string[],
+  direction: Direction,
+): Map<string, { disabled: boolean; filter?: string }> | undefined {
+  const levelsWithLogs = applied.filter((t) => (t.spec.accessLogging?.length ?? 0) > 0);
+  if (levelsWithLogs.length === 0) return undefined;
+  const matches = (e: Entry) => !e.match?.mode || e.match.mode === 'CLIENT_AND_SERVER' || e.match.mode === direction;
+  const entriesOf = (t: ConfigObject<TelemetrySpec>) => (t.spec.accessLogging ?? []) as Entry[];
+  let inScope = defaults;
+  const filters = new Map<string, string | undefined>();
+  for (const level of levelsWithLogs) {
+    const names = new Set<string>();
+    for (const entry of entriesOf(level).filter(matches)) {
+      for (const provider of entry.providers ?? []) {
+        names.add(provider.name);
+        filters.set(provider.name, entry.filter?.expression);
+      }
+    }
+    if (names.size > 0) inScope = [...names];
+  }
+  const providers = new Map<string, { disabled: boolean; filter?: string }>();
+  let parent = defaults;
+  for (const level of levelsWithLogs) {
+    for (const entry of entriesOf(level)) {
+      const names = entry.providers && entry.providers.length > 0 ? entry.providers.map((p) => p.name) : parent;
+      parent = names;
+      if (!matches(entry)) continue;
+      for (const name of names.filter((n) => inScope.includes(n))) {
+        const filter = filters.get(name);
+        providers.set(name, entry.disabled ? { disabled: true } : { disabled: false, ...(filter ? { filter } : {}) });
+      }
+    }
+  }
+  return providers;
+}
+
 function providerNamed(model: MeshModel, name: string): ExtensionProvider | undefined {
   const provider = model.meshConfig?.telemetry?.extensionProviders?.find((p) => p.name === name);
   // Istio's built-in provider: Envoy's own access log on stdout.
@@ -122,22 +167,18 @@ export function hcmTelemetry(
   const fields: Record<string, unknown> = {};
 
   // Access logs: the Telemetry entries, else the default providers, else MeshConfig's accessLogFile.
-  const logEntries = entriesFor(applied, 'accessLogging', direction);
+  const logProviders = accessLogProviders(applied, mesh.defaultProviders?.accessLogging ?? [], direction);
   const accessLogs: Array<Record<string, unknown>> = [];
-  if (logEntries) {
-    for (const entry of logEntries) {
-      if (entry.disabled) continue;
-      if (entry.filter?.expression)
-        problems.push(`accessLogging filter "${entry.filter.expression}" is not supported; every request is logged`);
-      const names = entry.providers?.map((p) => p.name) ?? mesh.defaultProviders?.accessLogging ?? ['envoy'];
-      for (const name of names) {
-        const provider = providerNamed(model, name);
-        if (!provider?.envoyFileAccessLog) {
-          problems.push(`access log provider "${name}" is not an envoyFileAccessLog extension provider of the mesh`);
-          continue;
-        }
-        accessLogs.push(fileAccessLog(provider.envoyFileAccessLog.path ?? '/dev/stdout', provider.envoyFileAccessLog.logFormat));
+  if (logProviders) {
+    for (const [name, spec] of [...logProviders].sort((a, b) => a[0].localeCompare(b[0]))) {
+      if (spec.disabled) continue;
+      if (spec.filter) problems.push(`accessLogging filter "${spec.filter}" is not supported; every request is logged`);
+      const provider = providerNamed(model, name);
+      if (!provider?.envoyFileAccessLog) {
+        problems.push(`access log provider "${name}" is not an envoyFileAccessLog extension provider of the mesh`);
+        continue;
       }
+      accessLogs.push(fileAccessLog(provider.envoyFileAccessLog.path ?? '/dev/stdout', provider.envoyFileAccessLog.logFormat));
     }
   } else if (mesh.defaultProviders?.accessLogging?.length) {
     for (const name of mesh.defaultProviders.accessLogging) {
@@ -160,10 +201,19 @@ export function hcmTelemetry(
   const entry = traceEntries?.find((e) => !e.disableSpanReporting);
   const disabled = traceEntries !== undefined && !entry;
   const name = entry?.providers?.[0]?.name ?? (disabled ? undefined : mesh.defaultProviders?.tracing?.[0]);
+  if (!name && traceEntries === undefined) {
+    // No Telemetry and no default provider: Istio's legacy path (meshConfig.enableTracing, on by default;
+    // tracing.go configureTracingFromTelemetry) samples at the proxy config's rate with no provider of its own,
+    // so Envoy reports to the tracer of its bootstrap (the agent's ProxyConfig tracing, Zipkin by default).
+    fields['tracing'] = { random_sampling: { value: mesh.tracingSampling ?? 1 } };
+  }
   if (name) {
     const provider = providerNamed(model, name);
     const tracer = provider ? tracerOf(model, provider, workload) : undefined;
-    if (!tracer) problems.push(`tracing provider "${name}" is not an opentelemetry or zipkin extension provider of the mesh`);
+    if (!provider || (!provider.opentelemetry && !provider.zipkin))
+      problems.push(`tracing provider "${name}" is not an opentelemetry or zipkin extension provider of the mesh`);
+    else if (!tracer)
+      problems.push(`tracing provider "${name}": its collector service is not in the mesh, so nothing is traced (as in Istio)`);
     else {
       fields['tracing'] = {
         provider: tracer,
@@ -177,8 +227,12 @@ export function hcmTelemetry(
 
 function tracerOf(model: MeshModel, provider: ExtensionProvider, workload: { namespace: string; labels: Record<string, string> }) {
   const serviceName = `${workload.labels['app'] ?? workload.labels['app.kubernetes.io/name'] ?? 'unknown'}.${workload.namespace}`;
+  // Istio configures a tracer only when its collector is a service of the mesh (tracing.go, LookupCluster):
+  // a tracer naming a cluster Envoy does not have would get the listener rejected.
+  const inMesh = (host: string) => model.services.some((s) => serviceHost(s, model.clusterDomain) === host);
   if (provider.opentelemetry) {
     const host = resolveHost(provider.opentelemetry.service, model.rootNamespace ?? 'istio-system', model.clusterDomain);
+    if (!inMesh(host)) return undefined;
     return {
       name: 'envoy.tracers.opentelemetry',
       typed_config: any(types.openTelemetry, {
@@ -189,6 +243,7 @@ function tracerOf(model: MeshModel, provider: ExtensionProvider, workload: { nam
   }
   if (provider.zipkin) {
     const host = resolveHost(provider.zipkin.service, model.rootNamespace ?? 'istio-system', model.clusterDomain);
+    if (!inMesh(host)) return undefined;
     return {
       name: 'envoy.tracers.zipkin',
       typed_config: any(types.zipkin, {
