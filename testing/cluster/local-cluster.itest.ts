@@ -47,13 +47,14 @@ describeWithCluster('local cluster', (cluster) => {
   it('schedules a Deployment onto kwok nodes whose pods run with IPs from the pod CIDR', async () => {
     const kc = cluster().kubeConfig();
     await createNamespace(kc, 'deploy');
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({ namespace: 'deploy', body: deployment('web', 3) });
-    const pods = await runningPods(kc, 'deploy', 'app=web', 3);
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({ namespace: 'deploy', body: deployment('web', 8) });
+    const pods = await runningPods(kc, 'deploy', 'app=web', 8);
     for (const pod of pods) {
       expect(cluster().nodeNames).toContain(pod.spec?.nodeName);
       expect(pod.status?.podIP).toMatch(/^10\.244\.\d+\.\d+$/);
     }
-    expect(new Set(pods.map((pod) => pod.status?.podIP)).size).toBe(3);
+    // Eight pods on two nodes: every pod its own address (kwok's first allocations per node race otherwise).
+    expect(new Set(pods.map((pod) => pod.status?.podIP)).size).toBe(8);
   });
 
   it("lists a Service's ready pods in its EndpointSlice", async () => {

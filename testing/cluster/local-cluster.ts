@@ -139,7 +139,20 @@ export class LocalCluster {
       const kwokConfig = join(workDir, 'kwok-configuration.yaml');
       writeFileSync(
         kwokConfig,
-        'apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions:\n  podPlayStageParallelism: 1\n',
+        [
+          'apiVersion: config.kwok.x-k8s.io/v1alpha1',
+          'kind: KwokConfiguration',
+          // A configuration file gets no defaults for what it leaves out: kwok's own defaults, but one pod worker.
+          'options:',
+          '  podPlayStageParallelism: 1',
+          '  nodePlayStageParallelism: 4',
+          '  nodeLeaseParallelism: 4',
+          '  podsOnNodeSyncParallelism: 1',
+          '  enableDebuggingHandlers: true',
+          '  enableProfilingHandler: true',
+          '  enablePodsOnNodeSyncListPager: true',
+          '',
+        ].join('\n'),
       );
       spawnComponent('kwok', bin.kwok, [
         `--kubeconfig=${componentConfig('kwok')}`,
