@@ -8,12 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	fileaccesslog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	otelaccesslog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/open_telemetry/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xdstest"
@@ -252,4 +256,99 @@ func telemetryOf(h *hcmv3.HttpConnectionManager) (string, string) {
 		}
 	}
 	return strings.Join(logs, "; "), tracing
+}
+
+// endpointsOf says where each chosen cluster sends connections: its endpoints'
+// addresses and ports (from EDS for EDS clusters, else the inline load assignment),
+// sorted, or its discovery type (ORIGINAL_DST) when it has none of its own.
+func endpointsOf(chosen map[string]float64, clusters []*clusterv3.Cluster, assignments []*endpointv3.ClusterLoadAssignment) map[string][]string {
+	if len(chosen) == 0 {
+		return nil
+	}
+	byName := map[string]*clusterv3.Cluster{}
+	for _, c := range clusters {
+		byName[c.Name] = c
+	}
+	byService := map[string]*endpointv3.ClusterLoadAssignment{}
+	for _, a := range assignments {
+		byService[a.ClusterName] = a
+	}
+	out := map[string][]string{}
+	for name := range chosen {
+		c, ok := byName[name]
+		if !ok {
+			out[name] = []string{"(no such cluster)"}
+			continue
+		}
+		assignment := c.GetLoadAssignment()
+		if c.GetType() == clusterv3.Cluster_EDS {
+			service := c.GetEdsClusterConfig().GetServiceName()
+			if service == "" {
+				service = c.Name
+			}
+			assignment = byService[service]
+		}
+		addresses := []string{}
+		for _, locality := range assignment.GetEndpoints() {
+			for _, lb := range locality.GetLbEndpoints() {
+				socket := lb.GetEndpoint().GetAddress().GetSocketAddress()
+				if socket != nil {
+					addresses = append(addresses, fmt.Sprintf("%s:%d", socket.GetAddress(), socket.GetPortValue()))
+				}
+			}
+		}
+		if len(addresses) == 0 {
+			addresses = []string{"(" + c.GetType().String() + ", no endpoints)"}
+		}
+		sort.Strings(addresses)
+		out[name] = addresses
+	}
+	return out
+}
+
+// upstreamTLSOf summarises each chosen cluster's transport: plaintext, TLS with its
+// SNI and whether it presents Istio's workload certificate, or the transport socket
+// matches of auto mTLS (each match's metadata and what it selects).
+func upstreamTLSOf(chosen map[string]float64, clusters []*clusterv3.Cluster) map[string]string {
+	if len(chosen) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for name := range chosen {
+		for _, c := range clusters {
+			if c.Name != name {
+				continue
+			}
+			if matches := c.GetTransportSocketMatches(); len(matches) > 0 {
+				parts := []string{}
+				for _, m := range matches {
+					keys := []string{}
+					for k, v := range m.GetMatch().GetFields() {
+						keys = append(keys, k+"="+v.GetStringValue())
+					}
+					sort.Strings(keys)
+					parts = append(parts, "{"+strings.Join(keys, ",")+"} "+socketSummary(m.GetTransportSocket()))
+				}
+				out[name] = "auto: " + strings.Join(parts, "; ")
+			} else {
+				out[name] = socketSummary(c.GetTransportSocket())
+			}
+		}
+	}
+	return out
+}
+
+func socketSummary(socket *corev3.TransportSocket) string {
+	upstream := &tlsv3.UpstreamTlsContext{}
+	if socket == nil || !unpack(socket.GetTypedConfig(), upstream) {
+		return "plaintext"
+	}
+	summary := "tls sni=" + upstream.GetSni()
+	for _, sds := range upstream.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+		summary += " cert=" + sds.GetName()
+	}
+	if len(upstream.GetCommonTlsContext().GetTlsCertificates()) > 0 {
+		summary += " cert=file"
+	}
+	return summary
 }

@@ -135,12 +135,14 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 	weftSim := simulation.NewSimulation(t, s, proxy)
 	weftSim.Listeners, weftSim.Clusters, weftSim.Routes = weft.listeners, weft.clusters, weft.routes
 
+	istioEndpoints := s.Endpoints(proxy)
 	for _, call := range c.Calls {
-		result.Calls = append(result.Calls, CallOutcome{
-			Name:  call.Name,
-			Istio: runCall(t, istio, call),
-			Weft:  runCall(t, weftSim, call),
-		})
+		istioOutcome, weftOutcome := runCall(t, istio, call), runCall(t, weftSim, call)
+		istioOutcome.Endpoints = endpointsOf(istioOutcome.Clusters, istio.Clusters, istioEndpoints)
+		weftOutcome.Endpoints = endpointsOf(weftOutcome.Clusters, weft.clusters, weft.endpoints)
+		istioOutcome.UpstreamTLS = upstreamTLSOf(istioOutcome.Clusters, istio.Clusters)
+		weftOutcome.UpstreamTLS = upstreamTLSOf(weftOutcome.Clusters, weft.clusters)
+		result.Calls = append(result.Calls, CallOutcome{Name: call.Name, Istio: istioOutcome, Weft: weftOutcome})
 	}
 }
 

@@ -103,6 +103,12 @@ type Outcome struct {
 	Route       string `json:"route,omitempty"`
 	// Clusters maps each upstream cluster to its share of calls (1 for a single cluster).
 	Clusters map[string]float64 `json:"clusters,omitempty"`
+	// Endpoints lists, per chosen cluster, where its connections go: "ip:port" of each
+	// endpoint (EDS or inline), or the cluster's discovery type when it has no fixed endpoints.
+	Endpoints map[string][]string `json:"endpoints,omitempty"`
+	// UpstreamTLS says, per chosen cluster, how it speaks to endpoints: "plaintext", "tls sni=<sni>",
+	// or "auto: <match>=<socket>..." for transport_socket_matches (Istio's auto mTLS).
+	UpstreamTLS map[string]string `json:"upstreamTls,omitempty"`
 	// Response is a direct response or redirect instead of a cluster: "direct 503", "redirect".
 	Response string `json:"response,omitempty"`
 	// Retry summarises the route's retry policy (attempts, retry_on, status codes); Timeout is its timeout.

@@ -15,6 +15,10 @@ export interface Outcome {
   route?: string;
   /** Upstream cluster → share of calls. */
   clusters?: Record<string, number>;
+  /** Per chosen cluster, its endpoints as ip:port (sorted), or its type when it has none. */
+  endpoints?: Record<string, string[]>;
+  /** Per chosen cluster, how it speaks to its endpoints: plaintext, TLS (SNI, certificate) or auto mTLS's matches. */
+  upstreamTls?: Record<string, string>;
   /** A direct response or redirect instead of a cluster. */
   response?: string;
   /** The route's retry policy and timeout, summarised. */

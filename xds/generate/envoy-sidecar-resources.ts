@@ -54,8 +54,12 @@ function sdsSecret(name: string) {
   };
 }
 
-/** Istio mutual TLS to the peer, whose SPIFFE identity is checked against the trust domain's root. */
-function istioMutualTls(host: string, port: number, identities: string[]) {
+/**
+ * Istio mutual TLS to the peer, whose SPIFFE identity is checked against the trust domain's root. The SNI
+ * is Istio's `outbound_.<port>_.<subset>_.<host>` (model.BuildDNSSrvSubsetKey), which gateways in
+ * AUTO_PASSTHROUGH route by, so it names the subset.
+ */
+function istioMutualTls(host: string, port: number, identities: string[], subset: string | undefined) {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: any(types.upstreamTls, {
@@ -71,7 +75,7 @@ function istioMutualTls(host: string, port: number, identities: string[]) {
           validation_context_sds_secret_config: sdsSecret('ROOTCA'),
         },
       },
-      sni: `outbound_.${port}_._.${host}`,
+      sni: `outbound_.${port}_.${subset ?? ''}_.${host}`,
     }),
   };
 }
@@ -87,12 +91,18 @@ const systemCaBundle = '/etc/ssl/certs/ca-certificates.crt';
  * auto mTLS as Istio: Istio mTLS to endpoints whose pod runs the sidecar, plaintext
  * to the rest.
  */
-function transportSocket(tls: PolicyFields['tls'], host: string, port: number, identities: string[]): Record<string, unknown> {
+function transportSocket(
+  tls: PolicyFields['tls'],
+  host: string,
+  port: number,
+  identities: string[],
+  subset: string | undefined,
+): Record<string, unknown> {
   switch (tls?.mode) {
     case 'DISABLE':
       return {};
     case 'ISTIO_MUTUAL':
-      return { transport_socket: istioMutualTls(host, port, identities) };
+      return { transport_socket: istioMutualTls(host, port, identities, subset) };
     case 'SIMPLE':
     case 'MUTUAL': {
       const files = tls as { clientCertificate?: string; privateKey?: string; caCertificates?: string; insecureSkipVerify?: boolean };
@@ -125,7 +135,7 @@ function transportSocket(tls: PolicyFields['tls'], host: string, port: number, i
           {
             name: 'tlsMode-istio',
             match: { fields: { tlsMode: { stringValue: 'istio' } } },
-            transport_socket: istioMutualTls(host, port, identities),
+            transport_socket: istioMutualTls(host, port, identities, subset),
           },
           { name: 'tlsMode-disabled', match: {}, transport_socket: rawBuffer() },
         ],
@@ -147,7 +157,7 @@ export function envoyOutboundCluster(cluster: OutboundCluster, model: MeshModel)
   const tls =
     (cluster.service.meshExternal && !cluster.policy.tls) || disabled
       ? {}
-      : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port, serviceIdentities(cluster, model));
+      : transportSocket(cluster.policy.tls, cluster.hostname, cluster.port.port, serviceIdentities(cluster, model), cluster.subset);
   switch (cluster.service.resolution) {
     case 'NONE':
       return { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', ...tls };

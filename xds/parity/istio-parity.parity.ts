@@ -30,6 +30,8 @@ const known = parse(readFileSync(join(here, 'known-differences.yaml'), 'utf8')) 
 const seen = (o: Outcome) => ({
   error: o.error ?? null,
   clusters: o.clusters ?? null,
+  endpoints: o.endpoints ?? null,
+  upstreamTls: o.upstreamTls ?? null,
   response: o.response ?? null,
   retry: o.retry ?? null,
   timeout: o.timeout ?? null,
