@@ -175,7 +175,11 @@ export function envoyOutboundCluster(cluster: OutboundCluster, model: MeshModel)
               lb_endpoints: hosts.map((endpoint) => ({
                 endpoint: {
                   address: {
-                    socket_address: { address: endpoint.address, port_value: endpoint.ports[cluster.port.name] ?? cluster.port.port },
+                    // A DNS entry without endpoints dials its host at the port's targetPort, as Istio (serviceentry/conversion.go).
+                    socket_address: {
+                      address: endpoint.address,
+                      port_value: endpoint.ports[cluster.port.name] ?? cluster.port.targetPort ?? cluster.port.port,
+                    },
                   },
                 },
               })),

@@ -294,7 +294,12 @@ function serviceEntryServices(
     name: host,
     namespace: entry.namespace,
     hostname: host,
-    ports: ports.map(({ name, port, protocol }) => ({ name, port, protocol })),
+    ports: ports.map(({ name, port, protocol, targetPort }) => ({
+      name,
+      port,
+      protocol,
+      ...(targetPort !== undefined ? { targetPort } : {}),
+    })),
     endpoints,
     resolution,
     ...(spec.exportTo ? { exportTo: spec.exportTo } : {}),
