@@ -17,6 +17,13 @@ export interface CertificateServiceDeps {
   log: Logger;
   /** Requests handled at once; more are refused with RESOURCE_EXHAUSTED rather than queued without bound. */
   maxInFlight?: number;
+  /**
+   * Requests one caller (one bearer token) has in flight at once; more are refused with
+   * RESOURCE_EXHAUSTED (reason `caller_overloaded`), so a flood from one caller cannot take every
+   * slot and starve the others. pilot-agent retries with backoff. Counted before the token is
+   * checked, since the check is the costly part.
+   */
+  maxInFlightPerCaller?: number;
 }
 
 interface CertificateRequest {
@@ -45,6 +52,8 @@ class Refusal extends Error {
 export function certificateServiceImplementation(deps: CertificateServiceDeps): grpc.UntypedServiceImplementation {
   let inFlight = 0;
   const maxInFlight = deps.maxInFlight ?? 256;
+  const maxInFlightPerCaller = deps.maxInFlightPerCaller ?? 16;
+  const inFlightByCaller = new Map<string, number>();
 
   const handle = async (call: grpc.ServerUnaryCall<CertificateRequest, unknown>): Promise<string[]> => {
     let caller: Caller;
@@ -84,7 +93,18 @@ export function certificateServiceImplementation(deps: CertificateServiceDeps): 
         callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: `the CA is handling ${inFlight} requests; retry with backoff` });
         return;
       }
+      const caller = call.metadata.get('authorization')[0]?.toString() ?? '';
+      const callerInFlight = inFlightByCaller.get(caller) ?? 0;
+      if (callerInFlight >= maxInFlightPerCaller) {
+        csrRefused.inc({ reason: 'caller_overloaded' });
+        callback({
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: `this caller already has ${callerInFlight} certificate requests in flight; retry with backoff`,
+        });
+        return;
+      }
       inFlight++;
+      inFlightByCaller.set(caller, callerInFlight + 1);
       handle(call)
         .then(
           (chain) => {
@@ -105,6 +125,9 @@ export function certificateServiceImplementation(deps: CertificateServiceDeps): 
         )
         .finally(() => {
           inFlight--;
+          const left = (inFlightByCaller.get(caller) ?? 1) - 1;
+          if (left > 0) inFlightByCaller.set(caller, left);
+          else inFlightByCaller.delete(caller);
         });
     },
   };

@@ -118,7 +118,7 @@ export function logProblemsSince(process: ManagedProcess, offset: number): strin
   const problems: string[] = [];
   for (const line of buffer.toString('utf8').split('\n')) {
     if (!line.trim()) continue;
-    let level = 0;
+    let level: number;
     try {
       level = Number((JSON.parse(line) as { level?: unknown }).level ?? 0);
     } catch {

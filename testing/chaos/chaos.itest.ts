@@ -33,19 +33,26 @@ describeWithCluster('chaos (short)', (cluster) => {
   };
 
   it('issues no certificate for a wrong identity, names every refusal, and serves a legitimate caller during a flood', async () => {
-    const figures = await identityChaos(target, { adversarial: 240, flood: 300, floodConcurrency: 300, seed, progress: () => {} });
+    const figures = await identityChaos(target, {
+      adversarial: 240,
+      flood: 300,
+      floodConcurrency: 200,
+      legitimate: 20,
+      seed,
+      progress: () => {},
+    });
     // Every kind of hostile request was sent and refused.
     expect([...figures.categories.values()].every((c) => c.sent > 0)).toBe(true);
     expect(figures.refusedByReason.get('unauthenticated')).toBeGreaterThan(0);
     expect(figures.refusedByReason.get('invalid_csr')).toBeGreaterThan(0);
     expect(figures.refusedByReason.get('identity_mismatch')).toBeGreaterThan(0);
     held(identityRows(figures, budgets));
-  });
+  }, 120_000);
 
   it('answers fuzzed AdmissionReviews with valid reviews, never crashes, and names the field of every refusal', async () => {
     const figures = await admissionChaos(target, { reviews: 400, concurrency: 8, seed, repositoryRoot: process.cwd(), progress: () => {} });
     expect(figures.refused).toBeGreaterThan(50);
     expect(figures.patched).toBeGreaterThan(0);
     held(admissionRows(figures, budgets));
-  });
+  }, 120_000);
 });

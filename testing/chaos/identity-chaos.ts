@@ -22,6 +22,8 @@ export interface IdentityChaosOptions {
   /** Requests of the flood from one caller, and how many it keeps in flight. */
   flood: number;
   floodConcurrency: number;
+  /** Legitimate requests of another caller, one at a time, all while the flood goes on. */
+  legitimate: number;
   seed: number;
   progress: (line: string) => void;
 }
@@ -39,7 +41,17 @@ export interface IdentityFigures {
   /** Errors that did not come from the CA (transport, deadline). */
   transportErrors: string[];
   flood: { sent: number; issued: number; shed: number; other: number };
-  legitimate: { sent: number; served: number; retries: number; p50Ms: number; p99Ms: number; failures: string[] };
+  legitimate: {
+    sent: number;
+    served: number;
+    retries: number;
+    p50Ms: number;
+    p99Ms: number;
+    failures: string[];
+    /** The same caller, same requests, before the flood. */
+    baselineP50Ms: number;
+    baselineP99Ms: number;
+  };
   weftdUp: boolean;
   logProblems: string[];
 }
@@ -289,34 +301,41 @@ export async function identityChaos(target: ChaosTarget, options: IdentityChaosO
   const legitToken = await requestToken(target.kubeConfig, ns, 'legit');
   const legitClient = caClient(target);
   const legitimate = { sent: 0, served: 0, retries: 0, samples: [] as number[], failures: [] as string[] };
-  let flooding = true;
-  const floodDone = runPool(
-    Array.from({ length: options.flood }, (_, i) => i),
-    options.floodConcurrency,
-    async (i) => {
-      const outcome = await createCertificate(floodClients[i % floodClients.length] as grpc.Client, aliceToken, aliceCsr);
-      flood.sent++;
-      if (outcome.ok) {
-        flood.issued++;
-        const wrong = wrongness(
-          { category: 'flood', token: aliceToken, csr: aliceCsr, identity: aliceId, keySpki: aliceSpki },
-          outcome.chain,
-        );
-        if (wrong) wrongIdentity.push(wrong);
-      } else {
-        refusalsSeen++;
-        if (outcome.code === grpc.status.RESOURCE_EXHAUSTED) flood.shed++;
-        else {
-          flood.other++;
-          if (flood.other <= 5) transportErrors.push(`flood: ${grpc.status[outcome.code]} ${outcome.details}`);
+  // The same caller's latency with no flood, for comparison.
+  const baseline: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const outcome = await createCertificate(legitClient, legitToken, legitCsr);
+    if (outcome.ok) baseline.push(outcome.ms);
+  }
+  // The flood goes on until it has sent its share and the legitimate caller is done.
+  let legitimateRunning = true;
+  const floodDone = Promise.all(
+    Array.from({ length: options.floodConcurrency }, async (_, worker) => {
+      while (flood.sent < options.flood || legitimateRunning) {
+        flood.sent++;
+        const outcome = await createCertificate(floodClients[worker % floodClients.length] as grpc.Client, aliceToken, aliceCsr);
+        if (outcome.ok) {
+          flood.issued++;
+          const wrong = wrongness(
+            { category: 'flood', token: aliceToken, csr: aliceCsr, identity: aliceId, keySpki: aliceSpki },
+            outcome.chain,
+          );
+          if (wrong) wrongIdentity.push(wrong);
+        } else {
+          refusalsSeen++;
+          if (outcome.code === grpc.status.RESOURCE_EXHAUSTED) flood.shed++;
+          else {
+            flood.other++;
+            if (flood.other <= 5) transportErrors.push(`flood: ${grpc.status[outcome.code]} ${outcome.details}`);
+          }
         }
       }
-    },
-  ).finally(() => {
-    flooding = false;
-  });
+    }),
+  );
   const legitDone = (async () => {
-    while (flooding) {
+    // Let the flood fill the CA first.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let i = 0; i < options.legitimate; i++) {
       legitimate.sent++;
       const start = performance.now();
       let outcome = await createCertificate(legitClient, legitToken, legitCsr);
@@ -340,12 +359,14 @@ export async function identityChaos(target: ChaosTarget, options: IdentityChaosO
         legitimate.failures.push(`${grpc.status[outcome.code]} ${outcome.details}`);
       }
     }
-  })();
+  })().finally(() => {
+    legitimateRunning = false;
+  });
   const floodStarted = Date.now();
   const ticker = setInterval(
     () =>
       progress(
-        `identity: flood ${flood.sent}/${options.flood} (${flood.shed} shed), legitimate ${legitimate.served}/${legitimate.sent} served, ${Math.round((Date.now() - floodStarted) / 1000)} s`,
+        `identity: flood ${flood.sent} sent (${flood.shed} shed), at least ${options.flood}, legitimate ${legitimate.served}/${legitimate.sent} served, ${Math.round((Date.now() - floodStarted) / 1000)} s`,
       ),
     10_000,
   );
@@ -361,7 +382,7 @@ export async function identityChaos(target: ChaosTarget, options: IdentityChaosO
   }
   await core.deleteNamespace({ name: ns }).catch(() => undefined);
   return {
-    requests: attempts.length + flood.sent + legitimate.sent + legitimate.retries + 1,
+    requests: attempts.length + flood.sent + legitimate.sent + legitimate.retries + baseline.length + 1,
     adversarial: attempts.length,
     wrongIdentity,
     categories,
@@ -376,6 +397,8 @@ export async function identityChaos(target: ChaosTarget, options: IdentityChaosO
       p50Ms: percentile(legitimate.samples, 50),
       p99Ms: percentile(legitimate.samples, 99),
       failures: legitimate.failures,
+      baselineP50Ms: percentile(baseline, 50),
+      baselineP99Ms: percentile(baseline, 99),
     },
     weftdUp: target.weftd.running,
     logProblems: logProblemsSince(target.weftd, logOffset),

@@ -27,10 +27,12 @@ try {
     adversarial: Math.ceil(requests * 0.75),
     flood: Math.ceil(requests * 0.25),
     floodConcurrency: 400,
+    legitimate: 100,
     seed,
     progress,
   });
-  const admission = await admissionChaos(target, { reviews: requests, concurrency: 8, seed, repositoryRoot: process.cwd(), progress });
+  // Twice the minimum, so that the wrong-type sweep (60% of the reviews) reaches every field of the real objects.
+  const admission = await admissionChaos(target, { reviews: 2 * requests, concurrency: 8, seed, repositoryRoot: process.cwd(), progress });
   const rows = [...identityRows(identity, budgets), ...admissionRows(admission, budgets)];
   table = formatTable(rows);
   failed = rows.some((row) => !row.held);

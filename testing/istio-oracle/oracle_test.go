@@ -118,13 +118,21 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 		t.Logf("virtual services for the proxy: %d", len(s.PushContext().VirtualServicesForGateway(c.Proxy.Namespace, "mesh")))
 	}
 	labels := c.Proxy.Labels
+	metadata := &model.NodeMetadata{Labels: labels, Namespace: c.Proxy.Namespace, IstioVersion: "1.28.0"}
+	if c.Proxy.Kind == "grpc" {
+		metadata.Generator = "grpc"
+	}
 	proxy := s.SetupProxy(&model.Proxy{
 		ID:              c.Proxy.ID,
 		ConfigNamespace: c.Proxy.Namespace,
 		IPAddresses:     []string{c.Proxy.IP},
 		Labels:          labels,
-		Metadata:        &model.NodeMetadata{Labels: labels, Namespace: c.Proxy.Namespace, IstioVersion: "1.28.0"},
+		Metadata:        metadata,
 	})
+	if c.Proxy.Kind == "grpc" {
+		runGrpcCase(t, s, proxy, c, weft, result)
+		return
+	}
 	istio := simulation.NewSimulation(t, s, proxy)
 	if os.Getenv("WEFT_ORACLE_DEBUG") != "" {
 		for _, r := range istio.Routes {

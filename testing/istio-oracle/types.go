@@ -34,6 +34,8 @@ type Mesh struct {
 
 // Proxy is the sidecar the config is generated for.
 type Proxy struct {
+	// Kind is "sidecar" (Envoy, the default) or "grpc" (a proxyless gRPC client, Istio's GENERATOR=grpc).
+	Kind      string            `json:"kind,omitempty"`
 	ID        string            `json:"id"`
 	Namespace string            `json:"namespace"`
 	IP        string            `json:"ip"`
@@ -51,6 +53,8 @@ type Resources struct {
 // CallSpec is one simulated connection or request.
 type CallSpec struct {
 	Name string `json:"name"`
+	// Target is a proxyless gRPC call's `xds:///` target (host:port): the listener it asks for.
+	Target string `json:"target,omitempty"`
 	// Mode is outbound (captured by iptables to 15001) or inbound (to 15006).
 	Mode     string `json:"mode"`
 	Address  string `json:"address"`

@@ -14,18 +14,24 @@ import (
 // typed_config (an Any, which ValidateAll does not open), plus a report of each
 // deprecated field that is set. Returns one line per problem, naming the resource and field.
 func validateAll(d *decoded, istio *decoded) []string {
-	// Istio's own output tells which deprecated fields it still uses (max_grpc_timeout, say): those are not Weft's to drop.
+	// Istio's own output tells which deprecated fields it still uses (max_grpc_timeout, say), and which
+	// rules it breaks itself (proxyless gRPC's API listeners have no stat_prefix: gRPC is not Envoy and
+	// never applies these rules): those are not Weft's to change.
 	used := map[string]bool{}
 	for _, problem := range validate(istio) {
 		if problem.deprecated != "" {
 			used[problem.deprecated] = true
 		}
+		if problem.rule != "" {
+			used[problem.rule] = true
+		}
 	}
 	out := []string{}
 	for _, problem := range validate(d) {
-		if problem.deprecated == "" || !used[problem.deprecated] {
-			out = append(out, problem.text)
+		if (problem.deprecated != "" && used[problem.deprecated]) || (problem.rule != "" && used[problem.rule]) {
+			continue
 		}
+		out = append(out, problem.text)
 	}
 	return out
 }
@@ -34,6 +40,8 @@ type problem struct {
 	text string
 	// deprecated is the full name of the deprecated field set, if that is the problem.
 	deprecated string
+	// rule is the broken validation rule alone, without the resource's path.
+	rule string
 }
 
 func validate(d *decoded) []problem {
@@ -58,7 +66,7 @@ type validator interface{ ValidateAll() error }
 func check(m proto.Message, where string, problems *[]problem) {
 	if v, ok := m.(validator); ok {
 		if err := v.ValidateAll(); err != nil {
-			*problems = append(*problems, problem{text: fmt.Sprintf("%s: %v", where, err)})
+			*problems = append(*problems, problem{text: fmt.Sprintf("%s: %v", where, err), rule: err.Error()})
 		}
 	}
 	walk(m.ProtoReflect(), where, problems)

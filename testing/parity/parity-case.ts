@@ -7,6 +7,7 @@ import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml';
 import { ResourceEncoder, SnapshotCache } from '../../xds/cache/snapshot-cache.js';
 import { envoySidecarResources } from '../../xds/generate/envoy-sidecar-resources.js';
+import { ProxyGroups } from '../../xds/cache/proxy-groups.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../../xds/model/mesh-model-of.js';
 import type { MeshDefaults, MeshTelemetry } from '../../xds/model/mesh-model.js';
 import { typeUrls } from '../../xds/protos.js';
@@ -15,6 +16,8 @@ import { ProxyView } from '../../xds/traffic/proxy-view.js';
 /** One simulated connection or request (testing/istio-oracle/types.go, CallSpec). */
 export interface ParityCall {
   name: string;
+  /** A proxyless gRPC call's `xds:///` target (host:port), the listener it asks for. */
+  target?: string;
   /** The Service called, as `name.namespace`: its cluster IP becomes the address unless one is given. */
   to?: string;
   /** outbound (captured to 15001) or inbound (to 15006); outbound by default. */
@@ -35,6 +38,8 @@ export interface ParityCall {
 }
 
 export interface ParityProxy {
+  /** An Envoy sidecar (the default) or a proxyless gRPC client (GENERATOR=grpc). */
+  kind?: 'sidecar' | 'grpc';
   name: string;
   namespace: string;
   ip: string;
@@ -315,12 +320,31 @@ export function weftResources(parity: ParityCase): Record<'listeners' | 'cluster
   );
   if (parity.mesh.outboundTrafficPolicy)
     model.meshConfig = { ...model.meshConfig, outboundTrafficPolicy: parity.mesh.outboundTrafficPolicy };
-  const view = new ProxyView(model, { kind: 'sidecar', namespace: parity.proxy.namespace, labels: parity.proxy.labels });
   if (parity.mesh.config) model.meshConfig = { ...model.meshConfig, telemetry: meshTelemetryOf(parity.mesh.config) };
-  const cache = new SnapshotCache(new ResourceEncoder());
-  cache.update(envoySidecarResources(view));
-  const encoded = (typeUrl: string) =>
-    cache.resources({ id: 'parity' }, typeUrl, []).resources.map((r) => Buffer.from(r.resource.value).toString('base64'));
+  const kind = parity.proxy.kind ?? 'sidecar';
+  let encoded: (typeUrl: string) => string[];
+  if (kind === 'grpc') {
+    // A proxyless client asks for listeners by name (its xds:/// targets): answered by weftd's own
+    // ConfigSource, which also serves the names istiod resolves (short names, name.namespace).
+    const groups = new ProxyGroups();
+    groups.update(model);
+    const node = {
+      id: `sidecar~${parity.proxy.ip}~${parity.proxy.name}.${parity.proxy.namespace}~${parity.proxy.namespace}.svc.cluster.local`,
+      metadata: { GENERATOR: 'grpc', NAMESPACE: parity.proxy.namespace, LABELS: parity.proxy.labels },
+    };
+    groups.connected(node);
+    const targets = parity.calls.flatMap((c) => (c.target ? [c.target] : []));
+    encoded = (typeUrl: string) =>
+      groups
+        .resources(node, typeUrl, typeUrl === typeUrls.listener ? targets : [])
+        .resources.map((r) => Buffer.from(r.resource.value).toString('base64'));
+  } else {
+    const view = new ProxyView(model, { kind, namespace: parity.proxy.namespace, labels: parity.proxy.labels });
+    const cache = new SnapshotCache(new ResourceEncoder());
+    cache.update(envoySidecarResources(view));
+    encoded = (typeUrl: string) =>
+      cache.resources({ id: 'parity' }, typeUrl, []).resources.map((r) => Buffer.from(r.resource.value).toString('base64'));
+  }
   return {
     listeners: encoded(typeUrls.listener),
     clusters: encoded(typeUrls.cluster),
@@ -355,6 +379,7 @@ export function oracleCase(parity: ParityCase) {
       ...(parity.mesh.config ? { config: stringify(parity.mesh.config) } : {}),
     },
     proxy: {
+      ...(parity.proxy.kind ? { kind: parity.proxy.kind } : {}),
       id: `${parity.proxy.name}.${parity.proxy.namespace}`,
       namespace: parity.proxy.namespace,
       ip: parity.proxy.ip,

@@ -105,7 +105,10 @@ export class ProxyGroups implements ConfigSource {
         const found = map.get(name);
         if (found) return [found];
       }
-      const own = typeUrl === typeUrls.listener ? this.ownServerListener(node, name) : undefined;
+      const own =
+        typeUrl === typeUrls.listener
+          ? (this.ownServerListener(node, name) ?? this.aliasedClientListener(node, name, out.listeners))
+          : undefined;
       return own ? [own] : [];
     });
     return { version: versionOf(resources), resources };
@@ -136,6 +139,43 @@ export class ProxyGroups implements ConfigSource {
       const address = (listener['address'] as { socket_address: Record<string, unknown> }).socket_address;
       const value = encodeResource(typeUrls.listener, { ...listener, name, address: { socket_address: { ...address, address: host } } });
       resource = { name, resource: { type_url: typeUrls.listener, value } };
+      renamed.set(name, resource);
+    }
+    return resource;
+  }
+
+  /**
+   * A proxyless client's API listener asked for by a shorter name of its service:
+   * `xds:///reviews:9080` from the service's namespace, `reviews.bookinfo:9080`,
+   * `reviews.bookinfo.svc:9080`. istiod resolves such names against the proxy's
+   * namespace and serves the listener under the name asked for
+   * (pilot/pkg/networking/grpcgen/lds.go, newListenerNameFilter); so does Weft.
+   * Shape: the FQDN listener renamed, still reading the FQDN's route configuration.
+   */
+  private aliasedClientListener(node: DiscoveryNode, name: string, listeners: ResourceMap): EncodedResource | undefined {
+    if (!ProxyGroups.isProxylessGrpc(node) || name.startsWith(grpcServerListenerPrefix)) return undefined;
+    const colon = name.lastIndexOf(':');
+    if (colon <= 0) return undefined;
+    const host = name.slice(0, colon);
+    const port = name.slice(colon + 1);
+    const domain = this.previous?.clusterDomain ?? 'cluster.local';
+    const labels = host.split('.');
+    const fqdn =
+      labels.length === 1
+        ? `${host}.${proxyScopeOf(node).namespace}.svc.${domain}`
+        : labels.length === 2
+          ? `${host}.svc.${domain}`
+          : labels.length === 3 && labels[2] === 'svc'
+            ? `${host}.${domain}`
+            : undefined;
+    const full = fqdn ? listeners.get(`${fqdn}:${port}`) : undefined;
+    if (!full) return undefined;
+    let renamed = this.renamedServerListeners.get(full);
+    if (!renamed) this.renamedServerListeners.set(full, (renamed = new Map()));
+    let resource = renamed.get(name);
+    if (!resource) {
+      const listener = typeOf(typeUrls.listener).toObject(typeOf(typeUrls.listener).decode(full.resource.value), { longs: Number });
+      resource = { name, resource: { type_url: typeUrls.listener, value: encodeResource(typeUrls.listener, { ...listener, name }) } };
       renamed.set(name, resource);
     }
     return resource;
