@@ -157,6 +157,40 @@ failurePolicy: ("Fail" | "Ignore")
  * Traffic capture is set up by Istio's CNI plugin; pods get no istio-init container.
  */
 cni: boolean
+/**
+ * Istio's injection policy: disabled injects only pods that ask for it (sidecar.istio.io/inject: "true") or match alwaysInjectSelector.
+ */
+policy: ("enabled" | "disabled")
+/**
+ * Istio revision tags pointing at this revision: namespaces labelled istio.io/rev=<tag> are injected by it; the tag default makes it the default revision.
+ */
+revisionTags?: string[]
+/**
+ * Istio's neverInjectSelector: pods matching any of these label selectors are not injected (unless their sidecar.istio.io/inject says otherwise).
+ */
+neverInjectSelector?: {
+matchLabels?: {
+[k: string]: string
+}
+matchExpressions?: {
+key: string
+operator: ("In" | "NotIn" | "Exists" | "DoesNotExist")
+values?: string[]
+}[]
+}[]
+/**
+ * Istio's alwaysInjectSelector: pods matching any of these label selectors are injected even when the policy is disabled.
+ */
+alwaysInjectSelector?: {
+matchLabels?: {
+[k: string]: string
+}
+matchExpressions?: {
+key: string
+operator: ("In" | "NotIn" | "Exists" | "DoesNotExist")
+values?: string[]
+}[]
+}[]
 }
 ca: {
 /**

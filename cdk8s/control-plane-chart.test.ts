@@ -6,6 +6,7 @@ import { expectMatchesGolden } from '../testing/jest/golden.js';
 import { meshInstallation } from '../testing/fixtures/mesh-installation.js';
 import { controlPlaneManifests, type ControlPlaneInput } from './control-plane-chart.js';
 import type { Manifest } from './synth.js';
+import { injectionConfigFromValues } from '../webhooks/injection/injection-config.js';
 
 const testdata = join(import.meta.dirname, 'testdata');
 const synth = (installation: ControlPlaneInput['installation']) => controlPlaneManifests({ installation, operatorVersion: '0.1.0' });
@@ -149,6 +150,11 @@ describe('control-plane chart', () => {
       expect(called(byDefault, 'shop', nsLabels, podLabels)).toEqual(defaultHooks);
       expect(called(canary, 'shop', nsLabels, podLabels)).toEqual(canaryHooks);
     });
+    it("calls a revision for the namespaces labelled with one of its tags (Istio's revision tags)", () => {
+      const tagged = hooksOf({ revision: 'canary', namespace: 'weft-canary', injection: { revisionTags: ['prod-stable'] } });
+      expect(called(tagged, 'shop', { 'istio.io/rev': 'prod-stable' })).toEqual(['rev.namespace.sidecar-injector.weft.dev']);
+      expect(called(canary, 'shop', { 'istio.io/rev': 'prod-stable' })).toEqual([]);
+    });
     it('never calls it for the control plane namespace or kube-system, whatever their labels', () => {
       expect(called(byDefault, 'weft-system', { 'weft-injection': 'enabled' })).toEqual([]);
       expect(called(byDefault, 'kube-system', { 'istio-injection': 'enabled' })).toEqual([]);
@@ -164,6 +170,25 @@ describe('control-plane chart', () => {
         values: ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'mesh'],
       });
     }
+  });
+
+  it("hands Istio's injector settings (policy, never/always selectors, tags) to weftd's injector", () => {
+    const selector = { matchLabels: { 'batch.example.com/job': 'true' } };
+    const manifests = synth(
+      meshInstallation('a', {
+        injection: { policy: 'disabled', revisionTags: ['stable'], neverInjectSelector: [selector], alwaysInjectSelector: [selector] },
+      }),
+    );
+    const injector = (find(manifests, 'ConfigMap') as Array<Manifest & { data: Record<string, string> }>).find(
+      (c) => c.metadata.name === 'weft-sidecar-injector',
+    );
+    const config = injectionConfigFromValues(injector?.data['values'] ?? '{}', 'weft-system', true);
+    expect(config).toMatchObject({
+      policy: 'disabled',
+      revisionTags: ['stable'],
+      neverInjectSelector: [selector],
+      alwaysInjectSelector: [selector],
+    });
   });
 
   it('rolls out proxy image and mTLS mode changes through the config maps', () => {

@@ -99,6 +99,11 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
           honorIstioLabels: spec.injection.honorIstioLabels,
           namespaceLabel: spec.injection.namespaceLabel,
           cni: spec.injection.cni,
+          // Istio's injector settings (sidecarInjectorWebhook values): the decision weftd makes per pod.
+          ...(spec.injection.policy ? { policy: spec.injection.policy } : {}),
+          ...(spec.injection.revisionTags?.length ? { revisionTags: spec.injection.revisionTags } : {}),
+          ...(spec.injection.neverInjectSelector?.length ? { neverInjectSelector: spec.injection.neverInjectSelector } : {}),
+          ...(spec.injection.alwaysInjectSelector?.length ? { alwaysInjectSelector: spec.injection.alwaysInjectSelector } : {}),
         },
         null,
         2,
@@ -210,6 +215,7 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
     namespaceLabel: spec.injection.namespaceLabel,
     honorIstioLabels: spec.injection.honorIstioLabels,
     excludedNamespaces: [names.namespace],
+    ...(spec.injection.revisionTags?.length ? { revisionTags: spec.injection.revisionTags } : {}),
   });
   // caBundle is left out on purpose: weftd owns that field and keeps it current.
   new k8s.KubeMutatingWebhookConfiguration(chart, 'mutating-webhook', {
