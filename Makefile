@@ -22,9 +22,9 @@ WEFT := $(NODE) dist/cmd/weft.js
 help:
 	@echo "make demo        start the embedded local cluster (real Kubernetes, kwok nodes) in a network sandbox"
 	@echo "make demo-down   stop it"
-	@echo "make test        lint, typecheck, unit and integration tests (builds the cluster binaries once)"
+	@echo "make test        lint, typecheck, unit, parity, integration and e2e tests (builds the Go tools once)"
 	@echo "make test-unit   unit tests only: no Go, no cluster, seconds"
-	@echo "make test-parity Weft's Envoy config against Istio's own generator and simulator (part of make test)"
+	@echo "make test-parity Weft's xDS config against Istio's own generator and simulator (part of make test)"
 	@echo "make e2e         the user's journey on the embedded local cluster (part of make test)"
 	@echo "make e2e-kind    the same journey on kind with Envoy sidecars (needs Docker, kind, kubectl, internet)"
 	@echo "make bench       benchmarks; prints figures (xDS: weftd and istiod side by side on a real mesh)"

@@ -177,9 +177,17 @@ export function registerAnalyzeCommand(program: Command): void {
 
       const namespace = options.namespace ?? connection?.defaultNamespace ?? 'default';
       const scoped = live && !options.allNamespaces;
-      const target = scoped ? `namespace: ${namespace}` : live ? 'all namespaces' : paths.join(', ');
+      // The files' own objects are always analyzed, whatever namespace they name (else a file's
+      // mistakes could pass unseen because the context points elsewhere).
+      const fileNamespaces = fileObjects.map(({ object }) => object.metadata?.namespace ?? options.namespace ?? 'default');
+      const inScope = new Set([namespace, ...fileNamespaces]);
+      const target = scoped
+        ? `namespace${inScope.size > 1 ? 's' : ''}: ${[...inScope].join(', ')}`
+        : live
+          ? 'all namespaces'
+          : paths.join(', ');
       const messages = analyzeMesh(objects, {
-        ...(scoped ? { namespaces: new Set([namespace]) } : {}),
+        ...(scoped ? { namespaces: inScope } : {}),
         defaultNamespace: options.namespace ?? 'default',
         rootNamespace: options.istioNamespace ?? state?.rootNamespace ?? 'weft-system',
         injectionLabels: [...new Set([state?.injectionLabel ?? 'weft-injection', 'weft-injection', 'istio-injection'])],

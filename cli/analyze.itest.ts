@@ -148,6 +148,21 @@ describeWithCluster('weft analyze (live)', (cluster) => {
     expect(run.stdout).not.toMatch(/IST0101/);
     expect(run.stdout).toMatch(/IST0127/);
     expect(run.status).toBe(0);
+    // Without -n the context's namespace is analyzed, and the file's own objects still are: a missing
+    // subset in a file for shop is reported though the context points at default.
+    const broken = join(cluster().workDir, 'echo-vs-broken.yaml');
+    writeFileSync(
+      broken,
+      stringify({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'echo', namespace: 'shop' },
+        spec: { hosts: ['echo'], http: [{ route: [{ destination: { host: 'echo', subset: 'v3' } }] }] },
+      }),
+    );
+    const unscoped = await weft(['analyze', '--use-kube', '-f', broken]);
+    expect(unscoped.stdout).toMatch(/Error \[IST0101\] \(VirtualService shop\/echo/);
+    expect(unscoped.status).toBe(79);
     // Offline, the same file alone: the host is unknown without the cluster's Services.
     const offline = await weft(['analyze', '-f', fixed]);
     expect(offline.status).toBe(79);
