@@ -120,3 +120,18 @@ items:
     expect(() => injectManifests('a: [1,\n', config)).toThrow(InjectInputError);
   });
 });
+
+describe('the injected proxy names its workload as istioctl kube-inject does', () => {
+  it.each([
+    ['Deployment', 'apps/v1', 'kubernetes://apis/apps/v1/namespaces/shop/deployments/web'],
+    ['StatefulSet', 'apps/v1', 'kubernetes://apis/apps/v1/namespaces/shop/statefulsets/web'],
+    ['Job', 'batch/v1', 'kubernetes://apis/batch/v1/namespaces/shop/jobs/web'],
+  ])('%s: ISTIO_META_OWNER and WORKLOAD_NAME name it, and the template gets no ownerReferences', (kind, apiVersion, owner) => {
+    const [doc] = docs(injectManifests(workload(kind, apiVersion), config).output);
+    const proxy = containersOf(doc, kind).find((c) => c.name === 'istio-proxy');
+    const env = Object.fromEntries((proxy?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env['ISTIO_META_OWNER']).toBe(owner);
+    expect(env['ISTIO_META_WORKLOAD_NAME']).toBe('web');
+    expect(doc.spec.template.metadata.ownerReferences).toBeUndefined();
+  });
+});

@@ -90,7 +90,25 @@ function injectObject(
   const pod: V1Pod =
     kind === 'Pod'
       ? (manifest as V1Pod)
-      : { metadata: { ...template.metadata, name: manifest.metadata?.name, namespace }, spec: template.spec };
+      : {
+          metadata: {
+            ...template.metadata,
+            name: manifest.metadata?.name,
+            namespace,
+            // The workload stands as the pod's controller, so the agent's ISTIO_META_OWNER and WORKLOAD_NAME
+            // name it (kubernetes://apis/apps/v1/.../deployments/<name>), as istioctl kube-inject writes them.
+            ownerReferences: [
+              {
+                apiVersion: String(manifest.apiVersion ?? 'v1'),
+                kind: String(kind),
+                name: String(manifest.metadata?.name ?? ''),
+                uid: '',
+                controller: true,
+              },
+            ],
+          },
+          spec: template.spec,
+        };
   const decision = decideOfflineInjection(pod, namespace, config);
   if (!decision.inject) {
     skipped.push(`skipped ${label}: ${decision.reason}`);
@@ -101,7 +119,7 @@ function injectObject(
     doc.setIn([...at, 'metadata'], doc.createNode(result.metadata));
     doc.setIn([...at, 'spec'], doc.createNode(result.spec));
   } else {
-    const { name: _name, namespace: _ns, ...metadata } = result.metadata ?? {};
+    const { name: _name, namespace: _ns, ownerReferences: _owners, ...metadata } = result.metadata ?? {};
     const templateNode = doc.getIn([...at, ...path]);
     if (!isMap(templateNode)) throw new InjectInputError(`${label}: ${path.join('.')} is not a map`);
     templateNode.set('metadata', doc.createNode(metadata));
