@@ -86,7 +86,8 @@ describeWithCluster('weft analyze (live)', (cluster) => {
 
   it('reports the namespace it is asked about, with istioctl codes, and exits 79 on errors', async () => {
     const run = await weft(['analyze', '-n', 'shop']);
-    expect(run.status).toBe(79);
+    // stderr rides along so a failure says why weft stopped.
+    expect({ status: run.status, stderr: run.status === 79 ? '' : run.stderr }).toEqual({ status: 79, stderr: '' });
     const lines = run.stdout.trim().split('\n');
     expect(lines).toEqual([
       expect.stringMatching(/^Error \[IST0101\] \(VirtualService shop\/echo\) .*subset "v2"/),
