@@ -1,12 +1,14 @@
 // Envoy's xDS protos, from the copy inside @grpc/grpc-js-xds (the design names
 // @envoyproxy/protos, which is not published). One protobufjs Root for encoding
 // resources once, and the ADS service definition for the gRPC server.
+import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { checkedDeserializer } from './server/request-wire-check.js';
 
 const require = createRequire(import.meta.url);
 const depsDir = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -118,6 +120,10 @@ export function aggregatedDiscoveryService(): grpc.ServiceDefinition {
       DeltaAggregatedResources: {
         ...(service['DeltaAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>),
         responseSerialize: serializeDeltaResponse,
+        requestDeserialize: checkedDeserializer(
+          deltaDiscoveryRequest,
+          (service['DeltaAggregatedResources'] as grpc.MethodDefinition<unknown, unknown>).requestDeserialize,
+        ),
       },
     };
   }
@@ -129,6 +135,8 @@ export function aggregatedDiscoveryService(): grpc.ServiceDefinition {
 // of proxies receiving the same clusters cost one encoding, then copies.
 const resourceParts = new WeakMap<object, Buffer>();
 const discoveryResponse = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryResponse');
+const discoveryRequest = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryRequest');
+const deltaDiscoveryRequest = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DeltaDiscoveryRequest');
 const deltaDiscoveryResponse = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DeltaDiscoveryResponse');
 const encodeFields = (type: protobuf.Type, fields: Record<string, unknown>) => Buffer.from(type.encode(type.fromObject(fields)).finish());
 
@@ -184,53 +192,68 @@ const deltaParts = new WeakMap<Buffer, string>();
  * decoded only when read. Requests with a node or an error (the first one, NACKs)
  * take the full decoder.
  */
-function deserializeRequest(full: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
+function deserializeRequest(decode: (bytes: Buffer) => unknown): (bytes: Buffer) => unknown {
+  // Anything off the fast path is checked field by field first (a wrong wire type becomes { malformed }, naming the field).
+  const full = checkedDeserializer(discoveryRequest, decode);
   return (bytes: Buffer) => {
-    const reader = protobuf.Reader.create(bytes);
-    const fields: Record<string, unknown> = {};
-    // The names' bytes, one slice when they are contiguous (as clients write them), else gathered.
-    let first = -1;
-    let last = -1;
-    let scattered: Array<[number, number]> | undefined;
-    while (reader.pos < reader.len) {
-      const tag = reader.uint32();
-      const field = tag >>> 3;
-      if (field === 1) fields['version_info'] = reader.string();
-      else if (field === 4) fields['type_url'] = reader.string();
-      else if (field === 5) fields['response_nonce'] = reader.string();
-      else if (field === 3) {
-        const start = reader.pos - 1;
-        reader.skipType(tag & 7);
-        if (first < 0) first = start;
-        else if (start !== last) scattered ??= [[first, last]];
-        if (scattered && scattered.at(-1)?.[1] !== reader.pos) scattered.push([start, reader.pos]);
-        last = reader.pos;
-      } else return full(bytes);
+    try {
+      return fastRequest(bytes, full);
+    } catch {
+      // A truncated or mistyped field the fast reader tripped on: the checked path names it.
+      return full(bytes);
     }
-    const namesBytes =
-      first < 0
-        ? Buffer.alloc(0)
-        : scattered
-          ? Buffer.concat(scattered.map(([a, b]) => bytes.subarray(a, b)))
-          : bytes.subarray(first, last);
-    let names: string[] | undefined;
-    return Object.defineProperties(fields, {
-      resource_names_bytes: { value: namesBytes, enumerable: false },
-      resource_names: {
-        enumerable: true,
-        get: () => {
-          if (!names) {
-            // namesBytes holds whole field-3 entries (tag and length included).
-            const r = protobuf.Reader.create(namesBytes);
-            names = [];
-            while (r.pos < r.len) {
-              r.uint32();
-              names.push(r.string());
-            }
-          }
-          return names;
-        },
-      },
-    });
   };
+}
+
+/** Fields 1, 3, 4 and 5 read directly (names kept as bytes); anything else, or text that is not UTF-8, takes `full`. */
+function fastRequest(bytes: Buffer, full: (bytes: Buffer) => unknown): unknown {
+  const reader = protobuf.Reader.create(bytes);
+  const fields: Record<string, unknown> = {};
+  // The names' bytes, one slice when they are contiguous (as clients write them), else gathered.
+  let first = -1;
+  let last = -1;
+  let scattered: Array<[number, number]> | undefined;
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    const field = tag >>> 3;
+    // Every field read here is length-delimited; any other wire type goes to the checked path.
+    if ((tag & 7) !== 2) return full(bytes);
+    if (field === 1 || field === 4 || field === 5) {
+      const text = reader.bytes();
+      if (!isUtf8(text)) return full(bytes);
+      fields[field === 1 ? 'version_info' : field === 4 ? 'type_url' : 'response_nonce'] = Buffer.from(
+        text.buffer,
+        text.byteOffset,
+        text.byteLength,
+      ).toString('utf8');
+    } else if (field === 3) {
+      const start = reader.pos - 1;
+      reader.skipType(tag & 7);
+      if (first < 0) first = start;
+      else if (start !== last) scattered ??= [[first, last]];
+      if (scattered && scattered.at(-1)?.[1] !== reader.pos) scattered.push([start, reader.pos]);
+      last = reader.pos;
+    } else return full(bytes);
+  }
+  const namesBytes =
+    first < 0 ? Buffer.alloc(0) : scattered ? Buffer.concat(scattered.map(([a, b]) => bytes.subarray(a, b))) : bytes.subarray(first, last);
+  let names: string[] | undefined;
+  return Object.defineProperties(fields, {
+    resource_names_bytes: { value: namesBytes, enumerable: false },
+    resource_names: {
+      enumerable: true,
+      get: () => {
+        if (!names) {
+          // namesBytes holds whole field-3 entries (tag and length included).
+          const r = protobuf.Reader.create(namesBytes);
+          names = [];
+          while (r.pos < r.len) {
+            r.uint32();
+            names.push(r.string());
+          }
+        }
+        return names;
+      },
+    },
+  });
 }

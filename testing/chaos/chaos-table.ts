@@ -2,9 +2,11 @@
 // whether it held. The integration test asserts the same rows on a shorter run.
 import type { AdmissionFigures } from './admission-chaos.js';
 import type { IdentityFigures } from './identity-chaos.js';
+import type { XdsFigures } from './xds-chaos.js';
+import { percentile } from './chaos-target.js';
 
 export interface ChaosRow {
-  area: 'identity' | 'admission';
+  area: 'identity' | 'admission' | 'xds';
   figure: string;
   value: string;
   rule: string;
@@ -173,6 +175,146 @@ export function admissionRows(f: AdmissionFigures, budgets: ChaosBudgets): Chaos
       value: `${f.p50Ms.toFixed(1)} / ${f.p99Ms.toFixed(1)} / ${f.maxMs.toFixed(0)} ms`,
       rule: `p99 <= ${count(budgets.admissionP99Ms)} ms`,
       held: f.p99Ms <= budgets.admissionP99Ms,
+    },
+  ];
+}
+
+export interface XdsBudgets {
+  /** p99 from a Service's creation to every well-behaved proxy holding its cluster, during the abuse. */
+  pushP99Ms: number;
+  /** weftd's peak resident set during the abuse may exceed its resident set before by at most this, plus the next per proxy connecting at once. */
+  peakRssGrowthMiB: number;
+  peakRssPerProxyMiB: number;
+  /** Time for all proxies to get CDS and LDS when they connect (or reconnect) at once. */
+  fleetSyncMs: number;
+  /** Time to answer a request naming 100,000 resources, and a change of one of them. */
+  manyNamesMs: number;
+  /** weftd's log lines about one NACKing stream's type: one per this many seconds (see xds/server/ads-server.ts). */
+  nackLogIntervalSeconds: number;
+}
+
+const ms = (value: number | undefined) => (value === undefined ? 'none' : `${count(Math.round(value))} ms`);
+
+export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {
+  const wrongCases = f.cases.filter((c) => c.wrong);
+  const refusals = f.cases.filter((c) => c.end).length;
+  const lines = f.nackStorm.streams * (Math.ceil(f.nackStorm.seconds / budgets.nackLogIntervalSeconds) + 1);
+  const growth = budgets.peakRssGrowthMiB + budgets.peakRssPerProxyMiB * f.reconnect.proxies;
+  const rssRule = f.rssMiB.before + growth;
+  const latency = (samples: number[]) => `${ms(percentile(samples, 50))} / ${ms(percentile(samples, 99))}`;
+  return [
+    {
+      area: 'xds',
+      figure: `malformed DiscoveryRequests on 15012 and 15010 (${refusals} refused), as expected`,
+      value: `${f.cases.length - wrongCases.length} of ${f.cases.length}`,
+      rule: 'all; refusals name the field',
+      held: wrongCases.length === 0,
+      evidence: wrongCases.map((c) => `${c.port} ${c.name}: ${c.wrong}`),
+    },
+    {
+      area: 'xds',
+      figure: 'randomly mutated first requests: served / refused naming a field / other',
+      value: `${count(f.fuzz.answered)} / ${count(f.fuzz.refused)} / ${count(f.fuzz.wrong.length)}`,
+      rule: 'other 0',
+      held: f.fuzz.wrong.length === 0,
+      evidence: f.fuzz.wrong,
+    },
+    {
+      area: 'xds',
+      figure: 'stale or forged nonces answered; current nonce served after; reconnect with old nonce answered',
+      value: `${f.nonces.staleOrForgedAnswered}; ${f.nonces.servedAfter ? 'yes' : 'no'}; ${f.nonces.reconnectAnswered ? 'yes' : 'no'}`,
+      rule: '0; yes; yes',
+      held: f.nonces.wrong.length === 0,
+      evidence: f.nonces.wrong,
+    },
+    {
+      area: 'xds',
+      figure: `NACK storm (${f.nackStorm.streams} streams, ${f.nackStorm.seconds} s): NACKs sent / responses NACKed`,
+      value: `${count(f.nackStorm.nacks)} / ${count(f.nackStorm.responses)}`,
+      rule: 'reported',
+      held: true,
+    },
+    {
+      area: 'xds',
+      figure: 'NACK storm: weftd log lines about NACKs / longest log line',
+      value: `${count(f.nackStorm.warnLines)} / ${count(f.nackStorm.longestLogLine)} chars`,
+      rule: `<= ${count(lines)} / <= 8,192`,
+      held: f.nackStorm.warnLines <= lines && f.nackStorm.longestLogLine <= 8_192,
+    },
+    {
+      area: 'xds',
+      figure: `a request naming ${count(f.manyNames.names)} resources: answered / a change of one name answered`,
+      value: `${ms(f.manyNames.firstMs)} / ${ms(f.manyNames.ackMs)}`,
+      rule: `each <= ${count(budgets.manyNamesMs)} ms`,
+      held:
+        f.manyNames.error === undefined &&
+        f.manyNames.firstMs !== undefined &&
+        f.manyNames.ackMs !== undefined &&
+        f.manyNames.firstMs <= budgets.manyNamesMs &&
+        f.manyNames.ackMs <= budgets.manyNamesMs,
+      evidence: f.manyNames.error ? [f.manyNames.error] : [],
+    },
+    {
+      area: 'xds',
+      figure: 'streams that never read (CDS, LDS, EDS) / config changes pushed meanwhile',
+      value: `${count(f.slowConsumers.streams)} / ${count(f.slowConsumers.pushesWhileStalled)}`,
+      rule: 'reported (memory below)',
+      held: true,
+    },
+    {
+      area: 'xds',
+      figure: `${count(f.reconnect.proxies)} proxies connecting at once / all reconnecting at once, until all have CDS and LDS`,
+      value: `${ms(f.reconnect.connectMs)} / ${ms(f.reconnect.reconnectMs)}`,
+      rule: `all, each <= ${count(budgets.fleetSyncMs)} ms`,
+      held:
+        f.reconnect.notSynced.length === 0 &&
+        (f.reconnect.connectMs ?? Infinity) <= budgets.fleetSyncMs &&
+        (f.reconnect.reconnectMs ?? Infinity) <= budgets.fleetSyncMs,
+      evidence: f.reconnect.notSynced,
+    },
+    {
+      area: 'xds',
+      figure: `streams cancelled while their token is checked (${f.phantoms.cancelled}) left in /debug/syncz`,
+      value: count(f.phantoms.left),
+      rule: '0',
+      held: f.phantoms.left === 0,
+    },
+    {
+      area: 'xds',
+      figure: 'weftd RSS before / peak during the abuse / after (5 s later)',
+      value: `${f.rssMiB.before.toFixed(0)} / ${f.rssMiB.peak.toFixed(0)} / ${f.rssMiB.after.toFixed(0)} MiB`,
+      rule: `peak <= ${rssRule.toFixed(0)} MiB (before + ${budgets.peakRssGrowthMiB} + ${budgets.peakRssPerProxyMiB} per proxy)`,
+      held: f.rssMiB.peak <= rssRule,
+    },
+    {
+      area: 'xds',
+      figure: `push latency to ${f.wellBehaved.proxies} well-behaved proxies without abuse, p50 / p99 (${f.wellBehaved.baseline.length} pushes)`,
+      value: latency(f.wellBehaved.baseline),
+      rule: 'reported',
+      held: true,
+    },
+    {
+      area: 'xds',
+      figure: `push latency to them during the abuse, p50 / p99 (${f.wellBehaved.during.length} pushes)`,
+      value: latency(f.wellBehaved.during),
+      rule: `p99 <= ${count(budgets.pushP99Ms)} ms`,
+      held: f.wellBehaved.during.length > 0 && percentile(f.wellBehaved.during, 99) <= budgets.pushP99Ms,
+    },
+    {
+      area: 'xds',
+      figure: 'well-behaved proxies that lost their stream or config, or missed a push',
+      value: count(f.wellBehaved.lostConfig.length + f.wellBehaved.missed.length),
+      rule: '0',
+      held: f.wellBehaved.lostConfig.length + f.wellBehaved.missed.length === 0,
+      evidence: [...f.wellBehaved.lostConfig, ...f.wellBehaved.missed],
+    },
+    {
+      area: 'xds',
+      figure: 'weftd up, no error in its log',
+      value: `${f.weftdUp ? 'up' : 'DOWN'}, ${count(f.logProblems.length)} errors`,
+      rule: 'up, 0',
+      held: f.weftdUp && f.logProblems.length === 0,
+      evidence: f.logProblems.map((line) => line.slice(0, 300)),
     },
   ];
 }

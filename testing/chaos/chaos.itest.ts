@@ -1,16 +1,25 @@
-// The short version of `make chaos` for `make test`: the same identity and admission
-// chaos against weftd on the real local cluster, a few hundred requests of each, and
-// every row of the table must hold.
+// The short version of `make chaos` for `make test`: the same identity, admission and
+// xDS chaos against weftd on the real local cluster, a few hundred requests of each (a
+// few dozen hostile ADS clients), and every row of the table must hold.
 import { ensureClusterBinaries } from '../cluster/binaries.js';
 import { installMeshDemo } from '../cluster/mesh-demo.js';
 import { describeWithCluster } from '../jest/local-cluster-fixture.js';
 import { admissionChaos } from './admission-chaos.js';
 import { chaosTargetOf, type ChaosTarget } from './chaos-target.js';
-import { admissionRows, formatTable, identityRows, type ChaosBudgets } from './chaos-table.js';
+import { admissionRows, formatTable, identityRows, xdsRows, type ChaosBudgets, type XdsBudgets } from './chaos-table.js';
 import { identityChaos } from './identity-chaos.js';
+import { xdsChaos } from './xds-chaos.js';
 import type { PodProcessRunner } from '../cluster/pod-processes.js';
 
 const budgets: ChaosBudgets = { minimumRequests: 300, legitimateP99Ms: 2_000, admissionP99Ms: 1_000 };
+const xdsBudgets: XdsBudgets = {
+  pushP99Ms: 5_000,
+  peakRssGrowthMiB: 128,
+  peakRssPerProxyMiB: 1,
+  fleetSyncMs: 60_000,
+  manyNamesMs: 15_000,
+  nackLogIntervalSeconds: 10,
+};
 const seed = Number(process.env['WEFT_CHAOS_SEED'] ?? 19);
 
 describeWithCluster('chaos (short)', (cluster) => {
@@ -54,5 +63,23 @@ describeWithCluster('chaos (short)', (cluster) => {
     expect(figures.refused).toBeGreaterThan(50);
     expect(figures.patched).toBeGreaterThan(0);
     held(admissionRows(figures, budgets));
+  }, 120_000);
+
+  it('survives hostile ADS clients on 15012 and 15010 with bounded memory, naming the field of every refusal', async () => {
+    const figures = await xdsChaos(target, {
+      proxies: 20,
+      nackStreams: 2,
+      nackSeconds: 2,
+      slowConsumers: 2,
+      names: 100_000,
+      changes: 3,
+      fuzz: 20,
+      services: 10,
+      seed,
+      progress: () => {},
+    });
+    expect(figures.cases.filter((c) => c.end?.code === 3).length).toBeGreaterThan(20);
+    expect(figures.nackStorm.nacks).toBeGreaterThan(0);
+    held(xdsRows(figures, xdsBudgets));
   }, 120_000);
 });

@@ -8,7 +8,6 @@
 // see them. Groups are derived when their first proxy connects and dropped after
 // the last one leaves.
 import { typeUrls } from '../protos.js';
-import { isIP } from 'node:net';
 import { grpcServerListenerName, grpcServerListenerPrefix, grpcServerListenersOf } from '../generate/grpc-client-resources.js';
 import { parseProxyId } from '../server/proxy-id.js';
 import { encodeResource, typeOf } from '../protos.js';
@@ -128,7 +127,8 @@ export class ProxyGroups implements ConfigSource {
     const ip = parseProxyId(node.id)?.ip;
     if (!hostPort || !ip) return undefined;
     const [, host, port] = hostPort as unknown as [string, string, string];
-    if (isIP(host) === 0) return undefined;
+    // Only the wildcard addresses: any other name would let a client grow this cache without bound.
+    if (host !== '0.0.0.0' && host !== '::') return undefined;
     const own = this.serverListeners.get(grpcServerListenerName(ip, Number(port)));
     if (!own) return undefined;
     let renamed = this.renamedServerListeners.get(own);

@@ -1,12 +1,14 @@
 // The ADS server's stream lifecycle over real gRPC on loopback: which streams /debug/syncz,
 // `weft proxy-status` and the pilot_xds gauge count, and that every way a stream ends
 // (cancel, end, error, refused token, cancel while the token is being checked) removes it once.
+import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { componentLogger } from '../../lib/logger.js';
-import { xdsConnected } from '../../lib/monitoring.js';
+import { xdsConnected, xdsPushes } from '../../lib/monitoring.js';
+import type { Logger } from '../../lib/logger.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
-import { aggregatedDiscoveryService, typeUrls } from '../protos.js';
-import { AdsServer } from './ads-server.js';
+import { aggregatedDiscoveryService, typeOf, typeUrls } from '../protos.js';
+import { AdsServer, NackLog } from './ads-server.js';
 import type { ConfigSource, DiscoveryNode } from './discovery-types.js';
 
 type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
@@ -54,6 +56,9 @@ function countingSource(): ConfigSource & { live: Map<string, number>; releases:
   };
 }
 
+const decodeResponseVersion = (bytes: Buffer) =>
+  (typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryResponse').decode(bytes) as unknown as { version_info: string })
+    .version_info;
 const gauge = async () => (await xdsConnected.get()).values[0]?.value ?? 0;
 /** Lets the promise callbacks queued so far (a settled token review, its continuation) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -248,5 +253,85 @@ describe('AdsServer stream lifecycle', () => {
     expect(ads.status()).toEqual([]);
     expect(await gauge()).toBe(before);
     expect(source.live.size).toBe(0);
+  });
+
+  it('holds pushes for a proxy that stops reading, and sends it the latest config once it reads again', async () => {
+    const cache = new SnapshotCache();
+    // About 400 KB of clusters per push: one fills the HTTP/2 windows of a proxy that does not read.
+    const clusters = (seconds: number) =>
+      Object.fromEntries(
+        Array.from({ length: 200 }, (_, i) => [
+          `c${i}`,
+          { name: `c${i}`, type: 'STATIC', connect_timeout: { seconds }, alt_stat_name: 'x'.repeat(2_000) },
+        ]),
+      );
+    cache.update({ [typeUrls.cluster]: clusters(1) });
+    const ads = new AdsServer(cache, componentLogger('test'));
+    const server = new grpc.Server();
+    server.addService(aggregatedDiscoveryService(), ads.implementation());
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    // A raw HTTP/2 client, as a proxy that stops reading is on the wire: it never lets flow control move on.
+    const session = connect(`http://127.0.0.1:${port}`);
+    shutdown.push(() => {
+      session.destroy();
+      server.forceShutdown();
+      ads.close();
+    });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    stream.on('error', () => undefined);
+    const request = aggregatedDiscoveryService()['StreamAggregatedResources']?.requestSerialize(cdsRequest('stalled')) as Buffer;
+    const frame = Buffer.alloc(5);
+    frame.writeUInt32BE(request.length, 1);
+    stream.write(Buffer.concat([frame, request]));
+    stream.pause();
+    const pushes = async () => (await xdsPushes.get()).values.find((v) => v.labels['type'] === 'Cluster')?.value ?? 0;
+    const before = await pushes();
+    // 150 new versions while the proxy reads nothing: the first fills its windows, then nothing more is sent.
+    for (let i = 2; i <= 151; i++) {
+      cache.update({ [typeUrls.cluster]: clusters(i) });
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect((await pushes()) - before).toBeLessThanOrEqual(2);
+    // Reading again, the proxy gets the latest version, having skipped the ones in between.
+    const latest = cache.resources({ id: 'x' }, typeUrls.cluster, []).version;
+    let received = Buffer.alloc(0);
+    stream.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    stream.resume();
+    const responses = () => {
+      const versions: string[] = [];
+      for (let at = 0; at + 5 <= received.length;) {
+        const length = received.readUInt32BE(at + 1);
+        if (at + 5 + length > received.length) break;
+        versions.push(decodeResponseVersion(received.subarray(at + 5, at + 5 + length)));
+        at += 5 + length;
+      }
+      return versions;
+    };
+    while (responses().at(-1) !== latest) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(responses().length).toBeLessThanOrEqual(4);
+    stream.close();
+  });
+});
+
+describe('NackLog', () => {
+  it("logs a stream's NACKs of a type at most once per interval, saying how many each line stands for", () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = { warn: (fields: Record<string, unknown>) => lines.push(fields) } as unknown as Logger;
+    let now = 0;
+    const nacks = new NackLog(log, 10_000, () => now);
+    for (let i = 0; i < 1_000; i++) nacks.nacked('p', typeUrls.cluster, 'e'.repeat(5_000));
+    nacks.nacked('p', typeUrls.listener, 'bad listener');
+    expect(lines).toHaveLength(2);
+    expect(String(lines[0]?.['error'])).toHaveLength(1_024 + '... (3976 more characters)'.length);
+    now = 10_000;
+    nacks.nacked('p', typeUrls.cluster, 'again');
+    expect(lines[2]).toMatchObject({ type: 'Cluster', error: 'again', nacksSinceLastLine: 1_000 });
   });
 });

@@ -4,12 +4,41 @@ import { trace } from '@opentelemetry/api';
 import type { Logger } from '../../lib/logger.js';
 import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } from '../../lib/monitoring.js';
 import { typeOf } from '../protos.js';
-import { AdsStream, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
+import { AdsStream, clip, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
 import type { ConfigSource, DiscoveryNode, ProxySyncStatus } from './discovery-types.js';
 import { PushSpans } from './push-spans.js';
 
 const shortType = (typeUrl: string) => typeUrl.split('.').pop() ?? typeUrl;
+
+/**
+ * A stream's NACK warnings, at most one per type every `intervalMs`: a proxy rejecting
+ * every push (or a client NACKing as fast as it can) must not flood the log. Each line
+ * says how many NACKs of the type it stands for; weft_xds_rejects counts every one.
+ */
+export class NackLog {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  nacked(node: string | undefined, typeUrl: string, error: string): void {
+    const entry = this.last.get(typeUrl);
+    const now = this.now();
+    if (entry && now - entry.at < this.intervalMs) {
+      entry.suppressed++;
+      return;
+    }
+    this.last.set(typeUrl, { at: now, suppressed: 0 });
+    const suppressed = entry?.suppressed ?? 0;
+    this.log.warn(
+      { node, type: shortType(typeUrl), error: clip(error), ...(suppressed > 0 ? { nacksSinceLastLine: suppressed + 1 } : {}) },
+      'proxy rejected config (NACK)',
+    );
+  }
+}
 
 export class AdsServer {
   private readonly streams = new Set<AdsStream>();
@@ -101,12 +130,16 @@ export class AdsServer {
 
   private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
     const spans = new PushSpans(() => stream);
+    const nacks = new NackLog(this.log);
     const stream = new AdsStream(
       ++this.nextId,
       this.source,
       (response) => {
         if (!call.writable) return;
-        call.write(response);
+        // Once the transport has written it (the proxy's flow-control window had room), pushes that waited go.
+        call.write(response, () => {
+          if (call.writableLength === 0) stream.drained();
+        });
       },
       {
         onPush: (typeUrl, bytes, resources) => {
@@ -121,15 +154,18 @@ export class AdsServer {
         onNack: (typeUrl, error) => {
           spans.nacked(typeUrl, error);
           xdsRejects.inc({ type: shortType(typeUrl) });
-          this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
+          nacks.nacked(stream.nodeId, typeUrl, error);
         },
       },
+      // A response still unwritten (a proxy not reading): later pushes wait rather than queue.
+      () => call.writableLength > 0,
     );
     this.attach(call, stream, this.streams, () => spans.closed());
   }
 
   private serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
     const spans = new PushSpans(() => stream);
+    const nacks = new NackLog(this.log);
     const stream = new DeltaStream(
       ++this.nextId,
       this.source,
@@ -144,7 +180,7 @@ export class AdsServer {
       (typeUrl, error) => {
         spans.nacked(typeUrl, error);
         xdsRejects.inc({ type: shortType(typeUrl) });
-        this.log.warn({ node: stream.nodeId, type: shortType(typeUrl), error }, 'proxy rejected config (NACK)');
+        nacks.nacked(stream.nodeId, typeUrl, error);
       },
       (typeUrl, version) => spans.acked(typeUrl, version),
     );

@@ -1,6 +1,6 @@
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import { typeUrls } from '../protos.js';
-import { AdsStream, ProtocolError, type DiscoveryResponse } from './ads-stream.js';
+import { AdsStream, ProtocolError, requestLimits, type DiscoveryResponse } from './ads-stream.js';
 
 const cluster = (name: string, seconds = 1) => ({
   name,
@@ -70,7 +70,79 @@ describe('AdsStream (state of the world)', () => {
     expect(() => stream.handle({ type_url: typeUrls.cluster })).toThrow(ProtocolError);
     stream.handle({ node, type_url: 'type.googleapis.com/istio.networking.nds.v1.NameTable' });
     expect(sent[0]).toMatchObject({ type_url: 'type.googleapis.com/istio.networking.nds.v1.NameTable', resources: [], version_info: '' });
-    expect(() => stream.handle({ type_url: '' })).toThrow('without type_url');
+    expect(() => stream.handle({ type_url: '' })).toThrow('type_url: missing');
+  });
+
+  it('refuses hostile requests naming the field: malformed, oversized strings and names, too many types', () => {
+    const refused = (request: Parameters<AdsStream['handle']>[0], first = true) => {
+      const { stream } = setup();
+      if (!first) stream.handle({ node, type_url: typeUrls.cluster });
+      try {
+        stream.handle(request);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ProtocolError);
+        return (error as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused({ malformed: 'node.id: wire type 5 (32-bit), expected 2 (length-delimited)' })).toMatch(/^node\.id: wire type 5/);
+    expect(refused({ node: { id: 'x'.repeat(requestLimits.nodeId + 1) }, type_url: typeUrls.cluster })).toMatch(
+      /^node\.id: 2049 characters/,
+    );
+    expect(refused({ node, type_url: `type.googleapis.com/${'x'.repeat(600)}` })).toMatch(/^type_url: 620 characters/);
+    expect(refused({ node, type_url: typeUrls.cluster, version_info: 'v'.repeat(2_000) })).toMatch(/^version_info: 2000 characters/);
+    expect(refused({ type_url: typeUrls.endpoint, resource_names: ['a', 'n'.repeat(5_000)] }, false)).toMatch(/^resource_names\[1\]: 5000/);
+    // A stream keeps state per type: past the limit, a new type is refused; a known one is still served.
+    const { stream, sent } = setup();
+    for (let i = 0; i < requestLimits.typesPerStream; i++) stream.handle({ node, type_url: `type.googleapis.com/x.T${i}` });
+    expect(() => stream.handle({ type_url: 'type.googleapis.com/x.Extra' })).toThrow(
+      /^type_url: "type.googleapis.com\/x.Extra" would be type 33/,
+    );
+    expect(sent).toHaveLength(requestLimits.typesPerStream);
+  });
+
+  it("keeps a NACK's message clipped, and answers a reconnecting proxy's first request that carries its old nonce", () => {
+    const { stream, sent } = setup();
+    // Envoy and Istio's agent reconnect (to another replica, or after a restart) with the nonce of their last stream.
+    stream.handle({ node, type_url: typeUrls.cluster, version_info: 'old', response_nonce: '17' });
+    expect(sent).toHaveLength(1);
+    stream.handle({ type_url: typeUrls.cluster, response_nonce: '1', error_detail: { code: 3, message: 'e'.repeat(5_000) } });
+    const nack = stream.status().types[0];
+    expect(nack?.state).toBe('nacked');
+    expect(nack?.lastNackError).toMatch(/^e{1024}\.\.\. \(3976 more characters\)$/);
+    // A NACK of a type never answered here is only noted; a stale nonce on a known type is still ignored.
+    stream.handle({ type_url: typeUrls.endpoint, response_nonce: '9', error_detail: { message: 'x' } });
+    stream.handle({ type_url: typeUrls.cluster, response_nonce: '999', resource_names: ['a'] });
+    expect(sent).toHaveLength(1);
+    expect(stream.status().types.map((t) => t.typeUrl)).toEqual([typeUrls.cluster]);
+  });
+
+  it('holds pushes while the transport is busy and sends each waiting type once, at its latest, when it drains', () => {
+    const cache = new SnapshotCache();
+    cache.update({ [typeUrls.cluster]: { a: cluster('a') } });
+    const sent: DiscoveryResponse[] = [];
+    let busy = false;
+    const stream = new AdsStream(
+      1,
+      cache,
+      (r) => sent.push(r),
+      {},
+      () => busy,
+    );
+    cache.onChange((change) => stream.changed(change.typeUrls, change.names));
+    stream.handle({ node, type_url: typeUrls.cluster });
+    expect(sent).toHaveLength(1);
+    // A proxy that stopped reading: ten changes queue nothing.
+    busy = true;
+    for (let i = 2; i < 12; i++) cache.update({ [typeUrls.cluster]: { a: cluster('a', i) } });
+    stream.handle({ type_url: typeUrls.listener });
+    expect(sent).toHaveLength(1);
+    expect(stream.waitingTypes).toEqual([typeUrls.cluster, typeUrls.listener]);
+    busy = false;
+    stream.drained();
+    expect(sent.map((r) => r.type_url)).toEqual([typeUrls.cluster, typeUrls.cluster, typeUrls.listener]);
+    expect(sent[1]?.version_info).toBe(cache.resources(node, typeUrls.cluster, []).version);
+    expect(stream.waitingTypes).toEqual([]);
   });
 
   it('resends only the changed endpoints of the names a proxy uses, and nothing when its names did not change', () => {

@@ -20,6 +20,8 @@ export interface DiscoveryRequest {
   type_url?: string;
   response_nonce?: string;
   error_detail?: { code?: number; message?: string } | null;
+  /** Set instead of the fields when the request's wire format is wrong (request-wire-check.ts): the field and the problem. */
+  malformed?: string;
 }
 
 export interface DiscoveryResponse {
@@ -55,18 +57,39 @@ export interface StreamEvents {
   onPush?: (typeUrl: string, bytes: number, resources: number) => void;
 }
 
+/**
+ * Whether the transport still holds responses it has not written to the proxy (a
+ * proxy that reads slowly, or never). Pushes wait meanwhile, and `drained()` sends the
+ * latest state of each type that waited: a stalled stream holds at most the responses
+ * already written, never a queue of every version (Istio sends one push at a time per
+ * connection, each waiting for the previous Send: pilot/pkg/xds/ads.go).
+ */
+export type TransportBusy = () => boolean;
+
 export class AdsStream {
   private node: DiscoveryNode | undefined;
   private readonly types = new Map<string, TypeState>();
   private nonce = 0;
   readonly connectedAt = new Date();
+  /** Types whose push waits for the transport; true when it must be answered even if unchanged (a request). */
+  private readonly waiting = new Map<string, boolean>();
 
   constructor(
     readonly id: number,
     private readonly source: ConfigSource,
     private readonly send: (response: DiscoveryResponse) => void,
     private readonly events: StreamEvents = {},
+    private readonly busy: TransportBusy = () => false,
   ) {}
+
+  /** The transport wrote everything it held: send what waited (the current state, once per type). */
+  drained(): void {
+    for (const [typeUrl, force] of this.waiting) {
+      if (this.busy()) return;
+      this.waiting.delete(typeUrl);
+      this.push(typeUrl, force);
+    }
+  }
 
   get nodeId(): string | undefined {
     return this.node?.id;
@@ -74,8 +97,9 @@ export class AdsStream {
 
   /** Handles one request; throws only for protocol violations the stream must end on. */
   handle(request: DiscoveryRequest): void {
+    checkRequest('DiscoveryRequest', request, this.node === undefined);
     if (!this.node) {
-      if (!request.node?.id) throw new ProtocolError('the first DiscoveryRequest on a stream must carry node.id');
+      if (!request.node?.id) throw new ProtocolError('node.id: the first DiscoveryRequest on a stream must carry node.id');
       this.node = {
         id: request.node.id,
         ...(request.node.cluster ? { cluster: request.node.cluster } : {}),
@@ -83,23 +107,28 @@ export class AdsStream {
       };
     }
     const typeUrl = request.type_url ?? '';
-    if (!typeUrl) throw new ProtocolError('DiscoveryRequest without type_url (this server speaks ADS: every request names its type)');
+    if (!typeUrl) throw new ProtocolError('type_url: missing (this server speaks ADS: every request names its type)');
     let state = this.types.get(typeUrl);
+    if (!state) checkTypeCount(this.types.size, typeUrl);
     // An ACK usually repeats the names it had: keep the held list then (no sort, no copy; thousands of EDS names per ACK).
     let names: string[];
     if (state && request.resource_names_bytes && state.namesBytes?.equals(request.resource_names_bytes)) names = state.names;
     else {
       const requested = request.resource_names ?? [];
+      checkNames(requested);
       names = state && sameNames(requested, state) ? state.names : [...requested].sort();
     }
 
-    if (request.response_nonce) {
+    // A nonce on a type this stream never answered is a proxy reconnecting with the nonce of its last
+    // stream: a first request (Istio's INIT/RECONNECT, pilot/pkg/xds ShouldRespond). A NACK of it is only noted.
+    if (request.response_nonce && !state && request.error_detail) return;
+    if (request.response_nonce && state) {
       // A nonce other than the last one sent for this type is stale: the proxy has newer news coming.
-      if (!state || request.response_nonce !== state.nonceSent) return;
+      if (request.response_nonce !== state.nonceSent) return;
       state.namesBytes = request.resource_names_bytes;
       if (request.error_detail) {
         state.state = 'nacked';
-        state.lastNackError = request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`;
+        state.lastNackError = clip(request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`);
         this.events.onNack?.(typeUrl, state.lastNackError);
         // The proxy keeps its last good config; we send nothing new until the config changes.
         if (names !== state.names) {
@@ -141,6 +170,11 @@ export class AdsStream {
     for (const typeUrl of typeUrls) if (this.types.has(typeUrl)) this.push(typeUrl, false, names?.get(typeUrl));
   }
 
+  /** Types whose push waits for the transport (a slow or stalled proxy), for tests and status. */
+  get waitingTypes(): string[] {
+    return [...this.waiting.keys()];
+  }
+
   /** What this proxy is subscribed to, per type (for config dumps). */
   subscriptions(): Array<{ typeUrl: string; names: string[] }> {
     return [...this.types].map(([typeUrl, s]) => ({ typeUrl, names: s.wildcard ? [] : s.names }));
@@ -163,6 +197,11 @@ export class AdsStream {
   private push(typeUrl: string, force = false, onlyNames?: ReadonlySet<string>): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.node) return;
+    if (this.busy()) {
+      // Which names changed is forgotten: once drained, the whole type is compared with what was sent.
+      this.waiting.set(typeUrl, force || (this.waiting.get(typeUrl) ?? false));
+      return;
+    }
     if (!this.source.serves(typeUrl)) {
       // Types we do not serve (Istio's agent asks for its own) get an empty answer, once.
       if (state.nonceSent && !force) return;
@@ -237,6 +276,61 @@ export class AdsStream {
 }
 
 export class ProtocolError extends Error {}
+
+/**
+ * Limits on what one request may carry, each refusal naming its field. Istio's node ids
+ * (`sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>`) stay under 700 characters;
+ * type URLs, versions (Weft's own, echoed back) and resource names (Envoy's longest are
+ * `outbound|<port>|<subset>|<fqdn>`) are far shorter than the limits. Without them one
+ * stream could keep megabytes per field (gRPC's 4 MiB message limit is the only other bound).
+ */
+export const requestLimits = {
+  nodeId: 2_048,
+  typeUrl: 512,
+  versionInfo: 1_024,
+  resourceName: 4_096,
+  typesPerStream: 32,
+  nackMessage: 1_024,
+};
+
+/** Refuses a request the decoder could not read, or whose strings exceed `requestLimits` (throws ProtocolError naming the field). */
+export function checkRequest(
+  kind: string,
+  request: { malformed?: string; node?: DiscoveryNode; type_url?: string; version_info?: string },
+  first: boolean,
+): void {
+  if (request.malformed) throw new ProtocolError(`${request.malformed} (malformed ${kind})`);
+  const tooLong = (field: string, value: string | undefined, limit: number) => {
+    if (value !== undefined && value.length > limit)
+      throw new ProtocolError(`${field}: ${value.length} characters, more than the ${limit} allowed`);
+  };
+  if (first) tooLong('node.id', request.node?.id, requestLimits.nodeId);
+  tooLong('type_url', request.type_url, requestLimits.typeUrl);
+  tooLong('version_info', request.version_info, requestLimits.versionInfo);
+}
+
+/** Refuses resource names over `requestLimits.resourceName` characters, naming the first. */
+export function checkNames(names: readonly string[], field = 'resource_names'): void {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (name.length > requestLimits.resourceName)
+      throw new ProtocolError(`${field}[${i}]: ${name.length} characters, more than the ${requestLimits.resourceName} allowed`);
+  }
+}
+
+/** Refuses a stream's type beyond `requestLimits.typesPerStream` (each type keeps state for the stream's life). */
+export function checkTypeCount(held: number, typeUrl: string): void {
+  if (held >= requestLimits.typesPerStream)
+    throw new ProtocolError(
+      `type_url: ${JSON.stringify(typeUrl.slice(0, 100))} would be type ${held + 1} on this stream; at most ${requestLimits.typesPerStream} are allowed`,
+    );
+}
+
+/** A NACK's message as kept and logged: Envoy's can list every rejected resource. */
+export function clip(message: string): string {
+  const limit = requestLimits.nackMessage;
+  return message.length <= limit ? message : `${message.slice(0, limit)}... (${message.length - limit} more characters)`;
+}
 
 // Types whose every response must carry every subscribed resource (absence means deletion).
 const completeStateTypes = new Set([

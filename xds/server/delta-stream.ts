@@ -5,7 +5,7 @@ import { podOf } from './proxy-id.js';
 import { structToJson } from './struct-value.js';
 import { createHash } from 'node:crypto';
 import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
-import { ProtocolError } from './ads-stream.js';
+import { checkNames, checkRequest, checkTypeCount, clip, ProtocolError } from './ads-stream.js';
 
 export interface DeltaDiscoveryRequest {
   node?: DiscoveryNode;
@@ -15,6 +15,8 @@ export interface DeltaDiscoveryRequest {
   initial_resource_versions?: Record<string, string>;
   response_nonce?: string;
   error_detail?: { code?: number; message?: string } | null;
+  /** Set instead of the fields when the request's wire format is wrong (request-wire-check.ts). */
+  malformed?: string;
 }
 
 export interface DeltaDiscoveryResponse {
@@ -71,16 +73,20 @@ export class DeltaStream {
   }
 
   handle(request: DeltaDiscoveryRequest): void {
+    checkRequest('DeltaDiscoveryRequest', request, this.node === undefined);
     if (!this.node) {
-      if (!request.node?.id) throw new ProtocolError('the first DeltaDiscoveryRequest on a stream must carry node.id');
+      if (!request.node?.id) throw new ProtocolError('node.id: the first DeltaDiscoveryRequest on a stream must carry node.id');
       this.node = { id: request.node.id, ...(request.node.metadata ? { metadata: structToJson(request.node.metadata) } : {}) };
     }
     const typeUrl = request.type_url ?? '';
-    if (!typeUrl) throw new ProtocolError('DeltaDiscoveryRequest without type_url');
+    if (!typeUrl) throw new ProtocolError('type_url: missing (every DeltaDiscoveryRequest names its type)');
     let state = this.types.get(typeUrl);
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];
+    checkNames(subscribe, 'resource_names_subscribe');
+    checkNames(unsubscribe, 'resource_names_unsubscribe');
     if (!state) {
+      checkTypeCount(this.types.size, typeUrl);
       // The first request of a type with no names, or naming "*", is a wildcard subscription.
       state = {
         wildcard: subscribe.length === 0 || subscribe.includes('*'),
@@ -93,7 +99,7 @@ export class DeltaStream {
     if (request.response_nonce && request.response_nonce === state.nonceSent) {
       if (request.error_detail) {
         state.state = 'nacked';
-        state.lastNackError = request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`;
+        state.lastNackError = clip(request.error_detail.message ?? `code ${request.error_detail.code ?? 'unknown'}`);
         this.onNack?.(typeUrl, state.lastNackError);
       } else {
         state.state = 'acked';
