@@ -12,7 +12,10 @@ const collator = new Intl.Collator();
 
 interface VirtualHostPart {
   bytes: Buffer;
+  /** Lower-cased, as Envoy compares them. */
   domains: ReadonlyArray<string>;
+  /** The domains joined: tells whether an edit changed them (most edits change routes only). */
+  domainKey: string;
 }
 
 /** Re-encodes a virtual host's part without the given (lower-cased) domains; undefined when none is left. */
@@ -21,12 +24,19 @@ export type DropDomains = (bytes: Buffer, drop: ReadonlySet<string>) => Buffer |
 export class PortRoutes {
   private readonly hosts = new Map<string, VirtualHostPart>();
   private order: { sorted: string[]; index: Map<string, number>; digests: Buffer } | undefined;
+  /** Per host, the domains an earlier virtual host already has; kept until some host's domains or the hosts change. */
+  private repeats: Map<string, Set<string>> | undefined;
+  /** A part's bytes without its repeated domains, by the part's bytes; valid for the current `repeats`. */
+  private trimmed = new WeakMap<Buffer, Buffer | null>();
 
   /** Sets a host's encoded virtual host and its domains; returns whether it changed. */
   set(host: string, bytes: Buffer, domains: ReadonlyArray<string>): boolean {
     const before = this.hosts.get(host);
     if (before?.bytes === bytes) return false;
-    this.hosts.set(host, { bytes, domains });
+    const lower = domains.map((domain) => domain.toLowerCase());
+    const domainKey = lower.join('\n');
+    if (before?.domainKey !== domainKey) this.repeats = undefined;
+    this.hosts.set(host, { bytes, domains: lower, domainKey });
     const slot = this.order?.index.get(host);
     if (this.order && slot !== undefined) partDigest(bytes).copy(this.order.digests, slot * 16);
     else this.order = undefined;
@@ -36,6 +46,7 @@ export class PortRoutes {
   delete(host: string): boolean {
     if (!this.hosts.delete(host)) return false;
     this.order = undefined;
+    this.repeats = undefined;
     return true;
   }
 
@@ -66,20 +77,35 @@ export class PortRoutes {
 
   /** The configuration's bytes: protobuf messages concatenate, repeated fields append. */
   bytes(prefix: Buffer, suffix: Buffer, dropDomains: DropDomains): Buffer {
-    const seen = new Set<string>();
+    const repeats = this.repeatedDomains();
     const parts: Buffer[] = [prefix];
     for (const host of this.ordered().sorted) {
       const part = this.hosts.get(host) as VirtualHostPart;
-      const lower = part.domains.map((domain) => domain.toLowerCase());
-      const repeated = new Set(lower.filter((domain) => seen.has(domain)));
-      for (const domain of lower) seen.add(domain);
-      if (repeated.size === 0) parts.push(part.bytes);
+      const repeated = repeats.get(host);
+      if (!repeated) parts.push(part.bytes);
       else {
-        const kept = dropDomains(part.bytes, repeated);
+        let kept = this.trimmed.get(part.bytes);
+        if (kept === undefined) this.trimmed.set(part.bytes, (kept = dropDomains(part.bytes, repeated) ?? null));
         if (kept) parts.push(kept);
       }
     }
     parts.push(suffix);
     return Buffer.concat(parts);
+  }
+
+  /** Which domains each host repeats from an earlier one: derived again only when domains or hosts changed. */
+  private repeatedDomains(): Map<string, Set<string>> {
+    if (!this.repeats) {
+      const seen = new Set<string>();
+      this.repeats = new Map();
+      this.trimmed = new WeakMap();
+      for (const host of this.ordered().sorted) {
+        const part = this.hosts.get(host) as VirtualHostPart;
+        const repeated = new Set(part.domains.filter((domain) => seen.has(domain)));
+        for (const domain of part.domains) seen.add(domain);
+        if (repeated.size > 0) this.repeats.set(host, repeated);
+      }
+    }
+    return this.repeats;
   }
 }
