@@ -10,7 +10,6 @@ import { any, typeUrls } from '../protos.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields, type PolicyFields } from '../traffic/cluster-policy.js';
 import { httpRoutes } from '../traffic/http-routes.js';
-import { virtualHostDomains } from '../traffic/host-names.js';
 import { outboundClusters, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import type { ResourcesByType } from './grpc-client-resources.js';
@@ -213,16 +212,10 @@ export function registryOnly(view: ProxyView): boolean {
  * host matching, as Istio's sidecar routes do (pilot/pkg/networking/core/httproute.go).
  */
 export function envoyVirtualHost(view: ProxyView, visible: VisibleService, port: number): Record<string, unknown> {
-  const { service, hostname } = visible;
+  const { hostname } = visible;
   return {
     name: `${hostname}:${port}`,
-    domains: virtualHostDomains({
-      hostname,
-      ...(service.addresses ? { addresses: service.addresses } : {}),
-      ...(service.headless ? { headless: true } : {}),
-      callerNamespace: view.scope.namespace,
-      clusterDomain: view.model.clusterDomain,
-    }),
+    domains: view.domainsOf(visible),
     routes: httpRoutes({ view, hostname, port }),
     // Istio's default proxy headers (pilot/pkg/networking/util/proxy_headers.go): x-envoy-attempt-count goes upstream.
     include_request_attempt_count: true,

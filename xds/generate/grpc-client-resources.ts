@@ -8,7 +8,6 @@ import type { MeshModel, MeshService } from '../model/mesh-model.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields } from '../traffic/cluster-policy.js';
 import { faultFilterName, httpRoutes } from '../traffic/http-routes.js';
-import { virtualHostDomains } from '../traffic/host-names.js';
 import { outboundClusters, outboundPorts, type OutboundCluster } from '../traffic/outbound-clusters.js';
 import type { ProxyView, VisibleService } from '../traffic/proxy-view.js';
 import { authorizationFilters } from '../security/authorization-policies.js';
@@ -58,14 +57,7 @@ export function grpcRouteConfiguration(view: ProxyView, { service, hostname }: V
     virtual_hosts: [
       {
         name: listenerName,
-        domains: virtualHostDomains({
-          hostname,
-          ...(service.addresses ? { addresses: service.addresses } : {}),
-          ...(service.headless ? { headless: true } : {}),
-          callerNamespace: view.scope.namespace,
-          clusterDomain: view.model.clusterDomain,
-          port,
-        }),
+        domains: view.domainsOf({ service, hostname }, port),
         routes: httpRoutes({ view, hostname, port }),
         include_request_attempt_count: true,
       },

@@ -225,11 +225,19 @@ export function hcmTelemetry(
   return { fields, problems };
 }
 
+/** The hostnames of a model's services, once per model (a tracer is looked up per proxy group and direction). */
+const hostsByModel = new WeakMap<MeshModel, Set<string>>();
+function meshHosts(model: MeshModel): Set<string> {
+  let hosts = hostsByModel.get(model);
+  if (!hosts) hostsByModel.set(model, (hosts = new Set(model.services.map((s) => serviceHost(s, model.clusterDomain)))));
+  return hosts;
+}
+
 function tracerOf(model: MeshModel, provider: ExtensionProvider, workload: { namespace: string; labels: Record<string, string> }) {
   const serviceName = `${workload.labels['app'] ?? workload.labels['app.kubernetes.io/name'] ?? 'unknown'}.${workload.namespace}`;
   // Istio configures a tracer only when its collector is a service of the mesh (tracing.go, LookupCluster):
   // a tracer naming a cluster Envoy does not have would get the listener rejected.
-  const inMesh = (host: string) => model.services.some((s) => serviceHost(s, model.clusterDomain) === host);
+  const inMesh = (host: string) => meshHosts(model).has(host);
   if (provider.opentelemetry) {
     const host = resolveHost(provider.opentelemetry.service, model.rootNamespace ?? 'istio-system', model.clusterDomain);
     if (!inMesh(host)) return undefined;

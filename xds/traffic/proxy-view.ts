@@ -5,7 +5,7 @@
 import type { ConfigObject, DestinationRuleSpec, IstioConfig, SidecarSpec, Subset, VirtualServiceSpec } from '../model/istio-config.js';
 import { byAge } from '../model/istio-config.js';
 import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-model.js';
-import { exportedTo, hostMatches, hostSpecificity, labelsMatch } from './host-names.js';
+import { exportedTo, hostMatches, hostSpecificity, labelsMatch, virtualHostDomains } from './host-names.js';
 import type { ProxyScope } from './proxy-scope.js';
 import { MeshIndex } from './mesh-index.js';
 import { portProtocol, type Protocol } from './port-protocol.js';
@@ -86,6 +86,22 @@ export class ProxyView {
       if (this.sees(service, hostname)) return { service, hostname };
     }
     return undefined;
+  }
+
+  /**
+   * The domains of a visible service's virtual host for this proxy (host-names.ts virtualHostDomains):
+   * each also with `:port` when a port is given (proxyless gRPC); without, for sidecars, whose route
+   * configurations ignore the port in host matching, as Istio's do.
+   */
+  domainsOf({ service, hostname }: VisibleService, port?: number): string[] {
+    return virtualHostDomains({
+      hostname,
+      ...(service.addresses ? { addresses: service.addresses } : {}),
+      ...(service.headless ? { headless: true } : {}),
+      callerNamespace: this.scope.namespace,
+      clusterDomain: this.model.clusterDomain,
+      ...(port !== undefined ? { port } : {}),
+    });
   }
 
   /** The VirtualService routing a host: the most specific host pattern, then the oldest rule (Istio does not merge them for sidecars). */
