@@ -6,6 +6,7 @@
 // recorded, so a change to host X derives again exactly the contributions that
 // read X. Envoy's per-port route configurations are assembled from virtual hosts
 // encoded once, by concatenating their bytes.
+import { isDeepStrictEqual } from 'node:util';
 import { typeOf, typeUrls } from '../protos.js';
 import {
   envoyOutboundCluster,
@@ -84,6 +85,8 @@ export class OutboundScope {
   private readonly ports = new Map<number, PortRoutes>();
   /** Envoy: per listener name, the claims of each host on it; and the route configurations each listener reads. */
   private readonly claims = new Map<string, Map<string, ListenerClaim[]>>();
+  /** Per listener name, its claiming hosts in locale order; dropped when a host joins or leaves it (sorting thousands per edit was the cost). */
+  private readonly claimOrder = new Map<string, string[]>();
   private readonly listenerRds = new Map<string, string[]>();
   private fixedNames = { listeners: new Set<string>(), clusters: new Set<string>() };
   private listenerContext: OutboundListenerContext = { telemetry: {}, unknownHosts: 'PassthroughCluster' };
@@ -178,7 +181,7 @@ export class OutboundScope {
           ? []
           : endpointsOnly && old && !(visible.service.hostname !== undefined && visible.service.resolution === 'NONE')
             ? old.claims
-            : outboundListenerClaims(view, visible),
+            : sameOr(old?.claims, outboundListenerClaims(view, visible)),
       listeners: endpointsOnly && old ? old.listeners : new Map(),
       routes: endpointsOnly && old ? old.routes : new Map(),
       reads: view.reads,
@@ -252,6 +255,8 @@ export class OutboundScope {
       }
     }
     if (old?.claims !== part?.claims) {
+      const before = new Set((old?.claims ?? []).map((claim) => claim.name));
+      const after = new Set((part?.claims ?? []).map((claim) => claim.name));
       for (const claim of old?.claims ?? []) {
         dirtyListeners.add(claim.name);
         this.claims.get(claim.name)?.delete(host);
@@ -262,6 +267,8 @@ export class OutboundScope {
         if (!byHost) this.claims.set(claim.name, (byHost = new Map()));
         byHost.set(host, [...(byHost.get(host) ?? []), claim]);
       }
+      for (const name of before) if (!after.has(name)) this.claimOrder.delete(name);
+      for (const name of after) if (!before.has(name)) this.claimOrder.delete(name);
     }
     for (const read of old?.reads ?? []) {
       if (part?.reads.has(read)) continue;
@@ -288,9 +295,15 @@ export class OutboundScope {
     if (this.scope.kind !== 'sidecar') return;
     for (const name of names) {
       const byHost = this.claims.get(name);
-      const claims = [...(byHost?.keys() ?? [])].sort(collator.compare).flatMap((host) => byHost?.get(host) ?? []);
+      let order = this.claimOrder.get(name);
+      if (!order) this.claimOrder.set(name, (order = [...(byHost?.keys() ?? [])].sort(collator.compare)));
+      const claims = order.flatMap((host) => byHost?.get(host) ?? []);
+      if (claims.length > 0) ctx.derivations.add('outbound-listener');
       const built = claims.length > 0 ? outboundListener(claims, this.listenerContext) : undefined;
-      if (byHost && byHost.size === 0) this.claims.delete(name);
+      if (byHost && byHost.size === 0) {
+        this.claims.delete(name);
+        this.claimOrder.delete(name);
+      }
       if (name.startsWith('0.0.0.0_')) dirtyPorts.add(Number(name.slice(name.lastIndexOf('_') + 1)));
       if (!built) {
         this.listenerRds.delete(name);
@@ -335,6 +348,11 @@ function dropDomains(bytes: Buffer, drop: ReadonlySet<string>): Buffer | undefin
 type protobufMessage = Parameters<ReturnType<typeof typeOf>['encode']>[0];
 
 const collator = new Intl.Collator();
+
+/** The previous value when the new one is equal: identity then tells later steps nothing changed. */
+function sameOr<T>(previous: T | undefined, next: T): T {
+  return previous !== undefined && isDeepStrictEqual(previous, next) ? previous : next;
+}
 
 export function note(changed: ChangedNames, typeUrl: string, name: string): void {
   let names = changed.get(typeUrl);

@@ -354,6 +354,7 @@ describe('incremental derivation', () => {
     const changes: ConfigChange[] = [];
     groups.onChange((change) => changes.push(change));
     const before = groups.stats().derivations['encode-part'] ?? 0;
+    const listenersBefore = groups.stats().derivations['outbound-listener'] ?? 0;
     model = withIstio(model, (istio) => {
       istio.virtualServices[0] = object('VirtualService', 'ns-0', 'svc-0', {
         hosts: ['svc-0'],
@@ -364,6 +365,8 @@ describe('incremental derivation', () => {
     // Two new virtual hosts, each encoded once: ns-0's, whose domains name svc-0 by its short name, and
     // the one shared by the three other groups that see svc-0 (ns-1's does not), whose domains do not.
     expect((groups.stats().derivations['encode-part'] ?? 0) - before).toBe(2);
+    // The host's listener claims are the same, so no group assembles its listeners again.
+    expect((groups.stats().derivations['outbound-listener'] ?? 0) - listenersBefore).toBe(0);
     const change = changes[0] as ConfigChange;
     expect(nodes.filter((n) => change.affects?.(n, typeUrls.route)).every((n) => proxyScopeOf(n).namespace !== 'ns-1')).toBe(true);
     expect(nodes.filter((n) => change.affects?.(n, typeUrls.route))).toHaveLength(
