@@ -11,6 +11,8 @@ import { ProxyGroups } from '../../xds/cache/proxy-groups.js';
 import { KubeMeshModel } from '../../xds/model/kube-mesh-model.js';
 import { aggregatedDiscoveryService } from '../../xds/protos.js';
 import { AdsServer } from '../../xds/server/ads-server.js';
+import { LoadStore } from '../../xds/load/load-store.js';
+import { LoadReportingServer, loadReportingService } from '../../xds/server/load-reporting.js';
 import { ensureClusterBinaries } from '../cluster/binaries.js';
 import type { LocalCluster } from '../cluster/local-cluster.js';
 import { PodProcessRunner } from '../cluster/pod-processes.js';
@@ -31,6 +33,8 @@ export interface XdsHarness {
   groups: ProxyGroups;
   model: KubeMeshModel;
   ads: AdsServer;
+  /** What the clients' load reports (LRS, on the same port) say, reported every second. */
+  loads: LoadStore;
   /** The ADS server's port on 127.0.0.1 (plaintext, as 15010). */
   port: number;
   stop(): Promise<void>;
@@ -48,6 +52,12 @@ export async function startXdsHarness(
   const ads = new AdsServer(groups, log);
   const server = new grpc.Server();
   server.addService(aggregatedDiscoveryService(), ads.implementation());
+  // Load reports every second, so a test sees a client's calls soon after it makes them.
+  const loads = new LoadStore({ windowMs: 300_000, maxClustersPerStream: 1_000 });
+  server.addService(
+    loadReportingService(),
+    new LoadReportingServer(loads, { intervalSeconds: 1, maxClusters: 1_000, log }).implementation(),
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
@@ -55,6 +65,7 @@ export async function startXdsHarness(
     groups,
     model,
     ads,
+    loads,
     port,
     stop: async () => {
       server.forceShutdown();

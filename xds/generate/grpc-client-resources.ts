@@ -72,6 +72,8 @@ export function grpcCluster(cluster: OutboundCluster, model: MeshModel): Record<
     type: 'EDS',
     eds_cluster_config: { eds_config: ads, service_name: cluster.name },
     connect_timeout: { seconds: 10 },
+    // Load reports to the management server itself (server/load-reporting.ts): the live traffic figures.
+    lrs_server: { self: {} },
     ...clusterPolicyFields(cluster.policy, 'grpc'),
     ...(grpcClientUsesMtls(model, cluster.service, cluster.endpoints, cluster.port.name, cluster.policy.tls)
       ? { transport_socket: grpcUpstreamTls(model.trustDomain ?? 'cluster.local', cluster.service, cluster.endpoints) }
