@@ -1,52 +1,39 @@
-// List-then-watch caches that keep going: the client's informer stops on most
-// errors, so it is restarted with backoff (it relists, so nothing is missed).
-import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+// List+watch caches that never lose a change: kept by a Reflector (kube/reflector.ts),
+// which resumes each watch from the last resourceVersion seen and relists only on
+// 410 Gone, reporting then exactly what differs (a deletion missed is reported as one).
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../lib/logger.js';
+import { clientWatchTransport, Reflector, type StoreEvent, type WatchTransport, type WatchTuning } from './reflector.js';
 
 export interface Cache<T> {
   list(): ReadonlyArray<T>;
   stop(): Promise<void>;
 }
 
-/** What changed; absent after a restart's relist (anything may have). */
-export interface InformerEvent<T> {
-  type: 'add' | 'update' | 'delete';
-  object: T;
-}
+/** What changed in the cache: the new object, or for `delete` the last state known. */
+export type InformerEvent<T> = StoreEvent<T>;
 
+/**
+ * Lists with `list` (which must return the collection at `path`, with its
+ * resourceVersion) and watches `path`; resolves once the first list is cached.
+ * `onChange` gets one event per change, including those found by a relist.
+ */
 export async function startInformer<T extends KubernetesObject>(
   config: KubeConfig,
   path: string,
   list: () => Promise<KubernetesListObject<T>>,
-  onChange: (event?: InformerEvent<T>) => void,
+  onChange: (event: InformerEvent<T>) => void,
   log: Logger,
+  options: { tuning?: WatchTuning; transport?: WatchTransport } = {},
 ): Promise<Cache<T>> {
-  const informer = makeInformer<T>(config, path, list);
-  let stopped = false;
-  let failures = 0;
-  for (const type of ['add', 'update', 'delete'] as const) informer.on(type, (object: T) => onChange({ type, object }));
-  informer.on('connect', () => {
-    failures = 0;
+  const reflector = new Reflector<T>({
+    path,
+    list,
+    transport: options.transport ?? clientWatchTransport(config, options.tuning),
+    onEvent: onChange,
+    log,
+    tuning: options.tuning,
   });
-  informer.on('error', (error: unknown) => {
-    if (stopped) return;
-    failures++;
-    const delay = Math.min(200 * 2 ** failures, 30_000);
-    log.warn({ path, retryInMs: delay, error: error instanceof Error ? error.message : String(error) }, 'informer stopped; restarting');
-    setTimeout(() => {
-      if (!stopped)
-        void informer.start().then(
-          () => onChange(),
-          () => undefined,
-        );
-    }, delay).unref();
-  });
-  await informer.start();
-  return {
-    list: () => informer.list(),
-    stop: async () => {
-      stopped = true;
-      await informer.stop();
-    },
-  };
+  await reflector.start();
+  return { list: () => reflector.list(), stop: () => reflector.stop() };
 }

@@ -36,6 +36,19 @@ describe('per-component log levels', () => {
     expect(lines[0]?.['component']).toBe('leader-election');
   });
 
+  it('writes each field once: a nested component replaces the one above it', () => {
+    const raw: string[] = [];
+    const levels = new LogLevels('info', { write: (line: string) => void raw.push(line) });
+    const ca = levels.root.child({ component: 'control-plane' }).child({ component: 'ca' });
+    ca.child({ namespace: 'a' }).child({ namespace: 'b' }).info('nested');
+    levels.root.child({ component: 'plain' }).info('plain');
+    expect(raw).toHaveLength(2);
+    expect(raw[0]?.match(/"component"/g)).toHaveLength(1);
+    expect(raw[0]?.match(/"namespace"/g)).toHaveLength(1);
+    expect(JSON.parse(raw[0] as string)).toMatchObject({ app: 'weft', component: 'ca', namespace: 'b', msg: 'nested' });
+    expect(JSON.parse(raw[1] as string)).toMatchObject({ app: 'weft', component: 'plain', msg: 'plain' });
+  });
+
   it('without a component, sets every component and the default', () => {
     const { lines, stream } = capture();
     const levels = new LogLevels('info', stream);

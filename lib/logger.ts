@@ -65,6 +65,7 @@ export class LogLevels {
   }
 
   private register(child: Logger): void {
+    dedupeBindings(child);
     const component = (child.bindings() as { component?: unknown }).component;
     if (typeof component !== 'string') return;
     let set = this.loggers.get(component);
@@ -81,6 +82,24 @@ export class LogLevels {
       if (logger) logger.level = level;
     }
   }
+}
+
+/**
+ * pino appends a child's bindings to its parent's, so `log.child({ component: 'ca' })`
+ * under another component wrote `component` twice in every line. The child's own
+ * value wins (as JSON.parse reads it); the line carries each field once.
+ */
+function dedupeBindings(child: Logger): void {
+  const holder = child as unknown as Record<symbol, string | undefined>;
+  const serialized = holder[pino.symbols.chindingsSym];
+  if (!serialized) return;
+  // Bindings are already serialized (and redacted) JSON: parsing keeps the last of each key, and
+  // writing it again changes nothing else, so a shorter text means a key was there twice.
+  const parsed = JSON.parse(`{${serialized.slice(1)}}`) as Record<string, unknown>;
+  const once = Object.entries(parsed)
+    .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
+    .join('');
+  if (once.length < serialized.length) holder[pino.symbols.chindingsSym] = once;
 }
 
 export const runtimeLogLevels = new LogLevels(defaultLevel(), pino.destination(2));
