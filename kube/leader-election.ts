@@ -1,5 +1,7 @@
 // Leader election on a coordination.k8s.io Lease, as client-go does it: one holder
-// at a time, renewed well inside its duration; a stopped leader hands over at once.
+// at a time, renewed well inside its duration; a leader that cannot renew within the
+// renew deadline stops leading before the Lease can expire and pass to a standby;
+// a stopped leader hands over at once.
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../lib/logger.js';
 import { isConflict, isNotFound } from './client.js';
@@ -9,8 +11,13 @@ export interface LeaderElectionOptions {
   name: string;
   identity: string;
   leaseDurationSeconds?: number;
+  /** A leader that has not renewed for this long stops leading; below the Lease duration (client-go's RenewDeadline). */
+  renewDeadlineSeconds?: number;
   retryPeriodMs?: number;
 }
+
+/** client-go's defaults (LeaseDuration, RenewDeadline, RetryPeriod), as the operator uses them. */
+export const leaderElectionDefaults = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodMs: 2_000 } as const;
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
@@ -30,28 +37,42 @@ export class LeaderElector {
     return this.leading;
   }
 
-  /** Calls onLead once leadership is won; onLost if it is lost while running. */
+  /**
+   * Calls onLead once leadership is won; onLost once a leader has not renewed within the renew
+   * deadline (10 s by default), which is before the Lease (15 s) can expire and a standby take it:
+   * two leaders never act at once. A renewal that hangs counts as failed at the deadline.
+   */
   start(onLead: () => void, onLost: () => void): void {
-    const duration = (this.options.leaseDurationSeconds ?? 15) * 1000;
+    const renewDeadline = (this.options.renewDeadlineSeconds ?? leaderElectionDefaults.renewDeadlineSeconds) * 1000;
+    const retryPeriod = this.options.retryPeriodMs ?? leaderElectionDefaults.retryPeriodMs;
     let lastRenew = 0;
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
-      const held = await this.tryAcquireOrRenew().catch((error: unknown) => {
-        this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'lease update failed');
-        return false;
-      });
+      // A leader's attempt may take what is left of its deadline; a standby's, one deadline.
+      const allowed = this.leading ? Math.max(0, lastRenew + renewDeadline - Date.now()) : renewDeadline;
+      let timeout: NodeJS.Timeout | undefined;
+      const held = await Promise.race([
+        this.tryAcquireOrRenew(),
+        new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), allowed))),
+      ])
+        .catch((error: unknown) => {
+          this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'lease update failed');
+          return false;
+        })
+        .finally(() => clearTimeout(timeout));
+      if (this.stopped) return;
       if (held) lastRenew = Date.now();
       if (held && !this.leading) {
         this.leading = true;
         this.log.info({ lease: this.options.name }, 'became leader');
         onLead();
-      } else if (!held && this.leading && Date.now() - lastRenew > duration) {
+      } else if (!held && this.leading && Date.now() - lastRenew >= renewDeadline) {
         this.leading = false;
-        this.log.error({ lease: this.options.name }, 'lost leadership');
+        this.log.error({ lease: this.options.name, renewDeadlineMs: renewDeadline }, 'lost leadership: the Lease was not renewed in time');
         onLost();
         return;
       }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.options.retryPeriodMs ?? 2_000);
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), retryPeriod);
     };
     void tick();
   }
@@ -82,9 +103,9 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = new V1MicroTime();
+    const now = new V1MicroTime(Date.now());
     const { identity, name, namespace } = this.options;
-    const leaseDurationSeconds = this.options.leaseDurationSeconds ?? 15;
+    const leaseDurationSeconds = this.options.leaseDurationSeconds ?? leaderElectionDefaults.leaseDurationSeconds;
     const lease = await this.read();
     if (!lease) {
       try {

@@ -205,6 +205,28 @@ export class LocalCluster {
     return this.processes.filter((child) => child.running && child.pid !== undefined).map((child) => child.pid as number);
   }
 
+  /**
+   * Restarts kube-apiserver or etcd in place, as a crashed static pod comes back: the process is
+   * killed (`signal`, SIGKILL by default) and started again with the same flags, so it keeps its
+   * ports, certificates and (etcd) data directory and every client reconnects to the same address.
+   * Resolves once the API server's /readyz answers 200 again (its readiness includes etcd), with
+   * how long the API was unavailable, in ms. Throws if it is not ready within `timeoutMs` (60 s).
+   */
+  async restart(component: 'kube-apiserver' | 'etcd', options: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<number> {
+    const child = this.processes.find((p) => p.name === component);
+    if (!child) throw new Error(`no component named ${component}`);
+    const started = Date.now();
+    await child.kill(options.signal ?? 'SIGKILL');
+    child.respawn();
+    child.watchUnexpectedExit((message) => {
+      this.failure ??= message;
+    });
+    await waitFor(`${component} to come back`, started + (options.timeoutMs ?? 60_000), this.processes, () =>
+      apiserverReady(this.server, this.pki),
+    );
+    return Date.now() - started;
+  }
+
   /** Set when a component died after start; tests should fail with it. */
   get unexpectedExit(): string | undefined {
     return this.failure;

@@ -9,38 +9,50 @@ process.on('exit', () => {
 });
 
 export class ManagedProcess {
-  private readonly child: ChildProcess;
+  private child!: ChildProcess;
   private exitCode: number | null | undefined;
-  private readonly exited: Promise<void>;
+  private exited!: Promise<void>;
   private expectedExit = false;
   private onUnexpectedExit: ((message: string) => void) | undefined;
+  private exitedAt: number | undefined;
 
   constructor(
     readonly name: string,
-    command: string,
-    args: string[],
+    private readonly command: string,
+    private readonly args: string[],
     readonly logPath: string,
-    env: NodeJS.ProcessEnv = process.env,
+    private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
-    const log = openSync(logPath, 'a');
+    this.spawn();
+  }
+
+  private spawn(): void {
+    const log = openSync(this.logPath, 'a');
+    let child: ChildProcess;
     try {
-      this.child = spawn(command, args, { stdio: ['ignore', log, log], env });
+      child = spawn(this.command, this.args, { stdio: ['ignore', log, log], env: this.env });
     } finally {
       closeSync(log);
     }
-    live.add(this.child);
+    this.child = child;
+    this.exitCode = undefined;
+    this.exitedAt = undefined;
+    this.expectedExit = false;
+    live.add(child);
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        live.delete(this.child);
+      child.on('exit', (code, signal) => {
+        live.delete(child);
         this.exitCode = code ?? (signal ? -1 : null);
+        this.exitedAt = Date.now();
         if (!this.expectedExit && this.onUnexpectedExit) {
-          this.onUnexpectedExit(`${name} exited unexpectedly (${signal ?? `code ${code}`}); log: ${logPath}`);
+          this.onUnexpectedExit(`${this.name} exited unexpectedly (${signal ?? `code ${code}`}); log: ${this.logPath}`);
         }
         resolve();
       });
-      this.child.on('error', () => {
-        live.delete(this.child);
+      child.on('error', () => {
+        live.delete(child);
         this.exitCode = -1;
+        this.exitedAt = Date.now();
         resolve();
       });
     });
@@ -54,6 +66,11 @@ export class ManagedProcess {
     return this.exitCode === undefined;
   }
 
+  /** When the process exited (epoch ms), as a container's `finishedAt`; undefined while it runs. */
+  get finishedAt(): number | undefined {
+    return this.exitedAt;
+  }
+
   watchUnexpectedExit(callback: (message: string) => void): void {
     this.onUnexpectedExit = callback;
   }
@@ -64,6 +81,26 @@ export class ManagedProcess {
     } catch {
       return '';
     }
+  }
+
+  /**
+   * Sends `signal` (SIGKILL by default: a crash, nothing runs on the way out) and resolves once
+   * the process is gone. The exit counts as expected: no unexpected-exit callback.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.expectedExit = true;
+    if (!this.running) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+
+  /**
+   * Starts the same command again (same arguments, environment and log file, so the same
+   * ports and data directory), as a restarted container. Throws while the process still runs.
+   */
+  respawn(): void {
+    if (this.running) throw new Error(`${this.name} is still running (pid ${this.pid}); kill it before respawning`);
+    this.spawn();
   }
 
   /** SIGTERM, then SIGKILL after the grace period. Resolves once the process is gone. */

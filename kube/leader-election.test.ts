@@ -1,0 +1,99 @@
+import { jest } from '@jest/globals';
+import type { KubeConfig, V1Lease } from '@kubernetes/client-node';
+import { componentLogger } from '../lib/logger.js';
+import { LeaderElector } from './leader-election.js';
+
+/** One Lease in memory behind CoordinationV1Api's three calls; `mode` makes the API fail or hang. */
+function fakeLeaseApi() {
+  const state: { lease: V1Lease | undefined; version: number; mode: 'up' | 'down' | 'hang' } = { lease: undefined, version: 0, mode: 'up' };
+  const gate = async () => {
+    if (state.mode === 'down') throw new Error('connect ECONNREFUSED');
+    if (state.mode === 'hang') await new Promise(() => {});
+  };
+  const api = {
+    readNamespacedLease: async () => {
+      await gate();
+      if (!state.lease) throw Object.assign(new Error('not found'), { code: 404 });
+      return structuredClone(state.lease);
+    },
+    createNamespacedLease: async ({ body }: { body: V1Lease }) => {
+      await gate();
+      if (state.lease) throw Object.assign(new Error('exists'), { code: 409 });
+      state.lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++state.version) } };
+      return state.lease;
+    },
+    replaceNamespacedLease: async ({ body }: { body: V1Lease }) => {
+      await gate();
+      if (body.metadata?.resourceVersion !== state.lease?.metadata?.resourceVersion)
+        throw Object.assign(new Error('conflict'), { code: 409 });
+      state.lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++state.version) } };
+      return state.lease;
+    },
+  };
+  const config = { makeApiClient: () => api } as unknown as KubeConfig;
+  return { state, config };
+}
+
+describe('LeaderElector', () => {
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask'] }));
+  afterEach(() => jest.useRealTimers());
+  const log = componentLogger('leader-election-test');
+  const options = { namespace: 'weft-operator', name: 'weft-operator-leader' };
+
+  it.each(['down', 'hang'] as const)(
+    'a leader whose renewals fail (%s) stops leading within the renew deadline, before the Lease can pass to a standby',
+    async (mode) => {
+      const { state, config } = fakeLeaseApi();
+      const events: string[] = [];
+      const leader = new LeaderElector(config, { ...options, identity: 'a' }, log);
+      leader.start(
+        () => events.push(`lead ${Date.now()}`),
+        () => events.push(`lost ${Date.now()}`),
+      );
+      await jest.advanceTimersByTimeAsync(0);
+      const start = Date.now();
+      expect(events).toEqual([`lead ${start}`]);
+      await jest.advanceTimersByTimeAsync(4_000); // renewed at +2 s and +4 s
+      const lastRenew = new Date(state.lease?.spec?.renewTime as unknown as string).getTime();
+      expect(lastRenew).toBe(start + 4_000);
+      state.mode = mode;
+      await jest.advanceTimersByTimeAsync(20_000);
+      const lost = Number(events[1]?.split(' ')[1]);
+      expect(events[1]).toMatch(/^lost /);
+      // client-go's RenewDeadline: 10 s after the last renewal, where a standby may take the Lease only after 15 s.
+      expect(lost - lastRenew).toBeGreaterThanOrEqual(10_000);
+      expect(lost - lastRenew).toBeLessThan(15_000);
+      expect(leader.isLeader).toBe(false);
+    },
+  );
+
+  it('a standby takes the Lease only once it has expired, then leads', async () => {
+    const { state, config } = fakeLeaseApi();
+    const a = new LeaderElector(config, { ...options, identity: 'a' }, log);
+    const b = new LeaderElector(config, { ...options, identity: 'b' }, log);
+    let bLeads = 0;
+    a.start(
+      () => {},
+      () => {},
+    );
+    await jest.advanceTimersByTimeAsync(0);
+    b.start(
+      () => (bLeads = Date.now()),
+      () => {},
+    );
+    await jest.advanceTimersByTimeAsync(6_000);
+    expect(state.lease?.spec?.holderIdentity).toBe('a');
+    // a dies without a word (SIGKILL): its timers stop, the Lease stays as it last wrote it.
+    const killedAt = Date.now();
+    const lastRenew = new Date(state.lease?.spec?.renewTime as unknown as string).getTime();
+    jest
+      .spyOn(a as unknown as { tryAcquireOrRenew: () => Promise<boolean> }, 'tryAcquireOrRenew')
+      .mockImplementation(() => new Promise(() => {}));
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(state.lease?.spec?.holderIdentity).toBe('b');
+    expect(bLeads - lastRenew).toBeGreaterThan(15_000);
+    expect(bLeads - killedAt).toBeLessThanOrEqual(15_000 + 2_000);
+    await a.stop();
+    await b.stop();
+  });
+});
