@@ -1,8 +1,9 @@
 // One Prometheus registry per process, and the HTTP endpoint that serves it with
 // /healthz (alive) and /ready (able to do its job).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isLogLevel, levelNames, runtimeLogLevels, type LogLevels } from './logger.js';
+import { readinessBody, type ReadinessReport } from './readiness.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -51,15 +52,22 @@ export function logLevelEndpoint(levels: LogLevels = runtimeLogLevels): DebugHan
   };
 }
 
-/** Serves /metrics, /healthz, /ready, /debug/loglevel and any JSON debug endpoints given (such as /debug/syncz). */
+/**
+ * Serves /metrics, /healthz, /ready, /debug/loglevel and any JSON debug endpoints given (such as /debug/syncz).
+ * `isReady` is a plain flag (the operator: leadership) or a report naming what is missing (weftd's
+ * `ReadinessGate`): /ready answers 200 `ready`, or 503 with `not ready` and one line per missing requirement.
+ */
 export async function startMonitoringServer(
   host: string,
   port: number,
-  isReady: () => boolean,
+  isReady: () => boolean | ReadinessReport,
   debug: Record<string, DebugHandler> = {},
+  /** Other pages (weftd's dashboard): answers and returns true for the paths it owns. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => boolean,
 ): Promise<Server> {
   const handlers: Record<string, DebugHandler> = { '/debug/loglevel': logLevelEndpoint(), ...debug };
   const server = createServer((req, res) => {
+    if (routes?.(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://weft.local');
     const debugHandler = handlers[url.pathname];
     if (debugHandler) {
@@ -84,9 +92,11 @@ export async function startMonitoringServer(
     } else if (req.url === '/healthz') {
       res.end('ok');
     } else if (req.url === '/ready') {
-      const ready = isReady();
-      res.statusCode = ready ? 200 : 503;
-      res.end(ready ? 'ready' : 'not ready');
+      const answer = isReady();
+      const report = typeof answer === 'boolean' ? { ready: answer, missing: [] } : answer;
+      res.statusCode = report.ready ? 200 : 503;
+      res.setHeader('content-type', 'text/plain; charset=utf-8');
+      res.end(readinessBody(report));
     } else {
       res.statusCode = 404;
       res.end();

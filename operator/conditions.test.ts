@@ -8,6 +8,7 @@ const deployment = (ready: number, desired = 2, observedLatest = true): Deployme
   readyReplicas: ready,
   updatedReplicas: ready,
   availableReplicas: ready,
+  replicas: ready,
   observedLatest,
 });
 const byType = (status: ReturnType<typeof computeStatus>, type: string) => status.conditions?.find((c) => c.type === type);
@@ -26,6 +27,18 @@ describe('computeStatus', () => {
     expect(byType(computeStatus(3, { kind: 'applied', deployment: deployment(2, 2, false) }, undefined, t0), 'Ready')?.status).toBe(
       'False',
     );
+  });
+
+  it('is not Ready during a rollout while pods of the previous spec still run (they are what is available)', () => {
+    // maxSurge 100%: the new pod exists (updated) but is not ready; the old one is still available.
+    const rolling = { ...deployment(1, 1), updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1, replicas: 2 };
+    expect(byType(computeStatus(4, { kind: 'applied', deployment: rolling }, undefined, t0), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ControlPlaneNotReady',
+      message: '1/1 weftd replicas ready, 1 up to date, 1 of the previous spec still running',
+    });
+    const done = { ...rolling, replicas: 1 };
+    expect(byType(computeStatus(4, { kind: 'applied', deployment: done }, undefined, t0), 'Ready')?.status).toBe('True');
   });
 
   it('reports a failed reconcile on Reconciled, Ready and Degraded with the reason', () => {

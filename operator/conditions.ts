@@ -8,6 +8,8 @@ export interface DeploymentObservation {
   readyReplicas: number;
   updatedReplicas: number;
   availableReplicas: number;
+  /** Pods of every revision (`status.replicas`): more than `updatedReplicas` while old weftd pods still run. */
+  replicas: number;
   /** False while the Deployment controller has not yet seen the latest spec. */
   observedLatest: boolean;
 }
@@ -33,9 +35,19 @@ export function computeStatus(
   } else {
     next.push(condition('Reconciled', 'True', 'Applied', 'every control-plane object matches the spec'));
     const d = outcome.deployment;
-    const ready = d !== undefined && d.observedLatest && d.updatedReplicas >= d.desiredReplicas && d.availableReplicas >= d.desiredReplicas;
+    // As `kubectl rollout status` decides a rollout is done: every replica updated, none of an old
+    // revision left, all available. While old pods remain, availableReplicas counts them, and weftd's
+    // readiness (webhook caBundle, injector config, mesh model) would speak for the old spec only.
+    const oldReplicas = d ? Math.max(0, d.replicas - d.updatedReplicas) : 0;
+    const ready =
+      d !== undefined &&
+      d.observedLatest &&
+      d.updatedReplicas >= d.desiredReplicas &&
+      oldReplicas === 0 &&
+      d.availableReplicas >= d.desiredReplicas;
     const progress = d
-      ? `${d.readyReplicas}/${d.desiredReplicas} weftd replicas ready, ${d.updatedReplicas} up to date`
+      ? `${d.readyReplicas}/${d.desiredReplicas} weftd replicas ready, ${d.updatedReplicas} up to date` +
+        (oldReplicas > 0 ? `, ${oldReplicas} of the previous spec still running` : '')
       : 'weftd Deployment not found';
     next.push(condition('Ready', ready ? 'True' : 'False', ready ? 'ControlPlaneReady' : 'ControlPlaneNotReady', progress));
     const degraded = d !== undefined && d.availableReplicas === 0 && d.desiredReplicas > 0;

@@ -247,6 +247,7 @@ function observeDeployment(deployment: V1Deployment): DeploymentObservation {
     readyReplicas: deployment.status?.readyReplicas ?? 0,
     updatedReplicas: deployment.status?.updatedReplicas ?? 0,
     availableReplicas: deployment.status?.availableReplicas ?? 0,
+    replicas: deployment.status?.replicas ?? 0,
     observedLatest: (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0),
   };
 }

@@ -5,6 +5,7 @@ import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type V1MutatingWeb
 import { isNotFound } from '../kube/client.js';
 import { watchForever } from '../kube/watch.js';
 import type { Logger } from '../lib/logger.js';
+import type { WebhookConfigurationView } from './webhook-readiness.js';
 
 const kinds = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'] as const;
 const paths = {
@@ -50,6 +51,43 @@ export class CaBundleKeeper {
       this.apply('MutatingWebhookConfiguration', this.names.mutating),
       this.apply('ValidatingWebhookConfiguration', this.names.validating),
     ]);
+  }
+
+  /**
+   * Both webhook configurations as the API server stores them now (a GET each, not a cache): what
+   * the API server will use to call weftd. Throws when the API server cannot be read.
+   */
+  async readBack(): Promise<WebhookConfigurationView[]> {
+    return Promise.all(
+      kinds.map(async (kind) => {
+        const name = kind === 'MutatingWebhookConfiguration' ? this.names.mutating : this.names.validating;
+        try {
+          const current = (await this.api.read({
+            apiVersion: 'admissionregistration.k8s.io/v1',
+            kind,
+            metadata: { name },
+          })) as V1MutatingWebhookConfiguration;
+          const webhooks = (current.webhooks ?? []).map((hook) => ({
+            name: hook.name,
+            ...(hook.clientConfig.caBundle ? { caBundle: hook.clientConfig.caBundle } : {}),
+          }));
+          return { kind, name, found: true, webhooks };
+        } catch (error) {
+          if (isNotFound(error)) return { kind, name, found: false, webhooks: [] };
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /** Applies the caBundle again where a configuration read back differs from it (an apply that failed, a field overwritten). */
+  async repair(views: WebhookConfigurationView[]): Promise<void> {
+    const encoded = Buffer.from(this.caBundle).toString('base64');
+    await Promise.all(
+      views
+        .filter((view) => view.found && view.webhooks.some((hook) => hook.caBundle !== encoded))
+        .map((view) => this.apply(view.kind, view.name)),
+    );
   }
 
   stop(): void {

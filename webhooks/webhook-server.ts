@@ -18,8 +18,10 @@ export interface ServingCertificate {
 
 export class WebhookServer {
   private readonly server: Server;
+  private certificate: ServingCertificate;
 
   constructor(certificate: ServingCertificate, routes: WebhookRoutes, log: Logger) {
+    this.certificate = certificate;
     this.server = createServer({ cert: certificate.certChainPem, key: certificate.privateKeyPem, minVersion: 'TLSv1.2' }, (req, res) => {
       const route = routes[(req.url ?? '').split('?')[0] ?? ''];
       const answer = (status: number, body: unknown) => {
@@ -76,6 +78,12 @@ export class WebhookServer {
   /** New certificate for new connections (rotation without a restart). */
   rotate(certificate: ServingCertificate): void {
     this.server.setSecureContext({ cert: certificate.certChainPem, key: certificate.privateKeyPem });
+    this.certificate = certificate;
+  }
+
+  /** The chain (PEM, leaf first) new connections are served: what the readiness check expects to see on 15017. */
+  get servedChainPem(): string {
+    return this.certificate.certChainPem;
   }
 
   get port(): number {

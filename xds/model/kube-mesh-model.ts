@@ -10,9 +10,10 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { startInformer, type Cache, type InformerEvent } from '../../kube/informer.js';
+import type { WatchTuning } from '../../kube/reflector.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
-import { analyzeNetworking, analyzeSecurity, rejectedVerdicts } from '../traffic/config-analysis.js';
+import { analyzeAll } from '../traffic/config-analysis.js';
 import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
@@ -43,7 +44,7 @@ export class KubeMeshModel {
     /** Istio's root namespace: mesh-wide Sidecar and DestinationRule defaults live here. */
     private readonly rootNamespace = 'istio-system',
     /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
-    private readonly options: { writeStatus?: boolean; trustDomain?: string; meshConfig?: MeshDefaults } = {},
+    private readonly options: { writeStatus?: boolean; trustDomain?: string; meshConfig?: MeshDefaults; watch?: WatchTuning } = {},
   ) {
     this.debouncer = new Debouncer(() => this.scheduleRebuild());
     // Endpoints take a fast path, as in istiod: a moved endpoint is pushed within milliseconds, not after 100 ms of quiet.
@@ -70,19 +71,21 @@ export class KubeMeshModel {
     const core = this.config.makeApiClient(CoreV1Api);
     const discovery = this.config.makeApiClient(DiscoveryV1Api);
     const custom = this.config.makeApiClient(CustomObjectsApi);
-    const changed = (kind: string, event?: InformerEvent<KubernetesObject>) => {
+    const changed = (kind: string, event: InformerEvent<KubernetesObject>) => {
       if (this.started)
         this.changeTrace.event({
           kind,
-          type: event?.type ?? 'relist',
-          namespace: event?.object.metadata?.namespace,
-          name: event?.object.metadata?.name,
+          type: event.type,
+          namespace: event.object.metadata?.namespace,
+          name: event.object.metadata?.name,
         });
       if (endpointKinds.has(kind)) this.endpointDebouncer.trigger();
       else this.debouncer.trigger();
     };
     const watch = async <T extends KubernetesObject>(key: string, path: string, list: () => Promise<KubernetesListObject<T>>) => {
-      const cache = await startInformer<T>(this.config, path, list, (event) => changed(key, event), this.log);
+      const cache = await startInformer<T>(this.config, path, list, (event) => changed(key, event), this.log, {
+        tuning: this.options.watch,
+      });
       this.caches.set(key, cache as Cache<KubernetesObject>);
     };
     await Promise.all([
@@ -100,6 +103,21 @@ export class KubeMeshModel {
     ]);
     this.started = true;
     await this.changeTrace.generate(() => this.rebuild());
+  }
+
+  /**
+   * Whether the model reflects the cluster: every informer has listed (Services, EndpointSlices,
+   * Pods, each Istio kind; `pending` names those still listing, by plural) and the first model was
+   * built from them, as istiod's readiness waits for its informers' HasSynced. weftd is not ready before.
+   */
+  /** The model the proxies' config now comes from (undefined until the first sync). */
+  current(): MeshModel | undefined {
+    return this.model;
+  }
+
+  syncStatus(): { synced: boolean; pending: string[] } {
+    const pending = ['services', 'slices', 'pods', ...istioKinds.map(({ plural }) => plural)].filter((key) => !this.caches.has(key));
+    return { synced: pending.length === 0 && this.model !== undefined, pending };
   }
 
   async stop(): Promise<void> {
@@ -172,7 +190,7 @@ export class KubeMeshModel {
     const model = this.model;
     // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
     if (!model || !this.statusWriter || !this.jwks.settled()) return;
-    this.statusWriter.publish([...rejectedVerdicts(model), ...analyzeNetworking(model), ...analyzeSecurity(model, this.jwks.errors())]);
+    this.statusWriter.publish(analyzeAll(model, this.jwks.errors()));
   }
 }
 
