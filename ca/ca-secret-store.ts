@@ -37,6 +37,20 @@ function fromSecretData(files: Record<string, string>): RootOfTrust {
   return { ...base, mode: 'SelfSigned', trustedRoots: splitPems(files['root-cert.pem'] ?? ''), ...(next ? { next } : {}) };
 }
 
+/**
+ * The root of trust in a plugged `cacerts` Secret (Istio's layout), with the Secret's
+ * resourceVersion. Throws an Error naming the Secret and the key at fault when it is
+ * unusable (`checkCaSecret`); never echoes key material.
+ */
+export function pluggedFromSecret(secretName: string, secret: V1Secret): StoredRoot {
+  const problem = checkCaSecret(secretName, secret.data);
+  if (problem) throw new Error(problem);
+  return {
+    root: pluggedRootOfTrust(decode(secret.data)),
+    ...(secret.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+  };
+}
+
 export class CaSecretStore {
   private readonly labels: Record<string, string>;
 
@@ -54,10 +68,7 @@ export class CaSecretStore {
   }
 
   async loadPlugged(secretName: string): Promise<StoredRoot> {
-    const secret = await this.core.readNamespacedSecret({ name: secretName, namespace: this.namespace });
-    const problem = checkCaSecret(secretName, secret.data);
-    if (problem) throw new Error(problem);
-    return { root: pluggedRootOfTrust(decode(secret.data)) };
+    return pluggedFromSecret(secretName, await this.core.readNamespacedSecret({ name: secretName, namespace: this.namespace }));
   }
 
   /** Reads the self-signed root, creating it if no replica has yet. */

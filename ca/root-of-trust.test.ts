@@ -2,8 +2,12 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { buildCsr } from '../testing/fixtures/csr.js';
 import { parseCsr } from './pki/csr.js';
 import { issueWorkloadCertificate } from './pki/workload-certificate.js';
+import { cacertsFiles, testIntermediate, testRoot } from '../testing/fixtures/plugged-ca.js';
 import {
+  distributedRoots,
   pluggedRootOfTrust,
+  rootBundleChange,
+  rootOfChain,
   rotateRoot,
   selfSignedRootOfTrust,
   signingCa,
@@ -104,5 +108,40 @@ describe('pluggedRootOfTrust', () => {
     expect(chain.map((pem) => new X509Certificate(pem).subject ?? '')).toEqual(['', 'CN=cluster-1', 'CN=user-root']);
     expect(new X509Certificate(chain[0] as string).checkIssued(new X509Certificate(intermediatePem))).toBe(true);
     expect(trustBundlePem(plugged)).toBe(`${rootPem.trim()}\n`);
+  });
+});
+
+describe('plugged root rotation helpers', () => {
+  const rootA = testRoot('root-a');
+  const rootB = testRoot('root-b');
+
+  it("rootBundleChange follows istiod's subset rule: roots added or removed, never swapped", () => {
+    expect(rootBundleChange([rootA.certPem], [rootA.certPem])).toBe('unchanged');
+    expect(rootBundleChange([rootA.certPem], [rootA.certPem, rootB.certPem])).toBe('added');
+    expect(rootBundleChange([rootA.certPem, rootB.certPem], [rootB.certPem])).toBe('removed');
+    expect(rootBundleChange([rootA.certPem], [rootB.certPem])).toBe('unrelated');
+    // The same root re-encoded (another line length) is the same root.
+    expect(rootBundleChange([rootA.certPem], [`\n${rootA.certPem.replace(/\n/g, '\r\n')}`])).toBe('unchanged');
+  });
+
+  it('distributedRoots keeps a retained root only while a certificate it anchors lives, each root once', () => {
+    const now = Date.now();
+    expect(distributedRoots([rootB.certPem], [{ pem: rootA.certPem, untilMs: now + 1_000 }], now)).toEqual([rootB.certPem, rootA.certPem]);
+    expect(distributedRoots([rootB.certPem], [{ pem: rootA.certPem, untilMs: now }], now)).toEqual([rootB.certPem]);
+    expect(distributedRoots([rootA.certPem, rootB.certPem], [{ pem: rootA.certPem, untilMs: now + 1_000 }], now)).toEqual([
+      rootA.certPem,
+      rootB.certPem,
+    ]);
+  });
+
+  it('rootOfChain finds the root a workload chain ends at or was signed by', () => {
+    const intermediateB = testIntermediate(rootB, 'ca-b');
+    const plugged = pluggedRootOfTrust(cacertsFiles(intermediateB, rootB, [rootA, rootB]));
+    const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const chain = issueWorkloadCertificate({ csr: parseCsr(buildCsr(keys)), identity, ttlSeconds: 60 }, signingCa(plugged));
+    expect(rootOfChain(chain, [rootA.certPem, rootB.certPem])).toBe(rootB.certPem);
+    // cert-chain.pem without its root: the intermediate on top is matched to its issuer.
+    expect(rootOfChain(chain.slice(0, -1), [rootA.certPem, rootB.certPem])).toBe(rootB.certPem);
+    expect(rootOfChain(chain, [rootA.certPem])).toBeUndefined();
   });
 });

@@ -119,3 +119,64 @@ export function rotateRoot(
   const next = { ...newSelfSignedRoot(trustDomain, now, policy.rootLifetimeDays), stagedAt: now.toISOString() };
   return { root: { ...root, next, trustedRoots: [...root.trustedRoots, next.certPem] }, step: 'staged' };
 }
+
+/** A certificate's SHA-256 fingerprint, the identity of a root across PEM re-encodings. */
+export const fingerprintOf = (pem: string): string => new X509Certificate(pem).fingerprint256;
+
+export type RootBundleChange = 'unchanged' | 'added' | 'removed' | 'unrelated';
+
+/**
+ * How a plugged root-cert.pem changed, compared as sets of certificates. Istio's
+ * istiod (pilot/pkg/bootstrap/istio_ca.go, `pemBundleHasSubsetRelation`) reloads a
+ * changed root bundle only when one bundle holds the other: roots added (a rotation
+ * begins, both trusted) or removed (it ends). A bundle that does both at once swaps
+ * roots with no overlap, which breaks every connection between a workload that has
+ * the new bundle and one that does not yet: it is `unrelated`, and refused.
+ */
+export function rootBundleChange(current: string[], next: string[]): RootBundleChange {
+  const before = new Set(current.map(fingerprintOf));
+  const after = new Set(next.map(fingerprintOf));
+  const added = [...after].some((fp) => !before.has(fp));
+  const removed = [...before].some((fp) => !after.has(fp));
+  if (added && removed) return 'unrelated';
+  if (added) return 'added';
+  if (removed) return 'removed';
+  return 'unchanged';
+}
+
+/** A root taken out of root-cert.pem that workloads must still trust: certificates it anchors live until `untilMs`. */
+export interface RetainedRoot {
+  pem: string;
+  /** Epoch milliseconds: the latest notAfter of a certificate issued under this root. */
+  untilMs: number;
+}
+
+/**
+ * The roots to distribute (ConfigMaps, the CA's responses): the trusted roots, then
+ * the retained roots still anchoring a live certificate at `nowMs`, each once.
+ */
+export function distributedRoots(trusted: string[], retained: RetainedRoot[], nowMs: number): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const pem of [...trusted, ...retained.filter((r) => r.untilMs > nowMs).map((r) => r.pem)]) {
+    const fp = fingerprintOf(pem);
+    if (seen.has(fp)) continue;
+    seen.add(fp);
+    out.push(pem);
+  }
+  return out;
+}
+
+/**
+ * The root among `roots` that anchors `chain` (leaf first): the chain's top
+ * certificate is that root, or was signed by it. Undefined when none does.
+ */
+export function rootOfChain(chain: string[], roots: string[]): string | undefined {
+  const top = chain.at(-1);
+  if (!top) return undefined;
+  const topCert = new X509Certificate(top);
+  return roots.find((pem) => {
+    const root = new X509Certificate(pem);
+    return root.fingerprint256 === topCert.fingerprint256 || (topCert.checkIssued(root) && topCert.verify(root.publicKey));
+  });
+}

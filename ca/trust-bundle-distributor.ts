@@ -4,6 +4,7 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import { trustBundle } from '../api/labels.js';
 import { isConflict, isNotFound } from '../kube/client.js';
+import type { WatchTuning } from '../kube/reflector.js';
 import { watchForever } from '../kube/watch.js';
 import type { Logger } from '../lib/logger.js';
 
@@ -20,6 +21,7 @@ export class TrustBundleDistributor {
     private bundle: string,
     private readonly log: Logger,
     private readonly resyncMs = 60_000,
+    private readonly watchTuning?: WatchTuning,
   ) {
     this.core = config.makeApiClient(CoreV1Api);
   }
@@ -35,6 +37,7 @@ export class TrustBundleDistributor {
           if (type === 'ADDED' && ns.metadata?.name) void this.syncNamespace(ns.metadata.name);
         },
         this.log,
+        { tuning: this.watchTuning },
       ),
       watchForever<V1ConfigMap>(
         this.config,
@@ -43,9 +46,11 @@ export class TrustBundleDistributor {
         (type, cm) => {
           const namespace = cm.metadata?.namespace;
           if (!namespace) return;
-          if (type === 'DELETED' || (type === 'MODIFIED' && cm.data?.[trustBundleKey] !== this.bundle)) void this.syncNamespace(namespace);
+          // ADDED too: a ConfigMap someone else created with other content is repaired like an edited one.
+          if (type === 'DELETED' || !this.holdsBundle(cm)) void this.syncNamespace(namespace);
         },
         this.log,
+        { tuning: this.watchTuning },
       ),
     );
     this.timer = setInterval(() => void this.syncAll(), this.resyncMs);
@@ -75,6 +80,11 @@ export class TrustBundleDistributor {
     }
   }
 
+  /** Whether the ConfigMap holds exactly the current bundle (and nothing else). */
+  private holdsBundle(cm: V1ConfigMap): boolean {
+    return cm.data?.[trustBundleKey] === this.bundle && Object.keys(cm.data ?? {}).length === 1;
+  }
+
   async syncNamespace(namespace: string): Promise<void> {
     const body: V1ConfigMap = {
       metadata: { name: trustBundleConfigMap, namespace, labels: { 'istio.io/config': 'true', 'app.kubernetes.io/part-of': 'weft' } },
@@ -88,7 +98,7 @@ export class TrustBundleDistributor {
       if (!existing) {
         await this.core.createNamespacedConfigMap({ namespace, body });
         this.log.info({ namespace }, 'trust bundle created');
-      } else if (existing.data?.[trustBundleKey] !== this.bundle || Object.keys(existing.data ?? {}).length !== 1) {
+      } else if (!this.holdsBundle(existing)) {
         body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
         await this.core.replaceNamespacedConfigMap({ name: trustBundleConfigMap, namespace, body });
         this.log.info({ namespace }, 'trust bundle repaired');

@@ -43,3 +43,25 @@ describe('checkCaSecret', () => {
     expect(checkCaSecret('cacerts', pluggedCa({ notAfter: inDays(-1) }))).toContain('expired');
   });
 });
+
+describe('checkCaSecret during a root rotation', () => {
+  // Imported lazily: the fixture builds on this module's neighbours.
+  const fixtures = () => import('../testing/fixtures/plugged-ca.js');
+
+  it('accepts root-cert.pem with the old and the new root and an intermediate of the new one', async () => {
+    const { testRoot, testIntermediate, cacertsFiles, secretData } = await fixtures();
+    const [oldRoot, newRoot] = [testRoot('old-root'), testRoot('new-root')];
+    expect(checkCaSecret('cacerts', secretData(cacertsFiles(testIntermediate(newRoot, 'new-ca'), newRoot, [oldRoot, newRoot])))).toBe(
+      undefined,
+    );
+  });
+
+  it('refuses a ca-cert.pem that no root in root-cert.pem anchors, as Istio verifies the plugged chain', async () => {
+    const { testRoot, testIntermediate, cacertsFiles, secretData } = await fixtures();
+    const [oldRoot, newRoot] = [testRoot('old-root'), testRoot('new-root')];
+    // The operator dropped the old root while the intermediate still comes from it.
+    expect(checkCaSecret('cacerts', secretData(cacertsFiles(testIntermediate(oldRoot, 'old-ca'), oldRoot, [newRoot])))).toBe(
+      'Secret cacerts: ca-cert.pem does not chain through cert-chain.pem to any root in root-cert.pem',
+    );
+  });
+});

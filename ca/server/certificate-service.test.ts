@@ -48,3 +48,41 @@ describe('certificate service admission of requests', () => {
     await new Promise((resolve) => setImmediate(resolve));
   });
 });
+
+describe('certificate service response during a root rotation', () => {
+  it("ends with every root to trust as one element, as istiod's, and tells who issued what", async () => {
+    const { generateKeyPairSync, X509Certificate } = await import('node:crypto');
+    const { buildCsr } = await import('../../testing/fixtures/csr.js');
+    const { cacertsFiles, testIntermediate, testRoot } = await import('../../testing/fixtures/plugged-ca.js');
+    const { pluggedRootOfTrust, signingCa, trustBundlePem } = await import('../root-of-trust.js');
+    const [oldRoot, newRoot] = [testRoot('old-root'), testRoot('new-root')];
+    const plugged = pluggedRootOfTrust(cacertsFiles(testIntermediate(newRoot, 'new-ca'), newRoot, [oldRoot, newRoot]));
+    const issued: string[][] = [];
+    const service = certificateServiceImplementation({
+      authenticate: () => Promise.resolve({ namespace: 'shop', serviceAccount: 'cart' }),
+      signingCa: () => signingCa(plugged),
+      trustBundle: () => trustBundlePem(plugged),
+      issued: (chain) => issued.push(chain),
+      trustDomain: 'cluster.local',
+      ttl: { defaultSeconds: 3600, maxSeconds: 3600 },
+      log: componentLogger('ca-server-test'),
+    });
+    const csr = buildCsr({ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }), uris: ['spiffe://cluster.local/ns/shop/sa/cart'] });
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', 'Bearer t');
+    const reply = await new Promise<{ cert_chain: string[] }>((resolve, reject) =>
+      service['CreateCertificate']?.(
+        { metadata, request: { csr }, getPeer: () => 'ipv4:10.0.0.1:1234' } as never,
+        ((error: grpc.ServiceError | null, value: { cert_chain: string[] }) => (error ? reject(error) : resolve(value))) as never,
+      ),
+    );
+    const subjects = (pems: string[]) => pems.map((pem) => new X509Certificate(pem).subject);
+    // Leaf, intermediate, then the whole bundle: pilot-agent's ROOTCA holds both roots.
+    expect(reply.cert_chain).toHaveLength(3);
+    expect(subjects(reply.cert_chain.slice(1, 2))).toEqual(['CN=new-ca']);
+    expect(reply.cert_chain[2]).toBe(trustBundlePem(plugged));
+    expect(reply.cert_chain[2]?.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(issued).toHaveLength(1);
+    expect(issued[0]?.[0]).toBe(reply.cert_chain[0]);
+  });
+});

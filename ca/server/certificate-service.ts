@@ -1,5 +1,6 @@
 // istio.v1.auth.IstioCertificateService/CreateCertificate, as istiod answers it.
 // Every refusal is a gRPC status with a reason, counted, and issues nothing.
+import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { certificatesIssued, csrCount, csrRefused, signingDuration } from '../../lib/monitoring.js';
@@ -24,6 +25,16 @@ export interface CertificateServiceDeps {
    * checked, since the check is the costly part.
    */
   maxInFlightPerCaller?: number;
+  /**
+   * The PEM roots workloads must trust now. When given, the response ends with them as
+   * one element, as istiod's does ("the root cert is the last element", its whole
+   * root-cert.pem unflattened): pilot-agent serves that element as ROOTCA over SDS and
+   * writes it as root-cert.pem for proxyless gRPC, so during a root rotation every
+   * renewed workload trusts both roots.
+   */
+  trustBundle?: () => string;
+  /** Told of every chain issued (leaf first), before the trust bundle is appended. */
+  issued?: (chain: string[]) => void;
 }
 
 interface CertificateRequest {
@@ -49,6 +60,14 @@ class Refusal extends Error {
   }
 }
 
+/** The chain with its own root (a self-signed last certificate) replaced by the whole trust bundle, as one element. */
+export function withTrustBundle(chain: string[], bundle: string): string[] {
+  const last = chain.at(-1);
+  const top = last === undefined || chain.length < 2 ? undefined : new X509Certificate(last);
+  const selfSigned = top !== undefined && top.ca && top.checkIssued(top) && top.verify(top.publicKey);
+  return [...(selfSigned ? chain.slice(0, -1) : chain), bundle];
+}
+
 export function certificateServiceImplementation(deps: CertificateServiceDeps): grpc.UntypedServiceImplementation {
   let inFlight = 0;
   const maxInFlight = deps.maxInFlight ?? 256;
@@ -71,7 +90,9 @@ export function certificateServiceImplementation(deps: CertificateServiceDeps): 
     try {
       const csr = parseCsr(String(call.request.csr ?? ''));
       const ttlSeconds = effectiveTtlSeconds(Number(call.request.validity_duration ?? 0), deps.ttl);
-      return issueWorkloadCertificate({ csr, identity: { trustDomain: deps.trustDomain, ...caller }, ttlSeconds }, deps.signingCa());
+      const chain = issueWorkloadCertificate({ csr, identity: { trustDomain: deps.trustDomain, ...caller }, ttlSeconds }, deps.signingCa());
+      deps.issued?.(chain);
+      return deps.trustBundle ? withTrustBundle(chain, deps.trustBundle()) : chain;
     } catch (error) {
       if (error instanceof CsrError) throw new Refusal(grpc.status.INVALID_ARGUMENT, 'invalid_csr', error.message);
       if (error instanceof IssueError) {
