@@ -10,6 +10,9 @@ export const exitAnalyzerFoundIssues = 79;
 export const exitFileParseError = 65;
 
 const docsBase = 'https://istio.io/latest/docs/reference/config/analysis';
+/** Weft's own codes (WEFTxxxx) have no page on Istio's site: they are documented in the repository. */
+const documentationUrl = (code: string) =>
+  code.startsWith('IST') ? `${docsBase}/${code.toLowerCase()}/?ref=weft-analyze` : `docs/analysis.md#${code.toLowerCase()}`;
 
 const origin = (m: AnalyzerMessage) =>
   `${m.resource.kind} ${m.resource.namespace !== undefined ? `${m.resource.namespace}/` : ''}${m.resource.name}`;
@@ -27,7 +30,7 @@ export function analysisData(messages: readonly AnalyzerMessage[]): Array<Record
     message: m.message,
     origin: origin(m),
     reference: m.origin ?? '',
-    documentationUrl: `${docsBase}/${m.code.toLowerCase()}/?ref=weft-analyze`,
+    documentationUrl: documentationUrl(m.code),
   }));
 }
 

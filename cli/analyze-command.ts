@@ -3,7 +3,7 @@
 // over the live cluster (`-f ... --use-kube`). Thin I/O around mesh-analysis.ts.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
 import { meshInstallationApi, type MeshInstallation } from '../api/mesh-installation.js';
@@ -16,6 +16,7 @@ import {
   analyzeMesh,
   analyzersAsString,
   carriesWorkloads,
+  type AnalysisOptions,
   messageLevels,
   type KubeObject,
   type MessageLevel,
@@ -38,9 +39,10 @@ const fileExtensions = new Set(['.yaml', '.yml', '.json']);
 const istioGroups = [
   {
     group: 'networking.istio.io',
-    plurals: ['virtualservices', 'destinationrules', 'serviceentries', 'workloadentries', 'sidecars', 'gateways'],
+    plurals: ['virtualservices', 'destinationrules', 'serviceentries', 'workloadentries', 'workloadgroups', 'sidecars', 'gateways'],
   },
   { group: 'security.istio.io', plurals: ['peerauthentications', 'authorizationpolicies', 'requestauthentications'] },
+  { group: 'telemetry.istio.io', plurals: ['telemetries'] },
 ];
 
 function levelOf(value: string, flag: string): MessageLevel {
@@ -87,12 +89,14 @@ interface LiveState {
   rootNamespace?: string;
   revisions?: string[];
   honorIstioLabels?: boolean;
+  meshTelemetry?: AnalysisOptions['meshTelemetry'];
 }
 
 /** What the analysis needs from the cluster; Istio kinds whose CRD is not installed are skipped. */
 async function readCluster(connection: ClusterConnection): Promise<LiveState> {
   const core = connection.config.makeApiClient(CoreV1Api);
   const custom = connection.config.makeApiClient(CustomObjectsApi);
+  const discovery = connection.config.makeApiClient(DiscoveryV1Api);
   const typed = <T extends object>(kind: string, items: T[]) =>
     items.map((object): SourcedObject => ({ object: { apiVersion: 'v1', kind, ...object } as KubeObject }));
   const listCustom = async (group: string, version: string, plural: string): Promise<KubeObject[]> => {
@@ -104,11 +108,13 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
       throw error;
     }
   };
-  const [namespaces, pods, services, installations, ...istio] = await connection.call('reading the cluster for analysis', () =>
+  const [namespaces, pods, services, slices, installations, ...istio] = await connection.call('reading the cluster for analysis', () =>
     Promise.all([
       core.listNamespace(),
       core.listPodForAllNamespaces(),
       core.listServiceForAllNamespaces(),
+      // The endpoints make the workloads the model knows, as weftd's: what selectors and policies are checked against.
+      discovery.listEndpointSliceForAllNamespaces(),
       listCustom(meshInstallationApi.group, meshInstallationApi.version, meshInstallationApi.plural),
       ...istioGroups.flatMap(({ group, plurals }) => plurals.map((plural) => listCustom(group, 'v1', plural))),
     ]),
@@ -121,12 +127,23 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
   ]);
   const injectionLabel = meshes.find((m) => m.spec?.injection?.namespaceLabel)?.spec.injection?.namespaceLabel;
   const rootNamespace = meshes[0]?.spec?.namespace;
+  // The mesh's telemetry providers, as weftd reads them (the MeshInstallation's meshConfig).
+  const meshConfig = meshes[0]?.spec?.meshConfig;
+  const meshTelemetry = meshConfig
+    ? {
+        ...(meshConfig.extensionProviders ? { extensionProviders: meshConfig.extensionProviders } : {}),
+        ...(meshConfig.defaultProviders ? { defaultProviders: meshConfig.defaultProviders } : {}),
+      }
+    : undefined;
   const honorIstioLabels = meshes.find((m) => m.spec?.injection?.honorIstioLabels !== undefined)?.spec.injection?.honorIstioLabels;
   return {
     objects: [
       ...typed('Namespace', namespaces.items),
       ...typed('Pod', pods.items),
       ...typed('Service', services.items),
+      ...slices.items.map((slice): SourcedObject => ({
+        object: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', ...slice } as KubeObject,
+      })),
       ...istio.flat().map((object) => ({ object })),
     ],
     controlPlaneNamespaces,
@@ -134,6 +151,7 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
     ...(rootNamespace ? { rootNamespace } : {}),
     ...(meshes.length > 0 ? { revisions: [...new Set(meshes.map((m) => m.spec?.revision ?? ''))] } : {}),
     ...(honorIstioLabels !== undefined ? { honorIstioLabels } : {}),
+    ...(meshTelemetry ? { meshTelemetry } : {}),
   };
 }
 
@@ -194,6 +212,7 @@ export function registerAnalyzeCommand(program: Command): void {
         controlPlaneNamespaces: state?.controlPlaneNamespaces ?? new Set([operatorNamespace]),
         ...(state?.revisions ? { revisions: state.revisions } : {}),
         ...(state?.honorIstioLabels !== undefined ? { honorIstioLabels: state.honorIstioLabels } : {}),
+        ...(state?.meshTelemetry ? { meshTelemetry: state.meshTelemetry } : {}),
         workloadsKnown: Boolean(live) || carriesWorkloads(fileObjects),
       });
       const report = analysisReport(messages, { format: options.output, target, failureThreshold, outputThreshold, parseErrors });

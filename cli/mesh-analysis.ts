@@ -6,7 +6,9 @@
 //   IST0103 PodMissingProxy            a pod the injector would inject, without the istio-proxy container
 //   IST0102 NamespaceNotInjected       a namespace with no injection label at all
 //   IST0123, IST0118, IST0108, IST0107 Kubernetes objects' labels, port names, annotations (object-analyzers.ts)
-//   IST0109, IST0130, IST0131, IST0128, IST0129 (xds/traffic/config-analysis, also written to status)
+//   IST0109, IST0130, IST0131, IST0128, IST0129, IST0110, IST0111, IST0157, IST0159, IST0160 (xds/traffic/config-analysis,
+//                                     also written to status)
+//   WEFT0001-WEFT0006                 what Weft does not apply or enforce as written (docs/analysis.md), as on status
 // `analyzers` lists them all, for `weft analyze --list-analyzers`.
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import {
@@ -18,7 +20,7 @@ import {
 } from '../istio/injection/injection-policy.js';
 import { describeIssue, validateIstioObject } from '../istio/validation/validate-istio-object.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../xds/model/mesh-model-of.js';
-import { analyzeNetworking } from '../xds/traffic/config-analysis.js';
+import { analyzeNetworking, analyzeSecurity, analyzeTelemetry, type MeshTelemetry } from '../xds/traffic/config-analysis.js';
 import { annotatedKinds, annotationFindings, injectionLabelFindings, portNameFindings } from './object-analyzers.js';
 
 /** An analyzer as istioctl lists it (`istioctl analyze -L`): Istio's name, its description, the codes it reports. */
@@ -62,6 +64,33 @@ export const analyzers: readonly AnalyzerInfo[] = [
   },
   { name: 'service.PortNameAnalyzer', description: 'Checks the port names associated with each service', codes: ['IST0118'] },
   {
+    name: 'sidecar.SelectorAnalyzer',
+    description: 'Checks that no two Sidecars select the same workload, or apply namespace-wide in one namespace',
+    codes: ['IST0110', 'IST0111'],
+  },
+  {
+    name: 'telemetry.ProviderAnalyzer',
+    description: 'Validates that providers in telemetry resource is valid',
+    codes: ['IST0157'],
+  },
+  {
+    name: 'telemetry.SelectorAnalyzer',
+    description: 'Checks that no two Telemetries select the same workload, or apply namespace-wide in one namespace',
+    codes: ['IST0159', 'IST0160'],
+  },
+  {
+    name: 'weft.NotAppliedAnalyzer',
+    description:
+      'Reports what Weft does not apply of a valid object: Gateways, WorkloadGroups, gateway-only bindings, targetRef policies, fields no proxy or one kind of proxy gets, objects an older one overrides',
+    codes: ['WEFT0004', 'WEFT0005', 'WEFT0006'],
+  },
+  {
+    name: 'weft.SecurityEnforcementAnalyzer',
+    description:
+      'Reports security policy that a proxy kind would not enforce as written, port-level mTLS on ports no selected workload serves, and JWKS weftd could not fetch',
+    codes: ['WEFT0001', 'WEFT0002', 'WEFT0003'],
+  },
+  {
     name: 'virtualservice.ConflictingMeshGatewayHostsAnalyzer',
     description: 'Checks if multiple virtual services associated with the mesh gateway have conflicting hosts',
     codes: ['IST0109'],
@@ -74,6 +103,11 @@ export const analyzers: readonly AnalyzerInfo[] = [
   {
     name: 'virtualservice.DestinationRuleAnalyzer',
     description: 'Checks the destination rules associated with each virtual service',
+    codes: ['IST0101'],
+  },
+  {
+    name: 'virtualservice.GatewayAnalyzer',
+    description: 'Checks the gateways associated with each virtual service',
     codes: ['IST0101'],
   },
 ];
@@ -138,6 +172,8 @@ export interface AnalysisOptions {
   controlPlaneNamespaces?: ReadonlySet<string>;
   /** Whether the workloads (pods) are known: a live cluster, or files that carry them. */
   workloadsKnown?: boolean;
+  /** The mesh's extension and default providers (the MeshInstallation's meshConfig): Telemetry providers are checked against them when known. */
+  meshTelemetry?: Pick<MeshTelemetry, 'extensionProviders' | 'defaultProviders'>;
 }
 
 const systemNamespaces = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'istio-system']);
@@ -212,7 +248,15 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
       istioConfigOf(istioByPlural),
       rootNamespace,
     );
-    for (const verdict of analyzeNetworking(model)) {
+    if (options.meshTelemetry) model.meshConfig = { telemetry: options.meshTelemetry };
+    // IST0127 is checked below against every kind of workload the input carries (pods, WorkloadEntries,
+    // workload templates), not only the endpoints the model knows; the security verdicts' own is left out.
+    const verdicts = [
+      ...analyzeNetworking(model),
+      ...analyzeSecurity(model).map((v) => ({ ...v, messages: v.messages.filter((m) => m.code !== 'IST0127') })),
+      ...analyzeTelemetry(model),
+    ];
+    for (const verdict of verdicts) {
       const object = objects.find(
         (o) => o.kind === verdict.kind && o.metadata?.namespace === verdict.namespace && o.metadata?.name === verdict.name,
       );

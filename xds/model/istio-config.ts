@@ -2,10 +2,12 @@
 // security.istio.io), as plain
 // values typed by @kubernetes-models/istio (generated from Istio's own CRDs).
 import type { IDestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1/DestinationRule';
+import type { IGateway } from '@kubernetes-models/istio/networking.istio.io/v1/Gateway';
 import type { IServiceEntry } from '@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry';
 import type { ISidecar } from '@kubernetes-models/istio/networking.istio.io/v1/Sidecar';
 import type { IVirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
 import type { IWorkloadEntry } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadEntry';
+import type { IWorkloadGroup } from '@kubernetes-models/istio/networking.istio.io/v1/WorkloadGroup';
 import type { IAuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy';
 import type { IPeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication';
 import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
@@ -25,6 +27,8 @@ export type PeerAuthenticationSpec = NonNullable<IPeerAuthentication['spec']>;
 export type AuthorizationPolicySpec = NonNullable<IAuthorizationPolicy['spec']>;
 export type RequestAuthenticationSpec = NonNullable<IRequestAuthentication['spec']>;
 export type TelemetrySpec = NonNullable<ITelemetry['spec']>;
+export type GatewaySpec = NonNullable<IGateway['spec']>;
+export type WorkloadGroupSpec = IWorkloadGroup['spec'];
 
 /** One Istio object: identity, the age that breaks ties as in Istio, and its spec. */
 export interface ConfigObject<Spec> {
@@ -60,6 +64,10 @@ export interface IstioConfig {
   authorizationPolicies: ConfigObject<AuthorizationPolicySpec>[];
   requestAuthentications: ConfigObject<RequestAuthenticationSpec>[];
   telemetries: ConfigObject<TelemetrySpec>[];
+  /** Read only to report on: Weft runs no gateway proxies, so no generator reads them. */
+  gateways: ConfigObject<GatewaySpec>[];
+  /** Read only to report on: Weft does not auto-register workloads from a WorkloadGroup. */
+  workloadGroups: ConfigObject<WorkloadGroupSpec>[];
 }
 
 export const emptyIstioConfig = (): IstioConfig => ({
@@ -72,6 +80,8 @@ export const emptyIstioConfig = (): IstioConfig => ({
   authorizationPolicies: [],
   requestAuthentications: [],
   telemetries: [],
+  gateways: [],
+  workloadGroups: [],
 });
 
 /** Istio's conflict order: oldest first, then by namespace/name. */

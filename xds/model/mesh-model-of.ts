@@ -34,6 +34,9 @@ export const networkingKinds = [
   { group: 'networking.istio.io', plural: 'serviceentries', field: 'serviceEntries', kind: 'ServiceEntry' },
   { group: 'networking.istio.io', plural: 'workloadentries', field: 'workloadEntries', kind: 'WorkloadEntry' },
   { group: 'networking.istio.io', plural: 'sidecars', field: 'sidecars', kind: 'Sidecar' },
+  // Read for their status and `weft analyze` only: no generator applies them (config-analysis.ts says so on each).
+  { group: 'networking.istio.io', plural: 'gateways', field: 'gateways', kind: 'Gateway' },
+  { group: 'networking.istio.io', plural: 'workloadgroups', field: 'workloadGroups', kind: 'WorkloadGroup' },
 ] as const;
 
 export const securityKinds = [

@@ -1,9 +1,12 @@
 // What schema validation cannot see, found by reading the whole model: routes to
-// hosts that do not exist, subsets no DestinationRule defines, rules for hosts
-// nothing serves; security policies that select no workload, that a workload
-// cannot enforce as written, or whose keys could not be fetched. Each Istio
-// object gets a verdict for its status, with Istio's analyzer codes (Weft's own,
-// WEFT0xxx, where Istio has none). Pure.
+// hosts that do not exist or that exportTo hides, subsets no DestinationRule
+// defines, rules for hosts nothing serves; security policies that select no
+// workload, that a workload cannot enforce as written, or whose keys could not be
+// fetched; and everything of a valid object that Weft does not apply (Gateways,
+// gateway bindings, fields no proxy or one kind of proxy gets, objects an older
+// one overrides: unapplied-config.ts). Each Istio object gets a verdict for its
+// status, with Istio's analyzer codes (Weft's own, WEFT0xxx, where Istio has
+// none; docs/analysis.md lists them). Pure.
 import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
 import type {
   ConfigObject,
@@ -11,17 +14,37 @@ import type {
   HttpDestination,
   PeerAuthenticationSpec,
   RequestAuthenticationSpec,
+  TelemetrySpec,
   VirtualServiceSpec,
 } from '../model/istio-config.js';
 import { emptyIstioConfig } from '../model/istio-config.js';
-import { serviceHost, type MeshModel } from '../model/mesh-model.js';
+import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-model.js';
 import { authorizationFilters, type PolicyProblem } from '../security/authorization-policies.js';
 import { requestAuthenticationFilters } from '../security/request-authentication.js';
 import { appliesTo, authorizationPoliciesFor } from '../security/workload-policies.js';
 import { conflictingMeshGatewayHosts, serverCertificateVerification, unreachableRules, type AnalysisMessage } from './config-analyzers.js';
-import { hostMatches, labelsMatch, resolveHost } from './host-names.js';
+import { exportedTo, hostMatches, labelsMatch, resolveHost } from './host-names.js';
+import {
+  blocksObject,
+  destinationRuleFieldMessages,
+  destinationRuleMerges,
+  gatewayMessages,
+  peerAuthenticationConflicts,
+  selectorConflicts,
+  serviceEntryFieldMessages,
+  sidecarFieldMessages,
+  targetRefMessage,
+  telemetryFieldMessages,
+  telemetryProviderMessages,
+  virtualServiceBindingMessages,
+  virtualServiceFieldMessages,
+  workloadEntryMessages,
+  workloadGroupMessages,
+  type SelectableWorkload,
+} from './unapplied-config.js';
 
 export type { AnalysisMessage } from './config-analyzers.js';
+export type { MeshTelemetry } from '../model/mesh-model.js';
 
 export interface ConfigVerdict {
   kind: string;
@@ -51,31 +74,127 @@ export function rejectedVerdicts(model: MeshModel): ConfigVerdict[] {
   }));
 }
 
+/**
+ * Every Istio object's verdict, as weftd writes them to status: the rejected (invalid) objects,
+ * then networking, security and telemetry objects. `jwksErrors` as for analyzeSecurity.
+ */
+export function analyzeAll(model: MeshModel, jwksErrors: Record<string, string> = {}): ConfigVerdict[] {
+  return [...rejectedVerdicts(model), ...analyzeNetworking(model), ...analyzeSecurity(model, jwksErrors), ...analyzeTelemetry(model)];
+}
+
 export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
   const config = model.istio ?? emptyIstioConfig();
-  const hosts = model.services.map((service) => serviceHost(service, model.clusterDomain));
-  const hostExists = (host: string) => hosts.some((known) => hostMatches(host, known) || hostMatches(known, host));
+  const hosts = model.services.map((service) => ({ service, host: serviceHost(service, model.clusterDomain) }));
+  const servicesOf = (host: string) => hosts.filter(({ host: known }) => hostMatches(host, known) || hostMatches(known, host));
   const subsetsOf = (host: string) =>
     new Set(
       config.destinationRules
         .filter((rule) => hostMatches(resolveHost(rule.spec.host, rule.namespace, model.clusterDomain), host))
         .flatMap((rule) => (rule.spec.subsets ?? []).map((subset) => subset.name)),
     );
+  const workloads = modelWorkloads(model);
+  const gateways = new Set(config.gateways.map((g) => `${g.namespace}/${g.name}`));
 
   const verdicts: ConfigVerdict[] = [];
   const conflicts = conflictingMeshGatewayHosts(config.virtualServices, model.clusterDomain);
   for (const rule of config.virtualServices)
     verdicts.push(
       verdict(rule, [
-        ...virtualServiceMessages(rule, model, hostExists, subsetsOf),
+        ...virtualServiceBindingMessages(rule, gateways),
+        ...virtualServiceMessages(rule, model, servicesOf, subsetsOf),
         ...(conflicts.get(`${rule.namespace}/${rule.name}`) ?? []),
         ...unreachableRules(rule.spec),
+        ...virtualServiceFieldMessages(rule),
       ]),
     );
+  const merges = destinationRuleMerges(config.destinationRules, model.clusterDomain);
   for (const rule of config.destinationRules)
-    verdicts.push(verdict(rule, [...destinationRuleMessages(rule, model, hostExists), ...serverCertificateVerification(rule)]));
-  for (const rule of [...config.serviceEntries, ...config.workloadEntries, ...config.sidecars]) verdicts.push(verdict(rule, []));
+    verdicts.push(
+      verdict(rule, [
+        ...destinationRuleMessages(rule, model, (host) => servicesOf(host).length > 0),
+        ...serverCertificateVerification(rule),
+        ...(merges.get(`${rule.namespace}/${rule.name}`) ?? []),
+        ...destinationRuleFieldMessages(rule),
+      ]),
+    );
+  for (const entry of config.serviceEntries) verdicts.push(verdict(entry, serviceEntryFieldMessages(entry)));
+  for (const entry of config.workloadEntries) verdicts.push(verdict(entry, workloadEntryMessages(entry, model.services)));
+  const sidecarConflicts = selectorConflicts(
+    config.sidecars as Array<ConfigObject<unknown>>,
+    (s) => (s as ConfigObject<SidecarSelector>).spec.workloadSelector?.labels,
+    workloads,
+    {
+      perWorkload: { code: 'IST0110', name: 'ConflictingSidecarWorkloadSelectors', what: 'Sidecars' },
+      perNamespace: { code: 'IST0111', name: 'MultipleSidecarsWithoutWorkloadSelectors', what: 'Sidecars' },
+    },
+  );
+  for (const sidecar of config.sidecars)
+    verdicts.push(
+      verdict(sidecar, [...(sidecarConflicts.get(`${sidecar.namespace}/${sidecar.name}`) ?? []), ...sidecarFieldMessages(sidecar)]),
+    );
+  for (const gateway of config.gateways)
+    verdicts.push(
+      verdict(
+        gateway,
+        gatewayMessages(
+          gateway,
+          config.virtualServices.filter((vs) =>
+            (vs.spec.gateways ?? []).some((g) => (g.includes('/') ? g : `${vs.namespace}/${g}`) === `${gateway.namespace}/${gateway.name}`),
+          ),
+        ),
+      ),
+    );
+  for (const group of config.workloadGroups) verdicts.push(verdict(group, workloadGroupMessages(group)));
   return verdicts;
+}
+
+type SidecarSelector = { workloadSelector?: { labels?: Record<string, string> } };
+
+/**
+ * The verdicts of Telemetry objects: Istio's IST0159/IST0160 for two that select one workload
+ * or two without a selector in one namespace (Weft, like Istio, uses the oldest), the
+ * fields Weft does not apply (metrics, access log filters, targetRef; proxyless gRPC gets none),
+ * and, when `model.meshConfig` says which extension providers the mesh has, providers that are
+ * not one (WEFT0005) and IST0157.
+ */
+export function analyzeTelemetry(model: MeshModel): ConfigVerdict[] {
+  const config = model.istio ?? emptyIstioConfig();
+  const conflicts = selectorConflicts(
+    config.telemetries as Array<ConfigObject<unknown>>,
+    (t) => (t as ConfigObject<TelemetrySpec>).spec.selector?.matchLabels as Record<string, string> | undefined,
+    modelWorkloads(model),
+    {
+      perWorkload: { code: 'IST0159', name: 'ConflictingTelemetryWorkloadSelectors', what: 'Telemetries' },
+      perNamespace: { code: 'IST0160', name: 'MultipleTelemetriesWithoutWorkloadSelectors', what: 'Telemetries' },
+    },
+  );
+  return config.telemetries.map((telemetry) =>
+    verdict(telemetry, [
+      ...(conflicts.get(`${telemetry.namespace}/${telemetry.name}`) ?? []),
+      ...telemetryFieldMessages(telemetry),
+      ...telemetryProviderMessages(telemetry, model.meshConfig?.telemetry),
+    ]),
+  );
+}
+
+/** The workloads of a model: each mesh service endpoint, by namespace and address, with its labels and the ports it serves. */
+function modelWorkloads(model: MeshModel): Array<ModelWorkload & SelectableWorkload> {
+  const byAddress = new Map<string, ModelWorkload & SelectableWorkload>();
+  for (const service of model.services) {
+    if (service.meshExternal) continue;
+    for (const endpoint of service.endpoints) {
+      const key = `${service.namespace}/${endpoint.address}`;
+      const workload = byAddress.get(key) ?? {
+        namespace: service.namespace,
+        address: endpoint.address,
+        labels: endpoint.labels ?? {},
+        ports: [],
+      };
+      workload.ports = [...new Set([...workload.ports, ...Object.values(endpoint.ports)])].sort((a, b) => a - b);
+      byAddress.set(key, workload);
+    }
+  }
+  return [...byAddress.values()];
 }
 
 /** A workload as the model knows it: the endpoints of mesh services, by namespace and address, with the ports they serve. */
@@ -105,17 +224,7 @@ const securityMessage = (code: string, name: string, level: AnalysisMessage['lev
 export function analyzeSecurity(model: MeshModel, jwksErrors: Record<string, string> = {}): ConfigVerdict[] {
   const config = model.istio ?? emptyIstioConfig();
   const rootNamespace = model.rootNamespace ?? 'istio-system';
-  const byAddress = new Map<string, ModelWorkload>();
-  for (const service of model.services) {
-    if (service.meshExternal) continue;
-    for (const endpoint of service.endpoints) {
-      const key = `${service.namespace}/${endpoint.address}`;
-      const workload = byAddress.get(key) ?? { namespace: service.namespace, labels: endpoint.labels ?? {}, ports: [] };
-      workload.ports = [...new Set([...workload.ports, ...Object.values(endpoint.ports)])].sort((a, b) => a - b);
-      byAddress.set(key, workload);
-    }
-  }
-  const workloads = [...byAddress.values()];
+  const workloads = modelWorkloads(model);
   const selected = (policy: Selectable) => workloads.filter((w) => appliesTo(policy, w, rootNamespace));
 
   // What each target does not enforce, per policy, from running the filters for every workload and port.
@@ -165,18 +274,32 @@ export function analyzeSecurity(model: MeshModel, jwksErrors: Record<string, str
   };
 
   const verdicts: ConfigVerdict[] = [];
-  for (const policy of config.authorizationPolicies as Selectable[])
-    verdicts.push(verdict(policy, [...noWorkload(policy), ...unenforced(policy)]));
+  // A policy attached by targetRef applies to no sidecar or proxyless workload: that is all there is to say.
+  const targeted = (policy: Selectable, kind: string) => targetRefMessage(policy.spec, kind);
+  for (const policy of config.authorizationPolicies as Selectable[]) {
+    const attached = targeted(policy, 'AuthorizationPolicy');
+    verdicts.push(verdict(policy, attached ? [attached] : [...noWorkload(policy), ...unenforced(policy)]));
+  }
+  const peerConflicts = peerAuthenticationConflicts(config.peerAuthentications, rootNamespace, workloads);
   for (const policy of config.peerAuthentications)
-    verdicts.push(verdict(policy, [...noWorkload(policy as Selectable), ...portLevelMessages(policy, selected(policy as Selectable))]));
-  for (const policy of config.requestAuthentications)
     verdicts.push(
       verdict(policy, [
         ...noWorkload(policy as Selectable),
-        ...jwksMessages(policy, model.jwks, jwksErrors),
-        ...unenforced(policy as Selectable),
+        ...(peerConflicts.get(`${policy.namespace}/${policy.name}`) ?? []),
+        ...portLevelMessages(policy, selected(policy as Selectable)),
       ]),
     );
+  for (const policy of config.requestAuthentications) {
+    const attached = targeted(policy as Selectable, 'RequestAuthentication');
+    verdicts.push(
+      verdict(
+        policy,
+        attached
+          ? [attached]
+          : [...noWorkload(policy as Selectable), ...jwksMessages(policy, model.jwks, jwksErrors), ...unenforced(policy as Selectable)],
+      ),
+    );
+  }
   return verdicts;
 }
 
@@ -261,22 +384,44 @@ function verdict(rule: ConfigObject<unknown>, messages: AnalysisMessage[]): Conf
     namespace: rule.namespace,
     name: rule.name,
     ...(rule.generation !== undefined ? { generation: rule.generation } : {}),
-    accepted: !messages.some((m) => m.level === 'ERROR'),
+    accepted: !messages.some(blocks),
     messages,
   };
 }
 
+/** An error, or a valid object that does nothing in Weft (WEFT0004): either makes the object not Accepted. */
+const blocks = (message: AnalysisMessage) => message.level === 'ERROR' || blocksObject(message);
+
 function virtualServiceMessages(
   rule: ConfigObject<VirtualServiceSpec>,
   model: MeshModel,
-  hostExists: (host: string) => boolean,
+  servicesOf: (host: string) => Array<{ service: MeshService; host: string }>,
   subsetsOf: (host: string) => Set<string>,
 ): AnalysisMessage[] {
   const messages: AnalysisMessage[] = [];
+  // Istio's DestinationHostAnalyzer looks the host up from the VirtualService's namespace, or from each namespace it is exported to.
+  const viewers =
+    (rule.spec.exportTo ?? []).length === 0 ? [rule.namespace] : (rule.spec.exportTo ?? []).map((e) => (e === '.' ? rule.namespace : e));
+  const visible = (service: MeshService) =>
+    viewers.some((viewer) =>
+      viewer === '*'
+        ? (service.exportTo ?? []).length === 0 || (service.exportTo ?? []).includes('*')
+        : exportedTo(service.exportTo, service.namespace, viewer),
+    );
   const check = (destination: HttpDestination['destination'], field: string) => {
     const host = resolveHost(destination.host, rule.namespace, model.clusterDomain);
-    if (!hostExists(host)) {
+    const services = servicesOf(host);
+    if (services.length === 0) {
       messages.push(notFound(`${field}.host: "${destination.host}" (${host}) is not a Service or ServiceEntry host in the mesh`));
+      return;
+    }
+    if (!services.some(({ service }) => visible(service))) {
+      const exports = [...new Set(services.flatMap(({ service }) => service.exportTo ?? []))].join(', ');
+      messages.push(
+        notFound(
+          `${field}.host: "${destination.host}" (${host}) is not exported to namespace ${viewers.join(', ')} (its exportTo: ${exports}), so the proxies this VirtualService applies to do not see it`,
+        ),
+      );
       return;
     }
     if (destination.subset && !subsetsOf(host).has(destination.subset)) {
@@ -313,7 +458,7 @@ function destinationRuleMessages(
 /** The status weftd writes: an Accepted condition saying why not, and Istio-style validation messages. */
 export function statusOf(verdict: ConfigVerdict, previous: Record<string, unknown> | undefined, now: string): Record<string, unknown> {
   const status = verdict.accepted ? 'True' : 'False';
-  const errors = verdict.messages.filter((m) => m.level === 'ERROR');
+  const errors = verdict.messages.filter(blocks);
   const previousCondition = ((previous?.['conditions'] as Array<Record<string, unknown>> | undefined) ?? []).find(
     (c) => c['type'] === 'Accepted',
   );
@@ -328,7 +473,7 @@ export function statusOf(verdict: ConfigVerdict, previous: Record<string, unknow
           ? verdict.messages.length > 0
             ? `accepted with warnings: ${verdict.messages.map((m) => m.message).join('; ')}`
             : 'accepted and distributed to the proxies it applies to'
-          : errors.map((m) => m.message).join('; '),
+          : [...errors, ...verdict.messages.filter((m) => !blocks(m))].map((m) => m.message).join('; '),
         lastTransitionTime: previousCondition?.['status'] === status ? (previousCondition['lastTransitionTime'] ?? now) : now,
         ...(verdict.generation !== undefined ? { observedGeneration: verdict.generation } : {}),
       },

@@ -71,6 +71,11 @@ function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: Ro
   const kind = view.scope.kind;
   const routes: Route[] = [];
   for (const http of rule.spec.http ?? []) {
+    // Left out, and reported on the VirtualService's status (WEFT0005, traffic/unapplied-config.ts): a
+    // delegating rule (Weft does not follow delegation; with no destination it would be an empty split,
+    // which Envoy and gRPC refuse), and for proxyless gRPC a redirect or direct response, an action
+    // grpc-js-xds refuses, losing the host's whole route configuration.
+    if (http.delegate || (kind === 'grpc' && (http.redirect || http.directResponse))) continue;
     const matches = applicableMatches(http, target);
     if (matches === undefined) continue;
     const action = routeAction(rule, http, target);

@@ -2,6 +2,7 @@
 // is generated for both targets, decoded strictly against Envoy's protos and
 // compared with its golden file; the assertions say what a user relies on.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -94,6 +95,65 @@ const cases = [
   'sidecar-scope',
   'source-labels-export',
 ];
+
+// grpc-js-xds's own RouteConfiguration check (gRFC A28): one route it refuses NACKs the whole
+// configuration, so every route of the host is lost to proxyless clients.
+const require = createRequire(import.meta.url);
+require('@grpc/grpc-js-xds').register();
+const { RouteConfigurationResourceType } = require('@grpc/grpc-js-xds/build/src/xds-resource-type/route-config-resource-type.js') as {
+  RouteConfigurationResourceType: {
+    get(): { decode(context: unknown, resource: { type_url: string; value: Buffer }): { error?: string } };
+  };
+};
+
+describe('proxyless gRPC route configurations', () => {
+  it.each(cases)('%s: grpc-js-xds accepts every route configuration (rules it cannot take are left out, and reported)', (caseName) => {
+    const view = new ProxyView(modelWith(caseName), productpage('grpc'));
+    const cache = new SnapshotCache(new ResourceEncoder());
+    cache.update(grpcClientResources(view));
+    const errors = cache
+      .resources({ id: 'test' }, typeUrls.route, [])
+      .resources.map(
+        (r) => RouteConfigurationResourceType.get().decode({}, { type_url: typeUrls.route, value: Buffer.from(r.resource.value) }).error,
+      )
+      .filter((error) => error !== undefined);
+    expect(errors).toEqual([]);
+  });
+
+  it('leaves out a redirect, a direct response and a delegating rule for gRPC, keeping the rules after them', () => {
+    const vs = (name: string, http: object) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name, namespace: 'bookinfo' },
+      spec: { hosts: [`${name}.bookinfo.svc.cluster.local`], http: [http, { route: [{ destination: { host: name } }] }] },
+    });
+    const model = modelOf([
+      vs('reviews', { match: [{ uri: { prefix: '/old' } }], redirect: { uri: '/new' } }),
+      vs('ratings', { match: [{ uri: { prefix: '/gone' } }], directResponse: { status: 410 } }),
+      vs('details', { match: [{ uri: { prefix: '/more' } }], delegate: { name: 'details-more', namespace: 'bookinfo' } }),
+    ] as IstioObject[]);
+    const view = new ProxyView(model, productpage('grpc'));
+    const cache = new SnapshotCache(new ResourceEncoder());
+    cache.update(grpcClientResources(view));
+    const configs = cache.resources({ id: 'test' }, typeUrls.route, []).resources;
+    for (const r of configs)
+      expect(
+        RouteConfigurationResourceType.get().decode({}, { type_url: typeUrls.route, value: Buffer.from(r.resource.value) }).error,
+      ).toBeUndefined();
+    const generated = { routes: configs.map((r) => decodeStrictly(typeUrls.route, r.resource.value) as Record<string, any>) };
+    for (const host of ['reviews', 'ratings', 'details'])
+      expect(
+        routesFor(generated as ReturnType<typeof generate>, `${host}.bookinfo.svc.cluster.local:9080`).map((r) => r['route']?.cluster),
+      ).toEqual([`outbound|9080||${host}.bookinfo.svc.cluster.local`]);
+    // Envoy sidecars keep the redirect and the direct response; the delegating rule is left out for them too.
+    const sidecar = generate(model, productpage('sidecar'));
+    expect(routesFor(sidecar, 'reviews.bookinfo.svc.cluster.local')[0]?.['redirect']).toBeDefined();
+    expect(routesFor(sidecar, 'ratings.bookinfo.svc.cluster.local')[0]?.['direct_response']).toMatchObject({ status: 410 });
+    expect(routesFor(sidecar, 'details.bookinfo.svc.cluster.local').map((r) => r['route']?.cluster)).toEqual([
+      'outbound|9080||details.bookinfo.svc.cluster.local',
+    ]);
+  });
+});
 
 describe.each(['sidecar', 'grpc'] as const)('Istio networking examples for %s proxies', (kind) => {
   it.each(cases)('%s decodes strictly and matches its golden file', (caseName) => {
