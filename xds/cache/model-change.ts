@@ -143,7 +143,11 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   const is: IstioConfig = after.istio ?? emptyIstioConfig();
   for (const rule of changedObjects(was.virtualServices, is.virtualServices)) {
     for (const host of rule.spec.hosts ?? []) for (const h of hostsMatching(resolveHost(host, rule.namespace, domain))) change.hosts.add(h);
-    if ((rule.spec.http ?? []).some((http) => (http.match ?? []).some((m) => Object.keys(m.sourceLabels ?? {}).length > 0)))
+    const routes: Array<{ match?: Array<{ sourceLabels?: Record<string, string> }> }> = [
+      ...(rule.spec.http ?? []),
+      ...(rule.spec.tcp ?? []),
+    ];
+    if (routes.some((route) => (route.match ?? []).some((m) => Object.keys(m.sourceLabels ?? {}).length > 0)))
       change.selectorsChanged = true;
   }
   for (const rule of changedObjects(was.destinationRules, is.destinationRules)) {

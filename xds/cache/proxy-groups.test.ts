@@ -216,6 +216,24 @@ describe('incremental derivation', () => {
           }),
       ],
       [
+        'a VirtualService tcp route on sourceLabels',
+        (m) =>
+          withIstio(m, (istio) => {
+            istio.virtualServices.push(
+              object('VirtualService', 'ns-1', 'db-canary-callers', {
+                hosts: [host(6)],
+                tcp: [
+                  {
+                    match: [{ port: 5432, sourceLabels: { app: 'svc-1' } }],
+                    route: [{ destination: { host: host(7), port: { number: 5432 } } }],
+                  },
+                  { route: [{ destination: { host: host(6), port: { number: 5432 } } }] },
+                ],
+              }),
+            );
+          }),
+      ],
+      [
         'a DestinationRule with a workloadSelector',
         (m) =>
           withIstio(m, (istio) => {

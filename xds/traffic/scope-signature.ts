@@ -5,7 +5,7 @@
 // and inbound config (what it serves) read different selectors, so each has its
 // own key. Pure; the selectors are the ones Istio reads for sidecars:
 // Sidecar.workloadSelector, DestinationRule.workloadSelector, VirtualService
-// http.match.sourceLabels and Telemetry.selector (outbound), Service.selector,
+// http and tcp match sourceLabels and Telemetry.selector (outbound), Service.selector,
 // PeerAuthentication, AuthorizationPolicy, RequestAuthentication and
 // Telemetry selectors (inbound).
 import { labelsMatch } from './host-names.js';
@@ -43,6 +43,13 @@ class Selectors {
         (http.match ?? []).forEach((match, j) => {
           if (nonEmpty(match.sourceLabels))
             this.sourceLabels.push({ id: `vs/${rule.namespace}/${rule.name}/${i}.${j}`, labels: match.sourceLabels });
+        }),
+      );
+      // tcp routes choose by sourceLabels too (http-routes.ts tcpRouting).
+      (rule.spec.tcp ?? []).forEach((tcp, i) =>
+        (tcp.match ?? []).forEach((match, j) => {
+          if (nonEmpty(match.sourceLabels))
+            this.sourceLabels.push({ id: `vs/${rule.namespace}/${rule.name}/tcp${i}.${j}`, labels: match.sourceLabels });
         }),
       );
     }
