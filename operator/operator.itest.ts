@@ -49,6 +49,21 @@ describeWithCluster(
     const apps = () => kc.makeApiClient(AppsV1Api);
     const admission = () => kc.makeApiClient(AdmissionregistrationV1Api);
     const core = () => kc.makeApiClient(CoreV1Api);
+    /** Successful reconciles so far, summed over the operator's pods (each serves /metrics on 15014). */
+    const operatorReconciles = async () => {
+      const pods = await core().listNamespacedPod({ namespace: 'weft-operator' });
+      let total = 0;
+      for (const pod of pods.items) {
+        if (!pod.status?.podIP) continue;
+        const text = await fetch(`http://${pod.status.podIP}:15014/metrics`).then(
+          (r) => (r.ok ? r.text() : ''),
+          () => '',
+        );
+        const sample = /^weft_operator_reconcile_total\{result="success"\} (\d+)$/m.exec(text);
+        total += Number(sample?.[1] ?? 0);
+      }
+      return total;
+    };
 
     beforeAll(async () => {
       if (!existsSync(installYaml)) throw new Error(`${installYaml} is missing: run 'make manifests' (make test-integration does)`);
@@ -101,9 +116,17 @@ describeWithCluster(
       });
       expect(await ready.text()).toBe('ready');
 
-      // A second reconcile changes nothing: the resourceVersion stays put.
+      // A second reconcile changes nothing: the resourceVersion stays put. An annotation on weftd's
+      // Deployment (an object the operator watches for drift) makes the leader reconcile again, and
+      // its success counter going up proves that reconcile has finished before we look.
       const before = await readInstallation('default');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const reconciled = await operatorReconciles();
+      await apps().patchNamespacedDeployment({
+        name: 'weftd',
+        namespace: 'weft-system',
+        body: [{ op: 'add', path: '/metadata/annotations/weft.test~1touched', value: 'once' }],
+      });
+      await eventually('the operator to reconcile again', async () => ((await operatorReconciles()) > reconciled ? true : undefined));
       expect((await readInstallation('default')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
     });
 

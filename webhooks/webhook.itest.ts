@@ -192,34 +192,38 @@ describeWithCluster('sidecar injection webhook', (cluster) => {
       >
     )['StreamAggregatedResources']?.();
     if (!stream) throw new Error('no stream');
-    stream.on('error', () => undefined);
-    const responses: Array<{ nonce: string; version_info: string; resources: unknown[] }> = [];
-    stream.on('data', (r: { nonce: string; version_info: string; resources: unknown[] }) => responses.push(r));
-    stream.write({ node: { id: 'sidecar~10.244.9.1~probe.shop~shop.svc.cluster.local' }, type_url: typeUrls.listener });
-    const first = await eventually('an LDS response', async () => responses[0]);
-    // The kubernetes Service at least is in every cluster.
-    expect(first.resources.length).toBeGreaterThan(0);
-    stream.write({ type_url: typeUrls.listener, version_info: first.version_info, response_nonce: first.nonce });
-    const syncz = await eventually('the proxy in /debug/syncz', async () => {
-      const body = (await (await fetch(`http://${podIp}:15014/debug/syncz`)).json()) as Array<{
-        nodeId: string;
-        types: Array<{ state: string }>;
-      }>;
-      const probe = body.find((p) => p.nodeId.includes('probe.shop'));
-      return probe?.types[0]?.state === 'acked' ? probe : undefined;
-    });
-    expect(syncz.types[0]).toMatchObject({ state: 'acked', versionAcked: first.version_info });
-    const dump = (await (await fetch(`http://${podIp}:15014/debug/config_dump?proxyID=probe.shop`)).json()) as {
-      configs: Array<{ typeUrl: string; resources: Array<{ name: string }> }>;
-    };
-    expect(dump.configs[0]?.typeUrl).toBe(typeUrls.listener);
-    // A node without GENERATOR=grpc is an Envoy sidecar: Istio's virtual listeners, and the kubernetes Service's
-    // `https` port, which Istio treats as TCP (TLS passed through), on a listener of its own cluster IP.
-    expect(dump.configs[0]?.resources.map((r) => r.name)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^\d+\.\d+\.\d+\.\d+_443$/), 'virtualOutbound', 'virtualInbound']),
-    );
-    stream.end();
-    client.close();
+    // Cancelled and closed also when an expectation fails: an open stream would keep jest from exiting.
+    try {
+      stream.on('error', () => undefined);
+      const responses: Array<{ nonce: string; version_info: string; resources: unknown[] }> = [];
+      stream.on('data', (r: { nonce: string; version_info: string; resources: unknown[] }) => responses.push(r));
+      stream.write({ node: { id: 'sidecar~10.244.9.1~probe.shop~shop.svc.cluster.local' }, type_url: typeUrls.listener });
+      const first = await eventually('an LDS response', async () => responses[0]);
+      // The kubernetes Service at least is in every cluster.
+      expect(first.resources.length).toBeGreaterThan(0);
+      stream.write({ type_url: typeUrls.listener, version_info: first.version_info, response_nonce: first.nonce });
+      const syncz = await eventually('the proxy in /debug/syncz', async () => {
+        const body = (await (await fetch(`http://${podIp}:15014/debug/syncz`)).json()) as Array<{
+          nodeId: string;
+          types: Array<{ state: string }>;
+        }>;
+        const probe = body.find((p) => p.nodeId.includes('probe.shop'));
+        return probe?.types[0]?.state === 'acked' ? probe : undefined;
+      });
+      expect(syncz.types[0]).toMatchObject({ state: 'acked', versionAcked: first.version_info });
+      const dump = (await (await fetch(`http://${podIp}:15014/debug/config_dump?proxyID=probe.shop`)).json()) as {
+        configs: Array<{ typeUrl: string; resources: Array<{ name: string }> }>;
+      };
+      expect(dump.configs[0]?.typeUrl).toBe(typeUrls.listener);
+      // A node without GENERATOR=grpc is an Envoy sidecar: Istio's virtual listeners, and the kubernetes Service's
+      // `https` port, which Istio treats as TCP (TLS passed through), on a listener of its own cluster IP.
+      expect(dump.configs[0]?.resources.map((r) => r.name)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^\d+\.\d+\.\d+\.\d+_443$/), 'virtualOutbound', 'virtualInbound']),
+      );
+    } finally {
+      stream.cancel();
+      client.close();
+    }
   });
 
   it('prints the same injection offline with weft inject', async () => {

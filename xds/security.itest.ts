@@ -13,6 +13,7 @@ import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
 import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
 import { installIstioCrds, startXdsHarness, type XdsHarness } from '../testing/jest/xds-harness.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
+import { typeUrls } from './protos.js';
 
 const log = componentLogger('security-test');
 const ns = 'secure';
@@ -74,8 +75,11 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
     await xds?.stop();
   });
 
-  /** An identity from a CA: cert chain, key and trust bundle on disk, as Istio's agent writes them for gRPC. */
-  function identity(serviceAccount: string, ca: RootOfTrust = root): Record<string, unknown> {
+  /**
+   * An identity from a CA: cert chain, key and trust bundle on disk, as Istio's agent writes them for gRPC.
+   * `ca` signs the certificate; `trust` is the root the workload verifies its peers with.
+   */
+  function identity(serviceAccount: string, ca: RootOfTrust = root, trust: RootOfTrust = ca): Record<string, unknown> {
     const dir = join(cluster().workDir, 'certs', `${serviceAccount}-${Math.random().toString(36).slice(2)}`);
     mkdirSync(dir, { recursive: true });
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -89,7 +93,7 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
     );
     writeFileSync(join(dir, 'cert-chain.pem'), chain.join(''));
     writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    writeFileSync(join(dir, 'root-cert.pem'), trustBundlePem(ca));
+    writeFileSync(join(dir, 'root-cert.pem'), trustBundlePem(trust));
     return {
       default: {
         plugin_name: 'file_watcher',
@@ -103,11 +107,11 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
     };
   }
 
-  const bootstrap = (nodeId: string, labels: Record<string, string>, serviceAccount: string, ca?: RootOfTrust) => ({
+  const bootstrap = (nodeId: string, labels: Record<string, string>, serviceAccount: string, ca?: RootOfTrust, trust?: RootOfTrust) => ({
     xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: nodeId, locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: ns, LABELS: labels } },
     server_listener_resource_name_template: 'xds.istio.io/grpc/lds/inbound/%s',
-    certificate_providers: identity(serviceAccount, ca),
+    certificate_providers: identity(serviceAccount, ca, trust),
   });
 
   async function startXdsServer(): Promise<grpc.Server> {
@@ -137,14 +141,14 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
   }
 
   /** mtls: the client uses xDS credentials (mTLS where the control plane says so); else plain insecure credentials. */
-  function client(serviceAccount: string, mtls: boolean, ca?: RootOfTrust): grpc.Client {
+  function client(serviceAccount: string, mtls: boolean, ca?: RootOfTrust, trust?: RootOfTrust): grpc.Client {
     const id = `sidecar~10.244.9.${clients.length + 40}~${serviceAccount}-${clients.length}.${ns}~${ns}.svc.cluster.local`;
     const c = new EchoClient(
       `xds:///echo.${ns}.svc.cluster.local:9443`,
       mtls ? new grpcXds.XdsChannelCredentials(grpc.credentials.createInsecure()) : grpc.credentials.createInsecure(),
       {
         'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(
-          bootstrap(id, { app: serviceAccount }, serviceAccount, ca),
+          bootstrap(id, { app: serviceAccount }, serviceAccount, ca, trust),
         ),
       },
     );
@@ -220,10 +224,34 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
     expect('error' in (await outcome(plain))).toBe(true);
   });
 
-  it('refuses a client whose certificate comes from a different root', async () => {
-    const stranger = client('client', true, selfSignedRootOfTrust('cluster.local', new Date()));
-    const results = await Promise.all([0, 1, 2].map(() => outcome(stranger)));
-    expect(results.every((r) => 'error' in r)).toBe(true);
+  it('refuses a client whose certificate comes from a different root, and serves one from the mesh root', async () => {
+    // Both trust the mesh root (so both can verify the server) and claim the same identity; only the
+    // stranger's certificate is signed by another root, so only the server's check tells them apart.
+    const foreignRoot = selfSignedRootOfTrust('cluster.local', new Date());
+    const strangerNode = `~client-${clients.length}.${ns}~`;
+    const stranger = client('client', true, foreignRoot, root);
+    const member = client('client', true);
+    const served = await eventually('the mesh-root client to be served over mTLS', async () => {
+      const result = await outcome(member);
+      return 'reply' in result && result.reply.peer ? result.reply : undefined;
+    });
+    expect(served.peer).toBe(`spiffe://cluster.local/ns/${ns}/sa/client`);
+    // A channel subscribes on its first call; once the stranger has ACKed its endpoints it holds
+    // the same config as the member, and its calls are refused by the handshake, not by a missing route.
+    await outcome(stranger);
+    await eventually('the stranger to ACK its clusters and endpoints', async () => {
+      const types = xds.ads.status().find((p) => p.nodeId.includes(strangerNode))?.types ?? [];
+      const acked = (typeUrl: string) => types.some((t) => t.typeUrl === typeUrl && t.state === 'acked');
+      return acked(typeUrls.cluster) && acked(typeUrls.endpoint) ? true : undefined;
+    });
+    // The server ends the handshake: the call fails to connect (not to resolve, not a deadline);
+    // grpc-js does not pass the TLS alert on, so the details name the connection only.
+    for (const result of await Promise.all([0, 1, 2].map(() => outcome(stranger)))) {
+      expect('error' in result && { code: result.error.code, details: result.error.details }).toEqual({
+        code: grpc.status.UNAVAILABLE,
+        details: expect.stringContaining('No connection established'),
+      });
+    }
   });
 
   const authorizationPolicy = (name: string, spec: object) =>

@@ -28,6 +28,9 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
   let port: number;
   let runner: PodProcessRunner;
   const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
+  // Every channel this file opens, closed in afterAll even when a test fails: an open xDS
+  // channel holds its ADS stream, which would keep jest from exiting.
+  const channels: grpc.Client[] = [];
 
   beforeAll(async () => {
     kc = cluster().kubeConfig();
@@ -43,6 +46,7 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
   });
 
   afterAll(async () => {
+    for (const c of channels) c.close();
     await runner?.stop();
     await xds?.stop();
   });
@@ -52,9 +56,11 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
       xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
       node: { id: nodeId, locality: {}, metadata: { GENERATOR: 'grpc', NAMESPACE: 'traffic' } },
     };
-    return new EchoClient(target, grpc.credentials.createInsecure(), {
+    const c = new EchoClient(target, grpc.credentials.createInsecure(), {
       'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config': JSON.stringify(bootstrap),
     });
+    channels.push(c);
+    return c;
   }
 
   const echo = (c: grpc.Client) =>
@@ -115,6 +121,7 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
   it('tracks ACKs per proxy and type, and keeps a NACK visible with its error', async () => {
     const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
     const raw = new Ads(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    channels.push(raw);
     const stream = (
       raw as unknown as Record<string, () => grpc.ClientDuplexStream<object, { nonce: string; version_info: string; type_url: string }>>
     )['StreamAggregatedResources']?.();
@@ -143,19 +150,40 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
       return cds?.state === 'nacked' ? cds : undefined;
     });
     expect(status).toMatchObject({ state: 'nacked', lastNackError: 'cluster rejected by test', versionSent: first.version_info });
-    // A stale nonce is ignored.
+    // A stale nonce is ignored. The server handles a stream's requests in order, so once it has
+    // answered a later request (LDS), it has handled the stale one.
     stream.write({ type_url: typeUrls.cluster, version_info: first.version_info, response_nonce: 'stale-nonce' });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    stream.write({ type_url: typeUrls.listener, resource_names: [] });
+    await eventually('the LDS answer that follows the stale nonce', async () => responses.find((r) => r.type_url === typeUrls.listener));
     expect(
       ads
         .status()
         .find((p) => p.nodeId.includes('nacker'))
-        ?.types.find((t) => t.typeUrl === typeUrls.cluster)?.state,
-    ).toBe('nacked');
+        ?.types.find((t) => t.typeUrl === typeUrls.cluster),
+    ).toMatchObject({ state: 'nacked', lastNackError: 'cluster rejected by test' });
     stream.end();
     raw.close();
-    const clients = ads.status().filter((p) => p.nodeId.includes('client-1'));
-    expect(clients.every((p) => p.types.every((t) => t.state === 'acked'))).toBe(true);
+
+    // A gRPC client that was served answered every type it was sent with an ACK of that version.
+    const c = client('sidecar~10.244.9.13~acker.traffic~traffic.svc.cluster.local');
+    try {
+      await eventually('a call through the acking client', async () => echo(c).catch(() => undefined));
+      const acker = await eventually('the client to answer every response it was sent', async () => {
+        const proxy = ads.status().find((p) => p.nodeId.includes('acker'));
+        return proxy && proxy.types.length > 0 && proxy.types.every((t) => t.state !== 'pending') ? proxy : undefined;
+      });
+      expect(acker.types.map((t) => t.typeUrl).sort()).toEqual(
+        [typeUrls.listener, typeUrls.route, typeUrls.cluster, typeUrls.endpoint].sort(),
+      );
+      for (const t of acker.types)
+        expect({ type: t.typeUrl, state: t.state, acked: t.versionAcked }).toEqual({
+          type: t.typeUrl,
+          state: 'acked',
+          acked: t.versionSent,
+        });
+    } finally {
+      c.close();
+    }
   });
 
   it('authenticates proxies by ServiceAccount token where asked to (15012)', async () => {
@@ -169,33 +197,41 @@ describeWithCluster('xDS for proxyless gRPC', (cluster) => {
       secured.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
     const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
-    const open = (token?: string) =>
-      new Promise<{ error?: grpc.ServiceError; response?: unknown }>((resolve) => {
-        const raw = new Ads(`127.0.0.1:${securedPort}`, grpc.credentials.createInsecure());
-        const metadata = new grpc.Metadata();
-        if (token) metadata.set('authorization', `Bearer ${token}`);
-        const stream = (raw as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>>)[
-          'StreamAggregatedResources'
-        ]?.(metadata);
-        stream?.on('data', (response) => {
-          resolve({ response });
-          stream.cancel();
+    const open = async (token?: string) => {
+      const raw = new Ads(`127.0.0.1:${securedPort}`, grpc.credentials.createInsecure());
+      try {
+        return await new Promise<{ error?: grpc.ServiceError; response?: unknown }>((resolve) => {
+          const metadata = new grpc.Metadata();
+          if (token) metadata.set('authorization', `Bearer ${token}`);
+          const stream = (raw as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<object, unknown>>)[
+            'StreamAggregatedResources'
+          ]?.(metadata);
+          stream?.on('data', (response) => {
+            resolve({ response });
+            stream.cancel();
+          });
+          stream?.on('error', (error: grpc.ServiceError) => resolve({ error }));
+          stream?.write({ node: { id: 'sidecar~10.244.9.12~secure.traffic~traffic.svc.cluster.local' }, type_url: typeUrls.cluster });
         });
-        stream?.on('error', (error: grpc.ServiceError) => resolve({ error }));
-        stream?.write({ node: { id: 'sidecar~10.244.9.12~secure.traffic~traffic.svc.cluster.local' }, type_url: typeUrls.cluster });
-      });
-    const anonymous = await open();
-    expect(anonymous.error?.code).toBe(grpc.status.UNAUTHENTICATED);
-    await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccount({ namespace: 'traffic', body: { metadata: { name: 'secure' } } });
-    const token = (
-      await kc
-        .makeApiClient(CoreV1Api)
-        .createNamespacedServiceAccountToken({ name: 'secure', namespace: 'traffic', body: { spec: { audiences: ['istio-ca'] } } })
-    ).status?.token;
-    const authenticated = await open(token);
-    expect(authenticated.error).toBeUndefined();
-    expect(authenticated.response).toBeDefined();
-    secured.forceShutdown();
+      } finally {
+        raw.close();
+      }
+    };
+    try {
+      const anonymous = await open();
+      expect(anonymous.error?.code).toBe(grpc.status.UNAUTHENTICATED);
+      await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccount({ namespace: 'traffic', body: { metadata: { name: 'secure' } } });
+      const token = (
+        await kc
+          .makeApiClient(CoreV1Api)
+          .createNamespacedServiceAccountToken({ name: 'secure', namespace: 'traffic', body: { spec: { audiences: ['istio-ca'] } } })
+      ).status?.token;
+      const authenticated = await open(token);
+      expect(authenticated.error).toBeUndefined();
+      expect(authenticated.response).toBeDefined();
+    } finally {
+      secured.forceShutdown();
+    }
   });
 
   it("serves Delta xDS to Istio's own adsc client: additions, endpoint updates and removals", async () => {
