@@ -16,12 +16,14 @@ import { seededRandom } from './seeded-random.js';
 import { requestToken } from './service-account-tokens.js';
 import {
   adsClient,
+  encodeDeltaRequest,
   encodeRequest,
   ended,
   openAds,
   sidecarNode,
   stalledStream,
   WellBehavedProxy,
+  type AdsMethod,
   type AdsPort,
   type DecodedResponse,
   type StreamEnd,
@@ -50,6 +52,7 @@ export interface XdsChaosOptions {
 export interface CaseOutcome {
   name: string;
   port: AdsPort;
+  method: AdsMethod;
   /** What came back: a response, a status ending the stream, or nothing. */
   outcome: 'answered' | 'ended' | 'silent';
   end?: StreamEnd;
@@ -63,7 +66,17 @@ export interface XdsFigures {
   nonces: { staleOrForgedAnswered: number; servedAfter: boolean; reconnectAnswered: boolean; wrong: string[] };
   nackStorm: { streams: number; seconds: number; nacks: number; responses: number; warnLines: number; longestLogLine: number };
   manyNames: { names: number; firstMs: number | undefined; ackMs: number | undefined; error?: string };
-  slowConsumers: { streams: number; pushesWhileStalled: number };
+  slowConsumers: {
+    streams: number;
+    /** Of `streams`, how many on Delta xDS, and how many with an HTTP/2 window of 0 (full from the start). */
+    delta: number;
+    zeroWindow: number;
+    pushesWhileStalled: number;
+    /** Responses weftd made for each zero-window stream (its highest nonce, from /debug/syncz), by node. */
+    responsesToZeroWindow: Array<{ node: string; responses: number }>;
+  };
+  /** Proxies on 15012 whose node claims another namespace or ServiceAccount than their token, and ones claiming their own. */
+  identity: CaseOutcome[];
   reconnect: { proxies: number; connectMs: number | undefined; reconnectMs: number | undefined; notSynced: string[] };
   phantoms: { cancelled: number; left: number };
   rssMiB: { before: number; peak: number; after: number };
@@ -126,6 +139,10 @@ function deepStruct(depth: number): Buffer {
 
 interface Case {
   name: string;
+  /** Delta xDS (DeltaAggregatedResources) instead of the state-of-the-world stream. */
+  method?: AdsMethod;
+  /** The stream must get no response at all before it ends (an unauthorized proxy is served nothing). */
+  unserved?: boolean;
   bytes: () => Buffer;
   /** refused: the stream must end with INVALID_ARGUMENT (or the given code) and the details must match `field`. */
   expect: { refused: RegExp; code?: number } | 'answered' | 'accepted';
@@ -225,10 +242,123 @@ function cases(node: ReturnType<typeof sidecarNode>): Case[] {
   ];
 }
 
+/**
+ * The same kinds of request on Delta xDS, where the fields have other numbers
+ * (DeltaDiscoveryRequest: node 1, type_url 2, resource_names_subscribe 3, response_nonce 6, error_detail 7).
+ */
+function deltaCases(node: ReturnType<typeof sidecarNode>): Case[] {
+  const first = encodeDeltaRequest({ node, type_url: cds });
+  const nodeBytes = encodeDeltaRequest({ node });
+  const withNode = (...fields: Buffer[]) => Buffer.concat([nodeBytes, str(2, cds), ...fields]);
+  const mib = (n: number) => 'x'.repeat(n * 1024 * 1024);
+  const delta = (c: Omit<Case, 'method'>): Case => ({ ...c, name: `Delta: ${c.name}`, method: 'DeltaAggregatedResources' });
+  return [
+    delta({ name: 'no node on the first request', bytes: () => encodeDeltaRequest({ type_url: cds }), expect: { refused: /node/ } }),
+    delta({
+      name: 'node.id empty',
+      bytes: () => encodeDeltaRequest({ node: { ...node, id: '' }, type_url: cds }),
+      expect: { refused: /node\.id/ },
+    }),
+    delta({ name: 'no type_url', bytes: () => encodeDeltaRequest({ node }), expect: { refused: /type_url/ } }),
+    delta({
+      name: 'node.id as a fixed32',
+      bytes: () => Buffer.concat([lengthDelimited(1, fixed32Field(1)), str(2, cds)]),
+      expect: { refused: /node\.id/ },
+    }),
+    delta({
+      name: 'resource_names_subscribe as a varint',
+      bytes: () => withNode(varintField(3, 1)),
+      expect: { refused: /resource_names_subscribe/ },
+    }),
+    delta({ name: 'response_nonce as a fixed64', bytes: () => withNode(fixed64Field(6)), expect: { refused: /response_nonce/ } }),
+    delta({ name: 'truncated in type_url', bytes: () => first.subarray(0, first.length - 5), expect: { refused: /type_url/ } }),
+    delta({
+      name: 'one subscribed name of 3 MiB',
+      bytes: () => encodeDeltaRequest({ node, type_url: eds, resource_names_subscribe: [mib(3)] }),
+      expect: { refused: /resource_names_subscribe\[0\]/ },
+    }),
+    delta({
+      name: 'an unknown type URL (answered empty)',
+      bytes: () => encodeDeltaRequest({ node, type_url: 'type.googleapis.com/chaos.Unknown' }),
+      expect: 'answered',
+    }),
+    delta({
+      name: '200 distinct unknown type URLs on one stream',
+      before: [first],
+      bytes: () => Buffer.alloc(0),
+      expect: { refused: /type_url/ },
+    }),
+  ];
+}
+
+/**
+ * Proxies on 15012 with the token of chaos-xds/proxy: a node claiming another namespace (in its
+ * metadata, or only in its id) or another ServiceAccount must be refused with PERMISSION_DENIED
+ * naming the claim before it is served anything (Istio's checkConnectionIdentity); one claiming its
+ * own is served. On 15010 (no identity) the same claim is served, as istiod serves it.
+ */
+function identityCases(port: AdsPort): Case[] {
+  const claim = (namespace: string, extra: Record<string, string> = {}) => ({
+    id: `sidecar~10.253.0.1~intruder.${namespace}~${namespace}.svc.cluster.local`,
+    metadata: { NAMESPACE: namespace, LABELS: { app: 'intruder' }, ...extra },
+  });
+  const idOnly = { id: 'sidecar~10.253.0.2~intruder.kube-system~kube-system.svc.cluster.local' };
+  const denied = (field: RegExp) => ({ refused: field, code: grpc.status.PERMISSION_DENIED });
+  const both = (c: Omit<Case, 'method'>, sotw: () => Buffer, delta: () => Buffer): Case[] => [
+    { ...c, bytes: sotw },
+    { ...c, name: `Delta: ${c.name}`, method: 'DeltaAggregatedResources', bytes: delta },
+  ];
+  const request = (node: ReturnType<typeof sidecarNode>) =>
+    [() => encodeRequest({ node, type_url: cds }), () => encodeDeltaRequest({ node, type_url: cds })] as const;
+  if (port === 15010)
+    return both(
+      { name: 'a node claiming kube-system, no token (plaintext)', bytes: () => Buffer.alloc(0), expect: 'answered' },
+      ...request(claim('kube-system')),
+    );
+  return [
+    ...both(
+      {
+        name: 'token of chaos-xds, node claiming kube-system',
+        bytes: () => Buffer.alloc(0),
+        unserved: true,
+        expect: denied(/^authorization failed: node\.metadata\.NAMESPACE/),
+      },
+      ...request(claim('kube-system')),
+    ),
+    ...both(
+      {
+        name: 'token of chaos-xds, node id in kube-system, no metadata',
+        bytes: () => Buffer.alloc(0),
+        unserved: true,
+        expect: denied(/^authorization failed: node\.id/),
+      },
+      ...request(idOnly),
+    ),
+    ...both(
+      {
+        name: 'token of chaos-xds/proxy, node claiming ServiceAccount default',
+        bytes: () => Buffer.alloc(0),
+        unserved: true,
+        expect: denied(/^authorization failed: node\.metadata\.SERVICE_ACCOUNT/),
+      },
+      ...request(claim(ns, { SERVICE_ACCOUNT: 'default' })),
+    ),
+    ...both(
+      {
+        name: 'token of chaos-xds/proxy, node claiming its own namespace and ServiceAccount',
+        bytes: () => Buffer.alloc(0),
+        expect: 'answered',
+      },
+      ...request(claim(ns, { SERVICE_ACCOUNT: 'proxy' })),
+    ),
+  ];
+}
+
 /** One case on its own stream: what came back (a response, the stream's end), or nothing within 1 s (3 s for refusals). */
 async function runCase(client: grpc.Client, token: string | undefined, port: AdsPort, c: Case): Promise<CaseOutcome> {
   const bytes = c.bytes();
-  const call = openAds(client, token);
+  const method = c.method ?? 'StreamAggregatedResources';
+  const call = openAds(client, token, method);
   const end = ended(call, typeof c.expect === 'object' ? 3_000 : 1_000);
   let answered = false;
   const firstAnswer = new Promise<undefined>((resolve) =>
@@ -238,14 +368,18 @@ async function runCase(client: grpc.Client, token: string | undefined, port: Ads
     }),
   );
   for (const request of c.before ?? []) call.write(request);
-  if (c.name.startsWith('200 distinct')) {
-    for (let i = 0; i < 200; i++) call.write(encodeRequest({ type_url: `type.googleapis.com/chaos.Unknown${i}` }));
+  if (c.name.includes('200 distinct')) {
+    for (let i = 0; i < 200; i++) {
+      const type_url = `type.googleapis.com/chaos.Unknown${i}`;
+      call.write(method === 'StreamAggregatedResources' ? encodeRequest({ type_url }) : encodeDeltaRequest({ type_url }));
+    }
   } else call.write(bytes);
   const status = await Promise.race([end, firstAnswer]);
   call.cancel();
   const result: CaseOutcome = {
     name: c.name,
     port,
+    method,
     outcome: status ? 'ended' : answered ? 'answered' : 'silent',
     ...(status ? { end: status } : {}),
   };
@@ -258,6 +392,7 @@ async function runCase(client: grpc.Client, token: string | undefined, port: Ads
     const code = c.expect.code ?? grpc.status.INVALID_ARGUMENT;
     if (!status || status.code !== code || !c.expect.refused.test(status.details))
       result.wrong = `expected ${grpc.status[code]} naming ${c.expect.refused.source}, got ${seen}`;
+    else if (c.unserved && answered) result.wrong = `served config before ${grpc.status[code]}`;
   }
   return result;
 }
@@ -265,7 +400,7 @@ async function runCase(client: grpc.Client, token: string | undefined, port: Ads
 /** Fields an error may name (it starts with the field), for refusals of randomly broken requests. */
 // `<field N>` is a field the type does not declare, named by number; `message:` a whole message that is not protobuf at all.
 const namesField =
-  /^(node(\.\w+)*|type_url|version_info|resource_names(\[\d+\])?|response_nonce|error_detail(\.\w+)*|<field \d+>|message: field number 0)(?=[\s:.[]|$)/;
+  /^(node(\.\w+)*|type_url|version_info|resource_(names|locators)(\[\d+\])?|response_nonce|error_detail(\.\w+)*|<field \d+>|message: field number 0)(?=[\s:.[]|$)/;
 
 export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): Promise<XdsFigures> {
   const { progress } = options;
@@ -347,8 +482,11 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   const malformed = (async () => {
     const outcomes: CaseOutcome[] = [];
     for (const port of ports)
-      for (const c of cases(abuseNode('malformed'))) outcomes.push(await runCase(shared(port), tokenFor(port), port, c));
+      for (const c of [...cases(abuseNode('malformed')), ...deltaCases(abuseNode('malformed'))])
+        outcomes.push(await runCase(shared(port), tokenFor(port), port, c));
     progress(`xds: ${outcomes.length} malformed requests sent`);
+    const identity: CaseOutcome[] = [];
+    for (const port of ports) for (const c of identityCases(port)) identity.push(await runCase(shared(port), tokenFor(port), port, c));
     // Random mutations of a valid first request: either served or refused naming a field, never an internal error.
     const valid = encodeRequest({ node: abuseNode('fuzz'), type_url: cds, resource_names: ['a', 'b'] });
     const fuzz = { sent: 0, answered: 0, refused: 0, wrong: [] as string[] };
@@ -367,12 +505,19 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
       fuzz.sent++;
       if (!out.end) fuzz.answered++;
       else if (out.end.code === grpc.status.INVALID_ARGUMENT && namesField.test(out.end.details)) fuzz.refused++;
+      // A mutated namespace (or ServiceAccount) no longer matches the token: refused on 15012, naming the claim.
+      else if (
+        port === 15012 &&
+        out.end.code === grpc.status.PERMISSION_DENIED &&
+        namesField.test(out.end.details.replace(/^authorization failed: /, ''))
+      )
+        fuzz.refused++;
       else
         fuzz.wrong.push(
           `fuzz ${i} (${mutated.toString('hex').slice(0, 80)}...): ${grpc.status[out.end.code]}: ${out.end.details.slice(0, 160)}`,
         );
     }
-    return { outcomes, fuzz };
+    return { outcomes, fuzz, identity };
   })();
 
   const nonces = (async () => {
@@ -485,13 +630,20 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   })();
 
   // Streams that subscribe to everything and never read: pushes pile up on weftd's side unless it holds them back.
-  const stalled = Array.from({ length: options.slowConsumers }, (_, i) => {
-    const port = ports[i % 2] as AdsPort;
-    return stalledStream(target, port, tokenFor(port), [
-      encodeRequest({ node: abuseNode('slow', i), type_url: cds }),
-      encodeRequest({ type_url: lds }),
-      encodeRequest({ type_url: eds }),
-    ]);
+  // Alternately on each port, every other pair on Delta xDS, every fourth pair with a window of 0 (weftd can write
+  // nothing to it, so it must make exactly one response: later ones wait, and are merged, until it reads).
+  const stalledKinds = Array.from({ length: options.slowConsumers }, (_, i) => ({
+    port: ports[i % 2] as AdsPort,
+    method: (i >> 1) % 2 === 0 ? 'StreamAggregatedResources' : ('DeltaAggregatedResources' as AdsMethod),
+    zeroWindow: (i >> 2) % 2 === 1,
+    node: abuseNode('slow', i),
+  }));
+  const stalled = stalledKinds.map(({ port, method, zeroWindow, node }) => {
+    const requests =
+      method === 'StreamAggregatedResources'
+        ? [encodeRequest({ node, type_url: cds }), encodeRequest({ type_url: lds }), encodeRequest({ type_url: eds })]
+        : [encodeDeltaRequest({ node, type_url: cds }), encodeDeltaRequest({ type_url: lds }), encodeDeltaRequest({ type_url: eds })];
+    return stalledStream(target, port, tokenFor(port), requests, method, zeroWindow ? 0 : 65_535);
   });
   const probesAtSlowStart = probes;
 
@@ -543,7 +695,25 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   const [m, n, storm, names, fleet, phantom] = await Promise.all([malformed, nonces, nackStorm, manyNames, reconnect, phantoms]);
   abusing = false;
   await changes;
-  const slowFigures = { streams: stalled.length, pushesWhileStalled: probes - probesAtSlowStart };
+  // How many responses weftd made for each zero-window stream: its stream's highest nonce (nonces count responses).
+  const syncz = (await (await fetch(`http://${target.weftdIp}:15014/debug/syncz`)).json()) as Array<{
+    nodeId: string;
+    types: Array<{ nonceSent?: string }>;
+  }>;
+  const responsesToZeroWindow = stalledKinds
+    .filter((k) => k.zeroWindow)
+    .map((k) => {
+      const status = syncz.find((s) => s.nodeId === k.node?.id);
+      const responses = status ? Math.max(0, ...status.types.map((t) => Number(t.nonceSent ?? 0))) : -1;
+      return { node: `${k.node?.id} (${k.method}, ${k.port})`, responses };
+    });
+  const slowFigures: XdsFigures['slowConsumers'] = {
+    streams: stalled.length,
+    delta: stalledKinds.filter((k) => k.method === 'DeltaAggregatedResources').length,
+    zeroWindow: responsesToZeroWindow.length,
+    pushesWhileStalled: probes - probesAtSlowStart,
+    responsesToZeroWindow,
+  };
   for (const stream of stalled) stream.close();
   for (const client of clients.values()) client.close();
   progress('xds: abuse over, waiting for weftd to settle');
@@ -569,6 +739,7 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
     nackStorm: storm,
     manyNames: names,
     slowConsumers: slowFigures,
+    identity: m.identity,
     reconnect: fleet,
     phantoms: phantom,
     rssMiB: { before: rssBefore, peak: rssPeak, after: rssAfter },

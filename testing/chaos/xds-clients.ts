@@ -22,6 +22,11 @@ export interface DecodedResponse {
 
 const requestType = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryRequest');
 const responseType = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryResponse');
+const deltaRequestType = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DeltaDiscoveryRequest');
+const deltaResponseType = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DeltaDiscoveryResponse');
+
+/** ADS's two methods: state of the world, and incremental (Delta xDS). */
+export type AdsMethod = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
 
 /** The name inside an encoded resource: every xDS resource type Weft serves carries it as field 1. */
 function resourceName(typeUrl: string, value: Uint8Array): string {
@@ -46,6 +51,23 @@ export function decodeResponse(bytes: Buffer): DecodedResponse {
   };
 }
 
+/** A DeltaDiscoveryResponse read into the same shape (`version_info` is its `system_version_info`). */
+export function decodeDeltaResponse(bytes: Buffer): DecodedResponse {
+  const message = deltaResponseType().decode(bytes) as unknown as {
+    system_version_info?: string;
+    type_url?: string;
+    nonce?: string;
+    resources?: Array<{ name?: string }>;
+  };
+  return {
+    version_info: message.system_version_info ?? '',
+    type_url: message.type_url ?? '',
+    nonce: message.nonce ?? '',
+    names: (message.resources ?? []).map((r) => r.name ?? ''),
+    bytes: bytes.length,
+  };
+}
+
 export interface RequestFields {
   node?: { id?: string; cluster?: string; metadata?: Record<string, string | Record<string, string>> };
   type_url?: string;
@@ -58,10 +80,11 @@ export interface RequestFields {
 /** A DiscoveryRequest's bytes; string metadata values and string maps (LABELS) become a Struct. */
 export function encodeRequest(fields: RequestFields): Buffer {
   const { node, ...rest } = fields;
+  // google.protobuf.Struct is protobufjs' built-in type, whose fields are camelCase: `string_value` would encode nothing.
   const value = (v: string | Record<string, string>): object =>
     typeof v === 'string'
-      ? { string_value: v }
-      : { struct_value: { fields: Object.fromEntries(Object.entries(v).map(([k, s]) => [k, { string_value: s }])) } };
+      ? { stringValue: v }
+      : { structValue: { fields: Object.fromEntries(Object.entries(v).map(([k, s]) => [k, { stringValue: s }])) } };
   const message = {
     ...rest,
     ...(node
@@ -80,6 +103,24 @@ export function encodeRequest(fields: RequestFields): Buffer {
   return Buffer.from(type.encode(type.fromObject(message)).finish());
 }
 
+export interface DeltaRequestFields {
+  node?: RequestFields['node'];
+  type_url?: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  response_nonce?: string;
+  error_detail?: { code: number; message: string };
+}
+
+/** A DeltaDiscoveryRequest's bytes (node metadata as for encodeRequest). */
+export function encodeDeltaRequest(fields: DeltaRequestFields): Buffer {
+  const { node, ...rest } = fields;
+  // The node is encoded as a DiscoveryRequest's would be, then moved: same Node message, field 1 here.
+  const nodeObject = node ? (requestType().toObject(requestType().decode(encodeRequest({ node }))) as { node?: object }).node : undefined;
+  const type = deltaRequestType();
+  return Buffer.from(type.encode(type.fromObject({ ...rest, ...(nodeObject ? { node: nodeObject } : {}) })).finish());
+}
+
 const rawAds = {
   StreamAggregatedResources: {
     path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
@@ -89,6 +130,15 @@ const rawAds = {
     requestDeserialize: (bytes: Buffer) => bytes,
     responseSerialize: (bytes: Buffer) => bytes,
     responseDeserialize: decodeResponse,
+  },
+  DeltaAggregatedResources: {
+    path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (bytes: Buffer) => bytes,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (bytes: Buffer) => bytes,
+    responseDeserialize: decodeDeltaResponse,
   },
 } satisfies grpc.ServiceDefinition;
 const RawAdsClient = grpc.makeGenericClientConstructor(rawAds, 'AggregatedDiscoveryService');
@@ -113,11 +163,11 @@ export function adsClient(target: ChaosTarget, port: AdsPort, own = false): grpc
   });
 }
 
-/** Opens an ADS stream; on 15012 with `Bearer <token>`. */
-export function openAds(client: grpc.Client, token: string | undefined): AdsCall {
+/** Opens an ADS stream (state of the world unless `method` says Delta); on 15012 with `Bearer <token>`. */
+export function openAds(client: grpc.Client, token: string | undefined, method: AdsMethod = 'StreamAggregatedResources'): AdsCall {
   const metadata = new grpc.Metadata();
   if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
-  return (client as unknown as { StreamAggregatedResources(m: grpc.Metadata): AdsCall }).StreamAggregatedResources(metadata);
+  return (client as unknown as Record<AdsMethod, (m: grpc.Metadata) => AdsCall>)[method](metadata);
 }
 
 export type StreamEnd = { code: number; details: string };
@@ -194,16 +244,26 @@ export class WellBehavedProxy {
  * A proxy that never reads, as it is on the wire: a raw HTTP/2 stream (grpc-js's client
  * would keep reading into its own buffers) that sends its requests, then leaves every
  * response unread, so weftd's flow-control window for it fills and stays full.
+ * `windowBytes` is the stream's initial HTTP/2 window (SETTINGS_INITIAL_WINDOW_SIZE, 65,535
+ * by default): 0 is a window already full, into which weftd can write nothing at all.
  */
-export function stalledStream(target: ChaosTarget, port: AdsPort, token: string | undefined, requests: Buffer[]): { close(): void } {
+export function stalledStream(
+  target: ChaosTarget,
+  port: AdsPort,
+  token: string | undefined,
+  requests: Buffer[],
+  method: AdsMethod = 'StreamAggregatedResources',
+  windowBytes = 65_535,
+): { close(): void } {
+  const settings = { initialWindowSize: windowBytes };
   const session: ClientHttp2Session =
     port === 15010
-      ? connect(`http://${target.weftdIp}:15010`)
-      : connect(`https://${target.weftdIp}:15012`, { ca: target.trustBundle, servername: weftdServiceName });
+      ? connect(`http://${target.weftdIp}:15010`, { settings })
+      : connect(`https://${target.weftdIp}:15012`, { ca: target.trustBundle, servername: weftdServiceName, settings });
   session.on('error', () => undefined);
   const stream = session.request({
     ':method': 'POST',
-    ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+    ':path': `/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`,
     ':authority': weftdServiceName,
     'content-type': 'application/grpc',
     te: 'trailers',

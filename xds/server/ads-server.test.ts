@@ -8,7 +8,7 @@ import { xdsConnected, xdsPushes } from '../../lib/monitoring.js';
 import type { Logger } from '../../lib/logger.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import { aggregatedDiscoveryService, typeOf, typeUrls } from '../protos.js';
-import { AdsServer, NackLog } from './ads-server.js';
+import { AdsServer, maxConcurrentTokenReviews, NackLog } from './ads-server.js';
 import type { ConfigSource, DiscoveryNode } from './discovery-types.js';
 
 type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
@@ -56,9 +56,15 @@ function countingSource(): ConfigSource & { live: Map<string, number>; releases:
   };
 }
 
-const decodeResponseVersion = (bytes: Buffer) =>
-  (typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryResponse').decode(bytes) as unknown as { version_info: string })
-    .version_info;
+/** The version a response carries: `version_info` (state of the world) or `system_version_info` (delta). */
+const decodeResponseVersion = (method: Method, bytes: Buffer) => {
+  const type = method === 'StreamAggregatedResources' ? 'DiscoveryResponse' : 'DeltaDiscoveryResponse';
+  const decoded = typeOf(`type.googleapis.com/envoy.service.discovery.v3.${type}`).decode(bytes) as unknown as {
+    version_info?: string;
+    system_version_info?: string;
+  };
+  return decoded.version_info ?? decoded.system_version_info ?? '';
+};
 const gauge = async () => (await xdsConnected.get()).values[0]?.value ?? 0;
 /** Lets the promise callbacks queued so far (a settled token review, its continuation) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -238,6 +244,67 @@ describe('AdsServer stream lifecycle', () => {
     expect(source.live.size).toBe(0);
   });
 
+  it.each<Method>(['StreamAggregatedResources', 'DeltaAggregatedResources'])(
+    '%s: refuses a proxy whose node claims another namespace than its token, naming it, and serves one that claims its own',
+    async (method) => {
+      // The token proves shop/cart (as the CA's TokenAuthenticator reports it).
+      const { ads, source, open } = await start(async () => ({ namespace: 'shop', serviceAccount: 'cart' }));
+      const before = await gauge();
+      const intruder = open(method, 'Bearer shop-token');
+      const refused = finalStatus(intruder);
+      let served = false;
+      intruder.on('data', () => (served = true));
+      // Struct values travel as protobufjs' built-in google.protobuf types spell them (camelCase).
+      intruder.write({
+        node: { id: 'sidecar~10.0.0.9~vault-0.bank~bank.svc.cluster.local', metadata: { fields: { NAMESPACE: { stringValue: 'bank' } } } },
+        type_url: typeUrls.cluster,
+      });
+      expect(await refused).toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+        details: expect.stringMatching(/^authorization failed: node\.metadata\.NAMESPACE: .*"bank".*shop\/cart/),
+      });
+      await settle();
+      expect(served).toBe(false);
+      expect(ads.status()).toEqual([]);
+      expect(await gauge()).toBe(before);
+      expect(source.live.size).toBe(0);
+
+      const own = open(method, 'Bearer shop-token');
+      own.write({ ...cdsRequest('cart'), node: { id: nodeId('cart'), metadata: { fields: { NAMESPACE: { stringValue: 'shop' } } } } });
+      await firstResponse(own);
+      expect(ads.status().map((p) => p.nodeId)).toEqual([nodeId('cart')]);
+      own.cancel();
+    },
+  );
+
+  it('reviews at most maxConcurrentTokenReviews tokens at once, the rest in arrival order, skipping callers that left', async () => {
+    const reviewer = new SlowReviewer();
+    const { ads, calls, open } = await start(reviewer.review);
+    const count = maxConcurrentTokenReviews + 8;
+    const streams = Array.from({ length: count }, (_, i) => {
+      const stream = open('StreamAggregatedResources', `Bearer token-${i}`);
+      stream.write(cdsRequest(`queued-${i}`));
+      return stream;
+    });
+    // Reconnecting proxies do not each open a request to the API server: the rest wait.
+    while (ads.tokenReviewsQueued < 8) await settle();
+    expect(reviewer.pending).toHaveLength(maxConcurrentTokenReviews);
+    // One that leaves while waiting costs no review.
+    const leaving = streams[maxConcurrentTokenReviews] as ClientStream;
+    leaving.cancel();
+    const leftCall = calls.find((c) => c.metadata.get('authorization')[0] === `Bearer token-${maxConcurrentTokenReviews}`);
+    await cancelledOnServer(leftCall as grpc.ServerDuplexStream<unknown, unknown>);
+    for (const review of reviewer.pending.slice(0, 8)) review.approve();
+    await reviewer.waiting(maxConcurrentTokenReviews + 7);
+    expect(reviewer.pending.slice(maxConcurrentTokenReviews).map((r) => r.authorization)).toEqual(
+      Array.from({ length: 7 }, (_, i) => `Bearer token-${maxConcurrentTokenReviews + 1 + i}`),
+    );
+    for (const review of reviewer.pending.slice(8)) review.approve();
+    await Promise.all(streams.filter((s) => s !== leaving).map(firstResponse));
+    expect(ads.status()).toHaveLength(count - 1);
+    for (const stream of streams) stream.cancel();
+  });
+
   it('refuses a caller whose token fails review, with the reason, and never registers it', async () => {
     const reviewer = new SlowReviewer();
     const { ads, source, open } = await start(reviewer.review);
@@ -255,69 +322,72 @@ describe('AdsServer stream lifecycle', () => {
     expect(source.live.size).toBe(0);
   });
 
-  it('holds pushes for a proxy that stops reading, and sends it the latest config once it reads again', async () => {
-    const cache = new SnapshotCache();
-    // About 400 KB of clusters per push: one fills the HTTP/2 windows of a proxy that does not read.
-    const clusters = (seconds: number) =>
-      Object.fromEntries(
-        Array.from({ length: 200 }, (_, i) => [
-          `c${i}`,
-          { name: `c${i}`, type: 'STATIC', connect_timeout: { seconds }, alt_stat_name: 'x'.repeat(2_000) },
-        ]),
+  it.each<Method>(['StreamAggregatedResources', 'DeltaAggregatedResources'])(
+    '%s: holds pushes for a proxy that stops reading, and sends it the latest config once it reads again',
+    async (method) => {
+      const cache = new SnapshotCache();
+      // About 400 KB of clusters per push: one fills the HTTP/2 windows of a proxy that does not read.
+      const clusters = (seconds: number) =>
+        Object.fromEntries(
+          Array.from({ length: 200 }, (_, i) => [
+            `c${i}`,
+            { name: `c${i}`, type: 'STATIC', connect_timeout: { seconds }, alt_stat_name: 'x'.repeat(2_000) },
+          ]),
+        );
+      cache.update({ [typeUrls.cluster]: clusters(1) });
+      const ads = new AdsServer(cache, componentLogger('test'));
+      const server = new grpc.Server();
+      server.addService(aggregatedDiscoveryService(), ads.implementation());
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
       );
-    cache.update({ [typeUrls.cluster]: clusters(1) });
-    const ads = new AdsServer(cache, componentLogger('test'));
-    const server = new grpc.Server();
-    server.addService(aggregatedDiscoveryService(), ads.implementation());
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-    );
-    // A raw HTTP/2 client, as a proxy that stops reading is on the wire: it never lets flow control move on.
-    const session = connect(`http://127.0.0.1:${port}`);
-    shutdown.push(() => {
-      session.destroy();
-      server.forceShutdown();
-      ads.close();
-    });
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    stream.on('error', () => undefined);
-    const request = aggregatedDiscoveryService()['StreamAggregatedResources']?.requestSerialize(cdsRequest('stalled')) as Buffer;
-    const frame = Buffer.alloc(5);
-    frame.writeUInt32BE(request.length, 1);
-    stream.write(Buffer.concat([frame, request]));
-    stream.pause();
-    const pushes = async () => (await xdsPushes.get()).values.find((v) => v.labels['type'] === 'Cluster')?.value ?? 0;
-    const before = await pushes();
-    // 150 new versions while the proxy reads nothing: the first fills its windows, then nothing more is sent.
-    for (let i = 2; i <= 151; i++) {
-      cache.update({ [typeUrls.cluster]: clusters(i) });
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    expect((await pushes()) - before).toBeLessThanOrEqual(2);
-    // Reading again, the proxy gets the latest version, having skipped the ones in between.
-    const latest = cache.resources({ id: 'x' }, typeUrls.cluster, []).version;
-    let received = Buffer.alloc(0);
-    stream.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
-    stream.resume();
-    const responses = () => {
-      const versions: string[] = [];
-      for (let at = 0; at + 5 <= received.length;) {
-        const length = received.readUInt32BE(at + 1);
-        if (at + 5 + length > received.length) break;
-        versions.push(decodeResponseVersion(received.subarray(at + 5, at + 5 + length)));
-        at += 5 + length;
+      // A raw HTTP/2 client, as a proxy that stops reading is on the wire: it never lets flow control move on.
+      const session = connect(`http://127.0.0.1:${port}`);
+      shutdown.push(() => {
+        session.destroy();
+        server.forceShutdown();
+        ads.close();
+      });
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': `/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.on('error', () => undefined);
+      const request = aggregatedDiscoveryService()[method]?.requestSerialize(cdsRequest('stalled')) as Buffer;
+      const frame = Buffer.alloc(5);
+      frame.writeUInt32BE(request.length, 1);
+      stream.write(Buffer.concat([frame, request]));
+      stream.pause();
+      const pushes = async () => (await xdsPushes.get()).values.find((v) => v.labels['type'] === 'Cluster')?.value ?? 0;
+      const before = await pushes();
+      // 150 new versions while the proxy reads nothing: the first fills its windows, then nothing more is sent.
+      for (let i = 2; i <= 151; i++) {
+        cache.update({ [typeUrls.cluster]: clusters(i) });
+        await new Promise((resolve) => setTimeout(resolve, 2));
       }
-      return versions;
-    };
-    while (responses().at(-1) !== latest) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(responses().length).toBeLessThanOrEqual(4);
-    stream.close();
-  });
+      expect((await pushes()) - before).toBeLessThanOrEqual(2);
+      // Reading again, the proxy gets the latest version, having skipped the ones in between.
+      const latest = cache.resources({ id: 'x' }, typeUrls.cluster, []).version;
+      let received = Buffer.alloc(0);
+      stream.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+      stream.resume();
+      const responses = () => {
+        const versions: string[] = [];
+        for (let at = 0; at + 5 <= received.length;) {
+          const length = received.readUInt32BE(at + 1);
+          if (at + 5 + length > received.length) break;
+          versions.push(decodeResponseVersion(method, received.subarray(at + 5, at + 5 + length)));
+          at += 5 + length;
+        }
+        return versions;
+      };
+      while (responses().at(-1) !== latest) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(responses().length).toBeLessThanOrEqual(4);
+      stream.close();
+    },
+  );
 });
 
 describe('NackLog', () => {

@@ -6,6 +6,7 @@ import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } 
 import { typeOf } from '../protos.js';
 import { AdsStream, clip, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
+import { checkConnectionIdentity, IdentityMismatch, isProvenIdentity, type ProvenIdentity } from './connection-identity.js';
 import type { ConfigSource, DiscoveryNode, ProxySyncStatus } from './discovery-types.js';
 import { PushSpans } from './push-spans.js';
 
@@ -40,8 +41,44 @@ export class NackLog {
   }
 }
 
+/**
+ * At most `limit` tasks in flight, the rest started in arrival order as earlier ones finish.
+ * Each ADS stream on 15012 costs a TokenReview; 1,000 proxies reconnecting at once would
+ * otherwise open 1,000 requests to the API server at the same moment (in the chaos run on two
+ * cores, connections timed out and every one of them failed "fetch failed"). istiod likewise
+ * queues them, behind its API client's rate limit (`--kubernetesApiQPS` 80, burst 160).
+ */
+export class TaskQueue {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly limit: number) {}
+
+  /** Runs `task` once a slot is free; settles as it does. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      // The slot passes to the next waiter, or frees.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+
+  /** Tasks waiting for a slot (for tests). */
+  get queued(): number {
+    return this.waiting.length;
+  }
+}
+
+/** Token reviews in flight per ADS server (see TaskQueue): about what an API server answers at once without queueing. */
+export const maxConcurrentTokenReviews = 32;
+
 export class AdsServer {
   private readonly streams = new Set<AdsStream>();
+  private readonly reviews = new TaskQueue(maxConcurrentTokenReviews);
   private readonly deltaStreams = new Set<DeltaStream>();
   private nextId = 0;
   private readonly unsubscribe: () => void;
@@ -65,36 +102,51 @@ export class AdsServer {
   /**
    * `authenticate`, when given, must accept the stream's authorization metadata
    * before any request is read (15012: the proxy's ServiceAccount token); a refusal
-   * ends the stream with UNAUTHENTICATED and the refusal's message.
+   * ends the stream with UNAUTHENTICATED and the refusal's message. When it resolves
+   * to an identity ({namespace, serviceAccount}), the first request's node must claim
+   * no other (connection-identity.ts), or the stream ends with PERMISSION_DENIED
+   * naming the claim, before anything is served. Without `authenticate` (15010) no
+   * identity is checked, as istiod does on its plaintext port.
    */
   implementation(authenticate?: (authorization: string | undefined) => Promise<unknown>): grpc.UntypedServiceImplementation {
     // Requests wait (paused) until the caller is authenticated; a refusal ends the stream.
     const guarded =
-      <Req, Res>(serve: (call: grpc.ServerDuplexStream<Req, Res>) => void) =>
+      <Req, Res>(serve: (call: grpc.ServerDuplexStream<Req, Res>, identity: ProvenIdentity | undefined) => void) =>
       (call: grpc.ServerDuplexStream<Req, Res>) => {
         if (!authenticate) {
-          serve(call);
+          serve(call, undefined);
           return;
         }
         call.pause();
-        authenticate(call.metadata.get('authorization')[0]?.toString()).then(
-          () => {
-            // A caller that left while its token was checked has nothing left to serve:
-            // its 'cancelled' has fired already and no listener would ever see it end.
-            if (call.cancelled || call.destroyed) return;
-            serve(call);
-            call.resume();
-          },
-          (error: unknown) => {
-            if (call.cancelled || call.destroyed) return;
-            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: error instanceof Error ? error.message : 'unauthenticated' });
-          },
-        );
+        const authorization = call.metadata.get('authorization')[0]?.toString();
+        this.reviews
+          .run(() => (call.cancelled || call.destroyed ? Promise.resolve(undefined) : authenticate(authorization)))
+          .then(
+            (caller) => {
+              // A caller that left while its token was checked has nothing left to serve:
+              // its 'cancelled' has fired already and no listener would ever see it end.
+              if (call.cancelled || call.destroyed) return;
+              serve(call, isProvenIdentity(caller) ? { namespace: caller.namespace, serviceAccount: caller.serviceAccount } : undefined);
+              call.resume();
+            },
+            (error: unknown) => {
+              if (call.cancelled || call.destroyed) return;
+              call.emit('error', {
+                code: grpc.status.UNAUTHENTICATED,
+                details: error instanceof Error ? error.message : 'unauthenticated',
+              });
+            },
+          );
       };
     return {
-      StreamAggregatedResources: guarded<DiscoveryRequest, DiscoveryResponse>((call) => this.serve(call)),
-      DeltaAggregatedResources: guarded<DeltaDiscoveryRequest, DeltaDiscoveryResponse>((call) => this.serveDelta(call)),
+      StreamAggregatedResources: guarded<DiscoveryRequest, DiscoveryResponse>((call, identity) => this.serve(call, identity)),
+      DeltaAggregatedResources: guarded<DeltaDiscoveryRequest, DeltaDiscoveryResponse>((call, identity) => this.serveDelta(call, identity)),
     };
+  }
+
+  /** Streams waiting for a token review to start (see TaskQueue). */
+  get tokenReviewsQueued(): number {
+    return this.reviews.queued;
   }
 
   /** Every connected proxy's sync state, for /debug/syncz. */
@@ -128,7 +180,7 @@ export class AdsServer {
     };
   }
 
-  private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>): void {
+  private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, identity: ProvenIdentity | undefined): void {
     const spans = new PushSpans(() => stream);
     const nacks = new NackLog(this.log);
     const stream = new AdsStream(
@@ -156,6 +208,7 @@ export class AdsServer {
           xdsRejects.inc({ type: shortType(typeUrl) });
           nacks.nacked(stream.nodeId, typeUrl, error);
         },
+        ...(identity ? { authorize: (node: DiscoveryNode) => checkConnectionIdentity(node, identity) } : {}),
       },
       // A response still unwritten (a proxy not reading): later pushes wait rather than queue.
       () => call.writableLength > 0,
@@ -163,7 +216,10 @@ export class AdsServer {
     this.attach(call, stream, this.streams, () => spans.closed());
   }
 
-  private serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>): void {
+  private serveDelta(
+    call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
+    identity: ProvenIdentity | undefined,
+  ): void {
     const spans = new PushSpans(() => stream);
     const nacks = new NackLog(this.log);
     const stream = new DeltaStream(
@@ -171,7 +227,9 @@ export class AdsServer {
       this.source,
       (response) => {
         if (!call.writable) return;
-        call.write(response);
+        call.write(response, () => {
+          if (call.writableLength === 0) stream.drained();
+        });
         const bytes = response.resources.reduce((sum, r) => sum + r.resource.value.length, 0);
         xdsPushes.inc({ type: shortType(response.type_url) });
         xdsConfigSize.observe({ type: shortType(response.type_url) }, bytes);
@@ -183,6 +241,9 @@ export class AdsServer {
         nacks.nacked(stream.nodeId, typeUrl, error);
       },
       (typeUrl, version) => spans.acked(typeUrl, version),
+      // As for state-of-the-world streams: a response still unwritten makes later pushes wait.
+      () => call.writableLength > 0,
+      identity ? (node) => checkConnectionIdentity(node, identity) : undefined,
     );
     this.attach(call, stream, this.deltaStreams, () => spans.closed());
   }
@@ -222,10 +283,16 @@ export class AdsServer {
           release = this.source.connected?.(stream.discoveryNode);
         }
       } catch (error) {
+        finish();
+        if (error instanceof IdentityMismatch) {
+          // As istiod: "Unauthorized XDS", a warning (the proxy is refused; weftd is fine).
+          this.log.warn({ error: error.message }, 'proxy refused: its node claims another identity than its token');
+          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `authorization failed: ${error.message}` });
+          return;
+        }
         const protocol = error instanceof ProtocolError;
         if (!protocol)
           this.log.error({ node: stream.nodeId, error: error instanceof Error ? error.message : String(error) }, 'xDS request failed');
-        finish();
         call.emit('error', {
           code: protocol ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
           details: protocol ? (error as Error).message : 'internal error handling the request; see the control plane logs',

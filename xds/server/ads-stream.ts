@@ -55,6 +55,11 @@ export interface StreamEvents {
   onAck?: (typeUrl: string, version: string, sinceSentMs: number) => void;
   onNack?: (typeUrl: string, error: string) => void;
   onPush?: (typeUrl: string, bytes: number, resources: number) => void;
+  /**
+   * Called with the first request's node before anything is served or registered; throwing
+   * (connection-identity.ts: IdentityMismatch) ends the stream unserved.
+   */
+  authorize?: (node: DiscoveryNode) => void;
 }
 
 /**
@@ -100,11 +105,13 @@ export class AdsStream {
     checkRequest('DiscoveryRequest', request, this.node === undefined);
     if (!this.node) {
       if (!request.node?.id) throw new ProtocolError('node.id: the first DiscoveryRequest on a stream must carry node.id');
-      this.node = {
+      const node: DiscoveryNode = {
         id: request.node.id,
         ...(request.node.cluster ? { cluster: request.node.cluster } : {}),
         ...(request.node.metadata ? { metadata: structToJson(request.node.metadata) } : {}),
       };
+      this.events.authorize?.(node);
+      this.node = node;
     }
     const typeUrl = request.type_url ?? '';
     if (!typeUrl) throw new ProtocolError('type_url: missing (this server speaks ADS: every request names its type)');

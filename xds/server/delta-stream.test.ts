@@ -55,4 +55,35 @@ describe('DeltaStream (incremental)', () => {
     expect(named[1]?.resources.map((r) => r.name)).toEqual(['b']);
     expect(byName.status().types[0]?.subscribed).toEqual(['b']);
   });
+
+  it('holds pushes while the transport is busy, then sends each waiting type once: what changed since, removals included', () => {
+    const cache = new SnapshotCache();
+    cache.update({ [typeUrls.cluster]: { a: cluster('a'), b: cluster('b'), c: cluster('c') } });
+    const sent: DeltaDiscoveryResponse[] = [];
+    let busy = false;
+    const stream = new DeltaStream(
+      1,
+      cache,
+      (r) => sent.push(r),
+      undefined,
+      undefined,
+      () => busy,
+    );
+    cache.onChange((change) => stream.changed(change.typeUrls, change.names));
+    stream.handle({ node, type_url: typeUrls.cluster });
+    expect(sent).toHaveLength(1);
+    // A proxy that stopped reading: ten changes and a new subscription queue nothing.
+    busy = true;
+    for (let i = 2; i < 12; i++) cache.update({ [typeUrls.cluster]: { a: cluster('a', i), b: cluster('b') } });
+    stream.handle({ type_url: typeUrls.listener });
+    expect(sent).toHaveLength(1);
+    expect(stream.waitingTypes).toEqual([typeUrls.cluster, typeUrls.listener]);
+    busy = false;
+    stream.drained();
+    expect(sent.map((r) => r.type_url)).toEqual([typeUrls.cluster, typeUrls.cluster, typeUrls.listener]);
+    // The latest 'a' only, and 'c', removed in between, named as removed.
+    expect(sent[1]).toMatchObject({ removed_resources: ['c'], system_version_info: cache.resources(node, typeUrls.cluster, []).version });
+    expect(sent[1]?.resources.map((r) => r.name)).toEqual(['a']);
+    expect(stream.waitingTypes).toEqual([]);
+  });
 });

@@ -5,7 +5,7 @@ import { podOf } from './proxy-id.js';
 import { structToJson } from './struct-value.js';
 import { createHash } from 'node:crypto';
 import { typeSyncStatus, type ConfigSource, type DiscoveryNode, type ProxySyncStatus, type TypeSyncStatus } from './discovery-types.js';
-import { checkNames, checkRequest, checkTypeCount, clip, ProtocolError } from './ads-stream.js';
+import { checkNames, checkRequest, checkTypeCount, clip, ProtocolError, type TransportBusy } from './ads-stream.js';
 
 export interface DeltaDiscoveryRequest {
   node?: DiscoveryNode;
@@ -55,6 +55,8 @@ export class DeltaStream {
   private readonly types = new Map<string, DeltaTypeState>();
   private nonce = 0;
   private readonly connectedAt = new Date();
+  /** Types whose push waits for the transport (see TransportBusy); each is compared in full once it drains. */
+  private readonly waiting = new Set<string>();
 
   constructor(
     readonly id: number,
@@ -62,7 +64,28 @@ export class DeltaStream {
     private readonly send: (response: DeltaDiscoveryResponse) => void,
     private readonly onNack?: (typeUrl: string, error: string) => void,
     private readonly onAck?: (typeUrl: string, version: string) => void,
+    private readonly busy: TransportBusy = () => false,
+    /** Called with the first request's node before anything is served (see StreamEvents.authorize). */
+    private readonly authorize?: (node: DiscoveryNode) => void,
   ) {}
+
+  /**
+   * The transport wrote everything it held: each type that waited gets one response, the
+   * difference between what the proxy holds and the current config (the versions in
+   * between are never sent, as with the state-of-the-world stream).
+   */
+  drained(): void {
+    for (const typeUrl of this.waiting) {
+      if (this.busy()) return;
+      this.waiting.delete(typeUrl);
+      this.push(typeUrl);
+    }
+  }
+
+  /** Types whose push waits for the transport (a slow or stalled proxy), for tests and status. */
+  get waitingTypes(): string[] {
+    return [...this.waiting];
+  }
 
   get discoveryNode(): DiscoveryNode | undefined {
     return this.node;
@@ -76,7 +99,12 @@ export class DeltaStream {
     checkRequest('DeltaDiscoveryRequest', request, this.node === undefined);
     if (!this.node) {
       if (!request.node?.id) throw new ProtocolError('node.id: the first DeltaDiscoveryRequest on a stream must carry node.id');
-      this.node = { id: request.node.id, ...(request.node.metadata ? { metadata: structToJson(request.node.metadata) } : {}) };
+      const node: DiscoveryNode = {
+        id: request.node.id,
+        ...(request.node.metadata ? { metadata: structToJson(request.node.metadata) } : {}),
+      };
+      this.authorize?.(node);
+      this.node = node;
     }
     const typeUrl = request.type_url ?? '';
     if (!typeUrl) throw new ProtocolError('type_url: missing (every DeltaDiscoveryRequest names its type)');
@@ -135,6 +163,11 @@ export class DeltaStream {
   private push(typeUrl: string, onlyNames?: ReadonlySet<string>): void {
     const state = this.types.get(typeUrl);
     if (!state || !this.node) return;
+    if (this.busy()) {
+      // Which names changed is forgotten: once drained, every held resource is compared.
+      this.waiting.add(typeUrl);
+      return;
+    }
     if (!this.source.serves(typeUrl)) {
       if (!state.nonceSent) this.respond(typeUrl, state, '', [], []);
       return;
