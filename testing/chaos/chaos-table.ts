@@ -6,7 +6,7 @@ import type { XdsFigures } from './xds-chaos.js';
 import { percentile } from './chaos-target.js';
 
 export interface ChaosRow {
-  area: 'identity' | 'admission' | 'xds';
+  area: 'identity' | 'admission' | 'xds' | 'crash' | 'readiness' | 'rotation';
   figure: string;
   value: string;
   rule: string;
@@ -205,7 +205,7 @@ export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {
   return [
     {
       area: 'xds',
-      figure: `malformed DiscoveryRequests on 15012 and 15010 (${refusals} refused), as expected`,
+      figure: `malformed DiscoveryRequests and DeltaDiscoveryRequests on 15012 and 15010 (${refusals} refused), as expected`,
       value: `${f.cases.length - wrongCases.length} of ${f.cases.length}`,
       rule: 'all; refusals name the field',
       held: wrongCases.length === 0,
@@ -256,10 +256,28 @@ export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {
     },
     {
       area: 'xds',
-      figure: 'streams that never read (CDS, LDS, EDS) / config changes pushed meanwhile',
+      figure: `streams that never read (CDS, LDS, EDS; ${count(f.slowConsumers.delta)} of them Delta) / config changes pushed meanwhile`,
       value: `${count(f.slowConsumers.streams)} / ${count(f.slowConsumers.pushesWhileStalled)}`,
       rule: 'reported (memory below)',
       held: true,
+    },
+    {
+      area: 'xds',
+      figure: `responses weftd made for each of them whose HTTP/2 window is 0 (${f.slowConsumers.zeroWindow}, SotW and Delta), most`,
+      value: count(Math.max(0, ...f.slowConsumers.responsesToZeroWindow.map((s) => s.responses))),
+      rule: '1 (later pushes wait, merged)',
+      held: f.slowConsumers.zeroWindow > 0 && f.slowConsumers.responsesToZeroWindow.every((s) => s.responses === 1),
+      evidence: f.slowConsumers.responsesToZeroWindow
+        .filter((s) => s.responses !== 1)
+        .map((s) => (s.responses < 0 ? `${s.node}: not in /debug/syncz` : `${s.node}: ${s.responses} responses`)),
+    },
+    {
+      area: 'xds',
+      figure: 'nodes claiming another namespace or ServiceAccount than their token: refused before any config (15012); own: served',
+      value: `${f.identity.filter((c) => !c.wrong).length} of ${f.identity.length}`,
+      rule: 'all; PERMISSION_DENIED naming the claim',
+      held: f.identity.length > 0 && f.identity.every((c) => !c.wrong),
+      evidence: f.identity.filter((c) => c.wrong).map((c) => `${c.port} ${c.name}: ${c.wrong}`),
     },
     {
       area: 'xds',

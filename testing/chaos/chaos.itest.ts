@@ -9,6 +9,7 @@ import { chaosTargetOf, type ChaosTarget } from './chaos-target.js';
 import { admissionRows, formatTable, identityRows, xdsRows, type ChaosBudgets, type XdsBudgets } from './chaos-table.js';
 import { identityChaos } from './identity-chaos.js';
 import { xdsChaos } from './xds-chaos.js';
+import { rotationChaos, rotationRows } from './rotation-chaos.js';
 import type { PodProcessRunner } from '../cluster/pod-processes.js';
 
 const budgets: ChaosBudgets = { minimumRequests: 300, legitimateP99Ms: 2_000, admissionP99Ms: 1_000 };
@@ -70,7 +71,7 @@ describeWithCluster('chaos (short)', (cluster) => {
       proxies: 20,
       nackStreams: 2,
       nackSeconds: 2,
-      slowConsumers: 2,
+      slowConsumers: 8,
       names: 100_000,
       changes: 3,
       fuzz: 20,
@@ -82,4 +83,11 @@ describeWithCluster('chaos (short)', (cluster) => {
     expect(figures.nackStorm.nacks).toBeGreaterThan(0);
     held(xdsRows(figures, xdsBudgets));
   }, 120_000);
+
+  // Last: it moves the installation to a plugged CA.
+  it('keeps mTLS calls succeeding while workload certificates renew and the plugged root is rotated', async () => {
+    const figures = await rotationChaos(target, { certTtlSeconds: 8, renewalPhaseMs: 10_000, tailMs: 3_000, progress: () => {} });
+    expect(figures.calls.fresh).toBeGreaterThan(20);
+    held(rotationRows(figures, { minimumCalls: 100, minimumRenewals: 4, propagationMs: 4 * 8_000 + 30_000 }));
+  }, 180_000);
 });
