@@ -51,10 +51,12 @@ print-node: | $(NODE)
 .PHONY: build
 build: deps
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.build.json
+	$(NODE) dist/dashboard/build-ui.js
 
 .PHONY: typecheck
 typecheck: deps
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p dashboard/ui/tsconfig.json
 
 .PHONY: lint
 lint: deps
@@ -96,11 +98,22 @@ manifests: build
 	$(WEFT) manifests > dist/install.yaml
 	@echo "wrote dist/install.yaml (sample: config/samples/meshinstallation.yaml)"
 
+# The dashboard's browser test drives Debian's Chromium (never a downloaded browser).
+CHROMIUM ?= /usr/bin/chromium
+.PHONY: browser
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "[weft] installing Debian's chromium for the dashboard's browser test" >&2; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2; \
+	  else echo "[weft] run 'sudo apt-get install chromium' (or set CHROMIUM to a Chromium binary)" >&2; exit 1; fi; \
+	fi
+
+test-integration: export WEFT_CHROMIUM := $(CHROMIUM)
 .PHONY: test-integration
-test-integration: cluster-binaries manifests
-	# --forceExit: a client library's retry timer must never hold CI hostage; the sandbox's PID
-	# namespace ends every process the suite started when jest exits.
-	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 --forceExit $(JEST_ARGS)
+test-integration: cluster-binaries manifests browser
+	# No --forceExit: every test closes what it opens, so a leak shows as a run that does not end
+	# (add JEST_ARGS=--detectOpenHandles to name it) instead of being hidden.
+	$(WEFT) dev sandbox -- $(JEST) --selectProjects integration --runInBand --testTimeout=120000 $(JEST_ARGS)
 
 .PHONY: test
 test: lint typecheck test-unit test-parity test-integration e2e
@@ -110,7 +123,7 @@ test: lint typecheck test-unit test-parity test-integration e2e
 e2e e2e-kind: export WEFT_LOG_LEVEL ?= warn
 .PHONY: e2e
 e2e: cluster-binaries manifests
-	$(WEFT) dev sandbox -- $(JEST) --selectProjects e2e --runInBand --forceExit $(JEST_ARGS)
+	$(WEFT) dev sandbox -- $(JEST) --selectProjects e2e --runInBand $(JEST_ARGS)
 
 # Images: weft (operator and control plane) and the e2e sample app. Docker is needed;
 # neither is built on the development machines (no image registry there).
@@ -127,7 +140,7 @@ docker-build:
 # none (and then deletes it), loads the images, runs the suite (e2e/kind/run.sh).
 .PHONY: e2e-kind
 e2e-kind: docker-build manifests
-	WEFT_IMAGE=$(WEFT_IMAGE) ECHO_IMAGE=$(ECHO_IMAGE) bash e2e/kind/run.sh $(JEST) --selectProjects e2e --runInBand --forceExit $(JEST_ARGS)
+	WEFT_IMAGE=$(WEFT_IMAGE) ECHO_IMAGE=$(ECHO_IMAGE) bash e2e/kind/run.sh $(JEST) --selectProjects e2e --runInBand $(JEST_ARGS)
 
 # The xDS benchmark's load generator (Go, testing/xds-load) and istiod are built
 # before entering the sandbox, which has no network. Sizes: WEFT_BENCH_SERVICES,
@@ -141,6 +154,7 @@ bench: cluster-binaries
 # Hostile input against weftd on the real local cluster (testing/chaos, docs/chaos.md): adversarial
 # certificate requests against the CA, fuzzed AdmissionReviews against the webhooks; one table, each
 # row a figure and whether it held (exit 1 if any did not). WEFT_CHAOS_REQUESTS (10000 per part),
+# WEFT_CHAOS_PROXIES (500 reconnecting at once), WEFT_CHAOS_ONLY=xds (the xDS part alone),
 # WEFT_CHAOS_SEED (printed with the table, replays a run). make test runs a short version (chaos.itest.ts).
 chaos: export WEFT_LOG_LEVEL ?= warn
 .PHONY: chaos

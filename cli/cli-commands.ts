@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerAnalyzeCommand } from './analyze-command.js';
 import { registerCompletionCommand } from './completion-command.js';
+import { registerDashboardCommand } from './dashboard-command.js';
 import { registerInstallCommand } from './install-command.js';
 import { registerProxyConfigCommand } from './proxy-config-command.js';
 import { registerProxyStatusCommand } from './proxy-status-command.js';
@@ -13,5 +14,6 @@ export function registerCliCommands(program: Command): void {
   registerProxyStatusCommand(program);
   registerProxyConfigCommand(program);
   registerAnalyzeCommand(program);
+  registerDashboardCommand(program);
   registerCompletionCommand(program);
 }

@@ -6,22 +6,29 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { ports } from '../api/labels.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
+import { RotatingServerCredentials } from '../ca/serving-credentials.js';
 import { certificateServiceDefinition, certificateServiceImplementation } from '../ca/server/certificate-service.js';
 import { TokenAuthenticator } from '../ca/server/token-authenticator.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { NamespaceLabels } from '../kube/namespace-labels.js';
 import { reviewInjection, reviewValidation } from '../webhooks/admission-review.js';
 import { CaBundleKeeper } from '../webhooks/ca-bundle-keeper.js';
+import { checkWebhookReadiness } from '../webhooks/webhook-readiness.js';
 import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/injection/injection-config.js';
 import { WebhookServer } from '../webhooks/webhook-server.js';
 import { ProxyGroups } from '../xds/cache/proxy-groups.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
-import type { ExtensionProvider } from '../xds/model/mesh-model.js';
+import type { ExtensionProvider, MeshModel } from '../xds/model/mesh-model.js';
+import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
+import { meshGraph } from '../dashboard/mesh-graph.js';
 import { aggregatedDiscoveryService } from '../xds/protos.js';
 import { AdsServer } from '../xds/server/ads-server.js';
+import { LoadStore } from '../xds/load/load-store.js';
+import { LoadReportingServer, loadReportingService } from '../xds/server/load-reporting.js';
 import { parseDurationSeconds } from '../lib/duration.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
+import { ReadinessGate } from '../lib/readiness.js';
 import { startTracing } from '../lib/tracing.js';
 import { weftVersion } from '../lib/version.js';
 
@@ -46,14 +53,63 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const namespace = required('POD_NAMESPACE');
   const service = process.env['WEFT_SERVICE'] ?? 'weftd';
   const host = process.env['POD_IP'] ?? '0.0.0.0';
-  let ready = false;
+  const injectorConfigMapName = process.env['WEFT_INJECTOR_CONFIGMAP'] ?? 'weft-sidecar-injector';
+  // Ready means a pod created now is injected: the webhook serves its certificate, the API server holds
+  // the caBundle that verifies it, the injector config is loaded and the mesh model is synced (as istiod's
+  // readiness waits for its informers). Each missing requirement is named in /ready's body and the log.
+  const gate = new ReadinessGate([
+    { requirement: 'mesh model', problem: 'informers not started' },
+    { requirement: 'injector config', problem: `ConfigMap ${namespace}/${injectorConfigMapName} not loaded yet` },
+    { requirement: 'webhook serving certificate', problem: `not yet served on ${options.webhookPort}` },
+    { requirement: 'webhook caBundle', problem: 'not yet read back from the API server' },
+    { requirement: 'xDS and CA', problem: `not yet listening on ${options.grpcPlaintextPort} and ${options.grpcTlsPort}` },
+  ]);
+  let stopping = false;
+  let announced = false;
+  gate.onChange((report) => {
+    if (report.ready && !announced) {
+      announced = true;
+      log.info(
+        {
+          version: weftVersion,
+          installation: process.env['WEFT_INSTALLATION'],
+          grpcTlsPort: Number(options.grpcTlsPort),
+          grpcPlaintextPort: Number(options.grpcPlaintextPort),
+          webhookPort: Number(options.webhookPort),
+        },
+        'weftd ready',
+      );
+    } else if (report.ready) log.info('weftd ready again');
+    else if (announced) log.warn({ missing: report.missing }, 'weftd not ready');
+    else log.info({ missing: report.missing }, 'weftd starting');
+  });
   // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
   const proxyGroups = new ProxyGroups();
   const ads = new AdsServer(proxyGroups, log.child({ component: 'ads' }));
-  const monitoring = await startMonitoringServer(host, Number(options.monitoringPort), () => ready, {
-    '/debug/syncz': () => ads.status(),
-    '/debug/config_dump': (query) => ads.configDump(query.get('proxyID') ?? ''),
+  // Load reports (LRS) from proxyless clients: live request and error rates per workload and cluster, a minute's window.
+  const loads = new LoadStore({ windowMs: 60_000, maxClustersPerStream: 10_000 });
+  const lrs = new LoadReportingServer(loads, { intervalSeconds: 10, maxClusters: 10_000, log: log.child({ component: 'lrs' }) });
+  const isReady = () => (stopping ? { ready: false, missing: [{ requirement: 'weftd', problem: 'shutting down' }] } : gate.report());
+  // The dashboard draws the model the proxies' config comes from (set once the model exists, below).
+  let currentModel: () => MeshModel | undefined = () => undefined;
+  const dashboard = dashboardRoutes({
+    // The control plane's own namespace is not part of the picture.
+    graph: () =>
+      meshGraph(currentModel() ?? { clusterDomain: 'cluster.local', services: [] }, loads.edges(), ads.status(), {
+        hiddenNamespaces: [namespace],
+      }),
   });
+  const monitoring = await startMonitoringServer(
+    host,
+    Number(options.monitoringPort),
+    isReady,
+    {
+      '/debug/syncz': () => ads.status(),
+      '/debug/config_dump': (query) => ads.configDump(query.get('proxyID') ?? ''),
+      '/debug/loadz': () => loads.edges(),
+    },
+    dashboard,
+  );
 
   const meshConfigMap = await config
     .makeApiClient(CoreV1Api)
@@ -87,6 +143,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
       },
     },
   });
+  currentModel = () => meshModel.current();
   const defaultTtl = parseDurationSeconds(process.env['WEFT_WORKLOAD_CERT_TTL'] ?? '24h');
 
   const mode = process.env['WEFT_CA_MODE'] === 'Plugged' ? 'Plugged' : 'SelfSigned';
@@ -99,6 +156,57 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   );
   const authenticator = new TokenAuthenticator(config, ['istio-ca']);
 
+  // The readiness checks run from here on, every 200 ms until ready, then every 10 s (a caBundle
+  // overwritten or a certificate no longer served makes weftd unready again).
+  // Filled in once the webhook server listens and the caBundle keeper runs.
+  const admission: { webhooks?: WebhookServer; caBundles?: CaBundleKeeper } = {};
+  let lastRepair = 0;
+  const webhookAddress = { host: host === '0.0.0.0' ? '127.0.0.1' : host, port: Number(options.webhookPort) };
+  const checkReadiness = async (): Promise<void> => {
+    const sync = meshModel.syncStatus();
+    gate.set(
+      'mesh model',
+      sync.synced
+        ? undefined
+        : sync.pending.length > 0
+          ? `informers not synced: ${sync.pending.join(', ')}`
+          : 'building the first model from the synced informers',
+    );
+    const { webhooks, caBundles } = admission;
+    if (!webhooks || !caBundles) return;
+    let views;
+    try {
+      views = await caBundles.readBack();
+    } catch (error) {
+      // The API server briefly unreachable says nothing about the webhook: once met, the requirement stays met.
+      if (gate.report().missing.some((m) => m.requirement === 'webhook caBundle'))
+        gate.miss('webhook caBundle', `cannot read the webhook configurations: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    }
+    const result = await checkWebhookReadiness({
+      address: webhookAddress,
+      serverName: `${service}.${namespace}.svc`,
+      servedChainPem: webhooks.servedChainPem,
+      configurations: views,
+    });
+    gate.set('webhook serving certificate', result.serving);
+    gate.set('webhook caBundle', result.caBundle);
+    // An apply that failed is otherwise retried only on the configuration's next change.
+    if (result.caBundle && Date.now() - lastRepair > 5_000) {
+      lastRepair = Date.now();
+      await caBundles.repair(views);
+    }
+  };
+  let readinessTimer: NodeJS.Timeout | undefined;
+  const readinessLoop = (): void => {
+    void checkReadiness()
+      .catch((error: unknown) => log.warn({ error: error instanceof Error ? error.message : String(error) }, 'readiness check failed'))
+      .finally(() => {
+        if (!stopping) readinessTimer = setTimeout(readinessLoop, gate.report().ready ? 10_000 : 200);
+      });
+  };
+  readinessLoop();
+
   await meshModel.start();
   const server = new grpc.Server();
   // On 15012 proxies authenticate with their ServiceAccount token, as with istiod.
@@ -107,10 +215,17 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     ads.implementation((authorization) => authenticator.authenticate(authorization)),
   );
   server.addService(
+    loadReportingService(),
+    lrs.implementation((authorization) => authenticator.authenticate(authorization)),
+  );
+  server.addService(
     certificateServiceDefinition(),
     certificateServiceImplementation({
       authenticate: (authorization) => authenticator.authenticate(authorization),
       signingCa: () => ca.signingCa(),
+      // The response ends with every root to trust now, as istiod's; issued chains keep their root distributed while they live.
+      trustBundle: () => ca.trustBundle(),
+      issued: (chain) => ca.recordIssued(chain),
       trustDomain,
       // Istio's default maximum workload lifetime is 90 days.
       ttl: { defaultSeconds: defaultTtl, maxSeconds: Math.max(defaultTtl, 90 * 86_400) },
@@ -118,81 +233,85 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     }),
   );
   const names = [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
-  const serving = ca.servingCertificate(names);
+  // Issued again whenever the CA changes (cacerts reloaded, a rotation step), as istiod does.
+  const servingCredentials = new RotatingServerCredentials(ca.servingCertificate(names));
   await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      `${host}:${options.grpcTlsPort}`,
-      grpc.ServerCredentials.createSsl(null, [
-        { cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.privateKeyPem) },
-      ]),
-      (error, port) => (error ? reject(error) : resolve(port)),
-    ),
+    server.bindAsync(`${host}:${options.grpcTlsPort}`, servingCredentials, (error, port) => (error ? reject(error) : resolve(port))),
   );
 
   // Sidecar injection: everything the webhook needs is prepared here, never on the request path.
   const core = config.makeApiClient(CoreV1Api);
-  const injectorConfigMap = await core.readNamespacedConfigMap({
-    name: process.env['WEFT_INJECTOR_CONFIGMAP'] ?? 'weft-sidecar-injector',
-    namespace,
-  });
   const serverVersion = await config.makeApiClient(VersionApi).getCode();
   const nativeSidecars = Number.parseInt(serverVersion.major, 10) > 1 || Number.parseInt(serverVersion.minor, 10) >= 29;
-  const injection: InjectionConfig = injectionConfigFromValues(injectorConfigMap.data?.['values'] ?? '{}', namespace, nativeSidecars);
+  // Retried until it loads: meanwhile /ready says why (a ConfigMap missing, values that do not parse).
+  let injection: InjectionConfig | undefined;
+  for (let attempt = 0; !injection; attempt++) {
+    try {
+      const injectorConfigMap = await core.readNamespacedConfigMap({ name: injectorConfigMapName, namespace });
+      injection = injectionConfigFromValues(injectorConfigMap.data?.['values'] ?? '{}', namespace, nativeSidecars);
+    } catch (error) {
+      const problem = `ConfigMap ${namespace}/${injectorConfigMapName}: ${error instanceof Error ? error.message : String(error)}`;
+      gate.miss('injector config', problem);
+      if (attempt === 0) log.warn({ error: problem }, 'cannot load the injector config; retrying');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
+    }
+  }
+  const loadedInjection = injection;
+  gate.met('injector config');
   const namespaceLabels = new NamespaceLabels(config, log.child({ component: 'namespaces' }));
   await namespaceLabels.start();
   const webhookCertificate = () => ca.servingCertificate(names, 7 * 86_400);
-  const webhooks = new WebhookServer(
+  const webhookServer = new WebhookServer(
     webhookCertificate(),
     {
-      '/inject': (body) => reviewInjection(body, (ns) => namespaceLabels.get(ns), injection),
+      '/inject': (body) => reviewInjection(body, (ns) => namespaceLabels.get(ns), loadedInjection),
       '/validate': (body) => reviewValidation(body),
     },
     log.child({ component: 'webhook' }),
   );
-  await webhooks.listen(host, Number(options.webhookPort));
+  await webhookServer.listen(host, Number(options.webhookPort));
+  admission.webhooks = webhookServer;
   // Rotated daily, a week before expiry: new connections get the new certificate.
-  const rotation = setInterval(() => webhooks.rotate(webhookCertificate()), 86_400_000);
+  const rotation = setInterval(() => webhookServer.rotate(webhookCertificate()), 86_400_000);
   rotation.unref();
-  const caBundles = new CaBundleKeeper(
+  const bundleKeeper = new CaBundleKeeper(
     config,
     { mutating: required('WEFT_MUTATING_WEBHOOK'), validating: required('WEFT_VALIDATING_WEBHOOK') },
     ca.trustBundle(),
     log.child({ component: 'ca-bundle' }),
   );
-  await caBundles.setBundle(ca.trustBundle());
-  caBundles.start();
+  await bundleKeeper.setBundle(ca.trustBundle());
+  bundleKeeper.start();
+  admission.caBundles = bundleKeeper;
+  // A new signing CA or trust bundle: serving certificates and the webhooks' caBundle follow.
+  ca.onChange(() => {
+    servingCredentials.rotate(ca.servingCertificate(names));
+    webhookServer.rotate(webhookCertificate());
+    void bundleKeeper.setBundle(ca.trustBundle());
+  });
 
   // Plaintext xDS on 15010, as istiod serves it (inside the cluster network; the CA is only on TLS).
   const plaintext = new grpc.Server();
   plaintext.addService(aggregatedDiscoveryService(), ads.implementation());
+  plaintext.addService(loadReportingService(), lrs.implementation());
   await new Promise<number>((resolve, reject) =>
     plaintext.bindAsync(`${host}:${options.grpcPlaintextPort}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),
     ),
   );
 
-  ready = true;
-  log.info(
-    {
-      version: weftVersion,
-      installation: process.env['WEFT_INSTALLATION'],
-      trustDomain,
-      grpcTlsPort: Number(options.grpcTlsPort),
-      grpcPlaintextPort: Number(options.grpcPlaintextPort),
-      webhookPort: Number(options.webhookPort),
-      nativeSidecars,
-    },
-    'weftd ready',
-  );
+  gate.met('xDS and CA');
+  log.info({ trustDomain, nativeSidecars }, 'weftd serving; ready once the webhook checks pass');
 
   const stop = (): void => {
     log.info('shutting down');
-    ready = false;
+    stopping = true;
+    clearTimeout(readinessTimer);
     ca.stop();
-    caBundles.stop();
+    bundleKeeper.stop();
     namespaceLabels.close();
     clearInterval(rotation);
-    void webhooks.close();
+    void webhookServer.close();
     void meshModel.stop();
     ads.close();
     plaintext.forceShutdown();

@@ -1,6 +1,7 @@
 // `weft dev ...`: the embedded local cluster for demos and tests. This is the one
 // place production entry points reach into testing/.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createNetServer, connect as connectNet } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import type { Command } from 'commander';
 import { ensureClusterBinaries, ensureIstioOracle, weftCacheDir } from '../testing/cluster/binaries.js';
 import { LocalCluster } from '../testing/cluster/local-cluster.js';
 import { installMeshDemo } from '../testing/cluster/mesh-demo.js';
+import { bookinfoNextSteps, installBookinfoDemo } from '../testing/cluster/bookinfo-demo.js';
 import type { PodProcessRunner } from '../testing/cluster/pod-processes.js';
 import {
   enterSandboxArgs,
@@ -77,7 +79,7 @@ async function up(name: string, nodes: number, withMesh: boolean): Promise<void>
   const launcher = readJson<LauncherState>(join(dir, 'launcher.json'));
   if (launcher && alive(launcher.sandboxPid)) {
     say(`local cluster '${name}' is already running`);
-    printHowToUse(name);
+    printHowToUse(name, withMesh);
     return;
   }
   requireSandbox();
@@ -112,20 +114,20 @@ async function up(name: string, nodes: number, withMesh: boolean): Promise<void>
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  printHowToUse(name);
+  printHowToUse(name, withMesh);
 }
 
-function printHowToUse(name: string): void {
+function printHowToUse(name: string, withMesh = true): void {
   const flag = name === 'demo' ? '' : ` --name ${name}`;
   process.stdout.write(
     [
       '',
-      `Local cluster '${name}' is running inside its network sandbox, with Weft installed unless --no-mesh was given.`,
+      `Local cluster '${name}' is running inside its network sandbox${withMesh ? ', with Weft installed' : ''}.`,
       `  ./weft dev shell${flag} -- kubectl get meshinstallations   the control plane and its status`,
       `  ./weft dev shell${flag}            a shell inside the sandbox with KUBECONFIG set and kubectl on PATH`,
-      `  ./weft dev shell${flag} -- kubectl get nodes`,
       `  ./weft dev cluster down${flag}     stop it and remove its processes and namespace`,
       '',
+      ...(withMesh ? [...bookinfoNextSteps(flag), ''] : []),
     ].join('\n'),
   );
 }
@@ -139,10 +141,15 @@ async function serve(name: string, nodes: number, withMesh: boolean): Promise<vo
   const binaries = await ensureClusterBinaries(say);
   let cluster: LocalCluster | undefined;
   let pods: PodProcessRunner | undefined;
+  let sample: PodProcessRunner | undefined;
   try {
     cluster = await LocalCluster.start({ binaries, nodes, progress: say });
-    if (withMesh) pods = await installMeshDemo(cluster, binaries, repositoryRoot, say);
+    if (withMesh) {
+      pods = await installMeshDemo(cluster, binaries, repositoryRoot, say);
+      sample = await installBookinfoDemo(cluster, binaries, repositoryRoot, say);
+    }
   } catch (error) {
+    await pods?.stop();
     await cluster?.stop({ keepLogs: true });
     const message = error instanceof Error ? error.message : String(error);
     writeFileSync(statePath, JSON.stringify({ error: message }));
@@ -169,6 +176,7 @@ async function serve(name: string, nodes: number, withMesh: boolean): Promise<vo
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
   });
   say('stopping the local cluster');
+  await sample?.stop();
   await pods?.stop();
   await cluster.stop();
   rmSync(statePath, { force: true });
@@ -201,6 +209,52 @@ function shell(name: string, command: string[]): number {
     env: { ...process.env, KUBECONFIG: state.kubeconfig, PATH: `${state.kubectlDir}:${process.env['PATH'] ?? ''}` },
   });
   return result.status ?? 1;
+}
+
+/**
+ * `weft dashboard` for the sandboxed demo cluster: the API server is reachable only inside the
+ * sandbox's network namespace, and the browser only outside it, so `weft dashboard` runs inside
+ * on a unix socket (files are shared across network namespaces) and this process forwards
+ * 127.0.0.1:<port> to it.
+ */
+async function dashboard(name: string, port: number): Promise<void> {
+  const { state, launcher } = runningCluster(name);
+  const socket = join(stateDir(name), 'dashboard.sock');
+  rmSync(socket, { force: true });
+  const argv = enterSandboxArgs(launcher.sandboxPid, [process.execPath, weftScript, 'dashboard', '--unix-socket', socket]);
+  const inner = spawn(argv[0] as string, argv.slice(1), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, KUBECONFIG: state.kubeconfig },
+  });
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(socket)) {
+    if (inner.exitCode !== null || Date.now() > deadline)
+      throw new Error('weft dashboard did not start inside the sandbox (its error is above)');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const server = createNetServer((client) => {
+    const upstream = connectNet(socket);
+    client.pipe(upstream).pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new Error(error.code === 'EADDRINUSE' ? `127.0.0.1:${port} is in use; pick another with --port` : error.message)),
+    );
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  process.stdout.write(`the demo's dashboard: http://127.0.0.1:${port}/dashboard/\n(Ctrl-C to stop)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    inner.once('exit', () => resolve());
+  });
+  server.close();
+  inner.kill('SIGINT');
 }
 
 export function registerDevCommands(program: Command): void {
@@ -245,6 +299,12 @@ export function registerDevCommands(program: Command): void {
     .action((command: string[], opts: { name: string }) => {
       process.exitCode = shell(opts.name, command);
     });
+  dev
+    .command('dashboard')
+    .description("the demo cluster's dashboard in your browser (weft dashboard, reached from outside the sandbox)")
+    .option(...nameOption)
+    .option('--port <port>', 'local port', '15000')
+    .action(async (opts: { name: string; port: string }) => dashboard(opts.name, Number(opts.port)));
   dev
     .command('binaries')
     .description('build or locate the cluster binaries (etcd, kube-*, kwok) and print where they are')

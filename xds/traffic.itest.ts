@@ -177,6 +177,33 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
     expect(moved.get('v2')).toBeLessThan(860);
   });
 
+  it('hears from each client what it sent to each subset (LRS load reports), call for call', async () => {
+    await apply('DestinationRule', 'destinationrules', 'echo', subsets);
+    await apply('VirtualService', 'virtualservices', 'echo', split(90, 10));
+    const probe = client();
+    await eventually('the 90/10 split to apply', async () => {
+      const seen = await versionsOf(probe, 200);
+      return (seen.get('v2') ?? 0) < 45 ? true : undefined;
+    });
+    // A new client gets the split from its first call: every call it makes goes to a subset's cluster.
+    const reporter = client(undefined, { app: 'reporter', version: 'v7' });
+    const { versions, codes } = await outcomes(reporter, 500);
+    expect(codes.size).toBe(0);
+    const cluster = (subset: string) => `outbound|8080|${subset}|${host}`;
+    const reported = await eventually('every call in the load reports', async () => {
+      const edges = xds.loads.edges().filter((edge) => edge.source.labels['app'] === 'reporter');
+      return edges.reduce((sum, edge) => sum + edge.requests, 0) === 500 ? edges : undefined;
+    });
+    // Each call to the v2 subset's cluster reached a v2 pod, so the reports match the replies exactly.
+    expect(Object.fromEntries(reported.map((edge) => [edge.cluster, edge.requests]))).toEqual({
+      [cluster('v1')]: versions.get('v1'),
+      [cluster('v2')]: versions.get('v2'),
+    });
+    expect(reported.every((edge) => edge.errors === 0 && edge.source.namespace === ns && edge.source.labels['version'] === 'v7')).toBe(
+      true,
+    );
+  });
+
   it('sends only calls carrying the matching header to v2', async () => {
     await apply('VirtualService', 'virtualservices', 'echo', {
       hosts: ['echo'],
@@ -284,10 +311,13 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
       ports: [{ number: 7070, name: 'grpc', protocol: 'GRPC' }],
       endpoints: [{ address: '127.0.0.1', ports: { grpc: outsidePort } }],
     });
-    const c = client('xds:///legacy.example.internal:7070');
-    const reply = await eventually('the ServiceEntry host to answer', async () => echo(c).catch(() => undefined));
-    expect(reply.pod).toBe('legacy-vm');
-    outside.forceShutdown();
+    try {
+      const c = client('xds:///legacy.example.internal:7070');
+      const reply = await eventually('the ServiceEntry host to answer', async () => echo(c).catch(() => undefined));
+      expect(reply.pod).toBe('legacy-vm');
+    } finally {
+      outside.forceShutdown();
+    }
   });
 
   it('shrinks what a sidecar receives to the hosts its Sidecar resource names', async () => {
@@ -303,14 +333,20 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
         raw as unknown as Record<string, () => grpc.ClientDuplexStream<object, { type_url: string; resources: Array<{ value: Buffer }> }>>
       )['StreamAggregatedResources']?.();
       if (!stream) throw new Error('no ADS stream');
-      const response = await new Promise<{ resources: Array<{ value: Buffer }> }>((resolve, reject) => {
-        stream.on('data', resolve);
-        stream.on('error', reject);
-        stream.write({ node: { id: `sidecar~10.244.9.99~envoy-${Date.now()}.${ns}~${ns}.svc.cluster.local` }, type_url: typeUrls.cluster });
-      });
-      stream.cancel();
-      raw.close();
-      return response.resources.map((r) => Buffer.from(r.value).toString('latin1'));
+      try {
+        const response = await new Promise<{ resources: Array<{ value: Buffer }> }>((resolve, reject) => {
+          stream.on('data', resolve);
+          stream.on('error', reject);
+          stream.write({
+            node: { id: `sidecar~10.244.9.99~envoy-${Date.now()}.${ns}~${ns}.svc.cluster.local` },
+            type_url: typeUrls.cluster,
+          });
+        });
+        return response.resources.map((r) => Buffer.from(r.value).toString('latin1'));
+      } finally {
+        stream.cancel();
+        raw.close();
+      }
     };
     await eventually('the other namespace to be visible', async () =>
       (await clusterNames()).some((c) => c.includes('ledger.elsewhere.svc.cluster.local')) ? true : undefined,
@@ -335,7 +371,7 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
         plural,
         name,
       })) as {
-        status?: { conditions?: Array<{ type: string; status: string; message: string }> };
+        status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
       };
       return object.status?.conditions?.find((c) => c.type === 'Accepted');
     };
@@ -354,5 +390,30 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
       (await accepted('virtualservices', 'echo'))?.status === 'True' ? true : undefined,
     );
     expect((await accepted('destinationrules', 'echo'))?.status).toBe('True');
+
+    // No silent drops: a Gateway, and a VirtualService bound only to it, do nothing in Weft (no gateway
+    // proxies), and their status says so, naming the field, through the real status subresource.
+    await apply('Gateway', 'gateways', 'edge', {
+      selector: { istio: 'ingressgateway' },
+      servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }],
+    });
+    await apply('VirtualService', 'virtualservices', 'edge', {
+      hosts: ['echo'],
+      gateways: ['edge'],
+      http: [{ route: [{ destination: { host: 'echo' } }] }],
+    });
+    const notApplied = await eventually('the gateway-only VirtualService to be reported as not applied', async () => {
+      const condition = await accepted('virtualservices', 'edge');
+      return condition?.status === 'False' ? condition : undefined;
+    });
+    expect(notApplied).toMatchObject({ reason: 'NotApplied' });
+    expect(notApplied.message).toContain('spec.gateways');
+    const gateway = await eventually('the Gateway to be reported as not applied', async () => {
+      const condition = await accepted('gateways', 'edge');
+      return condition?.status === 'False' ? condition : undefined;
+    });
+    expect(gateway.message).toContain('shop/edge');
+    await remove('virtualservices', 'edge');
+    await remove('gateways', 'edge');
   });
 });

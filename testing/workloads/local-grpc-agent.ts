@@ -231,7 +231,8 @@ if (process.env['GRPC_XDS_BOOTSTRAP']) {
     node: {
       id: `sidecar~${ip}~${podName}.${namespace}~${namespace}.svc.cluster.local`,
       locality: {},
-      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, INSTANCE_IPS: ip },
+      // LABELS as pilot-agent sends them (ISTIO_META_LABELS): selectors and load reports name the workload by them.
+      metadata: { GENERATOR: 'grpc', NAMESPACE: namespace, INSTANCE_IPS: ip, LABELS: pod.metadata?.labels ?? {} },
     },
     // As pilot-agent writes it for gRPC: one provider, `default`, over the files it keeps fresh.
     certificate_providers: {

@@ -1,0 +1,171 @@
+import type { MeshModel } from '../xds/model/mesh-model.js';
+import { emptyIstioConfig } from '../xds/model/istio-config.js';
+import type { LoadEdge } from '../xds/load/load-store.js';
+import { meshGraph } from './mesh-graph.js';
+
+const endpoint = (address: string, app: string, version: string) => ({
+  address,
+  labels: { app, version },
+  serviceAccount: `bookinfo-${app}`,
+  ports: { grpc: 9080 },
+});
+const service = (name: string, endpoints: MeshModel['services'][number]['endpoints']) => ({
+  name,
+  namespace: 'bookinfo',
+  selector: { app: name },
+  ports: [{ name: 'grpc', port: 9080, protocol: 'TCP', targetPort: 9080 }],
+  endpoints,
+});
+const load = (cluster: string, requestsPerSecond: number, errorsPerSecond = 0): LoadEdge => ({
+  source: {
+    nodeId: 'sidecar~10.0.0.3~productpage-v1-5b8f87c98-6zkv5.bookinfo~bookinfo.svc.cluster.local',
+    namespace: 'bookinfo',
+    pod: 'productpage-v1-5b8f87c98-6zkv5',
+    labels: { app: 'productpage', version: 'v1' },
+  },
+  cluster,
+  requestsPerSecond,
+  errorsPerSecond,
+  inProgress: 0,
+  requests: requestsPerSecond * 60,
+  errors: errorsPerSecond * 60,
+  dropped: 0,
+  lastReportAt: 0,
+});
+
+function model(strict: boolean): MeshModel {
+  const istio = emptyIstioConfig();
+  istio.virtualServices.push({
+    kind: 'VirtualService',
+    name: 'reviews',
+    namespace: 'bookinfo',
+    spec: {
+      hosts: ['reviews'],
+      http: [
+        {
+          route: [
+            { destination: { host: 'reviews', subset: 'v1' }, weight: 90 },
+            { destination: { host: 'reviews', subset: 'v3' }, weight: 10 },
+          ],
+        },
+      ],
+    },
+  });
+  istio.destinationRules.push({
+    kind: 'DestinationRule',
+    name: 'reviews',
+    namespace: 'bookinfo',
+    spec: {
+      host: 'reviews',
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v3', labels: { version: 'v3' } },
+      ],
+    },
+  });
+  if (strict)
+    istio.peerAuthentications.push({
+      kind: 'PeerAuthentication',
+      name: 'default',
+      namespace: 'bookinfo',
+      spec: { mtls: { mode: 'STRICT' } },
+    });
+  return {
+    clusterDomain: 'cluster.local',
+    istio,
+    services: [
+      service('productpage', [endpoint('10.0.0.3', 'productpage', 'v1')]),
+      service('reviews', [endpoint('10.0.0.7', 'reviews', 'v1'), endpoint('10.0.0.8', 'reviews', 'v3')]),
+      // The API server's Service: no pod behind it, nobody calls it.
+      {
+        name: 'kubernetes',
+        namespace: 'default',
+        ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
+        endpoints: [{ address: '10.0.0.1', ports: { https: 6443 } }],
+      },
+    ],
+  } as MeshModel;
+}
+
+describe('meshGraph', () => {
+  const reviews = 'reviews.bookinfo.svc.cluster.local';
+  const loads = [load(`outbound|9080|v1|${reviews}`, 9), load(`outbound|9080|v3|${reviews}`, 1, 0.5)];
+
+  it('draws workloads by app and version, services with their routing rule, and each subset edge with its rates', () => {
+    const graph = meshGraph(model(false), loads, []);
+    expect(graph.services.map((s) => s.id)).toEqual(['productpage.bookinfo.svc.cluster.local', reviews]);
+    expect(graph.services[1]?.route).toEqual({
+      virtualService: 'bookinfo/reviews',
+      weights: [
+        { subset: 'v1', weight: 90 },
+        { subset: 'v3', weight: 10 },
+      ],
+    });
+    expect(graph.workloads.map((w) => w.id)).toEqual(['bookinfo/productpage/v1', 'bookinfo/reviews/v1', 'bookinfo/reviews/v3']);
+    expect(graph.edges).toEqual([
+      {
+        source: 'bookinfo/productpage/v1',
+        target: reviews,
+        subset: 'v1',
+        requestsPerSecond: 9,
+        errorsPerSecond: 0,
+        inProgress: 0,
+        mtls: false,
+      },
+      {
+        source: 'bookinfo/productpage/v1',
+        target: reviews,
+        subset: 'v3',
+        requestsPerSecond: 1,
+        errorsPerSecond: 0.5,
+        inProgress: 0,
+        mtls: false,
+      },
+    ]);
+  });
+
+  it('marks an edge mTLS when the caller speaks Istio mTLS to that subset (STRICT servers, as proxyless clients decide)', () => {
+    expect(meshGraph(model(true), loads, []).edges.map((e) => e.mtls)).toEqual([true, true]);
+  });
+
+  it("gives each proxy's sync state per type, with the NACK's error", () => {
+    const graph = meshGraph(
+      model(false),
+      [],
+      [
+        {
+          streamId: 1,
+          nodeId: 'sidecar~10.0.0.3~productpage-v1.bookinfo~bookinfo.svc.cluster.local',
+          pod: { name: 'productpage-v1', namespace: 'bookinfo', ip: '10.0.0.3' },
+          connectedAt: '',
+          types: [
+            {
+              typeUrl: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+              subscribed: 'wildcard',
+              versionSent: 'a',
+              nonceSent: '1',
+              versionAcked: 'a',
+              state: 'acked',
+            },
+            {
+              typeUrl: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+              subscribed: 'wildcard',
+              versionSent: 'b',
+              nonceSent: '2',
+              state: 'nacked',
+              lastNackError: 'bad cluster',
+            },
+          ],
+        },
+      ],
+    );
+    expect(graph.proxies).toEqual([
+      {
+        nodeId: 'sidecar~10.0.0.3~productpage-v1.bookinfo~bookinfo.svc.cluster.local',
+        pod: 'productpage-v1',
+        namespace: 'bookinfo',
+        sync: { LDS: { state: 'SYNCED' }, CDS: { state: 'NACK', error: 'bad cluster' } },
+      },
+    ]);
+  });
+});

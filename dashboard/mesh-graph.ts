@@ -1,0 +1,175 @@
+// What `weft dashboard` draws, derived from what weftd already holds: the mesh model
+// (services and the workloads behind them, by version), the data plane's load reports
+// (edges with live request and error rates), each edge's transport (Istio mTLS or
+// plaintext, as the caller's cluster says) and the routing rule that shapes it, and
+// every connected proxy's sync state per type. Pure: the same inputs, the same graph.
+import { syncState, type SyncState } from '../cli/sync-status.js';
+import { serviceHost, type MeshModel } from '../xds/model/mesh-model.js';
+import type { LoadEdge } from '../xds/load/load-store.js';
+import type { ProxySyncStatus } from '../xds/server/discovery-types.js';
+import { grpcClientUsesMtls } from '../xds/security/grpc-tls.js';
+import { labelsMatch } from '../xds/traffic/host-names.js';
+import { MeshIndex } from '../xds/traffic/mesh-index.js';
+import { ProxyView } from '../xds/traffic/proxy-view.js';
+
+/** A workload: one app at one version in one namespace (Kubernetes' recommended `app`/`version` labels, as Kiali groups). */
+export interface GraphWorkload {
+  id: string;
+  namespace: string;
+  app: string;
+  version: string;
+  /** Services whose selector picks this workload's pods. */
+  services: string[];
+  pods: number;
+}
+
+export interface GraphService {
+  /** The host, `<name>.<namespace>.svc.<domain>`. */
+  id: string;
+  name: string;
+  namespace: string;
+  /** The VirtualService that routes it, with each destination's share (percent) by subset. */
+  route?: { virtualService: string; weights: Array<{ subset: string; weight: number }> };
+}
+
+export interface GraphEdge {
+  /** Caller workload id. */
+  source: string;
+  /** Destination service host. */
+  target: string;
+  /** The destination subset the caller's cluster names (`outbound|<port>|<subset>|<host>`), '' for none. */
+  subset: string;
+  requestsPerSecond: number;
+  errorsPerSecond: number;
+  /** Calls in flight at the last report. */
+  inProgress: number;
+  /** Istio mutual TLS on this edge (the caller's cluster carries the mesh certificate), else plaintext. */
+  mtls: boolean;
+}
+
+export interface GraphProxy {
+  nodeId: string;
+  pod?: string;
+  namespace?: string;
+  /** Per xDS type (short name: LDS, RDS, CDS, EDS): SYNCED, STALE (sent, not yet acknowledged), NACK, or NOT SENT. */
+  sync: Record<string, { state: SyncState; error?: string }>;
+}
+
+export interface MeshGraph {
+  workloads: GraphWorkload[];
+  services: GraphService[];
+  edges: GraphEdge[];
+  proxies: GraphProxy[];
+}
+
+const shortTypes: Record<string, string> = {
+  'type.googleapis.com/envoy.config.listener.v3.Listener': 'LDS',
+  'type.googleapis.com/envoy.config.route.v3.RouteConfiguration': 'RDS',
+  'type.googleapis.com/envoy.config.cluster.v3.Cluster': 'CDS',
+  'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment': 'EDS',
+};
+
+export const workloadId = (namespace: string, app: string, version: string) => `${namespace}/${app}/${version}`;
+
+/**
+ * The graph of the mesh as weftd sees it now. Shapes: rates per second over the load store's window.
+ * Workloads come from the services' endpoints (their pods' `app`/`version` labels, falling back to the
+ * service name and `unknown`) and from the callers that reported load.
+ */
+export function meshGraph(
+  model: MeshModel,
+  loads: ReadonlyArray<LoadEdge>,
+  proxies: ReadonlyArray<ProxySyncStatus>,
+  options: { hiddenNamespaces?: ReadonlyArray<string> } = {},
+): MeshGraph {
+  const hidden = new Set(options.hiddenNamespaces ?? []);
+  const index = MeshIndex.of(model);
+  const workloads = new Map<string, GraphWorkload>();
+  const workload = (namespace: string, labels: Record<string, string> | undefined, fallback: string) => {
+    // Without an `app` label, a Deployment's pod is named after it: <deployment>-<replicaset hash>-<pod suffix>.
+    const app = labels?.['app'] ?? fallback.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '');
+    const version = labels?.['version'] ?? 'unknown';
+    const id = workloadId(namespace, app, version);
+    let found = workloads.get(id);
+    if (!found) workloads.set(id, (found = { id, namespace, app, version, services: [], pods: 0 }));
+    return found;
+  };
+  const services: GraphService[] = [];
+  const called = new Set(loads.map((load) => load.cluster.split('|')[3]));
+  for (const service of model.services) {
+    // ServiceEntries are hosts outside the cluster's workloads; a Service with no pod behind it and no caller
+    // (the API server's `kubernetes`) is not part of the mesh's traffic.
+    if (service.hostname || hidden.has(service.namespace)) continue;
+    if (!service.endpoints.some((e) => e.labels) && !called.has(serviceHost(service, model.clusterDomain))) continue;
+    const host = serviceHost(service, model.clusterDomain);
+    const seen = new Set<string>();
+    for (const endpoint of service.endpoints) {
+      const w = workload(service.namespace, endpoint.labels, service.name);
+      if (!w.services.includes(host)) w.services.push(host);
+      if (!seen.has(`${w.id}|${endpoint.address}`)) {
+        seen.add(`${w.id}|${endpoint.address}`);
+        w.pods++;
+      }
+    }
+    const view = new ProxyView(model, { kind: 'grpc', namespace: service.namespace, labels: {} }, index);
+    const rule = view.virtualServiceFor(host);
+    const first = rule?.spec.http?.[0]?.route ?? [];
+    services.push({
+      id: host,
+      name: service.name,
+      namespace: service.namespace,
+      ...(rule
+        ? {
+            route: {
+              virtualService: `${rule.namespace}/${rule.name}`,
+              weights: first.map((d) => ({ subset: d.destination?.subset ?? '', weight: d.weight ?? (first.length === 1 ? 100 : 0) })),
+            },
+          }
+        : {}),
+    });
+  }
+
+  const edges: GraphEdge[] = [];
+  for (const load of loads) {
+    const [direction, port, subset, host] = load.cluster.split('|');
+    if (direction !== 'outbound' || !host) continue;
+    const source = workload(load.source.namespace, load.source.labels, load.source.pod || 'unknown');
+    const service = index.byHost.get(host)?.at(-1);
+    let mtls = false;
+    if (service) {
+      const view = new ProxyView(model, { kind: 'grpc', namespace: load.source.namespace, labels: load.source.labels }, index);
+      const rule = view.destinationRuleFor(host);
+      const subsetLabels = rule?.subsets.find((s) => s.name === subset)?.labels;
+      const endpoints = subsetLabels ? service.endpoints.filter((e) => labelsMatch(subsetLabels, e.labels ?? {})) : service.endpoints;
+      const servicePort = service.ports.find((p) => String(p.port) === port);
+      mtls = !!servicePort && grpcClientUsesMtls(model, service, endpoints, servicePort.name ?? '', rule?.trafficPolicy?.tls);
+    }
+    edges.push({
+      source: source.id,
+      target: host,
+      subset: subset ?? '',
+      requestsPerSecond: load.requestsPerSecond,
+      errorsPerSecond: load.errorsPerSecond,
+      inProgress: load.inProgress,
+      mtls,
+    });
+  }
+
+  return {
+    workloads: [...workloads.values()].sort((a, b) => a.id.localeCompare(b.id)),
+    services: services.sort((a, b) => a.id.localeCompare(b.id)),
+    edges: edges.sort((a, b) => a.source.localeCompare(b.source) || a.target.localeCompare(b.target) || a.subset.localeCompare(b.subset)),
+    proxies: proxies
+      .filter((p) => p.nodeId)
+      .map((p) => ({
+        nodeId: p.nodeId,
+        ...(p.pod ? { pod: p.pod.name, namespace: p.pod.namespace } : {}),
+        sync: Object.fromEntries(
+          p.types
+            .filter((t) => shortTypes[t.typeUrl])
+            .map((t) => [shortTypes[t.typeUrl] as string, { state: syncState(t), ...(t.lastNackError ? { error: t.lastNackError } : {}) }]),
+        ),
+      }))
+      .sort((a, b) => a.nodeId.localeCompare(b.nodeId)),
+  };
+}
