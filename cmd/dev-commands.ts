@@ -2,7 +2,7 @@
 // place production entry points reach into testing/.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer as createNetServer, connect as connectNet } from 'node:net';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -64,12 +64,24 @@ function requireSandbox(): void {
   if (reason) throw new Error(`the network sandbox is unavailable here: ${reason}`);
 }
 
+/** The local clusters whose sandbox is alive. */
+function runningNames(): string[] {
+  const root = dirname(stateDir('demo'));
+  if (!existsSync(root)) return [];
+  return readdirSync(root).filter((other) => {
+    const launcher = readJson<LauncherState>(join(root, other, 'launcher.json'));
+    return !!launcher && alive(launcher.sandboxPid);
+  });
+}
+
 function runningCluster(name: string): { state: ClusterState; launcher: LauncherState } {
   const dir = stateDir(name);
   const launcher = readJson<LauncherState>(join(dir, 'launcher.json'));
   const state = readJson<ClusterState>(join(dir, 'state.json'));
   if (!launcher || !state?.ready || !alive(launcher.sandboxPid)) {
-    throw new Error(`no local cluster '${name}' is running; start one with 'make demo' or 'weft dev cluster up'`);
+    const running = runningNames().filter((other) => other !== name);
+    const hint = running.length > 0 ? `; running: ${running.map((other) => `--name ${other}`).join(', ')}` : '';
+    throw new Error(`no local cluster '${name}' is running${hint}; start one with 'make demo' or 'weft dev cluster up'`);
   }
   return { state, launcher };
 }
@@ -248,7 +260,7 @@ async function dashboard(name: string, port: number): Promise<void> {
     );
     server.listen(port, '127.0.0.1', resolve);
   });
-  process.stdout.write(`the demo's dashboard: http://127.0.0.1:${port}/dashboard/\n(Ctrl-C to stop)\n`);
+  process.stdout.write(`local cluster '${name}': the dashboard is at http://127.0.0.1:${port}/dashboard/\n(Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     inner.once('exit', () => resolve());
