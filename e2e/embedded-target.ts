@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureClusterBinaries } from '../testing/cluster/binaries.js';
 import { LocalCluster } from '../testing/cluster/local-cluster.js';
-import { PodProcessRunner, weftImageRule } from '../testing/cluster/pod-processes.js';
+import { PodProcessRunner, proxylessImageRule, weftImageRule } from '../testing/cluster/pod-processes.js';
 import { run, type E2eTarget } from './target.js';
 
 export const embeddedEchoImage = 'ghcr.io/weft-mesh/weft-echo:e2e';
@@ -17,27 +17,11 @@ export const embeddedEchoImage = 'ghcr.io/weft-mesh/weft-echo:e2e';
 export async function startEmbeddedTarget(repositoryRoot = process.cwd()): Promise<E2eTarget> {
   const binaries = await ensureClusterBinaries(undefined, { allowBuild: false });
   const cluster = await LocalCluster.start({ binaries, nodes: 2 });
-  const workloads = join(repositoryRoot, 'dist', 'testing', 'workloads');
   const runner = new PodProcessRunner(cluster.kubeConfig(), {
     server: cluster.server,
     caFile: cluster.pki.caFile,
     workDir: join(cluster.workDir, 'logs', 'pods'),
-    rules: [
-      weftImageRule(repositoryRoot),
-      {
-        matches: (image) => image === embeddedEchoImage,
-        command: () => [
-          process.execPath,
-          join(workloads, 'local-grpc-agent.js'),
-          `--kubeconfig=${cluster.kubeconfigPath}`,
-          // weftd of the sample MeshInstallation, plaintext ADS.
-          '--xds-service=weftd.weft-system:15010',
-          // Each pod's stand-in for its containers' files: the bootstrap and the workload certificates.
-          `--pods-dir=${join(cluster.workDir, 'pod-files')}`,
-          join(workloads, 'echo-app.js'),
-        ],
-      },
-    ],
+    rules: [weftImageRule(repositoryRoot), proxylessImageRule(cluster, repositoryRoot, embeddedEchoImage, 'echo-app.js')],
   });
   runner.start();
   const env = { ...process.env, KUBECONFIG: cluster.kubeconfigPath };

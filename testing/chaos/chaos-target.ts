@@ -78,7 +78,12 @@ export async function chaosTargetOf(cluster: LocalCluster, runner: PodProcessRun
 
 /** weftd's metrics on 15014, as name{labels} → value. */
 export async function scrapeMetrics(target: ChaosTarget): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://${target.weftdIp}:15014/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  return scrapeWeftdMetrics(target.weftdIp);
+}
+
+/** The metrics of the weftd process at `ip` (15014), as name{labels} → value. */
+export async function scrapeWeftdMetrics(ip: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${ip}:15014/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;

@@ -26,7 +26,7 @@ import { repositoryFile } from '../../lib/repository-file.js';
 import { buildCsr } from '../fixtures/csr.js';
 import { cacertsFiles, testIntermediate, testRoot, type TestCa } from '../fixtures/plugged-ca.js';
 import { echoService } from '../workloads/echo.js';
-import { weftdServiceName, type ChaosTarget } from './chaos-target.js';
+import { scrapeWeftdMetrics, weftdServiceName, type ChaosTarget } from './chaos-target.js';
 import type { ChaosRow } from './chaos-table.js';
 
 export interface RotationChaosOptions {
@@ -169,7 +169,7 @@ export async function rotationChaos(target: ChaosTarget, options: RotationChaosO
   }, 120_000);
   if (!pluggedUp || !weftdPod) throw new Error('rotation chaos: weftd did not come up on the plugged CA within 120 s');
   const weftdIp = weftdPod.status?.podIP as string;
-  const startTime = async () => (await scrape(weftdIp)).get('process_start_time_seconds');
+  const startTime = async () => (await scrapeWeftdMetrics(weftdIp)).get('process_start_time_seconds');
   const weftdBefore = { uid: weftdPod.metadata?.uid, started: await startTime() };
   options.progress(`rotation: weftd ${weftdPod.metadata?.name} signs with intermediate A`);
 
@@ -507,17 +507,6 @@ async function putCacerts(core: CoreV1Api, files: Record<string, string>): Promi
     if ((error as { code?: number }).code !== 409) throw error;
     await core.replaceNamespacedSecret({ name: secretName, namespace: systemNamespace, body });
   });
-}
-
-async function scrape(ip: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://${ip}:15014/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-  const values = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    values.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return values;
 }
 
 /** What pilot-agent does for a proxyless workload's identity, against weftd's CA on 15012. */

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterBinaries } from './binaries.js';
 import type { LocalCluster } from './local-cluster.js';
-import { PodProcessRunner } from './pod-processes.js';
+import { PodProcessRunner, proxylessImageRule } from './pod-processes.js';
 
 export const bookinfoImage = 'ghcr.io/weft-mesh/weft-bookinfo:demo';
 export const bookinfoNamespace = 'bookinfo';
@@ -107,24 +107,11 @@ export async function installBookinfoDemo(
   progress: (line: string) => void,
   timeoutMs = 120_000,
 ): Promise<PodProcessRunner> {
-  const workloads = join(repositoryRoot, 'dist', 'testing', 'workloads');
   const runner = new PodProcessRunner(cluster.kubeConfig(), {
     server: cluster.server,
     caFile: cluster.pki.caFile,
     workDir: join(cluster.workDir, 'logs', 'pods'),
-    rules: [
-      {
-        matches: (image) => image === bookinfoImage,
-        command: () => [
-          process.execPath,
-          join(workloads, 'local-grpc-agent.js'),
-          `--kubeconfig=${cluster.kubeconfigPath}`,
-          '--xds-service=weftd.weft-system:15010',
-          `--pods-dir=${join(cluster.workDir, 'pod-files')}`,
-          join(workloads, 'bookinfo-app.js'),
-        ],
-      },
-    ],
+    rules: [proxylessImageRule(cluster, repositoryRoot, bookinfoImage, 'bookinfo-app.js')],
   });
   runner.start();
   progress('kubectl apply the bookinfo sample (namespace bookinfo)');

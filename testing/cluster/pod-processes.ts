@@ -252,3 +252,29 @@ export function weftImageRule(repositoryRoot: string): ImageRule {
     command: (container) => [process.execPath, join(repositoryRoot, 'dist', 'cmd', 'weft.js'), ...(container.args ?? [])],
   };
 }
+
+/**
+ * Pods of `image` run as a proxyless gRPC workload: `local-grpc-agent.js` stands in for pilot-agent of the
+ * `grpc-agent` template (the workload certificate from weftd's CA, the xDS bootstrap, pointing at weftd's
+ * plaintext ADS of the sample MeshInstallation), then runs `appModule` (under dist/testing/workloads).
+ */
+export function proxylessImageRule(
+  cluster: { kubeconfigPath: string; workDir: string },
+  repositoryRoot: string,
+  image: string,
+  appModule: string,
+): ImageRule {
+  const workloads = join(repositoryRoot, 'dist', 'testing', 'workloads');
+  return {
+    matches: (candidate) => candidate === image,
+    command: () => [
+      process.execPath,
+      join(workloads, 'local-grpc-agent.js'),
+      `--kubeconfig=${cluster.kubeconfigPath}`,
+      '--xds-service=weftd.weft-system:15010',
+      // Each pod's stand-in for its containers' files: the bootstrap and the workload certificates.
+      `--pods-dir=${join(cluster.workDir, 'pod-files')}`,
+      join(workloads, appModule),
+    ],
+  };
+}
