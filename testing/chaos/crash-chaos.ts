@@ -369,9 +369,18 @@ function pickVictim(runner: PodProcessRunner, random: Random, leader: string | u
  * the Lease; returns how long that took (ms). The killed replica is then let back, as a standby.
  */
 async function measureFailover(kubeConfig: KubeConfig, runner: PodProcessRunner): Promise<number> {
-  const leader = await leaseHolder(kubeConfig, 60_000);
-  const key = [...runner.processes().keys()].find((k) => k.startsWith(`${operatorNamespace}/${leader}/`));
-  if (!key) throw new Error(`the Lease holder ${leader} runs no process`);
+  // The Lease may still name a replica whose process just exited (an earlier kill, or the operator leaving on an
+  // API server restart) and is waiting out its restart back-off: wait for a holder whose process runs.
+  const deadline = Date.now() + 60_000;
+  let leader: string | undefined;
+  let key: string | undefined;
+  for (;;) {
+    leader = await leaseHolder(kubeConfig, 60_000);
+    key = [...runner.processes()].find(([k, process]) => k.startsWith(`${operatorNamespace}/${leader}/`) && process.running)?.[0];
+    if (key) break;
+    if (Date.now() > deadline) throw new Error(`the Lease holder ${leader} has run no process for 60 s`);
+    await sleep(200);
+  }
   const killed = Date.now();
   await runner.kill(key, { hold: true });
   try {
