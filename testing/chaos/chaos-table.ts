@@ -193,6 +193,16 @@ export interface XdsBudgets {
   nackLogIntervalSeconds: number;
 }
 
+/** The xDS rules, the same for `make chaos` and its short version in `make test` (docs/chaos.md says why each). */
+export const xdsBudgets: XdsBudgets = {
+  pushP99Ms: 5_000,
+  peakRssGrowthMiB: 128,
+  peakRssPerProxyMiB: 1,
+  fleetSyncMs: 60_000,
+  manyNamesMs: 15_000,
+  nackLogIntervalSeconds: 10,
+};
+
 const ms = (value: number | undefined) => (value === undefined ? 'none' : `${count(Math.round(value))} ms`);
 
 export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {

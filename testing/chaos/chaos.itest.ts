@@ -6,21 +6,13 @@ import { installMeshDemo } from '../cluster/mesh-demo.js';
 import { describeWithCluster } from '../jest/local-cluster-fixture.js';
 import { admissionChaos } from './admission-chaos.js';
 import { chaosTargetOf, type ChaosTarget } from './chaos-target.js';
-import { admissionRows, formatTable, identityRows, xdsRows, type ChaosBudgets, type XdsBudgets } from './chaos-table.js';
+import { admissionRows, formatTable, identityRows, xdsRows, xdsBudgets, type ChaosBudgets } from './chaos-table.js';
 import { identityChaos } from './identity-chaos.js';
 import { xdsChaos } from './xds-chaos.js';
 import { rotationChaos, rotationRows } from './rotation-chaos.js';
 import type { PodProcessRunner } from '../cluster/pod-processes.js';
 
 const budgets: ChaosBudgets = { minimumRequests: 300, legitimateP99Ms: 2_000, admissionP99Ms: 1_000 };
-const xdsBudgets: XdsBudgets = {
-  pushP99Ms: 5_000,
-  peakRssGrowthMiB: 128,
-  peakRssPerProxyMiB: 1,
-  fleetSyncMs: 60_000,
-  manyNamesMs: 15_000,
-  nackLogIntervalSeconds: 10,
-};
 const seed = Number(process.env['WEFT_CHAOS_SEED'] ?? 19);
 
 describeWithCluster('chaos (short)', (cluster) => {

@@ -12,7 +12,7 @@ import { startChaosTarget } from './chaos-target.js';
 import { crashChaos, crashRows } from './crash-chaos.js';
 import { ensureClusterBinaries } from '../cluster/binaries.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
-import { admissionRows, formatTable, identityRows, xdsRows, type ChaosBudgets, type ChaosRow, type XdsBudgets } from './chaos-table.js';
+import { admissionRows, formatTable, identityRows, xdsRows, type ChaosBudgets, xdsBudgets, type ChaosRow } from './chaos-table.js';
 import { identityChaos } from './identity-chaos.js';
 import { xdsChaos } from './xds-chaos.js';
 import { rotationChaos, rotationRows } from './rotation-chaos.js';
@@ -32,14 +32,6 @@ if (only !== undefined && only !== 'xds' && only !== 'crash' && only !== 'rotati
 }
 const seed = Number(process.env['WEFT_CHAOS_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const budgets: ChaosBudgets = { minimumRequests: requests, legitimateP99Ms: 2_000, admissionP99Ms: 1_000 };
-const xdsBudgets: XdsBudgets = {
-  pushP99Ms: 5_000,
-  peakRssGrowthMiB: 128,
-  peakRssPerProxyMiB: 1,
-  fleetSyncMs: 60_000,
-  manyNamesMs: 15_000,
-  nackLogIntervalSeconds: 10,
-};
 const started = Date.now();
 const progress = (line: string) => console.error(`[chaos ${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${line}`);
 
