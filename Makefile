@@ -68,6 +68,7 @@ lint: deps
 generate: deps
 	$(NODE) api/generate-types.ts
 	$(NODE) crds/istio/vendor-istio-crds.ts
+	$(NODE) crds/gateway-api/vendor-gateway-api-crds.ts
 
 .PHONY: format
 format: deps

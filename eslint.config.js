@@ -36,7 +36,7 @@ export default tseslint.config(
   {
     files: ['api/**/*.ts', 'lib/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
-    rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'istio', 'cmd', 'testing', 'e2e'),
+    rules: forbid('kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'istio', 'gatewayapi', 'cmd', 'testing', 'e2e'),
   },
   {
     files: ['kube/**/*.ts'],
@@ -96,6 +96,13 @@ export default tseslint.config(
   // Istio API semantics (istio/validation): pure, imports only lib/ and the Istio model types.
   {
     files: ['istio/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
+    rules: forbid('api', 'kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
+  },
+  // The Kubernetes Gateway API as Istio config (gatewayapi/): pure, imports only lib/ and the Istio model types
+  // (`istio` is left out of the list: its pattern would also match @kubernetes-models/istio).
+  {
+    files: ['gatewayapi/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.itest.ts', '**/*.parity.ts'],
     rules: forbid('api', 'kube', 'cdk8s', 'operator', 'webhooks', 'ca', 'xds', 'cmd', 'testing', 'e2e'),
   },

@@ -1,5 +1,6 @@
 // The CRDs install.yaml carries, read from crds/ (shipped beside dist/ in the image): Weft's own
-// (crds/*.yaml) and Istio's, vendored unchanged (crds/istio/*.yaml, see crds/istio/vendor-istio-crds.ts).
+// (crds/*.yaml) and Istio's, vendored unchanged (crds/istio/*.yaml, see crds/istio/vendor-istio-crds.ts),
+// and the Kubernetes Gateway API's standard channel (crds/gateway-api/, see vendor-gateway-api-crds.ts).
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 
@@ -28,4 +29,13 @@ function readCrdFiles(dir: URL): Array<Record<string, unknown>> {
 export function readWeftCrds(): Array<Record<string, unknown>> {
   const dir = crdDirectory();
   return [...readCrdFiles(dir), ...readCrdFiles(new URL('istio/', dir))];
+}
+
+/**
+ * The Kubernetes Gateway API's standard channel CRDs (crds/gateway-api/), kept apart from readWeftCrds
+ * because a cluster may already have them (another controller's, or a newer release): install.yaml
+ * carries them unless `weft manifests --no-gateway-api-crds` says otherwise.
+ */
+export function readGatewayApiCrds(): Array<Record<string, unknown>> {
+  return readCrdFiles(new URL('gateway-api/', crdDirectory()));
 }

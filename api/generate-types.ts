@@ -14,8 +14,10 @@ interface CrdVersion {
 }
 
 // Kubernetes fills defaults, so a defaulted field is always present on objects read from the API.
+// Kubernetes' int-or-string (no `type`, only the extension) is a number or a string.
 function requireDefaulted(schema: JSONSchema): JSONSchema {
   const copy: JSONSchema = { ...schema };
+  if (copy['x-kubernetes-int-or-string'] === true) copy.tsType = 'number | string';
   if (copy.properties) {
     const properties: Record<string, JSONSchema> = {};
     const required = new Set(Array.isArray(copy.required) ? copy.required : []);
@@ -35,7 +37,8 @@ export async function generateTypes(crdYaml: string): Promise<string> {
   const version = crd.spec.versions[0];
   if (!version) throw new Error('the CRD has no versions');
   const { spec, status } = version.schema.openAPIV3Schema.properties;
-  const options = { bannerComment: '', additionalProperties: false, strictIndexedAccess: true, format: false } as const;
+  // maxItems -1: arrays stay arrays (the API server enforces the bounds), not tuples of every length.
+  const options = { bannerComment: '', additionalProperties: false, strictIndexedAccess: true, format: false, maxItems: -1 } as const;
   const specTs = await compile(requireDefaulted({ ...spec, title: 'MeshInstallationSpec' }), 'MeshInstallationSpec', options);
   const statusTs = await compile({ ...status, title: 'MeshInstallationStatus' }, 'MeshInstallationStatus', options);
   return [

@@ -24,3 +24,9 @@ export const ports = {
 
 /** The trust bundle weftd's CA puts in every namespace: the ConfigMap Istio's agent mounts. */
 export const trustBundle = { configMap: 'istio-ca-root-cert', key: 'root-cert.pem' } as const;
+
+/**
+ * weftd's webhook probe (webhooks/webhook-probe.ts): ConfigMaps with this label in weftd's
+ * namespace reach the probe webhooks the chart writes, at these paths of the webhook server.
+ */
+export const webhookProbe = { label: 'weft.dev/webhook-probe', mutatePath: '/probe/mutate', validatePath: '/probe/validate' } as const;

@@ -23,3 +23,9 @@ export interface MeshInstallation {
 
 export type ConditionType = 'Reconciled' | 'Ready' | 'Degraded';
 export type MeshCondition = NonNullable<MeshInstallationStatus['conditions']>[number];
+
+/** One entry of `spec.gateways.ingress` or `spec.gateways.egress` (both lists share the schema). */
+export type GatewaySpec = NonNullable<MeshInstallationSpec['gateways']['ingress']>[number];
+/** Which list a gateway comes from: Istio's ingressGateways or egressGateways. */
+export type GatewayKind = 'Ingress' | 'Egress';
+export type GatewayStatus = NonNullable<MeshInstallationStatus['gateways']>[number];

@@ -206,6 +206,225 @@ pluggedSecretName?: string
  */
 workloadCertTTL: string
 }
+/**
+ * Gateway proxies, as Istio's IstioOperator components.ingressGateways and egressGateways: Istio's proxyv2 in router mode, with a Deployment, Service, ServiceAccount and Secret-reading Role each. A list left unset takes the profile's (default: istio-ingressgateway; demo: istio-ingressgateway and istio-egressgateway; minimal: none; none with a revision); a list set replaces it.
+ */
+gateways: {
+/**
+ * Ingress gateways (Service type LoadBalancer, ports 15021, 80->8080, 443->8443 unless set).
+ * 
+ * @maxItems 8
+ */
+ingress?: {
+/**
+ * Name of the Deployment, Service and HorizontalPodAutoscaler (the ServiceAccount is <name>-service-account, the Role <name>-sds).
+ */
+name: string
+/**
+ * Namespace of the gateway; it must exist. Empty for the control-plane namespace.
+ */
+namespace?: string
+/**
+ * false leaves the gateway out (and removes it when it was installed).
+ */
+enabled: boolean
+/**
+ * Pod labels that Istio Gateway selectors match, and the Service's selector. Default: app: <name> and istio: ingressgateway (or egressgateway).
+ */
+labels?: {
+[k: string]: string
+}
+/**
+ * Gateway pods when autoscaling is not set (default 1).
+ */
+replicas?: number
+service: {
+/**
+ * The Service's type; LoadBalancer for ingress and ClusterIP for egress when unset, as Istio.
+ */
+type?: ("ClusterIP" | "NodePort" | "LoadBalancer")
+/**
+ * For NodePort and LoadBalancer Services; Local keeps the client's source address.
+ */
+externalTrafficPolicy?: ("Cluster" | "Local")
+/**
+ * Service annotations (cloud load balancer settings).
+ */
+annotations?: {
+[k: string]: string
+}
+/**
+ * The Service's ports, replacing Istio's defaults when set. A port's name prefix gives its protocol (http2, https, tcp...), as Istio reads it.
+ * 
+ * @minItems 1
+ * @maxItems 16
+ */
+ports?: [{
+name: string
+port: number
+/**
+ * The container port Envoy listens on; 1024 or above (the gateway runs as non-root). Defaults to port.
+ */
+targetPort?: number
+protocol: ("TCP" | "UDP" | "SCTP")
+nodePort?: number
+}, ...({
+name: string
+port: number
+/**
+ * The container port Envoy listens on; 1024 or above (the gateway runs as non-root). Defaults to port.
+ */
+targetPort?: number
+protocol: ("TCP" | "UDP" | "SCTP")
+nodePort?: number
+})[]]
+}
+/**
+ * Compute resources of the istio-proxy container; Istio's gateway defaults when unset (requests cpu 100m, memory 128Mi; limits cpu 2000m, memory 1024Mi).
+ */
+resources?: {
+requests?: {
+cpu?: string
+memory?: string
+}
+limits?: {
+cpu?: string
+memory?: string
+}
+}
+/**
+ * A HorizontalPodAutoscaler (autoscaling/v2) on CPU; the Deployment's replicas are then left to it.
+ */
+autoscaling?: {
+minReplicas: number
+maxReplicas: number
+/**
+ * Average CPU use, in percent of the requests, the autoscaler aims for.
+ */
+targetCPUUtilizationPercentage: number
+}
+/**
+ * A PodDisruptionBudget for the gateway's pods; minAvailable 1 when neither field is set.
+ */
+podDisruptionBudget?: {
+/**
+ * Pods that must stay available, a number or a percentage such as 50%.
+ */
+minAvailable?: number | string
+/**
+ * Pods that may be unavailable, a number or a percentage such as 25%.
+ */
+maxUnavailable?: number | string
+}
+}[]
+/**
+ * Egress gateways (Service type ClusterIP, ports 80->8080, 443->8443 unless set).
+ * 
+ * @maxItems 8
+ */
+egress?: {
+/**
+ * Name of the Deployment, Service and HorizontalPodAutoscaler (the ServiceAccount is <name>-service-account, the Role <name>-sds).
+ */
+name: string
+/**
+ * Namespace of the gateway; it must exist. Empty for the control-plane namespace.
+ */
+namespace?: string
+/**
+ * false leaves the gateway out (and removes it when it was installed).
+ */
+enabled: boolean
+/**
+ * Pod labels that Istio Gateway selectors match, and the Service's selector. Default: app: <name> and istio: ingressgateway (or egressgateway).
+ */
+labels?: {
+[k: string]: string
+}
+/**
+ * Gateway pods when autoscaling is not set (default 1).
+ */
+replicas?: number
+service: {
+/**
+ * The Service's type; LoadBalancer for ingress and ClusterIP for egress when unset, as Istio.
+ */
+type?: ("ClusterIP" | "NodePort" | "LoadBalancer")
+/**
+ * For NodePort and LoadBalancer Services; Local keeps the client's source address.
+ */
+externalTrafficPolicy?: ("Cluster" | "Local")
+/**
+ * Service annotations (cloud load balancer settings).
+ */
+annotations?: {
+[k: string]: string
+}
+/**
+ * The Service's ports, replacing Istio's defaults when set. A port's name prefix gives its protocol (http2, https, tcp...), as Istio reads it.
+ * 
+ * @minItems 1
+ * @maxItems 16
+ */
+ports?: [{
+name: string
+port: number
+/**
+ * The container port Envoy listens on; 1024 or above (the gateway runs as non-root). Defaults to port.
+ */
+targetPort?: number
+protocol: ("TCP" | "UDP" | "SCTP")
+nodePort?: number
+}, ...({
+name: string
+port: number
+/**
+ * The container port Envoy listens on; 1024 or above (the gateway runs as non-root). Defaults to port.
+ */
+targetPort?: number
+protocol: ("TCP" | "UDP" | "SCTP")
+nodePort?: number
+})[]]
+}
+/**
+ * Compute resources of the istio-proxy container; Istio's gateway defaults when unset (requests cpu 100m, memory 128Mi; limits cpu 2000m, memory 1024Mi).
+ */
+resources?: {
+requests?: {
+cpu?: string
+memory?: string
+}
+limits?: {
+cpu?: string
+memory?: string
+}
+}
+/**
+ * A HorizontalPodAutoscaler (autoscaling/v2) on CPU; the Deployment's replicas are then left to it.
+ */
+autoscaling?: {
+minReplicas: number
+maxReplicas: number
+/**
+ * Average CPU use, in percent of the requests, the autoscaler aims for.
+ */
+targetCPUUtilizationPercentage: number
+}
+/**
+ * A PodDisruptionBudget for the gateway's pods; minAvailable 1 when neither field is set.
+ */
+podDisruptionBudget?: {
+/**
+ * Pods that must stay available, a number or a percentage such as 50%.
+ */
+minAvailable?: number | string
+/**
+ * Pods that may be unavailable, a number or a percentage such as 25%.
+ */
+maxUnavailable?: number | string
+}
+}[]
+}
 }
 
 export interface MeshInstallationStatus {
@@ -225,6 +444,27 @@ components?: {
 name: string
 ready: boolean
 message?: string
+}[]
+/**
+ * Each gateway of spec.gateways (and of the profile) as last observed.
+ */
+gateways?: {
+name: string
+namespace: string
+kind: ("Ingress" | "Egress")
+/**
+ * The Deployment's replicas (the HorizontalPodAutoscaler's choice when it scales the gateway).
+ */
+desiredReplicas?: number
+readyReplicas?: number
+conditions?: {
+type: "Ready"
+status: ("True" | "False" | "Unknown")
+reason?: string
+message?: string
+observedGeneration?: number
+lastTransitionTime?: string
+}[]
 }[]
 }
 

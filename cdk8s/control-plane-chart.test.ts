@@ -10,7 +10,9 @@ import { injectionConfigFromValues } from '../webhooks/injection/injection-confi
 
 const testdata = join(import.meta.dirname, 'testdata');
 const synth = (installation: ControlPlaneInput['installation']) => controlPlaneManifests({ installation, operatorVersion: '0.1.0' });
-const find = (manifests: Manifest[], kind: string) => manifests.filter((m) => m.kind === kind);
+// weftd's own objects: gateways (cdk8s/gateway-chart.test.ts) have theirs.
+const find = (manifests: Manifest[], kind: string) =>
+  manifests.filter((m) => m.kind === kind && m.metadata.labels?.[labels.component] !== 'gateway');
 const only = (manifests: Manifest[], kind: string): Manifest & Record<string, any> => {
   const found = find(manifests, kind);
   if (found.length !== 1) throw new Error(`expected one ${kind}, found ${found.length}`);
@@ -70,6 +72,7 @@ describe('control-plane chart', () => {
       'namespace.sidecar-injector.weft.dev',
       'istio.namespace.sidecar-injector.weft.dev',
       'object.sidecar-injector.weft.dev',
+      'probe.weft.dev',
     ]);
     expect(hooks[4].objectSelector.matchExpressions[0]).toEqual({ key: 'sidecar.istio.io/inject', operator: 'In', values: ['true'] });
     expect(hooks[2].namespaceSelector.matchExpressions[0]).toEqual({ key: 'weft-injection', operator: 'In', values: ['enabled'] });
@@ -84,6 +87,7 @@ describe('control-plane chart', () => {
     expect(weftOnly.webhooks.map((h: { name: string }) => h.name)).toEqual([
       'namespace.sidecar-injector.weft.dev',
       'object.sidecar-injector.weft.dev',
+      'probe.weft.dev',
     ]);
     expect(weftOnly.webhooks[0].failurePolicy).toBe('Ignore');
   });
@@ -163,12 +167,38 @@ describe('control-plane chart', () => {
   });
 
   it('never injects the control plane namespace or kube-system', () => {
-    for (const hook of only(synth(meshInstallation('a', { namespace: 'mesh' })), 'MutatingWebhookConfiguration').webhooks) {
+    const podHooks = only(synth(meshInstallation('a', { namespace: 'mesh' })), 'MutatingWebhookConfiguration').webhooks.filter(
+      (hook: { rules: Array<{ resources: string[] }> }) => hook.rules[0]?.resources.includes('pods'),
+    );
+    expect(podHooks).toHaveLength(5);
+    for (const hook of podHooks) {
       expect(hook.namespaceSelector.matchExpressions).toContainEqual({
         key: 'kubernetes.io/metadata.name',
         operator: 'NotIn',
         values: ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage', 'mesh'],
       });
+    }
+  });
+
+  it("routes only probe ConfigMaps in weftd's own namespace to the readiness probe webhooks", () => {
+    const manifests = synth(meshInstallation('a', { namespace: 'mesh' }));
+    const probes = [
+      ...only(manifests, 'MutatingWebhookConfiguration').webhooks,
+      ...only(manifests, 'ValidatingWebhookConfiguration').webhooks,
+    ].filter((hook: { name: string }) => hook.name.startsWith('probe.'));
+    expect(probes.map((hook: { clientConfig: { service: { path: string } } }) => hook.clientConfig.service.path)).toEqual([
+      '/probe/mutate',
+      '/probe/validate',
+    ]);
+    for (const hook of probes) {
+      expect(hook.rules).toEqual([
+        { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'], scope: 'Namespaced' },
+      ]);
+      expect(hook.namespaceSelector).toEqual({
+        matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['mesh'] }],
+      });
+      expect(hook.objectSelector).toEqual({ matchExpressions: [{ key: 'weft.dev/webhook-probe', operator: 'Exists' }] });
+      expect(hook.failurePolicy).toBe('Ignore');
     }
   });
 
@@ -212,6 +242,7 @@ describe('control-plane chart', () => {
       capabilities: { drop: ['ALL'] },
     });
     const clusterRole = only(synth(meshInstallation('a')), 'ClusterRole');
-    for (const rule of clusterRole.rules) expect(rule.resources).not.toContain('secrets');
+    // Secrets cluster-wide only to read (SDS serves gateway certificates from any namespace); writes stay in weftd's namespace.
+    for (const rule of clusterRole.rules) if (rule.resources.includes('secrets')) expect(rule.verbs).toEqual(['get', 'list', 'watch']);
   });
 });

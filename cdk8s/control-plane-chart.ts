@@ -1,10 +1,11 @@
 // The control plane of one MeshInstallation, as a pure function of its spec.
-import type { Chart } from 'cdk8s';
+import { ApiObject, type Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { stringify } from 'yaml';
-import { labels, ports } from '../api/labels.js';
+import { labels, ports, webhookProbe } from '../api/labels.js';
 import { injectorWebhooks } from '../istio/injection/injection-policy.js';
 import type { MeshInstallation } from '../api/mesh-installation.js';
+import { desiredGateways, gatewayManifests } from './gateway-chart.js';
 import { controlPlaneNames } from './names.js';
 import { profileDefaults } from './profiles.js';
 import { istioResources, weftdClusterRules, weftdNamespaceRules } from './rbac.js';
@@ -217,22 +218,39 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
     excludedNamespaces: [names.namespace],
     ...(spec.injection.revisionTags?.length ? { revisionTags: spec.injection.revisionTags } : {}),
   });
+  // weftd's readiness probe (webhooks/webhook-probe.ts): only ConfigMaps labelled for it, only in weftd's
+  // namespace, so no user object ever reaches it; Ignore, since a probe weftd cannot answer just stays unproven.
+  const probeWebhook = (name: string, path: string) => ({
+    name,
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Ignore',
+    matchPolicy: 'Equivalent',
+    timeoutSeconds: 5,
+    clientConfig: clientConfig(path),
+    namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [names.namespace] }] },
+    objectSelector: { matchExpressions: [{ key: webhookProbe.label, operator: 'Exists' }] },
+    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'], scope: 'Namespaced' }],
+  });
   // caBundle is left out on purpose: weftd owns that field and keeps it current.
   new k8s.KubeMutatingWebhookConfiguration(chart, 'mutating-webhook', {
     metadata: meta(names.mutatingWebhook, false, revisionLabels),
-    webhooks: injectorHooks.map((hook) => ({
-      name: hook.name,
-      admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
-      failurePolicy: spec.injection.failurePolicy,
-      reinvocationPolicy: 'IfNeeded',
-      matchPolicy: 'Equivalent',
-      timeoutSeconds: 10,
-      clientConfig: clientConfig('/inject'),
-      namespaceSelector: hook.namespaceSelector,
-      objectSelector: hook.objectSelector,
-      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-    })),
+    webhooks: [
+      ...injectorHooks.map((hook) => ({
+        name: hook.name,
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: spec.injection.failurePolicy,
+        reinvocationPolicy: 'IfNeeded',
+        matchPolicy: 'Equivalent',
+        timeoutSeconds: 10,
+        clientConfig: clientConfig('/inject'),
+        namespaceSelector: hook.namespaceSelector,
+        objectSelector: hook.objectSelector,
+        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+      })),
+      probeWebhook('probe.weft.dev', webhookProbe.mutatePath),
+    ],
   });
   new k8s.KubeValidatingWebhookConfiguration(chart, 'validating-webhook', {
     metadata: meta(names.validatingWebhook, false, revisionLabels),
@@ -256,8 +274,20 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
           scope: 'Namespaced',
         })),
       },
+      probeWebhook('probe.validation.weft.dev', webhookProbe.validatePath),
     ],
   });
+
+  // Gateways last: weftd's Deployment stays the chart's first.
+  for (const gateway of desiredGateways(installation)) {
+    for (const manifest of gatewayManifests(gateway, {
+      installation,
+      commonLabels: common,
+      ...(ownerReferences ? { ownerReferences } : {}),
+    })) {
+      new ApiObject(chart, `gateway-${gateway.namespace}-${gateway.name}-${manifest.kind.toLowerCase()}`, manifest);
+    }
+  }
 }
 
 /** Istio's MeshConfig fields (so its docs apply), plus Weft's own under `weft`. */

@@ -12,12 +12,18 @@ export interface InstallInput {
   version: string;
   image?: string;
   crds: Array<Record<string, unknown>>;
+  /**
+   * The Kubernetes Gateway API's CRDs (api/crds.ts readGatewayApiCrds), after Weft's and Istio's. Left
+   * out (`weft manifests --no-gateway-api-crds`) when the cluster already has them: server-side apply
+   * would otherwise take their fields from whoever installed them, or replace a newer release.
+   */
+  gatewayApiCrds?: Array<Record<string, unknown>>;
 }
 
 export function installManifests(input: InstallInput): Manifest[] {
   return synthesize((chart) => {
     const common = { [labels.partOf]: 'weft', [labels.name]: 'weft-operator', [labels.version]: input.version };
-    input.crds.forEach((crd, index) => {
+    [...input.crds, ...(input.gatewayApiCrds ?? [])].forEach((crd, index) => {
       const { apiVersion, kind, ...rest } = crd as { apiVersion: string; kind: string };
       new ApiObject(chart, `crd-${index}`, { apiVersion, kind, ...rest });
     });

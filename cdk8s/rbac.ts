@@ -28,6 +28,32 @@ function istioRules(): Rule[] {
   ]);
 }
 
+/** The Gateway API kinds weftd serves (crds/gateway-api/), as xds/model/gateway-api-source.ts watches them. */
+export const gatewayApiResources = [
+  'gatewayclasses',
+  'gateways',
+  'httproutes',
+  'grpcroutes',
+  'tcproutes',
+  'tlsroutes',
+  'referencegrants',
+  'backendtlspolicies',
+] as const;
+
+function gatewayApiRules(): Rule[] {
+  const group = 'gateway.networking.k8s.io';
+  return [
+    { apiGroups: [group], resources: [...gatewayApiResources], verbs: read },
+    // ReferenceGrant has no status.
+    {
+      apiGroups: [group],
+      resources: gatewayApiResources.filter((r) => r !== 'referencegrants').map((resource) => `${resource}/status`),
+      verbs: ['update', 'patch'],
+    },
+    { apiGroups: [group], resources: ['gatewayclasses'], verbs: ['create'] },
+  ];
+}
+
 /** weftd, cluster-wide: discover workloads, distribute the root cert, authenticate callers, read mesh policy. */
 export const weftdClusterRules: Rule[] = [
   { apiGroups: [''], resources: ['pods', 'services', 'namespaces', 'serviceaccounts', 'nodes'], verbs: read },
@@ -35,8 +61,14 @@ export const weftdClusterRules: Rule[] = [
   // The trust bundle ConfigMap (root-cert.pem) in every namespace.
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  // SDS (xds/credentials): gateway certificates from Secrets in any namespace, read only, as istiod's
+  // ClusterRole; each asking proxy's ServiceAccount is checked to list Secrets itself (SubjectAccessReview).
+  { apiGroups: [''], resources: ['secrets'], verbs: read },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
   // Istio's APIs (crds/istio/): read them, and write only their status (conditions on each object).
   ...istioRules(),
+  // The Kubernetes Gateway API (gatewayapi/): read, write status, and create the classes `weft` and `istio` when missing.
+  ...gatewayApiRules(),
   // weftd keeps the caBundle of its own webhook configurations current.
   {
     apiGroups: ['admissionregistration.k8s.io'],
@@ -60,6 +92,8 @@ export const operatorClusterRules: Rule[] = [
   { apiGroups: [''], resources: ['namespaces', 'serviceaccounts', 'services', 'configmaps'], verbs: manage },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: manage },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: manage },
+  // Gateways asking for autoscaling (spec.gateways[].autoscaling).
+  { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: manage },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'], verbs: manage },
   {
     apiGroups: ['admissionregistration.k8s.io'],

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { parse, stringify } from 'yaml';
-import { readWeftCrds } from '../api/crds.js';
+import { readGatewayApiCrds, readWeftCrds } from '../api/crds.js';
 import { installManifests, operatorNamespace } from '../cdk8s/install-chart.js';
 import { parseDurationSeconds } from '../lib/duration.js';
 import { weftVersion } from '../lib/version.js';
@@ -27,6 +27,8 @@ interface InstallOptions extends ConnectionOptions {
   wait?: boolean;
   timeout: string;
   dryRun?: boolean;
+  /** False with --no-gateway-api-crds. */
+  gatewayApiCrds: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -108,6 +110,7 @@ export function registerInstallCommand(program: Command): void {
     .option('--wait', 'wait until the MeshInstallation is Ready and weftd serves, printing progress')
     .option('--timeout <duration>', 'how long --wait waits', '5m')
     .option('--dry-run', 'print what would be applied, apply nothing')
+    .option('--no-gateway-api-crds', "leave out the Kubernetes Gateway API's CRDs (for a cluster that already has them)")
     .action(async (options: InstallOptions) => {
       const crds = readWeftCrds();
       let base: Json | undefined;
@@ -125,6 +128,7 @@ export function registerInstallCommand(program: Command): void {
       const manifests = installManifests({
         version: weftVersion,
         crds,
+        ...(options.gatewayApiCrds ? { gatewayApiCrds: readGatewayApiCrds() } : {}),
         ...(options.image ? { image: options.image } : {}),
       }) as ApiObject[];
       const timeoutSeconds = (() => {

@@ -133,33 +133,31 @@ const rows: Row[] = [
     accepted: true,
   },
   {
-    what: 'a Gateway (Weft runs no gateway proxies)',
+    what: 'a Gateway server presenting several file certificates (tls.tlsCertificates)',
     objects: [
+      // Selecting a workload that exists: a selector matching none is Istio's IST0101, an error of its own.
       networking('Gateway', 'ingress', {
-        selector: { istio: 'ingressgateway' },
-        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }],
+        selector: { app: 'echo' },
+        servers: [
+          {
+            port: { number: 443, name: 'https', protocol: 'HTTPS' },
+            hosts: ['*'],
+            tls: {
+              mode: 'SIMPLE',
+              tlsCertificates: [
+                { serverCertificate: '/etc/certs/rsa.crt', privateKey: '/etc/certs/rsa.key' },
+                { serverCertificate: '/etc/certs/ec.crt', privateKey: '/etc/certs/ec.key' },
+              ],
+            },
+          },
+        ],
       }),
     ],
     kind: 'Gateway',
     name: 'ingress',
-    code: 'WEFT0004',
-    field: 'spec.servers',
-    accepted: false,
-  },
-  {
-    what: 'a VirtualService bound only to a gateway',
-    objects: [
-      networking('Gateway', 'ingress', {
-        selector: { istio: 'ingressgateway' },
-        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }],
-      }),
-      networking('VirtualService', 'edge', { ...route('echo'), gateways: ['ingress'] }),
-    ],
-    kind: 'VirtualService',
-    name: 'edge',
-    code: 'WEFT0004',
-    field: 'spec.gateways',
-    accepted: false,
+    code: 'WEFT0005',
+    field: 'spec.servers[0].tls.tlsCertificates',
+    accepted: true,
   },
   {
     what: 'a VirtualService bound to a gateway that does not exist',

@@ -1,7 +1,7 @@
 // `weft control-plane` (weftd): hosts the xDS server, the CA and the sidecar
 // injector in one process, as istiod does.
 import * as grpc from '@grpc/grpc-js';
-import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api, VersionApi, type V1ServiceAccount } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { ports } from '../api/labels.js';
@@ -10,18 +10,22 @@ import { RotatingServerCredentials } from '../ca/serving-credentials.js';
 import { certificateServiceDefinition, certificateServiceImplementation } from '../ca/server/certificate-service.js';
 import { TokenAuthenticator } from '../ca/server/token-authenticator.js';
 import { loadKubeConfig } from '../kube/client.js';
+import { startInformer } from '../kube/informer.js';
 import { NamespaceLabels } from '../kube/namespace-labels.js';
 import { reviewInjection, reviewValidation } from '../webhooks/admission-review.js';
 import { CaBundleKeeper } from '../webhooks/ca-bundle-keeper.js';
 import { checkWebhookReadiness } from '../webhooks/webhook-readiness.js';
+import { probeWebhookCalls, reviewProbeMutation, reviewProbeValidation, webhookProbePaths } from '../webhooks/webhook-probe.js';
 import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/injection/injection-config.js';
 import { WebhookServer } from '../webhooks/webhook-server.js';
 import { ProxyGroups } from '../xds/cache/proxy-groups.js';
+import { KubeCredentials } from '../xds/credentials/kube-credentials.js';
+import { SourceByType } from '../xds/server/source-by-type.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
 import type { ExtensionProvider, MeshModel } from '../xds/model/mesh-model.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { meshGraph } from '../dashboard/mesh-graph.js';
-import { aggregatedDiscoveryService } from '../xds/protos.js';
+import { aggregatedDiscoveryService, typeUrls } from '../xds/protos.js';
 import { AdsServer } from '../xds/server/ads-server.js';
 import { LoadStore } from '../xds/load/load-store.js';
 import { LoadReportingServer, loadReportingService } from '../xds/server/load-reporting.js';
@@ -62,6 +66,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     { requirement: 'injector config', problem: `ConfigMap ${namespace}/${injectorConfigMapName} not loaded yet` },
     { requirement: 'webhook serving certificate', problem: `not yet served on ${options.webhookPort}` },
     { requirement: 'webhook caBundle', problem: 'not yet read back from the API server' },
+    { requirement: 'webhook calls', problem: 'not yet probed (waits for the serving certificate and caBundle)' },
     { requirement: 'xDS and CA', problem: `not yet listening on ${options.grpcPlaintextPort} and ${options.grpcTlsPort}` },
   ]);
   let stopping = false;
@@ -85,7 +90,9 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   });
   // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
   const proxyGroups = new ProxyGroups();
-  const ads = new AdsServer(proxyGroups, log.child({ component: 'ads' }));
+  // SDS beside it on the same streams: gateway certificates (credentialName) from Kubernetes Secrets, as istiod's SecretGen.
+  const credentials = new KubeCredentials(config, log.child({ component: 'sds' }));
+  const ads = new AdsServer(new SourceByType(proxyGroups, { [typeUrls.secret]: credentials.source }), log.child({ component: 'ads' }));
   // Load reports (LRS) from proxyless clients: live request and error rates per workload and cluster, a minute's window.
   const loads = new LoadStore({ windowMs: 60_000, maxClustersPerStream: 10_000 });
   const lrs = new LoadReportingServer(loads, { intervalSeconds: 10, maxClusters: 10_000, log: log.child({ component: 'lrs' }) });
@@ -154,13 +161,28 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     { namespace, trustDomain, mode, ...(pluggedSecretName ? { pluggedSecretName } : {}), ...(installation ? { installation } : {}) },
     log.child({ component: 'ca' }),
   );
-  const authenticator = new TokenAuthenticator(config, ['istio-ca']);
+  // Authentication's existence checks read watches (the pods the mesh model watches, and ServiceAccounts); a miss asks
+  // the API server. With reviews reused for 10 s, a caller costs at most one TokenReview (#19: 2,000 proxies at once).
+  const serviceAccounts = await startInformer<V1ServiceAccount>(
+    config,
+    '/api/v1/serviceaccounts',
+    () => config.makeApiClient(CoreV1Api).listServiceAccountForAllNamespaces(),
+    () => undefined,
+    log.child({ component: 'serviceaccounts' }),
+  );
+  const authenticator = new TokenAuthenticator(config, ['istio-ca'], {
+    watched: {
+      serviceAccount: (ns, name) => serviceAccounts.get(`${ns}/${name}`),
+      pod: (ns, name) => meshModel.pod(ns, name),
+    },
+  });
 
   // The readiness checks run from here on, every 200 ms until ready, then every 10 s (a caBundle
   // overwritten or a certificate no longer served makes weftd unready again).
   // Filled in once the webhook server listens and the caBundle keeper runs.
   const admission: { webhooks?: WebhookServer; caBundles?: CaBundleKeeper } = {};
   let lastRepair = 0;
+  const probeApi = config.makeApiClient(CoreV1Api);
   const webhookAddress = { host: host === '0.0.0.0' ? '127.0.0.1' : host, port: Number(options.webhookPort) };
   const checkReadiness = async (): Promise<void> => {
     const sync = meshModel.syncStatus();
@@ -191,6 +213,14 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     });
     gate.set('webhook serving certificate', result.serving);
     gate.set('webhook caBundle', result.caBundle);
+    // The API server admits through its own cache of webhook configurations: a dry-run proves it calls weftd now.
+    if (result.serving === undefined && result.caBundle === undefined) {
+      const probe = await probeWebhookCalls(probeApi, namespace, process.env['POD_NAME'] ?? 'weftd');
+      const met = !gate.report().missing.some((m) => m.requirement === 'webhook calls');
+      // As for the caBundle: the API server briefly failing a request says nothing about the webhooks.
+      if (probe.called) gate.met('webhook calls');
+      else if (!(probe.apiError && met)) gate.miss('webhook calls', probe.problem);
+    } else gate.miss('webhook calls', 'waits for the serving certificate and caBundle');
     // An apply that failed is otherwise retried only on the configuration's next change.
     if (result.caBundle && Date.now() - lastRepair > 5_000) {
       lastRepair = Date.now();
@@ -207,12 +237,12 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   };
   readinessLoop();
 
-  await meshModel.start();
+  await Promise.all([meshModel.start(), credentials.start()]);
   const server = new grpc.Server();
   // On 15012 proxies authenticate with their ServiceAccount token, as with istiod.
   server.addService(
     aggregatedDiscoveryService(),
-    ads.implementation((authorization) => authenticator.authenticate(authorization)),
+    ads.implementation((authorization, signal) => authenticator.authenticate(authorization, signal)),
   );
   server.addService(
     loadReportingService(),
@@ -266,6 +296,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     {
       '/inject': (body) => reviewInjection(body, (ns) => namespaceLabels.get(ns), loadedInjection),
       '/validate': (body) => reviewValidation(body),
+      [webhookProbePaths.mutate]: (body) => reviewProbeMutation(body),
+      [webhookProbePaths.validate]: (body) => reviewProbeValidation(body),
     },
     log.child({ component: 'webhook' }),
   );
@@ -313,6 +345,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     clearInterval(rotation);
     void webhookServer.close();
     void meshModel.stop();
+    void serviceAccounts.stop();
+    void credentials.stop();
     ads.close();
     plaintext.forceShutdown();
     server.tryShutdown(() => monitoring.close(() => void tracing.shutdown().finally(() => process.exit(0))));

@@ -27,7 +27,7 @@ async function runOperator(options: OperatorOptions): Promise<void> {
     { namespace: options.leaseNamespace, name: 'weft-operator-leader', identity },
     log.child({ component: 'leader-election' }),
   );
-  const operator = new WeftOperator(new InstallationReconciler(config, weftVersion, log, exporterEnv()), log, {
+  const operator = new WeftOperator(config, new InstallationReconciler(config, weftVersion, log, exporterEnv()), log, {
     resyncSeconds: Number(options.resyncSeconds),
   });
   const monitoring = await startMonitoringServer(

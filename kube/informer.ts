@@ -7,6 +7,8 @@ import { clientWatchTransport, Reflector, type StoreEvent, type WatchTransport, 
 
 export interface Cache<T> {
   list(): ReadonlyArray<T>;
+  /** One object by its key: `namespace/name`, or `name` when cluster-scoped (objectKey). */
+  get(key: string): T | undefined;
   stop(): Promise<void>;
 }
 
@@ -35,5 +37,5 @@ export async function startInformer<T extends KubernetesObject>(
     tuning: options.tuning,
   });
   await reflector.start();
-  return { list: () => reflector.list(), stop: () => reflector.stop() };
+  return { list: () => reflector.list(), get: (key) => reflector.get(key), stop: () => reflector.stop() };
 }

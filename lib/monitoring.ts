@@ -186,6 +186,11 @@ export const xdsRejects = new Counter({
   registers: [registry],
 });
 export const xdsConnected = new Gauge({ name: 'pilot_xds', help: 'Connected xDS streams', registers: [registry] });
+export const sdsCertificateErrors = new Counter({
+  name: 'pilot_sds_certificate_errors_total',
+  help: 'SDS secrets not served: names that do not parse, Secrets missing, malformed or not authorized',
+  registers: [registry],
+});
 export const xdsConfigSize = new Histogram({
   name: 'pilot_xds_config_size_bytes',
   help: 'Size of xDS responses, by type',

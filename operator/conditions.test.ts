@@ -65,4 +65,61 @@ describe('computeStatus', () => {
     expect(byType(changed, 'Reconciled')?.lastTransitionTime).toBe(t0.toISOString());
     expect(byType(changed, 'Degraded')).toMatchObject({ status: 'True', reason: 'NoReplicaAvailable' });
   });
+
+  it('reports each gateway with its replicas and a Ready condition, and is Ready only once every gateway is', () => {
+    const gateway = (ready: number, desired = 1) => ({
+      kind: 'Ingress' as const,
+      name: 'istio-ingressgateway',
+      namespace: 'weft-system',
+      deployment: { ...deployment(ready, desired), name: 'istio-ingressgateway' },
+    });
+    const waiting = computeStatus(2, { kind: 'applied', deployment: deployment(2), gateways: [gateway(0)] }, undefined, t0);
+    expect(byType(waiting, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'GatewaysNotReady',
+      message:
+        '2/2 weftd replicas ready, 2 up to date; gateways not ready: weft-system/istio-ingressgateway (0/1 replicas ready, 0 up to date)',
+    });
+    expect(waiting.gateways).toEqual([
+      {
+        name: 'istio-ingressgateway',
+        namespace: 'weft-system',
+        kind: 'Ingress',
+        desiredReplicas: 1,
+        readyReplicas: 0,
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'GatewayNotReady',
+            message: '0/1 replicas ready, 0 up to date',
+            observedGeneration: 2,
+            lastTransitionTime: t0.toISOString(),
+          },
+        ],
+      },
+    ]);
+    const ready = computeStatus(2, { kind: 'applied', deployment: deployment(2), gateways: [gateway(1)] }, waiting, t1);
+    expect(byType(ready, 'Ready')).toMatchObject({ status: 'True', reason: 'ControlPlaneReady' });
+    expect(ready.gateways?.[0]?.conditions?.[0]).toMatchObject({
+      status: 'True',
+      reason: 'GatewayReady',
+      lastTransitionTime: t1.toISOString(),
+    });
+    // Steady: nothing to write.
+    expect(statusEqual(ready, computeStatus(2, { kind: 'applied', deployment: deployment(2), gateways: [gateway(1)] }, ready, t1))).toBe(
+      true,
+    );
+    const missing = computeStatus(
+      2,
+      { kind: 'applied', deployment: deployment(2), gateways: [{ ...gateway(0), deployment: undefined }] },
+      ready,
+      t1,
+    );
+    expect(missing.gateways?.[0]?.conditions?.[0]).toMatchObject({ reason: 'DeploymentNotFound', message: 'Deployment not found' });
+    // A gateway taken out of the spec leaves the status with it.
+    expect(computeStatus(3, { kind: 'applied', deployment: deployment(2), gateways: [] }, ready, t1).gateways).toBeUndefined();
+    // A failed reconcile observed nothing new: the last entries stay.
+    expect(computeStatus(3, { kind: 'failed', reason: 'ApplyFailed', message: 'x' }, ready, t1).gateways).toEqual(ready.gateways);
+  });
 });

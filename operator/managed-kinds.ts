@@ -9,6 +9,8 @@ export interface ManagedKind {
 export const managedKinds: ManagedKind[] = [
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', namespaced: false },
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', namespaced: false },
+  // A gateway's autoscaler goes before its Deployment, so nothing scales what is being removed.
+  { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', namespaced: true },
   { apiVersion: 'apps/v1', kind: 'Deployment', namespaced: true },
   { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', namespaced: true },
   { apiVersion: 'v1', kind: 'Service', namespaced: true },

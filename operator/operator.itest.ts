@@ -183,6 +183,159 @@ describeWithCluster(
       expect(run(['get', 'meshinstallation', 'broken']).status).not.toBe(0);
     });
 
+    it('refuses invalid gateways with a message naming the field', async () => {
+      const bad = (gateways: Record<string, unknown>) => run(['apply', '-f', '-'], installationYaml('broken', { gateways })).stderr;
+      expect(bad({ ingress: [{ name: 'gw', autoscaling: { minReplicas: 5, maxReplicas: 2 } }] })).toMatch(
+        /spec\.gateways\.ingress\[0\]\.autoscaling\.minReplicas: Invalid value: .*autoscaling\.minReplicas must not exceed autoscaling\.maxReplicas/,
+      );
+      expect(bad({ ingress: [{ name: 'gw', replicas: 2, autoscaling: { maxReplicas: 3 } }] })).toMatch(
+        /spec\.gateways\.ingress\[0\]\.replicas: Invalid value: .*replicas and autoscaling are exclusive/,
+      );
+      expect(bad({ ingress: [{ name: 'gw' }, { name: 'gw' }] })).toContain('spec.gateways.ingress[1]: Duplicate value');
+      expect(bad({ ingress: [{ name: 'gw' }], egress: [{ name: 'gw' }] })).toMatch(
+        /spec\.gateways\.egress: Invalid value: .*a gateway name is used by both an ingress and an egress gateway/,
+      );
+      const ports = (list: unknown[]) => bad({ egress: [{ name: 'gw', service: { ports: list } }] });
+      expect(
+        ports([
+          { name: 'http', port: 8080 },
+          { name: 'http-alt', port: 8080 },
+        ]),
+      ).toMatch(/spec\.gateways\.egress\[0\]\.service\.ports: Invalid value: .*each port number may appear once per protocol/);
+      expect(ports([{ name: 'http', port: 80 }])).toMatch(
+        /spec\.gateways\.egress\[0\]\.service\.ports\[0\]\.targetPort: Invalid value: .*targetPort is required when port is below 1024/,
+      );
+      expect(ports([{ name: 'http', port: 80, targetPort: 80 }])).toContain(
+        'spec.gateways.egress[0].service.ports[0].targetPort: Invalid value: 80: spec.gateways.egress[0].service.ports[0].targetPort in body should be greater than or equal to 1024',
+      );
+      expect(bad({ ingress: [{ name: 'gw', service: { type: 'External' } }] })).toContain(
+        'spec.gateways.ingress[0].service.type: Unsupported value: "External"',
+      );
+      expect(bad({ ingress: [{ name: 'gw', podDisruptionBudget: { minAvailable: 1, maxUnavailable: 1 } }] })).toContain(
+        'set one of podDisruptionBudget.minAvailable and podDisruptionBudget.maxUnavailable, not both',
+      );
+      expect(bad({ ingress: [{ name: 'gw', podDisruptionBudget: { minAvailable: 'half' } }] })).toMatch(
+        /spec\.gateways\.ingress\[0\]\.podDisruptionBudget\.minAvailable: Invalid value: .*minAvailable must be a number of pods/,
+      );
+      expect(bad({ ingress: [{ name: 'weftd-gateway' }] })).toMatch(/spec\.gateways\.ingress\[0\]\.name: Invalid value: .*reserved/);
+      // The gateways sample is valid as written (server-side dry run: nothing changes).
+      const sample = run(['apply', '--dry-run=server', '-f', join(process.cwd(), 'config', 'samples', 'gateways.yaml')]);
+      expect(sample.stderr).toBe('');
+      expect(run(['get', 'meshinstallation', 'broken']).status).not.toBe(0);
+    });
+
+    it('deploys spec.gateways with autoscaling and a PDB, reports them in status, and prunes a gateway taken out', async () => {
+      const gateways = (namespace: string, name: string) => ({
+        deployment: () => apps().readNamespacedDeployment({ name, namespace }),
+        gone: async () => {
+          for (const kind of ['deployment', 'service', 'serviceaccount', 'role', 'rolebinding', 'hpa', 'pdb']) {
+            const object = kind === 'serviceaccount' ? `${name}-service-account` : kind.startsWith('role') ? `${name}-sds` : name;
+            if (run(['get', kind, object, '-n', namespace]).status === 0) return undefined;
+          }
+          return true;
+        },
+      });
+      const patchGateways = (value: unknown) =>
+        run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', JSON.stringify({ spec: { gateways: value } })]);
+
+      // The sample's demo profile brings Istio's two gateways, and Ready waited for them.
+      const before = await waitForCondition('default', 'Ready', 'True');
+      expect(before.status?.gateways?.map((g) => `${g.kind} ${g.namespace}/${g.name} ${g.conditions?.[0]?.status}`)).toEqual([
+        'Ingress weft-system/istio-ingressgateway True',
+        'Egress weft-system/istio-egressgateway True',
+      ]);
+      const profileIngress = await gateways('weft-system', 'istio-ingressgateway').deployment();
+      expect(profileIngress.spec?.template.spec?.containers[0]?.args?.slice(0, 2)).toEqual(['proxy', 'router']);
+
+      await createNamespace(kc, 'edge');
+      const edge = {
+        name: 'edge-gateway',
+        namespace: 'edge',
+        labels: { istio: 'edge' },
+        service: { type: 'ClusterIP' },
+        autoscaling: { minReplicas: 2, maxReplicas: 3 },
+        podDisruptionBudget: {},
+      };
+      // A list set replaces the profile's: istio-ingressgateway goes, istio-egressgateway stays.
+      expect(patchGateways({ ingress: [edge] }).status).toBe(0);
+      // The Deployment leaves its replicas to the autoscaler, which raises them to minReplicas.
+      const mi = await eventually('edge-gateway Ready at the autoscaler minimum', async () => {
+        const current = await waitForCondition('default', 'Ready', 'True');
+        const entry = current.status?.gateways?.find((g) => g.name === 'edge-gateway');
+        return entry?.desiredReplicas === 2 && entry.readyReplicas === 2 ? entry : undefined;
+      });
+      expect(mi).toMatchObject({
+        namespace: 'edge',
+        kind: 'Ingress',
+        conditions: [{ type: 'Ready', status: 'True', reason: 'GatewayReady' }],
+      });
+      const service = await core().readNamespacedService({ name: 'edge-gateway', namespace: 'edge' });
+      expect(service.spec?.selector).toEqual({ istio: 'edge' });
+      expect(service.spec?.ports?.map((p) => `${p.name}:${p.port}->${p.targetPort}`)).toEqual([
+        'status-port:15021->15021',
+        'http2:80->8080',
+        'https:443->8443',
+      ]);
+      expect(run(['get', 'pdb', 'edge-gateway', '-n', 'edge', '-o', 'jsonpath={.spec.minAvailable}']).stdout).toBe('1');
+      expect(
+        run([
+          'auth',
+          'can-i',
+          'watch',
+          'secrets',
+          '-n',
+          'edge',
+          '--as=system:serviceaccount:edge:edge-gateway-service-account',
+        ]).stdout.trim(),
+      ).toBe('yes');
+      expect(
+        run([
+          'auth',
+          'can-i',
+          'get',
+          'secrets',
+          '-n',
+          'weft-system',
+          '--as=system:serviceaccount:edge:edge-gateway-service-account',
+        ]).stdout.trim(),
+      ).toBe('no');
+      await eventually('the profile ingress gateway to be pruned', gateways('weft-system', 'istio-ingressgateway').gone);
+      await apps().readNamespacedDeployment({ name: 'istio-egressgateway', namespace: 'weft-system' });
+
+      expect(patchGateways({ ingress: [] }).status).toBe(0);
+      await eventually('every edge-gateway object to be pruned', gateways('edge', 'edge-gateway').gone);
+      const after = await waitForCondition('default', 'Ready', 'True');
+      expect(after.status?.gateways?.map((g) => g.name)).toEqual(['istio-egressgateway']);
+
+      // A Deployment the installation does not own is refused with a condition naming it, never taken over.
+      await apps().createNamespacedDeployment({
+        namespace: 'edge',
+        body: {
+          metadata: { name: 'taken' },
+          spec: {
+            selector: { matchLabels: { app: 'taken' } },
+            template: {
+              metadata: { labels: { app: 'taken' } },
+              spec: { containers: [{ name: 'app', image: 'example.com/not-a-gateway' }] },
+            },
+          },
+        },
+      });
+      expect(patchGateways({ ingress: [{ name: 'taken', namespace: 'edge' }] }).status).toBe(0);
+      const refused = await waitForCondition('default', 'Reconciled', 'False', 'GatewayConflict');
+      expect(condition(refused, 'Reconciled')?.message).toBe(
+        'gateway taken: Deployment edge/taken already exists and belongs to something else (no mesh.weft.dev/installation label); rename the gateway, or remove that Deployment',
+      );
+      const untouched = await apps().readNamespacedDeployment({ name: 'taken', namespace: 'edge' });
+      expect(untouched.spec?.template.spec?.containers.map((c) => c.image)).toEqual(['example.com/not-a-gateway']);
+
+      // Unset again: the profile's gateways come back.
+      expect(patchGateways(null).status).toBe(0);
+      await eventually('the profile ingress gateway to be back', async () =>
+        (await waitForCondition('default', 'Ready', 'True')).status?.gateways?.length === 2 ? true : undefined,
+      );
+    });
+
     it('rolls out spec changes, then prunes what is no longer desired', async () => {
       const patch = {
         spec: {

@@ -4,13 +4,14 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, ty
 import { labels, meshFinalizer, operatorFieldManager, trustBundle } from '../api/labels.js';
 import { meshInstallationApi, type MeshInstallation } from '../api/mesh-installation.js';
 import { controlPlaneManifests } from '../cdk8s/control-plane-chart.js';
+import { desiredGateways } from '../cdk8s/gateway-chart.js';
 import { controlPlaneNames } from '../cdk8s/names.js';
 import { apiMessage, isNotFound } from '../kube/client.js';
 import { ObjectClient, refKey, refOf } from '../kube/objects.js';
 import type { Logger } from '../lib/logger.js';
 import { checkCaSecret } from '../lib/cacerts.js';
 import { endWithError, SpanStatusCode, tracer, type Span } from '../lib/tracing.js';
-import { computeStatus, statusEqual, type DeploymentObservation, type ReconcileOutcome } from './conditions.js';
+import { computeStatus, statusEqual, type DeploymentObservation, type GatewayObservation, type ReconcileOutcome } from './conditions.js';
 import { isWebhookKind, managedKinds } from './managed-kinds.js';
 
 const { group, version, plural } = meshInstallationApi;
@@ -126,6 +127,10 @@ export class InstallationReconciler {
       if (problem) return { kind: 'failed', reason: 'InvalidCACerts', message: problem };
     }
 
+    const gateways = desiredGateways(installation);
+    const taken = await this.findGatewayConflict(installation, gateways);
+    if (taken) return { kind: 'failed', reason: 'GatewayConflict', message: taken };
+
     const desired = controlPlaneManifests({ installation, operatorVersion: this.operatorVersion, tracingEnv: this.tracingEnv }).filter(
       (manifest) => ownsNamespace || manifest.kind !== 'Namespace',
     );
@@ -146,7 +151,41 @@ export class InstallationReconciler {
 
     const names = controlPlaneNames(installation);
     const deployment = await this.objects.read<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', name: names.weftd, namespace });
-    return { kind: 'applied', deployment: deployment && observeDeployment(deployment) };
+    const observed: GatewayObservation[] = [];
+    for (const gateway of gateways) {
+      const live = await this.objects.read<V1Deployment>({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: gateway.name,
+        namespace: gateway.namespace,
+      });
+      observed.push({ kind: gateway.kind, name: gateway.name, namespace: gateway.namespace, deployment: live && observeDeployment(live) });
+    }
+    return { kind: 'applied', deployment: deployment && observeDeployment(deployment), gateways: observed };
+  }
+
+  /**
+   * A gateway whose Deployment already exists and is not this installation's (another installation's,
+   * or one Istio or a user made): server-side apply would silently take it over, so it is refused.
+   */
+  private async findGatewayConflict(
+    installation: MeshInstallation,
+    gateways: ReturnType<typeof desiredGateways>,
+  ): Promise<string | undefined> {
+    for (const gateway of gateways) {
+      const live = await this.objects.read<V1Deployment>({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: gateway.name,
+        namespace: gateway.namespace,
+      });
+      const owner = live?.metadata?.labels?.[labels.installation];
+      if (live && owner !== installation.metadata.name) {
+        const whose = owner ? `MeshInstallation '${owner}'` : `something else (no ${labels.installation} label)`;
+        return `gateway ${gateway.name}: Deployment ${gateway.namespace}/${gateway.name} already exists and belongs to ${whose}; rename the gateway, or remove that Deployment`;
+      }
+    }
+    return undefined;
   }
 
   /** Webhook configurations first; returns how many objects still exist. */

@@ -1,15 +1,16 @@
-// The operator's event loop, on @dot-i/k8s-operator: watches turn into work-queue
-// keys (MeshInstallation names); the reconciler does the rest.
+// The operator's event loop, on @dot-i/k8s-operator's lifecycle: watches (kube/watch.ts)
+// turn into work-queue keys (MeshInstallation names); the reconciler does the rest.
 import k8sOperator from '@dot-i/k8s-operator';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { labels } from '../api/labels.js';
 import { meshInstallationApi } from '../api/mesh-installation.js';
+import { watchForever } from '../kube/watch.js';
 import type { Logger } from '../lib/logger.js';
 import { reconcileDuration, reconcileTotal } from '../lib/monitoring.js';
 import type { InstallationReconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
 
 const Operator = k8sOperator.default;
-type ResourceEvent = k8sOperator.ResourceEvent;
 
 export interface WeftOperatorOptions {
   /** Every installation is reconciled at least this often, whatever the watches say. */
@@ -20,8 +21,11 @@ export class WeftOperator extends Operator {
   private readonly queue: WorkQueue;
   private resync: NodeJS.Timeout | undefined;
   private readonly known = new Set<string>();
+  private readonly stopWatches: Array<() => void> = [];
 
   constructor(
+    /** Our client-node's config (the library bundles another client-node version for its own). */
+    private readonly config: KubeConfig,
     private readonly reconciler: InstallationReconciler,
     private readonly log: Logger,
     private readonly options: WeftOperatorOptions,
@@ -54,30 +58,58 @@ export class WeftOperator extends Operator {
     );
   }
 
+  /**
+   * Watches through kube/watch.ts rather than the library's `watchResource`, which exits the
+   * process on any watch error (an API server restart) and replays every object on each
+   * restart: a Reflector resumes from the last resourceVersion and retries with backoff.
+   */
   protected async init(): Promise<void> {
-    await this.watchResource(meshInstallationApi.group, meshInstallationApi.version, meshInstallationApi.plural, async (event) => {
-      if (event.type === k8sOperator.ResourceEventType.Deleted) {
-        this.known.delete(event.meta.name);
-        return;
-      }
-      this.known.add(event.meta.name);
-      this.queue.add(event.meta.name);
-    });
+    const log = this.log.child({ component: 'operator-watch' });
+    const { group, version, plural } = meshInstallationApi;
+    this.stopWatches.push(
+      watchForever<KubernetesObject>(
+        this.config,
+        `/apis/${group}/${version}/${plural}`,
+        {},
+        (type, object) => {
+          const name = object.metadata?.name;
+          if (!name) return;
+          if (type === 'DELETED') {
+            this.known.delete(name);
+            return;
+          }
+          this.known.add(name);
+          this.queue.add(name);
+        },
+        log,
+      ),
+    );
     // Drift on what users are most likely to touch by hand is repaired at once; the rest on resync.
-    const owned = async (event: ResourceEvent): Promise<void> => {
-      const owner = event.object.metadata?.labels?.[labels.installation];
+    // Only objects an installation owns carry its label: the selector keeps the rest off the wire.
+    const owned = (_type: string, object: KubernetesObject): void => {
+      const owner = object.metadata?.labels?.[labels.installation];
       if (owner) this.queue.add(owner);
     };
-    await this.watchResource('admissionregistration.k8s.io', 'v1', 'mutatingwebhookconfigurations', owned);
-    await this.watchResource('admissionregistration.k8s.io', 'v1', 'validatingwebhookconfigurations', owned);
-    await this.watchResource('apps', 'v1', 'deployments', owned);
+    for (const path of [
+      '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+      '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
+      '/apis/apps/v1/deployments',
+    ]) {
+      this.stopWatches.push(watchForever<KubernetesObject>(this.config, path, { labelSelector: labels.installation }, owned, log));
+    }
     this.resync = setInterval(() => {
       for (const name of this.known) this.queue.add(name);
     }, this.options.resyncSeconds * 1000);
     this.resync.unref();
   }
 
+  override stop(): void {
+    for (const stop of this.stopWatches.splice(0)) stop();
+    super.stop();
+  }
+
   async shutdown(): Promise<void> {
+    this.stop();
     if (this.resync) clearInterval(this.resync);
     this.queue.stop();
     await this.queue.idle();

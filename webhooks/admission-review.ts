@@ -41,7 +41,7 @@ export interface AdmissionReviewOut {
   response: AdmissionResponse;
 }
 
-interface AdmissionRequestIn {
+export interface AdmissionRequestIn {
   uid?: unknown;
   namespace?: unknown;
   operation?: unknown;
@@ -57,8 +57,8 @@ const review = (response: AdmissionResponse): AdmissionReviewOut => ({
 });
 const refuse = (uid: string, code: number, message: string) => review({ uid, allowed: false, status: { code, message } });
 
-/** Checks the envelope; returns the request or a ready refusal. */
-function readRequest(body: unknown): { request: AdmissionRequestIn & { uid: string } } | { refusal: AdmissionReviewOut } {
+/** Checks the envelope (AdmissionReview v1 with a request.uid); returns the request or a ready refusal naming the field. */
+export function readRequest(body: unknown): { request: AdmissionRequestIn & { uid: string } } | { refusal: AdmissionReviewOut } {
   const envelope = body as { apiVersion?: unknown; kind?: unknown; request?: AdmissionRequestIn } | null;
   const uid = typeof envelope?.request?.uid === 'string' ? envelope.request.uid : '';
   if (!envelope || typeof envelope !== 'object' || envelope.kind !== 'AdmissionReview') {

@@ -291,7 +291,7 @@ export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {
     },
     {
       area: 'xds',
-      figure: `${count(f.reconnect.proxies)} proxies connecting at once / all reconnecting at once, until all have CDS and LDS`,
+      figure: `${count(f.reconnect.proxies)} proxies (${count(f.reconnect.tokens)} tokens on 15012) connecting at once / all reconnecting at once, until all have CDS and LDS`,
       value: `${ms(f.reconnect.connectMs)} / ${ms(f.reconnect.reconnectMs)}`,
       rule: `all, each <= ${count(budgets.fleetSyncMs)} ms`,
       held:
@@ -327,6 +327,13 @@ export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {
       value: latency(f.wellBehaved.during),
       rule: `p99 <= ${count(budgets.pushP99Ms)} ms`,
       held: f.wellBehaved.during.length > 0 && percentile(f.wellBehaved.during, 99) <= budgets.pushP99Ms,
+    },
+    {
+      area: 'xds',
+      figure: 'event loop delay during the abuse, weftd / the chaos clients, p99 / max',
+      value: [f.eventLoopDelayMs.weftd, f.eventLoopDelayMs.chaos].map((d) => (d ? `${ms(d.p99)} / ${ms(d.max)}` : 'unknown')).join('; '),
+      rule: 'reported',
+      held: true,
     },
     {
       area: 'xds',

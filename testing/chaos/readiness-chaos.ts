@@ -112,7 +112,11 @@ export async function readinessChaos(kubeConfig: KubeConfig, options: ReadinessC
     if (fresh !== 'reinstall') await core.deleteCollectionNamespacedPod({ namespace: weftNamespace, labelSelector: weftdSelector });
     const { pod, readyAt } = await firstReady(core, known, timeoutMs, async (missing) => {
       // weftd is up and waits only for its webhook configurations: now the operator creates them.
-      if (operatorDown && missing.length > 0 && missing.every((line) => line.startsWith('webhook caBundle:'))) {
+      if (
+        operatorDown &&
+        missing.length > 0 &&
+        missing.every((line) => line.startsWith('webhook caBundle:') || line.startsWith('webhook calls:'))
+      ) {
         operatorDown = false;
         await scaleOperator(apps, core, operatorReplicas, timeoutMs);
       }

@@ -7,11 +7,12 @@
 // and streams cancelled while their token is checked. weftd's RSS is sampled from
 // /proc throughout; its log must hold no error.
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api } from '@kubernetes/client-node';
 import protobuf from 'protobufjs';
 import { typeUrls } from '../../xds/protos.js';
-import { logProblemsSince, logSize, type ChaosTarget } from './chaos-target.js';
+import { logProblemsSince, logSize, scrapeMetrics, type ChaosTarget } from './chaos-target.js';
 import { seededRandom } from './seeded-random.js';
 import { requestToken } from './service-account-tokens.js';
 import {
@@ -77,7 +78,8 @@ export interface XdsFigures {
   };
   /** Proxies on 15012 whose node claims another namespace or ServiceAccount than their token, and ones claiming their own. */
   identity: CaseOutcome[];
-  reconnect: { proxies: number; connectMs: number | undefined; reconnectMs: number | undefined; notSynced: string[] };
+  /** `tokens`: distinct ServiceAccount tokens the fleet's 15012 proxies present (one each, as each pod has its own). */
+  reconnect: { proxies: number; tokens: number; connectMs: number | undefined; reconnectMs: number | undefined; notSynced: string[] };
   phantoms: { cancelled: number; left: number };
   rssMiB: { before: number; peak: number; after: number };
   wellBehaved: {
@@ -88,6 +90,11 @@ export interface XdsFigures {
     /** Proxies whose stream ended or whose clusters lack a Service present. */
     lostConfig: string[];
   };
+  /**
+   * Event loop delay during the abuse, in ms: weftd's (prom-client's nodejs_eventloop_lag_*, reset by the scrape
+   * before the abuse) and this process's, which runs every client: a latency row is only as good as both loops.
+   */
+  eventLoopDelayMs: { weftd: { p99: number; max: number } | undefined; chaos: { p99: number; max: number } };
   weftdUp: boolean;
   logProblems: string[];
 }
@@ -448,7 +455,22 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   const baseline: number[] = [];
   for (let i = 0; i < options.changes; i++) await change(baseline);
 
+  // Each fleet proxy on 15012 presents its own token, as each pod has its own (and again when it reconnects): the storm
+  // costs weftd a TokenReview per proxy. One token shared by the fleet would cost one, as reviews are reused for 10 s.
+  const fleetTokens: string[] = [];
+  for (let i = 0; i < Math.ceil(options.proxies / 2); i += 16)
+    fleetTokens.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(16, Math.ceil(options.proxies / 2) - i) }, () => requestToken(target.kubeConfig, ns, 'proxy')),
+      )),
+    );
+  progress(`xds: ${fleetTokens.length} tokens for the fleet's proxies on 15012`);
+
   await sleep(1_000);
+  // Resets weftd's event loop delay histogram (prom-client resets it on each collection).
+  await scrapeMetrics(target).catch(() => undefined);
+  const chaosLoop = monitorEventLoopDelay({ resolution: 10 });
+  chaosLoop.enable();
   const rssBefore = rssMiB(pid);
   let rssPeak = rssBefore;
   const sampler = setInterval(() => {
@@ -475,6 +497,14 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
     [15010, adsClient(target, 15010)],
     [15012, adsClient(target, 15012)],
   ]);
+  // Connected before the abuse: a case measures weftd's answer to its request, not a TLS handshake queued behind
+  // the fleet's thousand (the fleet's own row measures those). Seen at 2,000 proxies: the first case timed out so.
+  await Promise.all(
+    [...clients.values()].map(
+      (client) =>
+        new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 30_000, (error) => (error ? reject(error) : resolve()))),
+    ),
+  );
   const shared = (port: AdsPort) => clients.get(port) as grpc.Client;
   const ports: AdsPort[] = [15012, 15010];
   const abuseNode = (name: string, i = 0) => sidecarNode(`${name}-${i}`, ns, `10.251.${(i >> 8) & 255}.${i & 255}`, { app: name });
@@ -648,7 +678,13 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   const probesAtSlowStart = probes;
 
   const reconnect = (async () => {
-    const figures: XdsFigures['reconnect'] = { proxies: options.proxies, connectMs: undefined, reconnectMs: undefined, notSynced: [] };
+    const figures: XdsFigures['reconnect'] = {
+      proxies: options.proxies,
+      tokens: fleetTokens.length,
+      connectMs: undefined,
+      reconnectMs: undefined,
+      notSynced: [],
+    };
     const fleet = (round: number) =>
       Array.from({ length: options.proxies }, (_, i) => {
         const port = ports[i % 2] as AdsPort;
@@ -656,7 +692,7 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
         return new WellBehavedProxy(
           target,
           port,
-          tokenFor(port),
+          port === 15012 ? fleetTokens[i >> 1] : undefined,
           sidecarNode(`fleet-${i}-r${round}`, ns, `10.252.${i >> 8}.${i & 255}`, { app: `fleet-${i % 5}` }),
         );
       });
@@ -693,6 +729,13 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   })();
 
   const [m, n, storm, names, fleet, phantom] = await Promise.all([malformed, nonces, nackStorm, manyNames, reconnect, phantoms]);
+  chaosLoop.disable();
+  const weftdMetrics = await scrapeMetrics(target).catch(() => undefined);
+  const weftdLoop = (name: string) => (weftdMetrics?.get(`nodejs_eventloop_lag_${name}_seconds`) ?? Number.NaN) * 1000;
+  const eventLoopDelayMs: XdsFigures['eventLoopDelayMs'] = {
+    weftd: weftdMetrics ? { p99: weftdLoop('p99'), max: weftdLoop('max') } : undefined,
+    chaos: { p99: chaosLoop.percentile(99) / 1e6, max: chaosLoop.max / 1e6 },
+  };
   abusing = false;
   await changes;
   // How many responses weftd made for each zero-window stream: its stream's highest nonce (nonces count responses).
@@ -744,6 +787,7 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
     phantoms: phantom,
     rssMiB: { before: rssBefore, peak: rssPeak, after: rssAfter },
     wellBehaved: { proxies: steady.length, baseline, during, missed, lostConfig },
+    eventLoopDelayMs,
     weftdUp: target.weftd.running,
     logProblems: logProblemsSince(target.weftd, logStart),
   };

@@ -138,7 +138,7 @@ func runGrpcCall(d *decoded, spec CallSpec) Outcome {
 	out.Clusters, out.Response = destinationOf(r)
 	out.Retry, out.Timeout = grpcRetryOf(r, vh)
 	out.Endpoints = endpointsOf(out.Clusters, d.clusters, d.endpoints)
-	out.UpstreamTLS = upstreamTLSOf(out.Clusters, d.clusters)
+	out.UpstreamTLS = upstreamTLSOf(out.Clusters, d.clusters, "")
 	return out
 }
 

@@ -12,6 +12,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
@@ -21,8 +22,10 @@ import (
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/config/schema/gvk"
+	"istio.io/istio/pkg/spiffe"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 )
@@ -110,6 +113,9 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 		Configs:                configs,
 		KubernetesObjectString: c.Kube,
 		MeshConfig:             m,
+		// A gateway's ServiceAccount may read its namespace's Secrets: the Role Istio's gateway
+		// chart (and Weft's) grants it, which the fake's SubjectAccessReviews would otherwise refuse.
+		DisableSecretAuthorization: true,
 	})
 	if os.Getenv("WEFT_ORACLE_DEBUG") != "" {
 		for _, k := range []config.GroupVersionKind{gvk.VirtualService, gvk.DestinationRule, gvk.ServiceEntry, gvk.AuthorizationPolicy} {
@@ -122,12 +128,24 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 	if c.Proxy.Kind == "grpc" {
 		metadata.Generator = "grpc"
 	}
+	proxyType := model.SidecarProxy
+	var identity *spiffe.Identity
+	if c.Proxy.Kind == "router" {
+		// A gateway: SetupProxy gives it the Gateways whose selector matches its labels, and
+		// the Services whose endpoints are its IP map server ports to its listener ports. Its
+		// identity (proved on 15012) and cluster decide which Secrets SDS serves it.
+		proxyType = model.Router
+		identity = &spiffe.Identity{TrustDomain: "cluster.local", Namespace: c.Proxy.Namespace, ServiceAccount: c.Proxy.ServiceAccount}
+		metadata.ClusterID = constants.DefaultClusterName
+	}
 	proxy := s.SetupProxy(&model.Proxy{
-		ID:              c.Proxy.ID,
-		ConfigNamespace: c.Proxy.Namespace,
-		IPAddresses:     []string{c.Proxy.IP},
-		Labels:          labels,
-		Metadata:        metadata,
+		Type:             proxyType,
+		ID:               c.Proxy.ID,
+		ConfigNamespace:  c.Proxy.Namespace,
+		IPAddresses:      []string{c.Proxy.IP},
+		Labels:           labels,
+		Metadata:         metadata,
+		VerifiedIdentity: identity,
 	})
 	if c.Proxy.Kind == "grpc" {
 		runGrpcCase(t, s, proxy, c, weft, result)
@@ -144,12 +162,26 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 	weftSim.Listeners, weftSim.Clusters, weftSim.Routes = weft.listeners, weft.clusters, weft.routes
 
 	istioEndpoints := s.Endpoints(proxy)
+	istioSecret := istioSDS(s, proxy)
+	weftSecrets := map[string]*tlsv3.Secret{}
+	for _, secret := range weft.secrets {
+		weftSecrets[secret.GetName()] = secret
+	}
 	for _, call := range c.Calls {
-		istioOutcome, weftOutcome := runCall(t, istio, call), runCall(t, weftSim, call)
+		istioOutcome, weftOutcome := runCall(t, istio, call, c.Proxy.Kind), runCall(t, weftSim, call, c.Proxy.Kind)
 		istioOutcome.Endpoints = endpointsOf(istioOutcome.Clusters, istio.Clusters, istioEndpoints)
 		weftOutcome.Endpoints = endpointsOf(weftOutcome.Clusters, weft.clusters, weft.endpoints)
-		istioOutcome.UpstreamTLS = upstreamTLSOf(istioOutcome.Clusters, istio.Clusters)
-		weftOutcome.UpstreamTLS = upstreamTLSOf(weftOutcome.Clusters, weft.clusters)
+		istioOutcome.UpstreamTLS = upstreamTLSOf(istioOutcome.Clusters, istio.Clusters, call.Host)
+		weftOutcome.UpstreamTLS = upstreamTLSOf(weftOutcome.Clusters, weft.clusters, call.Host)
+		if os.Getenv("WEFT_ORACLE_DEBUG") != "" {
+			for _, cl := range istio.Clusters {
+				if _, chosen := istioOutcome.Clusters[cl.Name]; chosen {
+					t.Logf("Istio cluster %s", protojson.Format(cl))
+				}
+			}
+		}
+		istioOutcome.Secrets = secretsOf(istioOutcome.sdsNames, istioSecret)
+		weftOutcome.Secrets = secretsOf(weftOutcome.sdsNames, func(name string) *tlsv3.Secret { return weftSecrets[name] })
 		result.Calls = append(result.Calls, CallOutcome{Name: call.Name, Istio: istioOutcome, Weft: weftOutcome})
 	}
 }
@@ -159,6 +191,7 @@ type decoded struct {
 	clusters  []*cluster.Cluster
 	routes    []*route.RouteConfiguration
 	endpoints []*endpoint.ClusterLoadAssignment
+	secrets   []*tlsv3.Secret
 }
 
 func decodeResources(r Resources) (*decoded, error) {
@@ -174,6 +207,9 @@ func decodeResources(r Resources) (*decoded, error) {
 		return nil, err
 	}
 	if out.endpoints, err = decodeAll[*endpoint.ClusterLoadAssignment](r.Endpoints, func() *endpoint.ClusterLoadAssignment { return &endpoint.ClusterLoadAssignment{} }); err != nil {
+		return nil, err
+	}
+	if out.secrets, err = decodeAll[*tlsv3.Secret](r.Secrets, func() *tlsv3.Secret { return &tlsv3.Secret{} }); err != nil {
 		return nil, err
 	}
 	return out, nil

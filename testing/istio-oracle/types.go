@@ -32,14 +32,19 @@ type Mesh struct {
 	Config string `json:"config,omitempty"`
 }
 
-// Proxy is the sidecar the config is generated for.
+// Proxy is the proxy the config is generated for.
 type Proxy struct {
-	// Kind is "sidecar" (Envoy, the default) or "grpc" (a proxyless gRPC client, Istio's GENERATOR=grpc).
+	// Kind is "sidecar" (Envoy, the default), "grpc" (a proxyless gRPC client, Istio's
+	// GENERATOR=grpc) or "router" (a gateway: Istio's proxyv2 in router mode, node id
+	// `router~...`, given the servers of the Gateways whose selector matches its Labels).
 	Kind      string            `json:"kind,omitempty"`
 	ID        string            `json:"id"`
 	Namespace string            `json:"namespace"`
 	IP        string            `json:"ip"`
 	Labels    map[string]string `json:"labels"`
+	// ServiceAccount is a router's identity, as its token proves it on 15012: SDS serves it
+	// the Secrets of its own namespace.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
 }
 
 // Resources are serialized envoy.config.*.v3 messages, base64 encoded.
@@ -48,6 +53,8 @@ type Resources struct {
 	Clusters  []string `json:"clusters"`
 	Routes    []string `json:"routes"`
 	Endpoints []string `json:"endpoints"`
+	// Secrets are a router's SDS answers (tls.v3.Secret) for the names its listeners use.
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // CallSpec is one simulated connection or request.
@@ -55,7 +62,8 @@ type CallSpec struct {
 	Name string `json:"name"`
 	// Target is a proxyless gRPC call's `xds:///` target (host:port): the listener it asks for.
 	Target string `json:"target,omitempty"`
-	// Mode is outbound (captured by iptables to 15001) or inbound (to 15006).
+	// Mode is outbound (captured by iptables to 15001), inbound (to 15006) or gateway
+	// (no capture: straight to the listener on Port, a router's default).
 	Mode     string `json:"mode"`
 	Address  string `json:"address"`
 	Port     int    `json:"port"`
@@ -110,11 +118,30 @@ type Outcome struct {
 	// Endpoints lists, per chosen cluster, where its connections go: "ip:port" of each
 	// endpoint (EDS or inline), or the cluster's discovery type when it has no fixed endpoints.
 	Endpoints map[string][]string `json:"endpoints,omitempty"`
-	// UpstreamTLS says, per chosen cluster, how it speaks to endpoints: "plaintext", "tls sni=<sni>",
-	// or "auto: <match>=<socket>..." for transport_socket_matches (Istio's auto mTLS).
+	// UpstreamTLS says, per chosen cluster, how it speaks to endpoints for this call: "plaintext",
+	// "tls sni=<sni sent> cert=<client certificate> verify=<roots> san=<names required>", or
+	// "auto: <match>=<socket>..." for transport_socket_matches (Istio's auto mTLS).
 	UpstreamTLS map[string]string `json:"upstreamTls,omitempty"`
-	// Response is a direct response or redirect instead of a cluster: "direct 503", "redirect".
+	// Response is a direct response or redirect instead of a cluster: "direct 503",
+	// "redirect 301 https" (a route's https_redirect or a virtual host's require_tls, which
+	// Envoy answers alike), "redirect 302 host=a.example path=/b".
 	Response string `json:"response,omitempty"`
+	// DownstreamTLS says, for a router's calls, how the filter chain taken terminates TLS:
+	// "" (plaintext, or TLS passed through untouched), else "SIMPLE" or "MUTUAL" (client
+	// certificate required) with the SDS secrets it serves ("cert=kubernetes://<credentialName>")
+	// and validates clients with ("ca=kubernetes://<credentialName>-cacert"), the subject alt
+	// names it accepts, ALPN and TLS versions.
+	DownstreamTLS string `json:"downstreamTls,omitempty"`
+	// Connection summarises, for a router's HTTP calls, what the connection manager does at the
+	// edge: client address from the peer or X-Forwarded-For, path normalisation, client
+	// certificate details forwarded, request ids, Server header (see connectionOf).
+	Connection string `json:"connection,omitempty"`
+	// Secrets says, for each SDS name that chain uses, what SDS serves under it for this proxy:
+	// "key pair CN=<subject CN> (<n> certificates)", "CA CN=<subject CN>,... (<n> certificates)",
+	// or "not served" (no such Secret, a layout without those keys, or a Secret the proxy may not read).
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// sdsNames are the SDS names of the chain taken, filled into Secrets by the case.
+	sdsNames []string
 	// Retry summarises the route's retry policy (attempts, retry_on, status codes); Timeout is its timeout.
 	Retry   string `json:"retry,omitempty"`
 	Timeout string `json:"timeout,omitempty"`

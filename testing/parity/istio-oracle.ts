@@ -19,8 +19,14 @@ export interface Outcome {
   endpoints?: Record<string, string[]>;
   /** Per chosen cluster, how it speaks to its endpoints: plaintext, TLS (SNI, certificate) or auto mTLS's matches. */
   upstreamTls?: Record<string, string>;
-  /** A direct response or redirect instead of a cluster. */
+  /** A direct response or redirect instead of a cluster ("direct 404", "redirect 301 https"). */
   response?: string;
+  /** A router's calls: how the filter chain taken terminates TLS (mode, SDS secret names, ALPN), absent for plaintext and passthrough. */
+  downstreamTls?: string;
+  /** A router's HTTP calls: what the connection manager does at the edge (client address, path normalisation, XFCC, request ids, Server header). */
+  connection?: string;
+  /** A router's calls: per SDS name the chain taken uses, what SDS serves under it ("key pair CN=...", "CA CN=...", "not served"). */
+  secrets?: Record<string, string>;
   /** The route's retry policy and timeout, summarised. */
   retry?: string;
   timeout?: string;

@@ -3,7 +3,7 @@
 // (the oracle, testing/istio-oracle), so both configs answer the same calls.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ResourceEncoder, SnapshotCache } from '../../xds/cache/snapshot-cache.js';
 import { envoySidecarResources } from '../../xds/generate/envoy-sidecar-resources.js';
@@ -12,6 +12,11 @@ import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../../
 import type { MeshDefaults, MeshTelemetry } from '../../xds/model/mesh-model.js';
 import { typeUrls } from '../../xds/protos.js';
 import { ProxyView } from '../../xds/traffic/proxy-view.js';
+import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../../lib/x509.js';
+import { componentLogger } from '../../lib/logger.js';
+import { CredentialSource } from '../../xds/credentials/credential-source.js';
+import { keptSecret, type KeptSecret } from '../../xds/credentials/secret-layouts.js';
+import { testRoot, type TestCa } from '../fixtures/plugged-ca.js';
 
 /** One simulated connection or request (testing/istio-oracle/types.go, CallSpec). */
 export interface ParityCall {
@@ -20,8 +25,11 @@ export interface ParityCall {
   target?: string;
   /** The Service called, as `name.namespace`: its cluster IP becomes the address unless one is given. */
   to?: string;
-  /** outbound (captured to 15001) or inbound (to 15006); outbound by default. */
-  mode?: 'outbound' | 'inbound';
+  /**
+   * outbound (captured to 15001), inbound (to 15006) or gateway (no capture: to the listener
+   * on `port`, as a gateway's pod receives it). Outbound by default; gateway for a router.
+   */
+  mode?: 'outbound' | 'inbound' | 'gateway';
   address?: string;
   port: number;
   protocol?: 'http' | 'http2' | 'tcp';
@@ -35,11 +43,16 @@ export interface ParityCall {
   /** The caller's SPIFFE ID, for inbound calls over mTLS. */
   sourcePrincipal?: string;
   sourceIp?: string;
+  /** In a case with several `proxies`, the one the call is made through (its key). */
+  from?: string;
 }
 
 export interface ParityProxy {
-  /** An Envoy sidecar (the default) or a proxyless gRPC client (GENERATOR=grpc). */
-  kind?: 'sidecar' | 'grpc';
+  /**
+   * An Envoy sidecar (the default), a proxyless gRPC client (GENERATOR=grpc) or a
+   * gateway (`router`: Istio's proxyv2 in router mode, node id `router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`).
+   */
+  kind?: 'sidecar' | 'grpc' | 'router';
   name: string;
   namespace: string;
   ip: string;
@@ -91,7 +104,8 @@ interface HttpMatch {
   port?: number;
 }
 
-const kubeKinds = new Set(['Service', 'Pod', 'EndpointSlice', 'Namespace']);
+// Secrets hold gateways' credentialName certificates (Istio's credentials controller reads them).
+const kubeKinds = new Set(['Service', 'Pod', 'EndpointSlice', 'Namespace', 'Secret']);
 
 /** A workload of the built-in mesh: one pod behind one service. */
 interface Workload {
@@ -236,14 +250,63 @@ function serviceObjects(spec: ServiceSpec): KubeObject[] {
   ];
 }
 
+/** A built-in set of objects a case can start from. */
+type Base = 'bookinfo' | 'istio-ingressgateway' | 'istio-egressgateway';
+
+/** A proxy as a case names it: a router's name and IP may be left to the gateway pod its labels select. */
+type ProxySpec = Omit<ParityProxy, 'name' | 'ip'> & Partial<Pick<ParityProxy, 'name' | 'ip'>>;
+
 interface CaseHeader {
   kind: 'ParityCase';
-  /** `bookinfo` adds the built-in mesh's objects. */
-  base?: 'bookinfo';
+  /**
+   * Built-in objects: `bookinfo` (the built-in mesh), `istio-ingressgateway` and
+   * `istio-egressgateway` (the gateway Services and pods of Istio's demo profile).
+   */
+  base?: Base | Base[];
   services?: ServiceSpec[];
   mesh?: ParityCase['mesh'];
-  proxy?: ParityProxy;
+  /** The proxy the calls go through (productpage in bookinfo by default)... */
+  proxy?: ProxySpec;
+  /** ...or several, by a key each call names in `from`: one case per proxy, named `<file>/<key>`. */
+  proxies?: Record<string, ProxySpec>;
   calls: ParityCall[];
+}
+
+/**
+ * The gateway Services of Istio's demo profile (manifests/profiles/demo.yaml): each
+ * maps its ports to the pod's (80 to 8080, 443 to 8443), so a Gateway server on
+ * port 80 is a listener on 8080, as istiod resolves it through the Service.
+ */
+function gatewayBase(base: 'istio-ingressgateway' | 'istio-egressgateway'): KubeObject[] {
+  const ingress = base === 'istio-ingressgateway';
+  return serviceObjects({
+    name: base,
+    namespace: 'istio-system',
+    clusterIP: ingress ? '10.96.9.1' : '10.96.9.2',
+    ports: [
+      { name: 'status-port', port: 15021 },
+      { name: 'http2', port: 80, targetPort: 8080 },
+      { name: 'https', port: 443, targetPort: 8443 },
+      ...(ingress
+        ? [
+            { name: 'tcp', port: 31400 },
+            { name: 'tls', port: 15443 },
+          ]
+        : []),
+    ],
+    pods: [
+      {
+        name: `${base}-a`,
+        ip: ingress ? '10.244.9.10' : '10.244.9.20',
+        labels: { istio: ingress ? 'ingressgateway' : 'egressgateway' },
+        serviceAccount: `${base}-service-account`,
+      },
+    ],
+  });
+}
+
+function baseObjects(base: Base): KubeObject[] {
+  return base === 'bookinfo' ? bookinfo() : gatewayBase(base);
 }
 
 /** The proxy most cases call from: productpage in bookinfo. */
@@ -255,26 +318,147 @@ export const productpage: ParityProxy = {
   serviceAccount: 'bookinfo-productpage',
 };
 
-/** Reads a case file: a `ParityCase` document (proxy, calls), then Kubernetes and Istio objects. */
+/** Reads a case file with one proxy: a `ParityCase` document (proxy, calls), then Kubernetes and Istio objects. */
 export function loadParityCase(file: string): ParityCase {
+  const cases = loadParityCases(file);
+  if (cases.length !== 1) throw new Error(`${file}: ${cases.length} proxies where one was expected`);
+  return cases[0] as ParityCase;
+}
+
+/**
+ * Reads a case file: a `ParityCase` document (`proxy` or `proxies`, calls), then
+ * Kubernetes and Istio objects, which (as with `kubectl apply`) go to namespace
+ * `default` when they name none. A file with `proxies` gives one case per proxy,
+ * with the calls whose `from` names it, so one task's YAML is called from a gateway
+ * and from a sidecar alike. Throws naming the file on a missing header, an unknown
+ * `from`, or a router whose labels select no pod.
+ */
+export function loadParityCases(file: string): ParityCase[] {
   const documents = parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJS() as KubeObject | null)
     .filter((d): d is KubeObject => d !== null);
   const header = documents.find((d) => d['kind'] === 'ParityCase') as CaseHeader | undefined;
   if (!header) throw new Error(`${file}: no ParityCase document (proxy and calls)`);
-  const rest = [...documents.filter((d) => d !== (header as unknown)), ...(header.services ?? []).flatMap(serviceObjects)];
-  const proxy = header.proxy ?? productpage;
+  const bases = header.base === undefined ? [] : Array.isArray(header.base) ? header.base : [header.base];
+  const credentials = caseCredentials();
+  const rest = [
+    ...documents
+      .filter((d) => d !== (header as unknown))
+      .map(inDefaultNamespace)
+      .map((d) => (d.kind === 'Secret' ? withStringData(d, credentials) : d)),
+    ...(header.services ?? []).flatMap(serviceObjects),
+  ];
+  const kube = [...bases.flatMap(baseObjects), ...rest.filter((d) => kubeKinds.has(d.kind ?? ''))];
+  const proxies: Array<[string | undefined, ProxySpec]> = header.proxies
+    ? Object.entries(header.proxies)
+    : [[undefined, header.proxy ?? productpage]];
+  for (const call of header.calls) {
+    if (header.proxies ? !(call.from && call.from in header.proxies) : call.from !== undefined) {
+      throw new Error(
+        `${file}: call '${call.name}' has from: '${call.from ?? ''}', which must name one of the case's proxies (${Object.keys(header.proxies ?? {}).join(', ') || 'it has a single proxy: leave from out'})`,
+      );
+    }
+  }
+  return proxies.map(([key, spec]) => {
+    const proxy = resolveProxy(spec, kube, file);
+    return {
+      name: key === undefined ? basename(file, '.yaml') : `${basename(file, '.yaml')}/${key}`,
+      kube,
+      istio: rest.filter((d) => !kubeKinds.has(d.kind ?? '')) as IstioObject[],
+      mesh: header.mesh ?? {},
+      proxy,
+      calls: header.calls
+        .filter((call) => call.from === key)
+        .map(({ from: _from, ...call }) => ({
+          ...call,
+          // Inbound calls arrive at the proxy's own address, and so do a gateway's.
+          address:
+            call.address ??
+            (call.mode === 'inbound' || (proxy.kind === 'router' && !call.to) ? proxy.ip : clusterIpOf(kube, call.to, file)),
+        })),
+    };
+  });
+}
+
+/**
+ * The certificates a case's Secrets name, made when the case loads (no key is kept in the
+ * repository): one CA (CN example.com, as Istio's tasks make it) and, per host, a server
+ * certificate it signs, valid for a day.
+ */
+function caseCredentials() {
+  let ca: TestCa | undefined;
+  const servers = new Map<string, { certPem: string; keyPem: string }>();
+  const caOf = () => (ca ??= testRoot('example.com'));
   return {
-    name: basename(file, '.yaml'),
-    kube: [...(header.base === 'bookinfo' ? bookinfo() : []), ...rest.filter((d) => kubeKinds.has(d.kind ?? ''))],
-    istio: rest.filter((d) => !kubeKinds.has(d.kind ?? '')) as IstioObject[],
-    mesh: header.mesh ?? {},
-    proxy,
-    calls: header.calls.map((call) => ({
-      ...call,
-      // Inbound calls arrive at the proxy's own address.
-      address: call.address ?? (call.mode === 'inbound' ? proxy.ip : clusterIpOf(rest, call.to, file)),
-    })),
+    caPem: () => caOf().certPem,
+    server(host: string) {
+      let server = servers.get(host);
+      if (!server) {
+        const keys = generateRsaKeyPair();
+        const certPem = issueCertificate(
+          { commonName: host, dnsNames: [host], usages: ['serverAuth'], notAfter: new Date(Date.now() + 86_400_000) },
+          keys.publicKey,
+          { certificatePem: caOf().certPem, privateKey: caOf().key },
+        );
+        server = { certPem, keyPem: privateKeyToPem(keys.privateKey) };
+        servers.set(host, server);
+      }
+      return server;
+    },
+  };
+}
+
+/**
+ * A Secret's `stringData` merged into `data` (base64) as the API server does, each value
+ * naming what to make: `certificate for <host>`, `key for <host>` (a server certificate the
+ * case's CA signs, and its key) or `CA certificate`. Any other value is kept as written.
+ */
+function withStringData(secret: KubeObject, credentials: ReturnType<typeof caseCredentials>): KubeObject {
+  const stringData = secret['stringData'] as Record<string, string> | undefined;
+  if (!stringData) return secret;
+  const data = { ...(secret['data'] as Record<string, string> | undefined) };
+  for (const [key, value] of Object.entries(stringData)) {
+    const made = /^(certificate|key) for (\S+)$/.exec(value);
+    const text =
+      value === 'CA certificate'
+        ? credentials.caPem()
+        : made
+          ? credentials.server(made[2] as string)[made[1] === 'key' ? 'keyPem' : 'certPem']
+          : value;
+    data[key] = Buffer.from(text).toString('base64');
+  }
+  const { stringData: _made, ...rest } = secret;
+  return { ...rest, data };
+}
+
+/** `kubectl apply` puts an object that names no namespace in `default`: so do cases, to keep Istio's task YAML unchanged. */
+function inDefaultNamespace(object: KubeObject): KubeObject {
+  if (object.metadata?.namespace || object.kind === 'Namespace') return object;
+  return { ...object, metadata: { ...object.metadata, namespace: 'default' } };
+}
+
+/** A proxy of the case: a router named only by namespace and labels is the pod they select there. */
+function resolveProxy(spec: ProxySpec, kube: KubeObject[], file: string): ParityProxy {
+  if (spec.name !== undefined && spec.ip !== undefined) return spec as ParityProxy;
+  const pod = kube.find(
+    (o) =>
+      o.kind === 'Pod' &&
+      o.metadata?.namespace === spec.namespace &&
+      Object.entries(spec.labels).every(([k, v]) => o.metadata?.labels?.[k] === v),
+  );
+  const ip = (pod?.['status'] as { podIP?: string } | undefined)?.podIP;
+  if (!pod || !ip) {
+    throw new Error(
+      `${file}: proxy ${JSON.stringify(spec.labels)} in ${spec.namespace} has no name and ip, and selects no pod of the case`,
+    );
+  }
+  const serviceAccount = (pod['spec'] as { serviceAccountName?: string } | undefined)?.serviceAccountName;
+  return {
+    ...spec,
+    name: pod.metadata?.name as string,
+    ip,
+    labels: { ...pod.metadata?.labels, ...spec.labels },
+    ...(spec.serviceAccount === undefined && serviceAccount !== undefined ? { serviceAccount } : {}),
   };
 }
 
@@ -307,7 +491,9 @@ function byPluralOf(parity: ParityCase): Record<string, IstioObject[]> {
 }
 
 /** Weft's Envoy config for the case's proxy, each resource serialized and base64 encoded, as the oracle reads it. */
-export function weftResources(parity: ParityCase): Record<'listeners' | 'clusters' | 'routes' | 'endpoints', string[]> {
+export function weftResources(
+  parity: ParityCase,
+): Record<'listeners' | 'clusters' | 'routes' | 'endpoints', string[]> & { secrets?: string[] } {
   const byPlural = byPluralOf(parity);
   const ofKind = <T>(kind: string) => parity.kube.filter((o) => o['kind'] === kind) as T[];
   const model = meshModelOf(
@@ -323,7 +509,25 @@ export function weftResources(parity: ParityCase): Record<'listeners' | 'cluster
   if (parity.mesh.config) model.meshConfig = { ...model.meshConfig, telemetry: meshTelemetryOf(parity.mesh.config) };
   const kind = parity.proxy.kind ?? 'sidecar';
   let encoded: (typeUrl: string) => string[];
-  if (kind === 'grpc') {
+  if (kind === 'router') {
+    // A gateway is served as weftd serves it: ProxyGroups, by a node whose id says `router`.
+    const groups = new ProxyGroups();
+    groups.update(model);
+    const node = {
+      id: `router~${parity.proxy.ip}~${parity.proxy.name}.${parity.proxy.namespace}~${parity.proxy.namespace}.svc.cluster.local`,
+      metadata: { NAMESPACE: parity.proxy.namespace, LABELS: parity.proxy.labels },
+    };
+    groups.connected(node);
+    encoded = (typeUrl: string) =>
+      groups.resources(node, typeUrl, []).resources.map((r) => Buffer.from(r.resource.value).toString('base64'));
+    return {
+      listeners: encoded(typeUrls.listener),
+      clusters: encoded(typeUrls.cluster),
+      routes: encoded(typeUrls.route),
+      endpoints: encoded(typeUrls.endpoint),
+      secrets: weftSecrets(parity),
+    };
+  } else if (kind === 'grpc') {
     // A proxyless client asks for listeners by name (its xds:/// targets): answered by weftd's own
     // ConfigSource, which also serves the names istiod resolves (short names, name.namespace).
     const groups = new ProxyGroups();
@@ -351,6 +555,36 @@ export function weftResources(parity: ParityCase): Record<'listeners' | 'cluster
     routes: encoded(typeUrls.route),
     endpoints: encoded(typeUrls.endpoint),
   };
+}
+
+/**
+ * Weft's SDS answers (weftd's CredentialSource) to a router proxied by the case's identity
+ * (its namespace and ServiceAccount, as proved on 15012, allowed to read its namespace's
+ * Secrets as Istio's gateway Role allows), for every name a case's Secret can be asked by:
+ * `kubernetes://<name>`, `kubernetes://<namespace>/<name>` and their `-cacert` forms. The
+ * oracle reads the ones the listeners use.
+ */
+function weftSecrets(parity: ParityCase): string[] {
+  const secrets = new Map<string, KeptSecret>();
+  for (const object of parity.kube.filter((o) => o.kind === 'Secret')) {
+    const kept = keptSecret(object as V1Secret);
+    secrets.set(`${kept.metadata.namespace}/${kept.metadata.name}`, kept);
+  }
+  const source = new CredentialSource({
+    secrets: { get: (namespace, name) => secrets.get(`${namespace}/${name}`) },
+    access: () => ({ state: 'allowed' }),
+    log: componentLogger('parity-sds'),
+  });
+  const names = [...secrets.values()].flatMap(({ metadata: { namespace, name } }) =>
+    [name, `${namespace}/${name}`].flatMap((n) => [`kubernetes://${n}`, `kubernetes://${n}-cacert`]),
+  );
+  const node = {
+    id: `router~${parity.proxy.ip}~${parity.proxy.name}.${parity.proxy.namespace}~${parity.proxy.namespace}.svc.cluster.local`,
+    verifiedIdentity: { namespace: parity.proxy.namespace, serviceAccount: parity.proxy.serviceAccount ?? 'default' },
+  };
+  return source
+    .resources(node, typeUrls.secret, [...new Set(names)])
+    .resources.map((r) => Buffer.from(r.resource.value).toString('base64'));
 }
 
 /** Weft's telemetry defaults from Istio's MeshConfig fields (the MeshInstallation carries the same names). */
@@ -384,6 +618,7 @@ export function oracleCase(parity: ParityCase) {
       namespace: parity.proxy.namespace,
       ip: parity.proxy.ip,
       labels: parity.proxy.labels,
+      ...(parity.proxy.kind === 'router' ? { serviceAccount: parity.proxy.serviceAccount ?? 'default' } : {}),
     },
     weft: weftResources(parity),
     calls: parity.calls,

@@ -7,6 +7,7 @@
 import type { ConfigObject, IstioConfig } from '../model/istio-config.js';
 import { emptyIstioConfig } from '../model/istio-config.js';
 import { serviceHost, type MeshModel, type MeshService } from '../model/mesh-model.js';
+import { boundGateways, bindsToMesh } from '../traffic/gateway-servers.js';
 import { hostMatches, resolveHost } from '../traffic/host-names.js';
 
 export type Namespaces = Set<string> | 'all';
@@ -32,6 +33,18 @@ export interface ModelChange {
   authorization: boolean;
   /** Services whose endpoints or shape changed, by key (proxyless servers' listeners follow their endpoints). */
   services: Set<string>;
+  /** Gateways (`<namespace>/<name>`) added, removed or edited: the gateway groups serving them are derived again. */
+  gateways: Set<string>;
+  /** Gateways whose bound VirtualServices changed (bound before or after the change). */
+  gatewayRoutes: Set<string>;
+  /**
+   * Hosts whose Service (or ServiceEntry) or DestinationRule changed: what a gateway's routes
+   * read of their destinations. A VirtualService edit is not among them (it changes the
+   * routes of its own hosts for sidecars, which gateways do not read).
+   */
+  destinationHosts: Set<string>;
+  /** Wildcard hosts of changed DestinationRules (they may cover destinations no service has). */
+  destinationPatterns: Set<string>;
 }
 
 export const serviceKey = (service: MeshService) => `${service.namespace}/${service.name}/${service.hostname ?? ''}`;
@@ -92,6 +105,10 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
     peerAuthentication: false,
     authorization: false,
     services: new Set(),
+    gateways: new Set(),
+    gatewayRoutes: new Set(),
+    destinationHosts: new Set(),
+    destinationPatterns: new Set(),
   };
   if (
     !before ||
@@ -108,9 +125,9 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   const root = after.rootNamespace ?? 'istio-system';
   const domain = after.clusterDomain;
   const allHosts = () => new Set(after.services.map((s) => serviceHost(s, domain)));
-  const hostsMatching = (pattern: string) => {
+  const hostsMatching = (pattern: string, patterns = change.hostPatterns) => {
     if (pattern !== '*' && !pattern.startsWith('*.')) return [pattern];
-    change.hostPatterns.add(pattern);
+    patterns.add(pattern);
     return [...allHosts()].filter((h) => hostMatches(pattern, h));
   };
 
@@ -124,6 +141,7 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
     const host = serviceHost(service, domain);
     if (!previous || shape(previous) !== shape(service)) {
       change.hosts.add(host);
+      change.destinationHosts.add(host);
       change.services.add(key);
       change.inboundNamespaces = addAll(change.inboundNamespaces, [service.namespace]);
       if (!previous || JSON.stringify(previous.selector) !== JSON.stringify(service.selector)) change.selectorsChanged = true;
@@ -134,6 +152,7 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   }
   for (const [key, removed] of oldServices) {
     change.hosts.add(serviceHost(removed, domain));
+    change.destinationHosts.add(serviceHost(removed, domain));
     change.services.add(key);
     change.inboundNamespaces = addAll(change.inboundNamespaces, [removed.namespace]);
     if (removed.selector) change.selectorsChanged = true;
@@ -142,7 +161,11 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
   const was: IstioConfig = before.istio ?? emptyIstioConfig();
   const is: IstioConfig = after.istio ?? emptyIstioConfig();
   for (const rule of changedObjects(was.virtualServices, is.virtualServices)) {
-    for (const host of rule.spec.hosts ?? []) for (const h of hostsMatching(resolveHost(host, rule.namespace, domain))) change.hosts.add(h);
+    // Its version before the change is in the list too: a rule moved between mesh and gateways touches both.
+    if (bindsToMesh(rule))
+      for (const host of rule.spec.hosts ?? [])
+        for (const h of hostsMatching(resolveHost(host, rule.namespace, domain))) change.hosts.add(h);
+    for (const gateway of boundGateways(rule)) if (gateway !== 'mesh') change.gatewayRoutes.add(gateway);
     const routes: Array<{ match?: Array<{ sourceLabels?: Record<string, string> }> }> = [
       ...(rule.spec.http ?? []),
       ...(rule.spec.tcp ?? []),
@@ -151,8 +174,15 @@ export function modelChange(before: MeshModel | undefined, after: MeshModel): Mo
       change.selectorsChanged = true;
   }
   for (const rule of changedObjects(was.destinationRules, is.destinationRules)) {
-    for (const h of hostsMatching(resolveHost(rule.spec.host, rule.namespace, domain))) change.hosts.add(h);
+    const host = resolveHost(rule.spec.host, rule.namespace, domain);
+    for (const h of hostsMatching(host)) change.hosts.add(h);
+    for (const h of hostsMatching(host, change.destinationPatterns)) change.destinationHosts.add(h);
     if (rule.spec.workloadSelector) change.selectorsChanged = true;
+  }
+  for (const gateway of changedObjects(was.gateways, is.gateways)) {
+    change.gateways.add(`${gateway.namespace}/${gateway.name}`);
+    // Which gateway proxies a Gateway selects is part of their group key.
+    change.selectorsChanged = true;
   }
   for (const sidecar of changedObjects(was.sidecars, is.sidecars)) {
     change.outboundNamespaces = sidecar.namespace === root ? 'all' : addAll(change.outboundNamespaces, [sidecar.namespace]);

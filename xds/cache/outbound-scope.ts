@@ -164,6 +164,8 @@ export class OutboundScope {
     dirtyListeners: Set<string>,
   ): void {
     const old = this.parts.get(host);
+    // Counted so tests and the benchmark see which changes reach outbound groups at all.
+    ctx.derivations.add('outbound-host');
     view.reads = new Set([host]);
     const visible = view.service(host);
     if (!visible) {

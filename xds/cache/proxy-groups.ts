@@ -15,7 +15,8 @@ import { KeyedMemo } from '../collections/keyed-memo.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import type { ConfigChange, ConfigSource, DiscoveryNode, EncodedResource, ResourceSet } from '../server/discovery-types.js';
 import { proxyScopeOf, scopeKey, type ProxyScope } from '../traffic/proxy-scope.js';
-import { inboundScopeKey, outboundScopeKey } from '../traffic/scope-signature.js';
+import { gatewayScopeKey, inboundScopeKey, outboundScopeKey, outboundScopeOf } from '../traffic/scope-signature.js';
+import { GatewayScope } from './gateway-scope.js';
 import { GenerationContext } from './generation-context.js';
 import { InboundScope } from './inbound-scope.js';
 import { modelChange, serviceKey, type ModelChange } from './model-change.js';
@@ -25,18 +26,26 @@ import { ResourceMap, versionOf } from './resource-map.js';
 interface ProxyEntry {
   /** The proxy's kind, namespace and labels as its node metadata gives them. */
   scope: ProxyScope;
+  /** The scope its outbound group is derived for (a gateway's: a label-less sidecar of its namespace). */
+  outScope: ProxyScope;
   labelKey: string;
   outKey: string;
-  /** Sidecars only: proxyless clients have no inbound listener of their own (their servers ask by name). */
+  /** Sidecars only: proxyless clients have no inbound listener of their own (their servers ask by name), gateways none. */
   inKey: string | undefined;
+  /** Gateway proxies (`router`) only: the group of their Gateway listeners and routes. */
+  gwKey: string | undefined;
   connected: number;
 }
+
+/** The cluster a gateway proxy does not get of its outbound group: it has no original-destination listener (Istio's cluster.go). */
+const notForGateways = 'PassthroughCluster';
 
 export interface ProxyGroupStats {
   /** Distinct label sets among connected proxies (what grouping by labels would have made). */
   labelSets: number;
   outboundScopes: number;
   inboundScopes: number;
+  gatewayScopes: number;
   /** Derivations per collection since the start. */
   derivations: Record<string, number>;
   /** Values each shared collection holds. */
@@ -50,6 +59,7 @@ export class ProxyGroups implements ConfigSource {
   private previous: MeshModel | undefined;
   private readonly outbound = new Map<string, OutboundScope>();
   private readonly inbound = new Map<string, InboundScope>();
+  private readonly gateway = new Map<string, GatewayScope>();
   private readonly proxies = new Map<string, ProxyEntry>();
   private readonly entryOf = new WeakMap<DiscoveryNode, ProxyEntry>();
   /** Inbound listeners of xDS-enabled gRPC servers, served only by name. */
@@ -78,6 +88,8 @@ export class ProxyGroups implements ConfigSource {
     const entry = this.entry(node);
     const out = this.outboundOf(entry);
     const inb = this.inboundOf(entry);
+    const gw = this.gatewayOf(entry);
+    if (gw) return this.gatewayResources(gw, out, typeUrl, names);
     let maps: ResourceMap[];
     switch (typeUrl) {
       case typeUrls.listener:
@@ -109,6 +121,37 @@ export class ProxyGroups implements ConfigSource {
           ? (this.ownServerListener(node, name) ?? this.aliasedClientListener(node, name, out.listeners))
           : undefined;
       return own ? [own] : [];
+    });
+    return { version: versionOf(resources), resources };
+  }
+
+  /**
+   * A gateway proxy's resources: its Gateway listeners and route configurations, and the
+   * clusters and endpoints of its outbound group but the passthrough cluster.
+   */
+  private gatewayResources(gw: GatewayScope, out: OutboundScope, typeUrl: string, names: string[]): ResourceSet {
+    const map =
+      typeUrl === typeUrls.listener
+        ? gw.listeners
+        : typeUrl === typeUrls.route
+          ? gw.routes
+          : typeUrl === typeUrls.cluster
+            ? out.clusters
+            : typeUrl === typeUrls.endpoint
+              ? out.endpoints
+              : undefined;
+    if (!map) return { version: '0', resources: [] };
+    const keep = (resource: EncodedResource) => typeUrl !== typeUrls.cluster || resource.name !== notForGateways;
+    // AUTO_PASSTHROUGH servers' SNI-DNAT clusters come from the gateway group.
+    const extra = typeUrl === typeUrls.cluster && gw.clusters.size > 0 ? gw.clusters : undefined;
+    if (names.length === 0) {
+      const resources = map.values().filter(keep);
+      if (!extra) return { version: map.version, resources };
+      return { version: `${map.version}.${extra.version}`, resources: [...resources, ...extra.values()] };
+    }
+    const resources = names.flatMap((name) => {
+      const found = map.get(name) ?? extra?.get(name);
+      return found && keep(found) ? [found] : [];
     });
     return { version: versionOf(resources), resources };
   }
@@ -199,7 +242,7 @@ export class ProxyGroups implements ConfigSource {
 
   /** Number of config groups held (outbound plus inbound), for metrics and tests. */
   get scopeCount(): number {
-    return this.outbound.size + this.inbound.size;
+    return this.outbound.size + this.inbound.size + this.gateway.size;
   }
 
   /** What the grouping and the shared collections hold, and the work done so far. */
@@ -209,6 +252,7 @@ export class ProxyGroups implements ConfigSource {
       labelSets: live.length,
       outboundScopes: this.outbound.size,
       inboundScopes: this.inbound.size,
+      gatewayScopes: this.gateway.size,
       derivations: this.ctx.derivations.snapshot(),
       collections: this.ctx.sizes(),
     };
@@ -264,19 +308,23 @@ export class ProxyGroups implements ConfigSource {
     const moved = new Set<ProxyEntry>();
     if (change.selectorsChanged) {
       for (const entry of this.proxies.values()) {
-        const outKey = outboundScopeKey(this.ctx.index, entry.scope);
+        const outKey = outboundScopeKey(this.ctx.index, entry.outScope);
         const inKey = entry.scope.kind === 'sidecar' ? inboundScopeKey(this.ctx.index, entry.scope) : undefined;
-        if (outKey !== entry.outKey || inKey !== entry.inKey) {
+        const gwKey = entry.scope.kind === 'router' ? gatewayScopeKey(this.ctx.index, entry.scope) : undefined;
+        if (outKey !== entry.outKey || inKey !== entry.inKey || gwKey !== entry.gwKey) {
           entry.outKey = outKey;
           entry.inKey = inKey;
+          entry.gwKey = gwKey;
           moved.add(entry);
         }
       }
     }
     const liveOut = new Set([...this.proxies.values()].map((e) => e.outKey));
     const liveIn = new Set([...this.proxies.values()].flatMap((e) => (e.inKey ? [e.inKey] : [])));
+    const liveGw = new Set([...this.proxies.values()].flatMap((e) => (e.gwKey ? [e.gwKey] : [])));
     for (const key of this.outbound.keys()) if (!liveOut.has(key)) this.outbound.delete(key);
     for (const key of this.inbound.keys()) if (!liveIn.has(key)) this.inbound.delete(key);
+    for (const key of this.gateway.keys()) if (!liveGw.has(key)) this.gateway.delete(key);
     if (change.selectorsChanged) {
       // A group stands for its members by one member's labels: if that member would now belong
       // elsewhere, the group is derived anew from a current member, and its members get everything.
@@ -290,30 +338,38 @@ export class ProxyGroups implements ConfigSource {
         this.inbound.delete(key);
         for (const entry of this.proxies.values()) if (entry.inKey === key) moved.add(entry);
       }
+      for (const [key, group] of this.gateway) {
+        if (gatewayScopeKey(this.ctx.index, group.scope) === key) continue;
+        this.gateway.delete(key);
+        for (const entry of this.proxies.values()) if (entry.gwKey === key) moved.add(entry);
+      }
     }
     this.countConnected();
 
     const changedOut = new Map<string, ChangedNames>();
     const changedIn = new Map<string, ChangedNames>();
+    const changedGw = new Map<string, ChangedNames>();
     const failures: string[] = [];
     yield* this.deriveGroups(this.outbound, liveOut, change, changedOut, failures, (key) => this.createOutbound(key));
     yield* this.deriveGroups(this.inbound, liveIn, change, changedIn, failures, (key) => this.createInbound(key));
+    yield* this.deriveGroups(this.gateway, liveGw, change, changedGw, failures, (key) => this.createGateway(key));
     let serverListenersChanged = new Set<string>();
     try {
       serverListenersChanged = this.updateServerListeners(model, change);
     } catch (error) {
       failures.push(`proxyless server listeners: ${error instanceof Error ? error.message : String(error)}`);
     }
-    for (const changed of [changedOut, changedIn]) for (const [key, names] of changed) if (names.size === 0) changed.delete(key);
+    for (const changed of [changedOut, changedIn, changedGw]) for (const [key, names] of changed) if (names.size === 0) changed.delete(key);
     // Everything derived for a host that changed was derived again in this round, if anyone still needs it.
     this.ctx.endRound(change.everything ? 'all' : new Set([...change.hosts, ...change.endpointHosts]));
 
     const types = new Set<string>();
-    for (const names of [...changedOut.values(), ...changedIn.values()]) for (const typeUrl of names.keys()) types.add(typeUrl);
+    for (const names of [...changedOut.values(), ...changedIn.values(), ...changedGw.values()])
+      for (const typeUrl of names.keys()) types.add(typeUrl);
     if (serverListenersChanged.size > 0) types.add(typeUrls.listener);
     if (moved.size > 0) for (const typeUrl of served) types.add(typeUrl);
     const changedTypes = [...types];
-    if (changedTypes.length > 0) this.announce(changedTypes, changedOut, changedIn, moved, serverListenersChanged);
+    if (changedTypes.length > 0) this.announce(changedTypes, changedOut, changedIn, changedGw, moved, serverListenersChanged);
     if (failures.length > 0) {
       throw new Error(`generation failed for ${failures.length} proxy group(s), which keep their last config: ${failures.join('; ')}`);
     }
@@ -321,7 +377,7 @@ export class ProxyGroups implements ConfigSource {
   }
 
   /** Each live group of one side, one per step: created when new, else the change applied to it. */
-  private *deriveGroups<S extends OutboundScope | InboundScope>(
+  private *deriveGroups<S extends OutboundScope | InboundScope | GatewayScope>(
     groups: Map<string, S>,
     keys: ReadonlySet<string>,
     change: ModelChange,
@@ -351,6 +407,7 @@ export class ProxyGroups implements ConfigSource {
     changedTypes: string[],
     changedOut: Map<string, ChangedNames>,
     changedIn: Map<string, ChangedNames>,
+    changedGw: Map<string, ChangedNames>,
     moved: Set<ProxyEntry>,
     serverListeners: Set<string>,
   ): void {
@@ -359,11 +416,14 @@ export class ProxyGroups implements ConfigSource {
       // RDS and EDS are asked for by name: streams compare only the names that changed.
       for (const typeUrl of [typeUrls.route, typeUrls.endpoint]) {
         const union = new Set<string>();
-        for (const changed of changedOut.values()) for (const name of changed.get(typeUrl) ?? []) union.add(name);
+        for (const changed of [...changedOut.values(), ...changedGw.values()])
+          for (const name of changed.get(typeUrl) ?? []) union.add(name);
         names.set(typeUrl, union);
       }
       // Proxyless servers ask for their listeners by name: when only those changed, say which.
-      const groupListeners = [...changedOut.values(), ...changedIn.values()].some((changed) => changed.has(typeUrls.listener));
+      const groupListeners = [...changedOut.values(), ...changedIn.values(), ...changedGw.values()].some((changed) =>
+        changed.has(typeUrls.listener),
+      );
       if (serverListeners.size > 0 && !groupListeners) {
         // Servers listening on all interfaces ask by the wildcard address (see ownServerListener).
         const withAliases = new Set(serverListeners);
@@ -379,6 +439,11 @@ export class ProxyGroups implements ConfigSource {
       affects: (node, typeUrl) => {
         const entry = this.entryOf.get(node);
         if (!entry || moved.has(entry) || this.proxies.get(entry.labelKey) !== entry) return true;
+        if (entry.gwKey) {
+          // A gateway reads only clusters and endpoints of its outbound group.
+          if (changedGw.get(entry.gwKey)?.has(typeUrl)) return true;
+          return (typeUrl === typeUrls.cluster || typeUrl === typeUrls.endpoint) && !!changedOut.get(entry.outKey)?.has(typeUrl);
+        }
         if (changedOut.get(entry.outKey)?.has(typeUrl)) return true;
         if (entry.inKey && changedIn.get(entry.inKey)?.has(typeUrl)) return true;
         return typeUrl === typeUrls.listener && serverListeners.size > 0 && entry.scope.kind === 'grpc';
@@ -414,12 +479,14 @@ export class ProxyGroups implements ConfigSource {
   }
 
   private countConnected(): void {
-    for (const group of [...this.outbound.values(), ...this.inbound.values()]) group.connected = 0;
+    for (const group of [...this.outbound.values(), ...this.inbound.values(), ...this.gateway.values()]) group.connected = 0;
     for (const entry of this.proxies.values()) {
       const out = this.outbound.get(entry.outKey);
       if (out) out.connected += entry.connected;
       const inb = entry.inKey ? this.inbound.get(entry.inKey) : undefined;
       if (inb) inb.connected += entry.connected;
+      const gw = entry.gwKey ? this.gateway.get(entry.gwKey) : undefined;
+      if (gw) gw.connected += entry.connected;
     }
   }
 
@@ -430,11 +497,14 @@ export class ProxyGroups implements ConfigSource {
     const labelKey = scopeKey(scope);
     let entry = this.proxies.get(labelKey);
     if (!entry) {
+      const outScope = outboundScopeOf(scope);
       entry = {
         scope,
+        outScope,
         labelKey,
-        outKey: outboundScopeKey(this.ctx.index, scope),
+        outKey: outboundScopeKey(this.ctx.index, outScope),
         inKey: scope.kind === 'sidecar' ? inboundScopeKey(this.ctx.index, scope) : undefined,
+        gwKey: scope.kind === 'router' ? gatewayScopeKey(this.ctx.index, scope) : undefined,
         connected: 0,
       };
       this.proxies.set(labelKey, entry);
@@ -444,7 +514,12 @@ export class ProxyGroups implements ConfigSource {
   }
 
   private outboundOf(entry: ProxyEntry): OutboundScope {
-    return this.outbound.get(entry.outKey) ?? this.createOutbound(entry.outKey, entry.scope);
+    return this.outbound.get(entry.outKey) ?? this.createOutbound(entry.outKey, entry.outScope);
+  }
+
+  private gatewayOf(entry: ProxyEntry): GatewayScope | undefined {
+    if (!entry.gwKey) return undefined;
+    return this.gateway.get(entry.gwKey) ?? this.createGateway(entry.gwKey, entry.scope);
   }
 
   private inboundOf(entry: ProxyEntry): InboundScope | undefined {
@@ -452,7 +527,13 @@ export class ProxyGroups implements ConfigSource {
     return this.inbound.get(entry.inKey) ?? this.createInbound(entry.inKey, entry.scope);
   }
 
-  private createOutbound(key: string, scope = this.memberScope((e) => e.outKey === key)): OutboundScope {
+  private createOutbound(
+    key: string,
+    scope = this.memberScope(
+      (e) => e.outKey === key,
+      (e) => e.outScope,
+    ),
+  ): OutboundScope {
     const group = new OutboundScope(key, scope);
     group.rebuild(this.ctx);
     this.outbound.set(key, group);
@@ -466,9 +547,16 @@ export class ProxyGroups implements ConfigSource {
     return group;
   }
 
+  private createGateway(key: string, scope = this.memberScope((e) => e.gwKey === key)): GatewayScope {
+    const group = new GatewayScope(key, scope);
+    group.rebuild(this.ctx);
+    this.gateway.set(key, group);
+    return group;
+  }
+
   /** Any member's scope stands for the group: members differ only in labels no selector reads. */
-  private memberScope(member: (entry: ProxyEntry) => boolean): ProxyScope {
-    for (const entry of this.proxies.values()) if (member(entry)) return entry.scope;
+  private memberScope(member: (entry: ProxyEntry) => boolean, scopeOf = (entry: ProxyEntry) => entry.scope): ProxyScope {
+    for (const entry of this.proxies.values()) if (member(entry)) return scopeOf(entry);
     throw new Error('a proxy group without members');
   }
 }

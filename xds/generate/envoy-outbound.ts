@@ -90,7 +90,7 @@ function tcpProxyFilter(cluster: string, policy: PolicyFields | undefined): Reco
 }
 
 /** The DestinationRule's TCP settings Istio copies onto a tcp_proxy: idle timeout, connection duration, source-IP hashing. */
-function tcpProxyFields(policy: PolicyFields | undefined): Record<string, unknown> {
+export function tcpProxyFields(policy: PolicyFields | undefined): Record<string, unknown> {
   const tcp = (policy?.connectionPool?.tcp ?? {}) as { idleTimeout?: string; maxConnectionDuration?: string };
   return {
     ...(tcp.idleTimeout ? { idle_timeout: protoDuration(tcp.idleTimeout) } : {}),

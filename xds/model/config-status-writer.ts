@@ -1,10 +1,12 @@
 // Writes each Istio object's verdict (networking.istio.io and security.istio.io)
 // to its status subresource, only when it changes, one write at a time. Thin:
-// the verdicts come from traffic/config-analysis.
+// the verdicts come from traffic/config-analysis. Gateway API objects' statuses
+// (computed whole by gatewayapi/, conditions with their transition times) go the same way.
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/logger.js';
 import { statusOf, type ConfigVerdict } from '../traffic/config-analysis.js';
 import { istioKinds, type IstioObject } from './mesh-model-of.js';
+import type { GatewayApiStatus } from './gateway-api-source.js';
 
 type StatusOf = (kind: string, namespace: string, name: string) => (IstioObject & { status?: Record<string, unknown> }) | undefined;
 
@@ -14,6 +16,7 @@ const comparable = (status: Record<string, unknown> | undefined) =>
 export class ConfigStatusWriter {
   private readonly api: CustomObjectsApi;
   private pending: ConfigVerdict[] = [];
+  private pendingGatewayApi: GatewayApiStatus[] = [];
   private running = false;
 
   constructor(
@@ -30,19 +33,49 @@ export class ConfigStatusWriter {
     if (!this.running) void this.drain();
   }
 
+  /** The latest Gateway API statuses (gatewayapi/gateway-api-config.ts); older pending ones are replaced. */
+  publishGatewayApi(statuses: GatewayApiStatus[]): void {
+    this.pendingGatewayApi = statuses;
+    if (!this.running) void this.drain();
+  }
+
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      while (this.pending.length > 0) {
+      while (this.pending.length > 0 || this.pendingGatewayApi.length > 0) {
         const verdicts = this.pending;
         this.pending = [];
         for (const verdict of verdicts) {
           if (this.pending.length > 0) break;
           await this.write(verdict);
         }
+        const statuses = this.pendingGatewayApi;
+        this.pendingGatewayApi = [];
+        for (const status of statuses) {
+          if (this.pendingGatewayApi.length > 0) break;
+          await this.writeGatewayApi(status);
+        }
       }
     } finally {
       this.running = false;
+    }
+  }
+
+  /** One Gateway API object's status, when it differs from the object's (transition times aside). */
+  private async writeGatewayApi(next: GatewayApiStatus): Promise<void> {
+    const object = this.current(next.kind, next.namespace ?? '', next.name);
+    if (!object || comparable(next.status) === comparable(object.status)) return;
+    const target = { group: 'gateway.networking.k8s.io', version: next.version, plural: next.plural, name: next.name };
+    const body = [{ op: 'add', path: '/status', value: next.status }];
+    try {
+      if (next.namespace) await this.api.patchNamespacedCustomObjectStatus({ ...target, namespace: next.namespace, body });
+      else await this.api.patchClusterCustomObjectStatus({ ...target, body });
+    } catch (error) {
+      // The object may be gone or changed meanwhile; the next rebuild writes again.
+      this.log.warn(
+        { kind: next.kind, namespace: next.namespace, name: next.name, error: error instanceof Error ? error.message : String(error) },
+        'could not write the status of a Gateway API object',
+      );
     }
   }
 

@@ -64,7 +64,7 @@ export interface IstioConfig {
   authorizationPolicies: ConfigObject<AuthorizationPolicySpec>[];
   requestAuthentications: ConfigObject<RequestAuthenticationSpec>[];
   telemetries: ConfigObject<TelemetrySpec>[];
-  /** Read only to report on: Weft runs no gateway proxies, so no generator reads them. */
+  /** Served to the gateway proxies (`router`) they select: traffic/gateway-servers.ts, generate/envoy-gateway.ts. */
   gateways: ConfigObject<GatewaySpec>[];
   /** Read only to report on: Weft does not auto-register workloads from a WorkloadGroup. */
   workloadGroups: ConfigObject<WorkloadGroupSpec>[];

@@ -8,6 +8,7 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { startInformer, type Cache, type InformerEvent } from '../../kube/informer.js';
 import type { WatchTuning } from '../../kube/reflector.js';
@@ -20,6 +21,18 @@ import { Debouncer } from './debouncer.js';
 import type { MeshDefaults, MeshModel } from './mesh-model.js';
 import { JwksFetcher, jwksSources } from './jwks-fetcher.js';
 import { istioConfigOf, istioKinds, meshModelOf, MeshModelMemo, type IstioObject } from './mesh-model-of.js';
+import {
+  ensureGatewayClasses,
+  gatewayApiKinds,
+  GeneratedObjects,
+  servedGatewayApiKinds,
+  withGatewayApi,
+  type GatewayApiStatus,
+} from './gateway-api-source.js';
+import type { GatewayApiObjects } from '../../gatewayapi/gateway-api-config.js';
+
+/** Cache keys of the Gateway API kinds (their plural `gateways` is also Istio's). */
+const gatewayApiKey = (plural: string) => `gateway-api/${plural}`;
 
 export class KubeMeshModel {
   private readonly caches = new Map<string, Cache<KubernetesObject>>();
@@ -35,6 +48,10 @@ export class KubeMeshModel {
   private readonly changeTrace = new ChangeTrace();
   private readonly jwks: JwksFetcher;
   private started = false;
+  /** The Gateway API kinds whose CRDs the cluster has (watched), by plural. */
+  private gatewayApiServed = new Set<string>();
+  private readonly generatedGatewayApi = new GeneratedObjects();
+  private gatewayApiStatuses: GatewayApiStatus[] = [];
 
   constructor(
     private readonly config: KubeConfig,
@@ -61,6 +78,12 @@ export class KubeMeshModel {
   }
 
   private find(kind: string, namespace: string, name: string): (IstioObject & { status?: Record<string, unknown> }) | undefined {
+    const gatewayApiKind = gatewayApiKinds.find((k) => k.kind === kind);
+    if (gatewayApiKind) {
+      const key = gatewayApiKind.namespaced ? `${namespace}/${name}` : name;
+      return this.caches.get(gatewayApiKey(gatewayApiKind.plural))?.get(key) as
+        (IstioObject & { status?: Record<string, unknown> }) | undefined;
+    }
     const plural = istioKinds.find((k) => k.kind === kind)?.plural ?? '';
     return this.list<IstioObject & { status?: Record<string, unknown> }>(plural).find(
       (o) => o.metadata?.namespace === namespace && o.metadata?.name === name,
@@ -88,7 +111,24 @@ export class KubeMeshModel {
       });
       this.caches.set(key, cache as Cache<KubernetesObject>);
     };
+    // The Gateway API is optional: only the kinds whose CRDs are installed are watched.
+    this.gatewayApiServed = await servedGatewayApiKinds(this.config, this.log);
+    if (this.options.writeStatus && this.gatewayApiServed.has('gatewayclasses')) await ensureGatewayClasses(this.config, this.log);
     await Promise.all([
+      ...gatewayApiKinds
+        .filter(({ plural }) => this.gatewayApiServed.has(plural))
+        .map(({ plural, version }) =>
+          watch(
+            gatewayApiKey(plural),
+            `/apis/gateway.networking.k8s.io/${version}/${plural}`,
+            () =>
+              custom.listClusterCustomObject({ group: 'gateway.networking.k8s.io', version, plural }) as Promise<
+                KubernetesListObject<KubernetesObject>
+              >,
+          ),
+        ),
+      // Namespaces for the Gateway API's allowedRoutes selectors.
+      watch('namespaces', '/api/v1/namespaces', () => core.listNamespace()),
       watch('services', '/api/v1/services', () => core.listServiceForAllNamespaces()),
       watch('slices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces()),
       // Pods for their labels (subsets, auto mTLS); their IPs come from EndpointSlices.
@@ -115,8 +155,20 @@ export class KubeMeshModel {
     return this.model;
   }
 
+  /** A Pod as the watch last saw it (undefined before the first list, or when not seen): the CA's token checks read it. */
+  pod(namespace: string, name: string): V1Pod | undefined {
+    return this.caches.get('pods')?.get(`${namespace}/${name}`) as V1Pod | undefined;
+  }
+
   syncStatus(): { synced: boolean; pending: string[] } {
-    const pending = ['services', 'slices', 'pods', ...istioKinds.map(({ plural }) => plural)].filter((key) => !this.caches.has(key));
+    const pending = [
+      'services',
+      'slices',
+      'pods',
+      'namespaces',
+      ...istioKinds.map(({ plural }) => plural),
+      ...[...this.gatewayApiServed].map(gatewayApiKey),
+    ].filter((key) => !this.caches.has(key));
     return { synced: pending.length === 0 && this.model !== undefined, pending };
   }
 
@@ -152,7 +204,22 @@ export class KubeMeshModel {
 
   private async rebuild(): Promise<void> {
     if (!this.started) return;
-    const istio = istioConfigOf(Object.fromEntries(istioKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
+    const userIstio = istioConfigOf(Object.fromEntries(istioKinds.map(({ plural }) => [plural, this.list<IstioObject>(plural)])));
+    // Gateway API objects join as the Istio Gateways and VirtualServices istiod would generate for them.
+    const gatewayApiObjects = Object.fromEntries(
+      gatewayApiKinds.map(({ plural, field }) => [field, this.list(gatewayApiKey(plural))]),
+    ) as unknown as GatewayApiObjects;
+    const { istio, statuses } = withGatewayApi(
+      userIstio,
+      gatewayApiObjects,
+      this.list('services'),
+      this.list('namespaces'),
+      this.clusterDomain,
+      this.generatedGatewayApi,
+      new Date().toISOString(),
+    );
+    this.generatedGatewayApi.endRound();
+    this.gatewayApiStatuses = statuses;
     this.jwks.want(jwksSources(istio.requestAuthentications));
     const model = meshModelOf(
       this.list('services'),
@@ -191,6 +258,7 @@ export class KubeMeshModel {
     // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
     if (!model || !this.statusWriter || !this.jwks.settled()) return;
     this.statusWriter.publish(analyzeAll(model, this.jwks.errors()));
+    this.statusWriter.publishGatewayApi(this.gatewayApiStatuses);
   }
 }
 

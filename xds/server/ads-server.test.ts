@@ -8,7 +8,7 @@ import { xdsConnected, xdsPushes } from '../../lib/monitoring.js';
 import type { Logger } from '../../lib/logger.js';
 import { SnapshotCache } from '../cache/snapshot-cache.js';
 import { aggregatedDiscoveryService, typeOf, typeUrls } from '../protos.js';
-import { AdsServer, maxConcurrentTokenReviews, NackLog } from './ads-server.js';
+import { AdsServer, NackLog } from './ads-server.js';
 import type { ConfigSource, DiscoveryNode } from './discovery-types.js';
 
 type Method = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
@@ -19,11 +19,16 @@ const cdsRequest = (name: string) => ({ node: { id: nodeId(name) }, type_url: ty
 
 /** A token review the test finishes when it chooses (the TokenReview round trip to the API server). */
 class SlowReviewer {
-  readonly pending: Array<{ authorization: string | undefined; approve: () => void; refuse: (reason: string) => void }> = [];
+  readonly pending: Array<{
+    authorization: string | undefined;
+    signal: AbortSignal | undefined;
+    approve: () => void;
+    refuse: (reason: string) => void;
+  }> = [];
   private waiter: (() => void) | undefined;
-  readonly review = (authorization: string | undefined): Promise<unknown> =>
+  readonly review = (authorization: string | undefined, signal?: AbortSignal): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      this.pending.push({ authorization, approve: () => resolve(undefined), refuse: (reason) => reject(new Error(reason)) });
+      this.pending.push({ authorization, signal, approve: () => resolve(undefined), refuse: (reason) => reject(new Error(reason)) });
       this.waiter?.();
     });
   /** Resolves once `count` reviews are waiting. */
@@ -85,7 +90,7 @@ afterEach(() => {
   shutdown = [];
 });
 
-async function start(authenticate?: (authorization: string | undefined) => Promise<unknown>): Promise<Harness> {
+async function start(authenticate?: (authorization: string | undefined, signal: AbortSignal) => Promise<unknown>): Promise<Harness> {
   const source = countingSource();
   const ads = new AdsServer(source, componentLogger('test'));
   const calls: Harness['calls'] = [];
@@ -277,33 +282,66 @@ describe('AdsServer stream lifecycle', () => {
     },
   );
 
-  it('reviews at most maxConcurrentTokenReviews tokens at once, the rest in arrival order, skipping callers that left', async () => {
-    const reviewer = new SlowReviewer();
-    const { ads, calls, open } = await start(reviewer.review);
-    const count = maxConcurrentTokenReviews + 8;
-    const streams = Array.from({ length: count }, (_, i) => {
-      const stream = open('StreamAggregatedResources', `Bearer token-${i}`);
-      stream.write(cdsRequest(`queued-${i}`));
-      return stream;
-    });
-    // Reconnecting proxies do not each open a request to the API server: the rest wait.
-    while (ads.tokenReviewsQueued < 8) await settle();
-    expect(reviewer.pending).toHaveLength(maxConcurrentTokenReviews);
-    // One that leaves while waiting costs no review.
-    const leaving = streams[maxConcurrentTokenReviews] as ClientStream;
-    leaving.cancel();
-    const leftCall = calls.find((c) => c.metadata.get('authorization')[0] === `Bearer token-${maxConcurrentTokenReviews}`);
-    await cancelledOnServer(leftCall as grpc.ServerDuplexStream<unknown, unknown>);
-    for (const review of reviewer.pending.slice(0, 8)) review.approve();
-    await reviewer.waiting(maxConcurrentTokenReviews + 7);
-    expect(reviewer.pending.slice(maxConcurrentTokenReviews).map((r) => r.authorization)).toEqual(
-      Array.from({ length: 7 }, (_, i) => `Bearer token-${maxConcurrentTokenReviews + 1 + i}`),
-    );
-    for (const review of reviewer.pending.slice(8)) review.approve();
-    await Promise.all(streams.filter((s) => s !== leaving).map(firstResponse));
-    expect(ads.status()).toHaveLength(count - 1);
-    for (const stream of streams) stream.cancel();
-  });
+  // Found by `make chaos` at 2,000 proxies: malformed first requests waited behind the fleet's token reviews, past the client's wait.
+  it.each<[Method, string, object, RegExp]>([
+    [
+      'StreamAggregatedResources',
+      'no node',
+      { type_url: typeUrls.cluster },
+      /^node\.id: the first DiscoveryRequest on a stream must carry node\.id/,
+    ],
+    ['StreamAggregatedResources', 'no type_url', { node: { id: nodeId('app') } }, /^type_url: missing/],
+    [
+      'DeltaAggregatedResources',
+      'node.id empty',
+      { node: { id: '' }, type_url: typeUrls.cluster },
+      /^node\.id: the first DeltaDiscoveryRequest/,
+    ],
+    [
+      'DeltaAggregatedResources',
+      'node.id too long',
+      { node: { id: 'x'.repeat(3000) }, type_url: typeUrls.cluster },
+      /^node\.id: 3000 characters/,
+    ],
+  ])(
+    '%s: refuses a malformed first request (%s) at once, while its token is still being checked',
+    async (method, _label, request, field) => {
+      const reviewer = new SlowReviewer();
+      const { ads, source, open } = await start(reviewer.review);
+      const stream = open(method, 'Bearer slow');
+      const status = finalStatus(stream);
+      stream.write(request);
+      await reviewer.waiting(1);
+      // The review has not answered, and never will here.
+      expect(await status).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(field) });
+      // The review is no longer wanted: one still waiting for its turn is not made.
+      expect(reviewer.pending[0]?.signal?.aborted).toBe(true);
+      expect(ads.status()).toEqual([]);
+      expect(source.live.size).toBe(0);
+    },
+  );
+
+  it.each<Method>(['StreamAggregatedResources', 'DeltaAggregatedResources'])(
+    '%s: serves nothing before the token is accepted, then handles every request sent meanwhile, in order',
+    async (method) => {
+      const reviewer = new SlowReviewer();
+      const { ads, open } = await start(reviewer.review);
+      const stream = open(method, 'Bearer slow');
+      const types: string[] = [];
+      stream.on('data', (response: { type_url: string }) => types.push(response.type_url));
+      stream.write(cdsRequest('early'));
+      stream.write({ type_url: typeUrls.listener });
+      await reviewer.waiting(1);
+      await settle();
+      expect(types).toEqual([]);
+      expect(ads.status()).toEqual([]);
+      reviewer.pending[0]?.approve();
+      while (types.length < 2) await settle();
+      expect(types).toEqual([typeUrls.cluster, typeUrls.listener]);
+      expect(ads.status().map((p) => p.nodeId)).toEqual([nodeId('early')]);
+      stream.cancel();
+    },
+  );
 
   it('refuses a caller whose token fails review, with the reason, and never registers it', async () => {
     const reviewer = new SlowReviewer();

@@ -6,11 +6,18 @@ import { proxyConvergence, xdsConfigSize, xdsConnected, xdsPushes, xdsRejects } 
 import { typeOf } from '../protos.js';
 import { AdsStream, clip, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
-import { checkConnectionIdentity, IdentityMismatch, isProvenIdentity, type ProvenIdentity } from './connection-identity.js';
+import { authorizeNode, IdentityMismatch, isProvenIdentity, type ProvenIdentity } from './connection-identity.js';
 import type { ConfigSource, DiscoveryNode, ProxySyncStatus } from './discovery-types.js';
 import { PushSpans } from './push-spans.js';
+import { firstRequestProblem } from './request-wire-check.js';
 
 const shortType = (typeUrl: string) => typeUrl.split('.').pop() ?? typeUrl;
+
+/** What a stream's caller sent while its token was checked: requests (the first one checked already), and whether it half-closed. */
+interface EarlyRequests<Req> {
+  requests: Req[];
+  ended: boolean;
+}
 
 /**
  * A stream's NACK warnings, at most one per type every `intervalMs`: a proxy rejecting
@@ -41,44 +48,18 @@ export class NackLog {
   }
 }
 
-/**
- * At most `limit` tasks in flight, the rest started in arrival order as earlier ones finish.
- * Each ADS stream on 15012 costs a TokenReview; 1,000 proxies reconnecting at once would
- * otherwise open 1,000 requests to the API server at the same moment (in the chaos run on two
- * cores, connections timed out and every one of them failed "fetch failed"). istiod likewise
- * queues them, behind its API client's rate limit (`--kubernetesApiQPS` 80, burst 160).
- */
-export class TaskQueue {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(readonly limit: number) {}
-
-  /** Runs `task` once a slot is free; settles as it does. */
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await task();
-    } finally {
-      // The slot passes to the next waiter, or frees.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-
-  /** Tasks waiting for a slot (for tests). */
-  get queued(): number {
-    return this.waiting.length;
-  }
+/** An SDS Secret's private key, as config dumps show it: "[redacted]", as istiod's /debug/config_dump (debug.go). */
+function redactPrivateKey(resource: Record<string, unknown>): Record<string, unknown> {
+  const certificate = resource['tls_certificate'] as Record<string, unknown> | undefined;
+  if (certificate?.['private_key'] === undefined) return resource;
+  return {
+    ...resource,
+    tls_certificate: { ...certificate, private_key: { inline_bytes: Buffer.from('[redacted]').toString('base64') } },
+  };
 }
-
-/** Token reviews in flight per ADS server (see TaskQueue): about what an API server answers at once without queueing. */
-export const maxConcurrentTokenReviews = 32;
 
 export class AdsServer {
   private readonly streams = new Set<AdsStream>();
-  private readonly reviews = new TaskQueue(maxConcurrentTokenReviews);
   private readonly deltaStreams = new Set<DeltaStream>();
   private nextId = 0;
   private readonly unsubscribe: () => void;
@@ -101,52 +82,86 @@ export class AdsServer {
 
   /**
    * `authenticate`, when given, must accept the stream's authorization metadata
-   * before any request is read (15012: the proxy's ServiceAccount token); a refusal
-   * ends the stream with UNAUTHENTICATED and the refusal's message. When it resolves
-   * to an identity ({namespace, serviceAccount}), the first request's node must claim
-   * no other (connection-identity.ts), or the stream ends with PERMISSION_DENIED
-   * naming the claim, before anything is served. Without `authenticate` (15010) no
-   * identity is checked, as istiod does on its plaintext port.
+   * before any request is handled (15012: the proxy's ServiceAccount token); a refusal
+   * ends the stream with UNAUTHENTICATED and the refusal's message. Meanwhile the first
+   * request is read and checked: a malformed one ends the stream at once with
+   * INVALID_ARGUMENT naming the field (`firstRequestProblem`), without waiting for the
+   * review; a good one waits for it, and later requests are not read until then. The
+   * `signal` given to `authenticate` aborts when the caller leaves or is refused (its review
+   * need not be made). When it resolves to an identity ({namespace, serviceAccount}), the
+   * first request's node must claim no other (connection-identity.ts), or the stream ends
+   * with PERMISSION_DENIED naming the claim, before anything is served. Without
+   * `authenticate` (15010) no identity is checked, as istiod does on its plaintext port.
    */
-  implementation(authenticate?: (authorization: string | undefined) => Promise<unknown>): grpc.UntypedServiceImplementation {
-    // Requests wait (paused) until the caller is authenticated; a refusal ends the stream.
+  implementation(
+    authenticate?: (authorization: string | undefined, signal: AbortSignal) => Promise<unknown>,
+  ): grpc.UntypedServiceImplementation {
     const guarded =
-      <Req, Res>(serve: (call: grpc.ServerDuplexStream<Req, Res>, identity: ProvenIdentity | undefined) => void) =>
+      <Req extends DiscoveryRequest | DeltaDiscoveryRequest, Res>(
+        delta: boolean,
+        serve: (call: grpc.ServerDuplexStream<Req, Res>, identity: ProvenIdentity | undefined, early?: EarlyRequests<Req>) => void,
+      ) =>
       (call: grpc.ServerDuplexStream<Req, Res>) => {
         if (!authenticate) {
           serve(call, undefined);
           return;
         }
-        call.pause();
+        const early: EarlyRequests<Req> = { requests: [], ended: false };
+        const left = new AbortController();
+        const onData = (request: Req) => {
+          if (left.signal.aborted) return;
+          const problem = early.requests.length === 0 ? firstRequestProblem(request, delta) : undefined;
+          if (problem) {
+            left.abort();
+            call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: problem });
+            return;
+          }
+          // Held until the token is checked; no more are read meanwhile.
+          early.requests.push(request);
+          call.pause();
+        };
+        const onEnd = () => (early.ended = true);
+        const onLeave = () => left.abort();
+        call.on('data', onData);
+        call.on('end', onEnd);
+        call.on('cancelled', onLeave);
+        const settled = () => {
+          call.off('data', onData);
+          call.off('end', onEnd);
+          call.off('cancelled', onLeave);
+          // A caller that left (or was refused) while its token was checked has nothing left to serve:
+          // its 'cancelled' has fired already and no listener would ever see it end.
+          return !(left.signal.aborted || call.cancelled || call.destroyed);
+        };
         const authorization = call.metadata.get('authorization')[0]?.toString();
-        this.reviews
-          .run(() => (call.cancelled || call.destroyed ? Promise.resolve(undefined) : authenticate(authorization)))
-          .then(
-            (caller) => {
-              // A caller that left while its token was checked has nothing left to serve:
-              // its 'cancelled' has fired already and no listener would ever see it end.
-              if (call.cancelled || call.destroyed) return;
-              serve(call, isProvenIdentity(caller) ? { namespace: caller.namespace, serviceAccount: caller.serviceAccount } : undefined);
-              call.resume();
-            },
-            (error: unknown) => {
-              if (call.cancelled || call.destroyed) return;
-              call.emit('error', {
-                code: grpc.status.UNAUTHENTICATED,
-                details: error instanceof Error ? error.message : 'unauthenticated',
-              });
-            },
-          );
+        authenticate(authorization, left.signal).then(
+          (caller) => {
+            if (!settled()) return;
+            serve(
+              call,
+              isProvenIdentity(caller) ? { namespace: caller.namespace, serviceAccount: caller.serviceAccount } : undefined,
+              early,
+            );
+            call.resume();
+          },
+          (error: unknown) => {
+            if (!settled()) return;
+            left.abort();
+            call.emit('error', {
+              code: grpc.status.UNAUTHENTICATED,
+              details: error instanceof Error ? error.message : 'unauthenticated',
+            });
+          },
+        );
       };
     return {
-      StreamAggregatedResources: guarded<DiscoveryRequest, DiscoveryResponse>((call, identity) => this.serve(call, identity)),
-      DeltaAggregatedResources: guarded<DeltaDiscoveryRequest, DeltaDiscoveryResponse>((call, identity) => this.serveDelta(call, identity)),
+      StreamAggregatedResources: guarded<DiscoveryRequest, DiscoveryResponse>(false, (call, identity, early) =>
+        this.serve(call, identity, early),
+      ),
+      DeltaAggregatedResources: guarded<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(true, (call, identity, early) =>
+        this.serveDelta(call, identity, early),
+      ),
     };
-  }
-
-  /** Streams waiting for a token review to start (see TaskQueue). */
-  get tokenReviewsQueued(): number {
-    return this.reviews.queued;
   }
 
   /** Every connected proxy's sync state, for /debug/syncz. */
@@ -173,14 +188,18 @@ export class AdsServer {
           typeUrl,
           version: set.version,
           resources: set.resources.map((r) =>
-            type.toObject(type.decode(r.resource.value), { longs: String, enums: String, bytes: String }),
+            redactPrivateKey(type.toObject(type.decode(r.resource.value), { longs: String, enums: String, bytes: String })),
           ),
         };
       }),
     };
   }
 
-  private serve(call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, identity: ProvenIdentity | undefined): void {
+  private serve(
+    call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>,
+    identity: ProvenIdentity | undefined,
+    early?: EarlyRequests<DiscoveryRequest>,
+  ): void {
     const spans = new PushSpans(() => stream);
     const nacks = new NackLog(this.log);
     const stream = new AdsStream(
@@ -208,17 +227,18 @@ export class AdsServer {
           xdsRejects.inc({ type: shortType(typeUrl) });
           nacks.nacked(stream.nodeId, typeUrl, error);
         },
-        ...(identity ? { authorize: (node: DiscoveryNode) => checkConnectionIdentity(node, identity) } : {}),
+        ...(identity ? { authorize: (node: DiscoveryNode) => authorizeNode(node, identity) } : {}),
       },
       // A response still unwritten (a proxy not reading): later pushes wait rather than queue.
       () => call.writableLength > 0,
     );
-    this.attach(call, stream, this.streams, () => spans.closed());
+    this.attach(call, stream, this.streams, () => spans.closed(), early);
   }
 
   private serveDelta(
     call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>,
     identity: ProvenIdentity | undefined,
+    early?: EarlyRequests<DeltaDiscoveryRequest>,
   ): void {
     const spans = new PushSpans(() => stream);
     const nacks = new NackLog(this.log);
@@ -243,9 +263,9 @@ export class AdsServer {
       (typeUrl, version) => spans.acked(typeUrl, version),
       // As for state-of-the-world streams: a response still unwritten makes later pushes wait.
       () => call.writableLength > 0,
-      identity ? (node) => checkConnectionIdentity(node, identity) : undefined,
+      identity ? (node) => authorizeNode(node, identity) : undefined,
     );
-    this.attach(call, stream, this.deltaStreams, () => spans.closed());
+    this.attach(call, stream, this.deltaStreams, () => spans.closed(), early);
   }
 
   /**
@@ -259,6 +279,7 @@ export class AdsServer {
     stream: Stream,
     streams: Set<Stream>,
     onClose: () => void,
+    early?: EarlyRequests<Req>,
   ): void {
     let closed = false;
     // The source learns which proxies are connected (per-proxy config lives as long as they do).
@@ -271,7 +292,7 @@ export class AdsServer {
       release?.();
       release = undefined;
     };
-    call.on('data', (request: Req) => {
+    const onRequest = (request: Req) => {
       // Nothing registers after the end (grpc-js reads one message at a time today; this does not rely on it).
       if (closed) return;
       try {
@@ -298,11 +319,16 @@ export class AdsServer {
           details: protocol ? (error as Error).message : 'internal error handling the request; see the control plane logs',
         });
       }
-    });
-    call.on('end', () => {
+    };
+    // Requests read while the token was checked come first, in order.
+    for (const request of early?.requests ?? []) onRequest(request);
+    call.on('data', onRequest);
+    const onEnd = () => {
       finish();
       call.end();
-    });
+    };
+    if (early?.ended) onEnd();
+    else call.on('end', onEnd);
     call.on('error', finish);
     call.on('cancelled', finish);
     call.on('close', finish);

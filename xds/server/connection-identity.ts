@@ -44,3 +44,13 @@ export function checkConnectionIdentity(node: DiscoveryNode, identity: ProvenIde
       `node.metadata.SERVICE_ACCOUNT: the proxy claims ServiceAccount ${JSON.stringify(claimedAccount)}, but ${proven}`,
     );
 }
+
+/**
+ * `checkConnectionIdentity`, then records the identity on the node as its `verifiedIdentity` (what
+ * sources such as SDS authorize against). `node` is the one the stream just built from the first
+ * request, before it is stored or served. Throws IdentityMismatch as `checkConnectionIdentity`.
+ */
+export function authorizeNode(node: DiscoveryNode, identity: ProvenIdentity): void {
+  checkConnectionIdentity(node, identity);
+  node.verifiedIdentity = { namespace: identity.namespace, serviceAccount: identity.serviceAccount };
+}

@@ -18,6 +18,12 @@ export interface DiscoveryNode {
   id: string;
   cluster?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * What the stream's token proved, set by the server on 15012 once the node's claims matched it
+   * (connection-identity.ts `authorizeNode`); never read from a request. Absent on 15010 (plaintext
+   * proves nothing), as istiod's `proxy.VerifiedIdentity`: a source serving secrets serves none then.
+   */
+  verifiedIdentity?: { namespace: string; serviceAccount: string };
 }
 
 export interface ConfigSource {

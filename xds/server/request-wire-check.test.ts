@@ -1,7 +1,10 @@
 import protobuf from 'protobufjs';
 import { typeOf } from '../protos.js';
 import { aggregatedDiscoveryService } from '../protos.js';
-import { maxMessageDepth, wireProblem } from './request-wire-check.js';
+import { SnapshotCache } from '../cache/snapshot-cache.js';
+import { AdsStream, type DiscoveryRequest } from './ads-stream.js';
+import { DeltaStream, type DeltaDiscoveryRequest } from './delta-stream.js';
+import { firstRequestProblem, maxMessageDepth, wireProblem } from './request-wire-check.js';
 
 const requestType = () => typeOf('type.googleapis.com/envoy.service.discovery.v3.DiscoveryRequest');
 const encode = (message: Record<string, unknown>) => Buffer.from(requestType().encode(requestType().fromObject(message)).finish());
@@ -100,5 +103,44 @@ describe('wireProblem (DiscoveryRequest)', () => {
       response_nonce: '3',
       resource_names: ['a'],
     });
+  });
+});
+
+describe('firstRequestProblem', () => {
+  const cache = new SnapshotCache();
+  const node = { id: 'sidecar~10.0.0.1~a.ns~ns.svc.cluster.local' };
+  /** What the stream itself says when it handles the request as its first: the check must say the same, before authentication. */
+  const streamSays = (request: DiscoveryRequest | DeltaDiscoveryRequest, delta: boolean): string | undefined => {
+    const stream = delta ? new DeltaStream(1, cache, () => undefined) : new AdsStream(1, cache, () => undefined);
+    try {
+      stream.handle(request as DiscoveryRequest & DeltaDiscoveryRequest);
+      return undefined;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+  const long = (n: number) => 'x'.repeat(n);
+
+  it.each<[string, DiscoveryRequest | DeltaDiscoveryRequest, boolean]>([
+    ['a good request', { node, type_url: cds, resource_names: ['a'] }, false],
+    ['a good Delta request', { node, type_url: cds, resource_names_subscribe: ['a'] }, true],
+    ['malformed on the wire', { malformed: 'node.id: wire type 5 (32-bit), expected 2 (length-delimited)' }, false],
+    ['no node', { type_url: cds }, false],
+    ['no node (Delta)', { type_url: cds }, true],
+    ['node.id empty', { node: { id: '' }, type_url: cds }, false],
+    ['node.id too long', { node: { id: long(3000) }, type_url: cds }, true],
+    ['no type_url', { node }, false],
+    ['no type_url (Delta)', { node }, true],
+    ['type_url too long', { node, type_url: long(600) }, false],
+    ['version_info too long', { node, type_url: cds, version_info: long(2000) }, false],
+    ['a resource name too long', { node, type_url: cds, resource_names: ['a', long(5000)] }, false],
+    ['a subscribed name too long', { node, type_url: cds, resource_names_subscribe: [long(5000)] }, true],
+    ['an unsubscribed name too long', { node, type_url: cds, resource_names_unsubscribe: [long(5000)] }, true],
+  ])('%s: the same verdict as the stream its first request opens', (name, request, delta) => {
+    const problem = firstRequestProblem(request, delta);
+    expect(problem).toBe(streamSays(request, delta));
+    // Refusals name the field first (`resource_names[1]: 5000 characters, ...`).
+    if (name.startsWith('a good')) expect(problem).toBeUndefined();
+    else expect(problem).toMatch(/^[a-z_.]+(\[\d+\])?: /);
   });
 });

@@ -57,7 +57,7 @@ export function clusterPolicyFields(policy: PolicyFields, target: ProxyKind): Re
   const fields: Record<string, unknown> = {};
   const hash = policy.loadBalancer?.consistentHash;
   if (hash) {
-    if (hash.maglev && target === 'sidecar') {
+    if (hash.maglev && target !== 'grpc') {
       fields['lb_policy'] = 'MAGLEV';
       if (hash.maglev.tableSize) fields['maglev_lb_config'] = { table_size: { value: hash.maglev.tableSize } };
     } else {
@@ -75,7 +75,7 @@ export function clusterPolicyFields(policy: PolicyFields, target: ProxyKind): Re
   const thresholds: Record<string, unknown> = {};
   // gRPC reads only max_requests; Envoy reads them all.
   if (pool?.http?.http2MaxRequests !== undefined) thresholds['max_requests'] = { value: pool.http.http2MaxRequests };
-  if (target === 'sidecar') {
+  if (target !== 'grpc') {
     if (pool?.tcp?.maxConnections !== undefined) thresholds['max_connections'] = { value: pool.tcp.maxConnections };
     if (pool?.http?.http1MaxPendingRequests !== undefined)
       thresholds['max_pending_requests'] = { value: pool.http.http1MaxPendingRequests };
@@ -92,7 +92,7 @@ export function clusterPolicyFields(policy: PolicyFields, target: ProxyKind): Re
   }
   if (outlier) {
     fields['outlier_detection'] = outlierDetection(outlier, target);
-    if (target === 'sidecar' && outlier.minHealthPercent !== undefined) {
+    if (target !== 'grpc' && outlier.minHealthPercent !== undefined) {
       fields['common_lb_config'] = { healthy_panic_threshold: { value: outlier.minHealthPercent } };
     }
   }

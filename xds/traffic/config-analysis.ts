@@ -7,6 +7,7 @@
 // one overrides: unapplied-config.ts). Each Istio object gets a verdict for its
 // status, with Istio's analyzer codes (Weft's own, WEFT0xxx, where Istio has
 // none; docs/analysis.md lists them). Pure.
+import { conflictingGateways, gatewayWorkloadMessages, virtualServiceGatewayHostMessages } from './gateway-analyzers.js';
 import type { IRequestAuthentication } from '@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication';
 import type {
   ConfigObject,
@@ -93,7 +94,8 @@ export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
         .flatMap((rule) => (rule.spec.subsets ?? []).map((subset) => subset.name)),
     );
   const workloads = modelWorkloads(model);
-  const gateways = new Set(config.gateways.map((g) => `${g.namespace}/${g.name}`));
+  const gatewaysByKey = new Map(config.gateways.map((g) => [`${g.namespace}/${g.name}`, g]));
+  const gateways = new Set(gatewaysByKey.keys());
 
   const verdicts: ConfigVerdict[] = [];
   const conflicts = conflictingMeshGatewayHosts(config.virtualServices, model.clusterDomain);
@@ -101,6 +103,7 @@ export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
     verdicts.push(
       verdict(rule, [
         ...virtualServiceBindingMessages(rule, gateways),
+        ...virtualServiceGatewayHostMessages(rule, gatewaysByKey),
         ...virtualServiceMessages(rule, model, servicesOf, subsetsOf),
         ...(conflicts.get(`${rule.namespace}/${rule.name}`) ?? []),
         ...unreachableRules(rule.spec),
@@ -132,17 +135,14 @@ export function analyzeNetworking(model: MeshModel): ConfigVerdict[] {
     verdicts.push(
       verdict(sidecar, [...(sidecarConflicts.get(`${sidecar.namespace}/${sidecar.name}`) ?? []), ...sidecarFieldMessages(sidecar)]),
     );
+  const gatewayConflicts = conflictingGateways(config.gateways, model);
   for (const gateway of config.gateways)
     verdicts.push(
-      verdict(
-        gateway,
-        gatewayMessages(
-          gateway,
-          config.virtualServices.filter((vs) =>
-            (vs.spec.gateways ?? []).some((g) => (g.includes('/') ? g : `${vs.namespace}/${g}`) === `${gateway.namespace}/${gateway.name}`),
-          ),
-        ),
-      ),
+      verdict(gateway, [
+        ...gatewayWorkloadMessages(gateway, model),
+        ...(gatewayConflicts.get(`${gateway.namespace}/${gateway.name}`) ?? []),
+        ...gatewayMessages(gateway),
+      ]),
     );
   for (const group of config.workloadGroups) verdicts.push(verdict(group, workloadGroupMessages(group)));
   return verdicts;

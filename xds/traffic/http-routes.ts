@@ -8,6 +8,7 @@ import type { ConfigObject, HttpDestination, HttpMatch, HttpRoute, VirtualServic
 import { any } from '../protos.js';
 import { effectivePolicy, hashPolicies } from './cluster-policy.js';
 import { labelsMatch, resolveHost } from './host-names.js';
+import type { ProxyKind } from './proxy-scope.js';
 import type { ProxyView } from './proxy-view.js';
 
 export const outboundClusterName = (port: number, host: string, subset = '') => `outbound|${port}|${subset}|${host}`;
@@ -37,6 +38,12 @@ export interface RouteTarget {
   view: ProxyView;
   hostname: string;
   port: number;
+  /**
+   * A gateway's routes: the Gateways (`<namespace>/<name>`) the routes are built for. A match
+   * block naming `gateways` then applies when it names one of them (Istio's
+   * BuildHTTPRoutesForVirtualService with the gateway's name); unset, it applies when it names `mesh`.
+   */
+  gateways?: ReadonlySet<string>;
 }
 
 /**
@@ -66,7 +73,12 @@ export function httpRoutes(target: RouteTarget): Route[] {
   ];
 }
 
-function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: RouteTarget): Route[] {
+/**
+ * One VirtualService's HTTP routes for a target host and port, in order; a gateway's
+ * virtual hosts take them directly (a gateway merges every bound VirtualService of a host,
+ * with no default route). Shape: Envoy `Route` objects.
+ */
+export function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: RouteTarget): Route[] {
   const { view } = target;
   const kind = view.scope.kind;
   const routes: Route[] = [];
@@ -76,7 +88,7 @@ function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: Ro
     // which Envoy and gRPC refuse), and for proxyless gRPC a redirect or direct response, an action
     // grpc-js-xds refuses, losing the host's whole route configuration.
     if (http.delegate || (kind === 'grpc' && (http.redirect || http.directResponse))) continue;
-    const matches = applicableMatches(http, target);
+    const matches = applicableMatches(http, target, rule);
     if (matches === undefined) continue;
     const action = routeAction(rule, http, target);
     for (const match of matches) {
@@ -88,7 +100,7 @@ function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: Ro
         ...action,
         decorator: { operation: routeOperation(translated, action, rule.name, target.port) },
         ...(http.fault ? { typed_per_filter_config: { [faultFilterName]: any(faultType, httpFault(http.fault)) } } : {}),
-        ...(kind === 'sidecar' ? headerOperations([http.headers, singleDestinationHeaders(http)]) : {}),
+        ...(kind !== 'grpc' ? headerOperations([http.headers, singleDestinationHeaders(http)]) : {}),
       });
     }
   }
@@ -99,7 +111,11 @@ function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: Ro
  * The match blocks that apply to this proxy and port (sourceLabels, sourceNamespace,
  * gateways and port are decided here, not by the proxy); undefined when none does.
  */
-function applicableMatches(http: HttpRoute, target: RouteTarget): Array<HttpMatch | undefined> | undefined {
+function applicableMatches(
+  http: HttpRoute,
+  target: RouteTarget,
+  rule: ConfigObject<VirtualServiceSpec>,
+): Array<HttpMatch | undefined> | undefined {
   if (!http.match || http.match.length === 0) return [undefined];
   const { scope } = target.view;
   const applicable = http.match.filter(
@@ -107,9 +123,36 @@ function applicableMatches(http: HttpRoute, target: RouteTarget): Array<HttpMatc
       (match.port === undefined || match.port === target.port) &&
       (!match.sourceLabels || labelsMatch(match.sourceLabels as Record<string, string>, scope.labels)) &&
       (!match.sourceNamespace || match.sourceNamespace === scope.namespace) &&
-      (!match.gateways || match.gateways.length === 0 || match.gateways.includes('mesh')),
+      gatewaysMatch(match.gateways, rule, target),
   );
   return applicable.length > 0 ? applicable : undefined;
+}
+
+/**
+ * Whether a match block's `gateways` let it apply: none named, or `mesh` for a sidecar's routes,
+ * or (for a gateway's routes) one of the target's gateways, short names read in the
+ * VirtualService's namespace as Istio resolves them (model.resolveGatewayName).
+ */
+function gatewaysMatch(gateways: ReadonlyArray<string> | undefined, rule: ConfigObject<VirtualServiceSpec>, target: RouteTarget): boolean {
+  if (!gateways || gateways.length === 0) return true;
+  if (!target.gateways) return gateways.includes('mesh');
+  return gateways.some((name) => name !== 'mesh' && target.gateways?.has(resolveGatewayName(name, rule.namespace)));
+}
+
+/**
+ * A `gateways` entry as `<namespace>/<name>`, as Istio's resolveGatewayName (pilot/pkg/model/config.go):
+ * a short name is in the VirtualService's namespace, `./name` too, the legacy `name.ns[.svc...]` is `ns/name`;
+ * `mesh` stays `mesh`.
+ */
+export function resolveGatewayName(name: string, namespace: string): string {
+  if (name === 'mesh') return name;
+  const slash = name.indexOf('/');
+  if (slash >= 0) return name.slice(0, slash) === '.' ? `${namespace}/${name.slice(slash + 1)}` : name;
+  const dot = name.indexOf('.');
+  if (dot < 0) return `${namespace}/${name}`;
+  const rest = name.slice(dot + 1);
+  const next = rest.indexOf('.');
+  return `${next < 0 ? rest : rest.slice(0, next)}/${name.slice(0, dot)}`;
 }
 
 function stringMatcher(match: StringMatch, ignoreCase = false): Record<string, unknown> {
@@ -215,7 +258,7 @@ export function tcpRouting(target: RouteTarget): TcpRouting | undefined {
         (match.port === undefined || match.port === target.port) &&
         (!match.sourceLabels || labelsMatch(match.sourceLabels as Record<string, string>, scope.labels)) &&
         (!match.sourceNamespace || match.sourceNamespace === scope.namespace) &&
-        (!match.gateways || match.gateways.length === 0 || match.gateways.includes('mesh')),
+        gatewaysMatch(match.gateways, rule, target),
     );
   const route = (rule.spec.tcp ?? []).find(applies);
   if (!route?.route || route.route.length === 0) return undefined;
@@ -247,7 +290,7 @@ function resolveDestination(
 function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, target: RouteTarget): Route {
   const kind = target.view.scope.kind;
   if (http.redirect) return { redirect: redirectAction(http.redirect) };
-  if (http.directResponse && kind === 'sidecar') {
+  if (http.directResponse && kind !== 'grpc') {
     const body = http.directResponse.body as { string?: string; bytes?: string } | undefined;
     return {
       direct_response: {
@@ -272,7 +315,7 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
       clusters: weighted.map((d) => ({
         name: outboundClusterName(d.port, d.host, d.subset),
         weight: { value: d.weight },
-        ...(kind === 'sidecar' ? headerOperations([d.headers]) : {}),
+        ...(kind !== 'grpc' ? headerOperations([d.headers]) : {}),
       })),
     };
   }
@@ -282,7 +325,7 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
   const retries = retryPolicy(http.retries, destinations.length === 1 && hash['hash_policy'] !== undefined);
   if (retries) action['retry_policy'] = retries;
   Object.assign(action, hash);
-  if (kind === 'sidecar') {
+  if (kind !== 'grpc') {
     if (http.rewrite?.uri !== undefined) action['prefix_rewrite'] = http.rewrite.uri;
     const regexRewrite = http.rewrite?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;
     if (regexRewrite?.match !== undefined) {
@@ -302,7 +345,7 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
  * `max_stream_duration` instead (gRFC A31). Istio's default route (no VirtualService) takes
  * the sidecar form for both kinds.
  */
-function timeoutFields(timeout: string | undefined, kind: 'sidecar' | 'grpc'): Record<string, unknown> {
+function timeoutFields(timeout: string | undefined, kind: ProxyKind): Record<string, unknown> {
   const duration = timeout ? protoDuration(timeout) : { seconds: 0 };
   return kind === 'grpc'
     ? { timeout: duration, max_stream_duration: { max_stream_duration: duration } }

@@ -4,7 +4,13 @@
 import type { DiscoveryNode } from '../server/discovery-types.js';
 import { parseProxyId } from '../server/proxy-id.js';
 
-export type ProxyKind = 'grpc' | 'sidecar';
+/**
+ * `sidecar`: Envoy next to a workload (node id type `sidecar`); `router`: Envoy as a
+ * gateway (node id type `router`, Istio's proxyv2 in router mode: it gets Gateway
+ * listeners, no 15001/15006); `grpc`: proxyless gRPC (`GENERATOR: grpc`).
+ * ISTIO_META_ROUTER_MODE (sni-dnat or standard) changes how a gateway routes, not its type.
+ */
+export type ProxyKind = 'grpc' | 'sidecar' | 'router';
 
 export interface ProxyScope {
   kind: ProxyKind;
@@ -12,11 +18,15 @@ export interface ProxyScope {
   labels: Record<string, string>;
 }
 
-/** Node metadata as Istio's agent and grpc-agent bootstrap write it: GENERATOR, NAMESPACE, LABELS. */
+/**
+ * Node metadata as Istio's agent and grpc-agent bootstrap write it: GENERATOR, NAMESPACE, LABELS;
+ * the kind from GENERATOR, else the node id's type (`router~...` is a gateway, as istiod's
+ * model.ParseServiceNodeWithMetadata reads it; anything else is a sidecar).
+ */
 export function proxyScopeOf(node: DiscoveryNode): ProxyScope {
   const metadata = node.metadata ?? {};
-  const kind: ProxyKind = metadata['GENERATOR'] === 'grpc' ? 'grpc' : 'sidecar';
   const fromId = parseProxyId(node.id);
+  const kind: ProxyKind = metadata['GENERATOR'] === 'grpc' ? 'grpc' : fromId?.type === 'router' ? 'router' : 'sidecar';
   const namespace = typeof metadata['NAMESPACE'] === 'string' ? metadata['NAMESPACE'] : (fromId?.namespace ?? '');
   const labels: Record<string, string> = {};
   const rawLabels = metadata['LABELS'];

@@ -8,6 +8,7 @@
 // http and tcp match sourceLabels and Telemetry.selector (outbound), Service.selector,
 // PeerAuthentication, AuthorizationPolicy, RequestAuthentication and
 // Telemetry selectors (inbound).
+import { gatewaysSelecting } from './gateway-servers.js';
 import { labelsMatch } from './host-names.js';
 import type { MeshIndex } from './mesh-index.js';
 import { sidecarFor } from './proxy-view.js';
@@ -132,4 +133,31 @@ export function inboundScopeKey(index: MeshIndex, scope: ProxyScope): string {
 function tracedName(s: Selectors, scope: ProxyScope): string[] {
   if (!s.tracing) return [];
   return [`trace/${scope.labels['app'] ?? scope.labels['app.kubernetes.io/name'] ?? ''}`];
+}
+
+/**
+ * The outbound scope a gateway proxy's clusters and endpoints come from: a sidecar's in its
+ * namespace, with no labels, as istiod gives a router the default SidecarScope of its
+ * namespace (Proxy.SetSidecarScope reads no workload labels for gateways). Other kinds: their own.
+ */
+export function outboundScopeOf(scope: ProxyScope): ProxyScope {
+  return scope.kind === 'router' ? { kind: 'sidecar', namespace: scope.namespace, labels: {} } : scope;
+}
+
+/**
+ * The key of a gateway proxy's listeners and routes: its namespace (which VirtualServices it
+ * sees), the Gateways selecting it, the Services selecting its workload (their ports decide
+ * the listener ports), and the VirtualService match blocks whose sourceLabels match it, and
+ * Telemetry selecting it. Equal keys, equal gateway config.
+ */
+export function gatewayScopeKey(index: MeshIndex, scope: ProxyScope): string {
+  const s = selectors(index);
+  const gateways = gatewaysSelecting(index, scope).map((g) => `gw/${g.namespace}/${g.name}`);
+  const ids = [
+    ...matching(s.services, [scope.namespace], scope.labels),
+    ...s.sourceLabels.filter((m) => labelsMatch(m.labels, scope.labels)).map((m) => m.id),
+    ...matching(s.telemetries, [scope.namespace, index.rootNamespace], scope.labels),
+    ...tracedName(s, scope),
+  ].sort();
+  return `router|${scope.namespace}|${gateways.join(',')}|${ids.join(',')}`;
 }

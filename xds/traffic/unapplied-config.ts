@@ -24,7 +24,9 @@ import type {
 import { byAge } from '../model/istio-config.js';
 import type { MeshService, MeshTelemetry } from '../model/mesh-model.js';
 import type { AnalysisMessage } from './config-analyzers.js';
+import { bindsToMesh } from './gateway-servers.js';
 import { labelsMatch, resolveHost } from './host-names.js';
+import { resolveGatewayName } from './http-routes.js';
 
 /** Weft's own codes, with the names status and `weft analyze` print. */
 export const weftCodes = {
@@ -58,19 +60,22 @@ export interface SelectableWorkload {
 }
 
 /**
- * A Gateway: Weft runs no gateway proxies, so nothing of it is configured. `boundBy`: the
- * VirtualServices that name it, which do nothing through it either.
+ * What Weft does not apply of a Gateway (its servers are served to the gateway proxies it
+ * selects, generate/envoy-gateway.ts): `tls.tlsCertificates` (several file certificates;
+ * `credentialName(s)`, `serverCertificate`/`privateKey` are applied).
  */
-export function gatewayMessages(gateway: ConfigObject<GatewaySpec>, boundBy: ReadonlyArray<ConfigObject<unknown>>): AnalysisMessage[] {
-  const bound =
-    boundBy.length > 0 ? `; the VirtualServices bound to it (${boundBy.map(id).sort().join(', ')}) route nothing through it` : '';
-  return [
-    notApplied(
-      `Weft runs no gateway proxies: this Gateway's spec.servers configure no listener (selector ${describeLabels(
-        (gateway.spec.selector ?? {}) as Record<string, string>,
-      )})${bound}`,
-    ),
-  ];
+export function gatewayMessages(gateway: ConfigObject<GatewaySpec>): AnalysisMessage[] {
+  const messages: AnalysisMessage[] = [];
+  (gateway.spec.servers ?? []).forEach((server, i) => {
+    const tls = server.tls as { tlsCertificates?: unknown[] } | undefined;
+    if ((tls?.tlsCertificates?.length ?? 0) > 0)
+      messages.push(
+        fieldNotApplied(
+          `spec.servers[${i}].tls.tlsCertificates: not applied; the server presents serverCertificate/privateKey or credentialName`,
+        ),
+      );
+  });
+  return messages;
 }
 
 /** A WorkloadGroup: Weft does not auto-register workloads (no WorkloadEntry is made from its template). */
@@ -83,34 +88,26 @@ export function workloadGroupMessages(_group: ConfigObject<WorkloadGroupSpec>): 
 }
 
 /**
- * The gateway bindings of a VirtualService: bound only to gateways, it does nothing in Weft
- * (WEFT0004); bound to `mesh` and gateways, the gateway part does nothing (WEFT0005); a
- * gateway that does not exist is Istio's IST0101 (virtualservice/gateways.go), checked
- * against `gateways` (`namespace/name`). Also match blocks bound only to gateways, and
- * delegation, which Weft does not follow.
+ * The gateway bindings of a VirtualService: a gateway that does not exist is Istio's IST0101
+ * (virtualservice/gateways.go), checked against `gateways` (`namespace/name`); a delegate
+ * VirtualService (no hosts), which Weft does not follow, does nothing (WEFT0004). Bindings to
+ * gateways apply to the gateway proxies those Gateways select, `mesh` to sidecars and
+ * proxyless gRPC.
  */
 export function virtualServiceBindingMessages(rule: ConfigObject<VirtualServiceSpec>, gateways: ReadonlySet<string>): AnalysisMessage[] {
   const messages: AnalysisMessage[] = [];
   const bound = rule.spec.gateways ?? [];
-  const named = bound.filter((g) => g !== 'mesh');
-  named.forEach((gateway) => {
-    const key = gateway.includes('/') ? gateway : `${rule.namespace}/${gateway}`;
+  bound.forEach((gateway, i) => {
+    if (gateway === 'mesh') return;
+    const key = resolveGatewayName(gateway, rule.namespace);
     if (!gateways.has(key))
       messages.push({
         code: 'IST0101',
         name: 'ReferencedResourceNotFound',
         level: 'ERROR',
-        message: `spec.gateways[${bound.indexOf(gateway)}]: gateway "${gateway}" (${key}) is not a Gateway in the mesh`,
+        message: `spec.gateways[${i}]: gateway "${gateway}" (${key}) is not a Gateway in the mesh`,
       });
   });
-  if (bound.length > 0 && named.length === bound.length)
-    messages.push(
-      notApplied(
-        `spec.gateways: bound only to gateways (${named.join(', ')}) and Weft runs no gateway proxies, so no proxy gets this VirtualService; add "mesh" to apply it to sidecars and proxyless gRPC`,
-      ),
-    );
-  else if (named.length > 0)
-    messages.push(fieldNotApplied(`spec.gateways: only the "mesh" binding applies; Weft runs no gateway proxies (${named.join(', ')})`));
   if ((rule.spec.hosts ?? []).length === 0)
     messages.push(notApplied('spec.hosts is empty (a delegate VirtualService): Weft does not follow delegation, so no proxy gets it'));
   return messages;
@@ -119,7 +116,6 @@ export function virtualServiceBindingMessages(rule: ConfigObject<VirtualServiceS
 /** Fields of a VirtualService's routes that Weft does not apply, to any proxy or to proxyless gRPC clients (grpc-js-xds has no such action). */
 export function virtualServiceFieldMessages(rule: ConfigObject<VirtualServiceSpec>): AnalysisMessage[] {
   const messages: AnalysisMessage[] = [];
-  const bindingOnlyToGateways = (gateways: string[] | undefined) => !!gateways && gateways.length > 0 && !gateways.includes('mesh');
   (rule.spec.http ?? []).forEach((http, i) => {
     const field = `spec.http[${i}]`;
     if (http.delegate)
@@ -128,13 +124,7 @@ export function virtualServiceFieldMessages(rule: ConfigObject<VirtualServiceSpe
           `${field}.delegate: Weft does not follow delegation; this rule is left out of the routes (${everyProxy}), so its requests go on to the next rule`,
         ),
       );
-    if (http.corsPolicy) messages.push(fieldNotApplied(`${field}.corsPolicy: CORS is not applied (${everyProxy})`));
-    (http.match ?? []).forEach((match, j) => {
-      if (bindingOnlyToGateways(match.gateways))
-        messages.push(
-          fieldNotApplied(`${field}.match[${j}].gateways: bound only to gateways, which Weft does not run, so this match never applies`),
-        );
-    });
+    if (http.corsPolicy) messages.push(fieldNotApplied(`${field}.corsPolicy: CORS is not applied (${everyProxy} and gateways)`));
     const grpcMissing = [
       http.headers ? 'headers' : undefined,
       (http.route ?? []).some((d) => d.headers) ? 'route[].headers' : undefined,
@@ -155,11 +145,15 @@ export function virtualServiceFieldMessages(rule: ConfigObject<VirtualServiceSpe
         ),
       );
   });
-  (rule.spec.tls ?? []).forEach((_route, i) =>
-    messages.push(
-      fieldNotApplied(`spec.tls[${i}]: TLS routes (by SNI) are not applied; TLS connections go to the host's own service (${everyProxy})`),
-    ),
-  );
+  // Gateways apply `tls` routes (PASSTHROUGH servers, by SNI); sidecars do not.
+  if (bindsToMesh(rule))
+    (rule.spec.tls ?? []).forEach((_route, i) =>
+      messages.push(
+        fieldNotApplied(
+          `spec.tls[${i}]: TLS routes (by SNI) are applied at gateways only; from ${everyProxy}, TLS connections go to the host's own service`,
+        ),
+      ),
+    );
   (rule.spec.tcp ?? []).forEach((route, i) =>
     (route.match ?? []).forEach((match, j) => {
       const field = `spec.tcp[${i}].match[${j}]`;
@@ -168,8 +162,6 @@ export function virtualServiceFieldMessages(rule: ConfigObject<VirtualServiceSpe
           fieldNotApplied(`${field}.destinationSubnets: not decided per address; the rule applies to every address of the host`),
         );
       if (match.sourceSubnet) messages.push(fieldNotApplied(`${field}.sourceSubnet: not applied; the rule applies to every source`));
-      if (bindingOnlyToGateways(match.gateways))
-        messages.push(fieldNotApplied(`${field}.gateways: bound only to gateways, which Weft does not run, so this match never applies`));
     }),
   );
   return messages;
