@@ -69,6 +69,11 @@ export const weftdClusterRules: Rule[] = [
   ...istioRules(),
   // The Kubernetes Gateway API (gatewayapi/): read, write status, and create the classes `weft` and `istio` when missing.
   ...gatewayApiRules(),
+  // The Gateway API's automated deployment (xds/model/gateway-deployment-controller.ts), as istiod's deployment
+  // controller: server-side apply (patch; create for a new object). No update or delete: removal is the garbage
+  // collector's, through the objects' owner reference to their Gateway.
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: [...read, 'create', 'patch'] },
+  { apiGroups: [''], resources: ['services', 'serviceaccounts'], verbs: ['create', 'patch'] },
   // weftd keeps the caBundle of its own webhook configurations current.
   {
     apiGroups: ['admissionregistration.k8s.io'],

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
-import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { typeUrls, aggregatedDiscoveryService } from '../xds/protos.js';
 import { freePort } from '../testing/cluster/free-port.js';
 import { PodProcessRunner, weftImageRule } from '../testing/cluster/pod-processes.js';
@@ -232,5 +232,75 @@ describeWithCluster('weft CLI', (cluster) => {
     const all = await weftOk(['proxy-config', 'all', 'client-1.traffic', '-o', 'yaml']);
     expect(all).toContain('"@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
     expect(all).not.toContain('PRIVATE KEY');
+  });
+
+  it('weft proxy-status and proxy-config show a gateway proxy (router) and the Istio Gateway config weftd sent it', async () => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const create = (plural: string, body: object) =>
+      custom.createNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1', namespace: 'traffic', plural, body });
+    await create('gateways', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'edge' },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['echo.example.com'] }],
+      },
+    });
+    await create('virtualservices', {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'edge' },
+      spec: {
+        hosts: ['echo.example.com'],
+        gateways: ['edge'],
+        http: [{ route: [{ destination: { host: 'echo', port: { number: 8080 } } }] }],
+      },
+    });
+    const [weftd] = await weftdPodIps();
+    // A gateway proxy as pilot-agent's router mode identifies itself, ACKing what it is sent.
+    const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
+    const raw = new Ads(`${weftd}:15010`, grpc.credentials.createInsecure());
+    clients.push(raw);
+    type Response = { nonce: string; version_info: string; type_url: string };
+    const stream = (raw as unknown as Record<string, () => grpc.ClientDuplexStream<object, Response>>)['StreamAggregatedResources']?.();
+    if (!stream) throw new Error('no ADS stream');
+    stream.on('data', (r: Response) => {
+      stream.write({
+        type_url: r.type_url,
+        version_info: r.version_info,
+        response_nonce: r.nonce,
+        ...(r.type_url === typeUrls.route ? { resource_names: ['http.80'] } : {}),
+      });
+    });
+    stream.on('error', () => undefined);
+    stream.write({
+      node: {
+        id: 'router~10.244.9.12~gw-1.traffic~traffic.svc.cluster.local',
+        // google.protobuf.Struct as protobufjs encodes it (camelCase value fields).
+        metadata: {
+          fields: {
+            NAMESPACE: { stringValue: 'traffic' },
+            LABELS: { structValue: { fields: { istio: { stringValue: 'ingressgateway' } } } },
+          },
+        },
+      },
+      type_url: typeUrls.cluster,
+      resource_names: [],
+    });
+    stream.write({ type_url: typeUrls.listener, resource_names: [] });
+    stream.write({ type_url: typeUrls.route, resource_names: ['http.80'] });
+
+    await eventually('gw-1 SYNCED for CDS, LDS and RDS in weft proxy-status', async () => {
+      const output = await weftOk(['proxy-status']);
+      return row(output, 'gw-1')?.match(/^gw-1\s+traffic\s+SYNCED\s+SYNCED\s+NOT SENT\s+SYNCED\s+weftd-/) ? output : undefined;
+    });
+    const listeners = await weftOk(['proxy-config', 'listeners', 'gw-1.traffic']);
+    expect(listeners).toMatch(/0\.0\.0\.0\s+80\s+ALL\s+Route: http\.80/);
+    const routes = await weftOk(['proxy-config', 'routes', 'gw-1.traffic']);
+    expect(routes).toMatch(
+      /http\.80\s+echo\.example\.com:80\s+echo\.example\.com\s+\/\*\s+outbound\|8080\|\|echo\.traffic\.svc\.cluster\.local/,
+    );
+    stream.end();
   });
 });

@@ -20,8 +20,10 @@ import { injectionConfigFromValues, type InjectionConfig } from '../webhooks/inj
 import { WebhookServer } from '../webhooks/webhook-server.js';
 import { ProxyGroups } from '../xds/cache/proxy-groups.js';
 import { KubeCredentials } from '../xds/credentials/kube-credentials.js';
+import { verifiedCertificateReferences } from '../xds/traffic/gateway-certificate-references.js';
 import { SourceByType } from '../xds/server/source-by-type.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
+import { GatewayDeploymentController } from '../xds/model/gateway-deployment-controller.js';
 import type { ExtensionProvider, MeshModel } from '../xds/model/mesh-model.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { meshGraph } from '../dashboard/mesh-graph.js';
@@ -91,7 +93,10 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   // xDS: Services and EndpointSlices in, versioned resources out, to every connected proxy.
   const proxyGroups = new ProxyGroups();
   // SDS beside it on the same streams: gateway certificates (credentialName) from Kubernetes Secrets, as istiod's SecretGen.
-  const credentials = new KubeCredentials(config, log.child({ component: 'sds' }));
+  // A gateway proxy may also read the kubernetes-gateway:// Secrets its Gateway API listeners verifiably refer to.
+  const credentials = new KubeCredentials(config, log.child({ component: 'sds' }), {
+    verifiedCertificateReferences: (node) => verifiedCertificateReferences(currentModel(), node),
+  });
   const ads = new AdsServer(new SourceByType(proxyGroups, { [typeUrls.secret]: credentials.source }), log.child({ component: 'ads' }));
   // Load reports (LRS) from proxyless clients: live request and error rates per workload and cluster, a minute's window.
   const loads = new LoadStore({ windowMs: 60_000, maxClustersPerStream: 10_000 });
@@ -288,6 +293,25 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   }
   const loadedInjection = injection;
   gate.met('injector config');
+  // The Gateway API's automated deployment (#17): a ServiceAccount, Deployment and Service per Gateway of a
+  // class Weft serves, with the proxy image and CA address sidecars get. Not on weftd's readiness path.
+  const gatewayDeployments = new GatewayDeploymentController(
+    config,
+    {
+      image: loadedInjection.proxyImage,
+      proxyLogLevel: loadedInjection.proxyLogLevel,
+      discoveryAddress: loadedInjection.discoveryAddress,
+      trustDomain,
+      revision: loadedInjection.revision,
+      resources: loadedInjection.proxyResources,
+    },
+    log.child({ component: 'gateway-deployments' }),
+  );
+  void gatewayDeployments
+    .start()
+    .catch((error: unknown) =>
+      log.error({ error: error instanceof Error ? error.message : String(error) }, 'gateway deployments not started'),
+    );
   const namespaceLabels = new NamespaceLabels(config, log.child({ component: 'namespaces' }));
   await namespaceLabels.start();
   const webhookCertificate = () => ca.servingCertificate(names, 7 * 86_400);
@@ -346,6 +370,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     void webhookServer.close();
     void meshModel.stop();
     void serviceAccounts.stop();
+    void gatewayDeployments.stop();
     void credentials.stop();
     ads.close();
     plaintext.forceShutdown();

@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../lib/x509.js';
 import { eventually } from '../testing/jest/kube-helpers.js';
 import { insideSandbox } from '../testing/sandbox/network-sandbox.js';
 import { startEmbeddedTarget } from './embedded-target.js';
@@ -387,6 +388,101 @@ if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
     expect(plain.errors).toEqual([]);
     expect(share(plain, 'v1')).toBeGreaterThan(0.7);
   });
+
+  // Only kind runs Envoy: on the embedded cluster the gateway pods run no proxy, so this step is kind's alone.
+  if (targetName === 'kind')
+    step('the ingress gateway serves echo over HTTPS with a certificate from a credentialName Secret', async () => {
+      // Istio's secure-ingress task: a CA, a certificate for the host, the Secret in the gateway's namespace.
+      const caKeys = generateRsaKeyPair();
+      const caPem = issueCertificate(
+        { commonName: 'journey ingress CA', isCA: true, notAfter: new Date(Date.now() + 3_600_000) },
+        caKeys.publicKey,
+        {
+          selfSigningKey: caKeys.privateKey,
+        },
+      );
+      const hostKeys = generateRsaKeyPair();
+      const hostPem = issueCertificate(
+        {
+          commonName: 'echo.example.com',
+          dnsNames: ['echo.example.com'],
+          usages: ['serverAuth'],
+          notAfter: new Date(Date.now() + 3_600_000),
+        },
+        hostKeys.publicKey,
+        { certificatePem: caPem, privateKey: caKeys.privateKey },
+      );
+      const secret = `${namespace}-echo-credential`;
+      await kubectl(
+        ['apply', '-f', '-'],
+        list(
+          {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: secret, namespace: installation.namespace },
+            type: 'kubernetes.io/tls',
+            stringData: { 'tls.crt': hostPem, 'tls.key': privateKeyToPem(hostKeys.privateKey) },
+          },
+          {
+            apiVersion: 'networking.istio.io/v1',
+            kind: 'Gateway',
+            metadata: { name: 'echo-ingress', namespace },
+            spec: {
+              selector: { istio: 'ingressgateway' },
+              servers: [
+                {
+                  port: { number: 443, name: 'https', protocol: 'HTTPS' },
+                  tls: { mode: 'SIMPLE', credentialName: secret },
+                  hosts: ['echo.example.com'],
+                },
+              ],
+            },
+          },
+          {
+            apiVersion: 'networking.istio.io/v1',
+            kind: 'VirtualService',
+            metadata: { name: 'echo-ingress', namespace },
+            spec: {
+              hosts: ['echo.example.com'],
+              gateways: ['echo-ingress'],
+              http: [{ route: [{ destination: { host: echoHost(), port: { number: echoPorts.control } } }] }],
+            },
+          },
+        ),
+      );
+      // curl --cacert ca.pem --resolve echo.example.com:443:<gateway> https://echo.example.com/healthz, in node (the app image has no curl).
+      const script = [
+        'const [url, ca] = process.argv.slice(1);',
+        "require('node:https').get(url, { ca, servername: 'echo.example.com', headers: { host: 'echo.example.com' } }, (r) => {",
+        "  let body = ''; r.on('data', (c) => (body += c)); r.on('end', () => { process.stdout.write(body); process.exit(r.statusCode === 200 ? 0 : 1); });",
+        "}).on('error', (e) => { console.error(e.message); process.exit(2); });",
+      ].join('\n');
+      const [client] = namesOf(await podsOf(namespace, 'app=client'));
+      if (!client) throw new Error('no running client pod');
+      const gateway = `https://istio-ingressgateway.${installation.namespace}.svc.cluster.local/healthz`;
+      const reply = await eventually(
+        'an HTTPS GET through the ingress gateway to answer from echo',
+        async () => {
+          const result = await t().kubectl(['exec', '-n', namespace, client, '-c', 'app', '--', 'node', '-e', script, gateway, caPem]);
+          return result.status === 0 ? (JSON.parse(result.stdout) as { pod: string; version: string }) : undefined;
+        },
+        120_000,
+      );
+      expect(['v1', 'v2']).toContain(reply.version);
+      // The certificate the gateway presented is the Secret's: a client trusting another CA is refused.
+      const otherKeys = generateRsaKeyPair();
+      const stranger = issueCertificate(
+        { commonName: 'another CA', isCA: true, notAfter: new Date(Date.now() + 3_600_000) },
+        otherKeys.publicKey,
+        {
+          selfSigningKey: otherKeys.privateKey,
+        },
+      );
+      const refused = await t().kubectl(['exec', '-n', namespace, client, '-c', 'app', '--', 'node', '-e', script, gateway, stranger]);
+      expect(refused.status).toBe(2);
+      await kubectl(['delete', 'gateway,virtualservice', 'echo-ingress', '-n', namespace]);
+      await kubectl(['delete', 'secret', secret, '-n', installation.namespace]);
+    });
 
   const spiffeIdOf = (account: string) => `spiffe://cluster.local/ns/${namespace}/sa/${account}`;
   const peerAuthentication = (mode: string) => ({

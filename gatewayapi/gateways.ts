@@ -322,7 +322,9 @@ export function isManaged(gateway: Gateway): boolean {
 }
 
 /** The managed gateway's Deployment, Service and ServiceAccount name (Istio's GetDefaultName): `<gateway>-<class>`. */
-export const managedGatewayName = (gateway: Gateway) => `${gateway.metadata?.name}-${gateway.spec?.gatewayClassName}`;
+/** The name of a managed Gateway's Service and Deployment: `gateway.istio.io/name-override`, else `<gateway>-<class>` (Istio's extractGatewayServices). */
+export const managedGatewayName = (gateway: Gateway) =>
+  gateway.metadata?.annotations?.['gateway.istio.io/name-override'] || `${gateway.metadata?.name}-${gateway.spec?.gatewayClassName}`;
 
 /** The gateway's Service hostnames, and an error for addresses Istio cannot use (only Hostname is). */
 function gatewayServices(gateway: Gateway, domainSuffix: string): { services: string[]; error?: ConfigError } {

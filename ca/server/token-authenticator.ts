@@ -42,10 +42,10 @@ export interface AuthenticatorOptions {
   /** Watch caches for the existence checks; without them every check is a GET. */
   watched?: WatchedIdentities;
   /**
-   * How long a successful TokenReview is reused for the same token, in ms (default 10,000:
-   * the API server's own success cache, `--authentication-token-webhook-cache-ttl`'s
-   * TokenSuccessCacheTTL of 10 s for service account tokens; never more), and never past
-   * the token's `exp`. Failures are never reused. 0 turns reuse off.
+   * How long a successful TokenReview is reused for the same token, in ms (default and
+   * most 10,000: the API server caches successful token authentications as long, its
+   * TokenSuccessCacheTTL in pkg/kubeapiserver/options/authentication.go), and never past
+   * the token's `exp`. Failures are never reused (its TokenFailureCacheTTL is 0). 0 turns reuse off.
    */
   reviewTtlMs?: number;
   /** TokenReviews in flight at once, the rest waiting in arrival order (default 32). */
@@ -147,7 +147,8 @@ export class TokenAuthenticator {
    * AuthenticationError when the apiserver rejects the token, when it is not a
    * ServiceAccount's, or when its ServiceAccount, or the pod a bound token names, no
    * longer exists (or was re-created with another uid); other errors are the apiserver's.
-   * `signal`: the caller left (a stream cancelled); rejects with its reason, and a review
+   * A token's successful review is shared while in flight and reused for `reviewTtlMs`; the
+   * existence checks run on every call. `signal`: the caller left (a stream cancelled); rejects with its reason, and a review
    * no other caller waits for is not made.
    */
   async authenticate(authorization: string | undefined, signal?: AbortSignal): Promise<Caller> {

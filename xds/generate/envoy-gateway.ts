@@ -191,6 +191,8 @@ function gatewayHcm(statPrefix: string, rds: string, telemetry: Resource): Resou
         { name: 'envoy.filters.http.router', typed_config: any(types.router, {}) },
       ],
       use_remote_address: { value: true },
+      // Istio's gateways answer `server: istio-envoy` (util.GetProxyHeadersFromProxyConfig).
+      server_name: 'istio-envoy',
       forward_client_cert_details: 'SANITIZE_SET',
       set_current_client_cert_details: { subject: { value: true }, cert: true, dns: true, uri: true },
       http_protocol_options: {},

@@ -6,6 +6,7 @@
 // run RequestAuthentication (jwt_authn) and AuthorizationPolicy (ext_authz, RBAC)
 // before the router and pass the caller's SPIFFE ID on in x-forwarded-client-cert.
 // Pure, golden-tested, strictly decoded.
+import { upstreamProtocolFields } from '../traffic/upstream-protocol.js';
 import { any } from '../protos.js';
 import { authorizationFilters, type HttpFilter } from '../security/authorization-policies.js';
 import { mtlsModeFor, type MtlsMode } from '../security/peer-authentication-mode.js';
@@ -130,6 +131,8 @@ function httpChainFilters(
         ...hcmTelemetry(view.model, view.scope, 'SERVER').fields,
         // The application learns the caller's identity as Istio's sidecar tells it.
         forward_client_cert_details: 'APPEND_FORWARD',
+        // Istio's inbound answers `server: istio-envoy` (outbound keeps Envoy's default).
+        server_name: 'istio-envoy',
         set_current_client_cert_details: { uri: true },
       }),
     },
@@ -319,6 +322,8 @@ export function envoyInbound(view: ProxyView, passthroughCluster: string) {
     filter_chains: filterChains,
   };
   // Inbound connections go to the application on the port they were sent to, from 127.0.0.6 as in Istio.
+  // HTTP/2 to the app on gRPC and HTTP2 ports, the caller's protocol on detected ones (Istio's setUpstreamProtocol).
+  const protocolOf = new Map(served.map(({ port, protocol }: { port: number; protocol: Protocol }) => [port, protocol]));
   const clusters = Object.fromEntries(
     servedTargets.map(({ port }) => [
       inboundClusterName(port),
@@ -328,6 +333,7 @@ export function envoyInbound(view: ProxyView, passthroughCluster: string) {
         lb_policy: 'CLUSTER_PROVIDED',
         connect_timeout: { seconds: 10 },
         upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } },
+        ...upstreamProtocolFields(protocolOf.get(port) ?? 'UnsupportedProtocol', 'sidecar'),
       },
     ]),
   );

@@ -15,6 +15,7 @@
 // port become detection; TCP chains are kept when their matches differ).
 // Pure: both the from-scratch generator and the incremental path
 // (cache/outbound-scope.ts) assemble listeners with these functions.
+import { tlsRoutingChains } from '../traffic/tls-routes.js';
 import { isIP } from 'node:net';
 import { protoDuration } from '../../lib/duration.js';
 import { any } from '../protos.js';
@@ -121,6 +122,15 @@ function tcpChainFilters(
   const routing = tcpRouting({ view, hostname, port });
   const ownPolicy = view.destinationRuleFor(hostname)?.trafficPolicy as PolicyFields | undefined;
   if (!routing) return singleDestinationFilters(ownCluster, protocol, ownPolicy);
+  return routedChainFilters(view, protocol, routing);
+}
+
+/** tcp_proxy to a route's destinations: one cluster, or weighted clusters with the rule's `<name>.<namespace>` as stat prefix. */
+function routedChainFilters(
+  view: ProxyView,
+  protocol: Protocol,
+  routing: { rule: { name: string; namespace: string }; destinations: Array<{ host: string; cluster: string; weight: number }> },
+): Array<Record<string, unknown>> {
   const [first] = routing.destinations;
   // The DestinationRule of the first destination's host shapes the proxy, as in Istio.
   const policy = first ? (view.destinationRuleFor(first.host)?.trafficPolicy as PolicyFields | undefined) : undefined;
@@ -165,6 +175,7 @@ export function outboundListenerClaims(view: ProxyView, visible: VisibleService)
     const lp = listenerProtocol(protocol);
     if (lp === 'NONE') continue;
     const cluster = outboundClusterName(port.port, hostname);
+    const tlsRoutes = isTls(protocol) ? tlsRoutingChains(view, hostname, port.port) : [];
     const claim = (bind: string, cidrs: string[] | undefined, sni: boolean): ListenerClaim => ({
       name: `${bind}_${port.port}`,
       bind,
@@ -175,13 +186,20 @@ export function outboundListenerClaims(view: ProxyView, visible: VisibleService)
       tcpChains:
         lp === 'HTTP'
           ? []
-          : [
-              {
-                ...(isTls(protocol) && sni ? { sniHosts: [hostname] } : {}),
-                ...(cidrs ? { cidrs } : {}),
-                filters: tcpChainFilters(view, hostname, port.port, protocol, cluster),
-              },
-            ],
+          : tlsRoutes.length > 0
+            ? // A VirtualService's `tls` routes replace the service's own chain (Istio's hasTLSMatch).
+              tlsRoutes.map((route) => ({
+                sniHosts: route.sniHosts,
+                ...(route.destinationSubnets ? { cidrs: route.destinationSubnets } : cidrs ? { cidrs } : {}),
+                filters: routedChainFilters(view, protocol, route),
+              }))
+            : [
+                {
+                  ...(isTls(protocol) && sni ? { sniHosts: [hostname] } : {}),
+                  ...(cidrs ? { cidrs } : {}),
+                  filters: tcpChainFilters(view, hostname, port.port, protocol, cluster),
+                },
+              ],
       rds: lp === 'AUTO' && bind !== wildcard ? `${hostname}:${port.port}` : String(port.port),
     });
     if (lp === 'HTTP') {

@@ -56,6 +56,40 @@ describe('Envoy sidecar resources', () => {
     ]);
   });
 
+  it("speaks HTTP/2 upstream to gRPC ports and the caller's protocol to detected ones, outbound and inbound (Istio's setUpstreamProtocol)", () => {
+    const grpcModel: MeshModel = {
+      clusterDomain: 'cluster.local',
+      services: [
+        {
+          name: 'echo',
+          namespace: 'bookinfo',
+          selector: { app: 'echo' },
+          ports: [
+            { name: 'grpc', port: 8080, protocol: 'TCP', targetPort: 8080 },
+            { name: 'web', port: 8081, protocol: 'TCP', targetPort: 8081 },
+          ],
+          endpoints: [{ address: '10.244.1.7', labels: { app: 'echo' }, ports: { grpc: 8080, web: 8081 }, tlsMode: 'istio' }],
+        },
+      ],
+    };
+    const grpcCache = new SnapshotCache();
+    grpcCache.update(envoySidecarResources(new ProxyView(grpcModel, { kind: 'sidecar', namespace: 'bookinfo', labels: { app: 'echo' } })));
+    const clusters = new Map(
+      grpcCache
+        .resources(node, typeUrls.cluster, [])
+        .resources.map((r) => [r.name, decodeStrictly(typeUrls.cluster, r.resource.value) as any]),
+    );
+    const options = (name: string) =>
+      clusters.get(name)?.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+    expect(options('outbound|8080||echo.bookinfo.svc.cluster.local')).toMatchObject({
+      explicit_http_config: { http2_protocol_options: {} },
+    });
+    expect(options('outbound|8081||echo.bookinfo.svc.cluster.local')).toMatchObject({
+      use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+    });
+    expect(options('inbound|8080||')).toMatchObject({ explicit_http_config: { http2_protocol_options: {} } });
+  });
+
   it('routes one port to every Service on it by host, and unknown hosts out of the mesh', () => {
     const route = decodeStrictly(typeUrls.route, cache.resources(node, typeUrls.route, ['9080']).resources[0]!.resource.value) as any;
     expect(route.virtual_hosts.map((v: { name: string }) => v.name)).toEqual([

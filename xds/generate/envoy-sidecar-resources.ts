@@ -6,6 +6,8 @@
 // 'default' and 'ROOTCA' to endpoints with the sidecar, plaintext to the rest);
 // the virtual inbound listener on 15006 passes inbound connections to the
 // application. Pure, golden-tested, strictly decoded.
+import { portProtocol } from '../traffic/port-protocol.js';
+import { upstreamProtocolFields } from '../traffic/upstream-protocol.js';
 import { any, typeUrls } from '../protos.js';
 import { clusterLoadAssignment } from '../traffic/cluster-load-assignment.js';
 import { clusterPolicyFields, type PolicyFields } from '../traffic/cluster-policy.js';
@@ -124,7 +126,11 @@ function transportSocket(
       return {
         transport_socket: {
           name: 'envoy.transport_sockets.tls',
-          typed_config: any(types.upstreamTls, { sni: tls.sni ?? host, common_tls_context: { ...validation, ...certificate } }),
+          // Without an sni, Istio sends none and sets auto_sni (each request's host; see upstream-protocol.ts).
+          typed_config: any(types.upstreamTls, {
+            ...(tls.sni ? { sni: tls.sni } : {}),
+            common_tls_context: { ...validation, ...certificate },
+          }),
         },
       };
     }
@@ -144,7 +150,12 @@ function transportSocket(
 
 /** A ServiceEntry's resolution picks the discovery type: EDS for Kubernetes and STATIC, DNS resolved by Envoy, or the original destination. */
 export function envoyOutboundCluster(cluster: OutboundCluster, model: MeshModel): Record<string, unknown> {
-  const base = { name: cluster.name, connect_timeout: { seconds: 10 }, ...clusterPolicyFields(cluster.policy, 'sidecar') };
+  const base = {
+    name: cluster.name,
+    connect_timeout: { seconds: 10 },
+    ...clusterPolicyFields(cluster.policy, 'sidecar'),
+    ...upstreamProtocolFields(portProtocol(cluster.service, cluster.port), 'sidecar', cluster.policy.tls),
+  };
   // Auto mTLS also respects the servers' PeerAuthentication: where every endpoint has mTLS DISABLEd, plaintext.
   const disabled =
     !cluster.policy.tls &&

@@ -9,9 +9,16 @@ import { any } from '../protos.js';
 import { effectivePolicy, hashPolicies } from './cluster-policy.js';
 import { labelsMatch, resolveHost } from './host-names.js';
 import type { ProxyKind } from './proxy-scope.js';
-import type { ProxyView } from './proxy-view.js';
+import { usesGatewaySemantics, type ProxyView } from './proxy-view.js';
 
 export const outboundClusterName = (port: number, host: string, subset = '') => `outbound|${port}|${subset}|${host}`;
+
+/**
+ * The cluster of a destination with no host: a Gateway API backendRef that is not usable (not found,
+ * not permitted by a ReferenceGrant, an unsupported kind) is converted to an empty destination, which
+ * istiod's GetDestinationCluster (route.go) names `UnknownService`, a cluster no proxy has.
+ */
+export const unknownServiceCluster = 'UnknownService';
 
 const faultType = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const previousHostsType = 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate';
@@ -81,6 +88,7 @@ export function httpRoutes(target: RouteTarget): Route[] {
 export function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, target: RouteTarget): Route[] {
   const { view } = target;
   const kind = view.scope.kind;
+  const gatewaySemantics = usesGatewaySemantics(rule);
   const routes: Route[] = [];
   for (const http of rule.spec.http ?? []) {
     // Left out, and reported on the VirtualService's status (WEFT0005, traffic/unapplied-config.ts): a
@@ -90,13 +98,14 @@ export function virtualServiceRoutes(rule: ConfigObject<VirtualServiceSpec>, tar
     if (http.delegate || (kind === 'grpc' && (http.redirect || http.directResponse))) continue;
     const matches = applicableMatches(http, target, rule);
     if (matches === undefined) continue;
-    const action = routeAction(rule, http, target);
     for (const match of matches) {
-      const translated = routeMatch(match);
+      const translated = routeMatch(match, gatewaySemantics);
+      // The action depends on the match only for a gateway-semantics prefix rewrite (it strips the matched prefix).
+      const action = routeAction(rule, http, target, translated);
       routes.push({
         // Istio's route name: the HTTP route's name, dotted with the match's (route.go TranslateRoute).
         name: `${http.name ?? ''}${match?.name ? `.${match.name}` : ''}`,
-        match: translated,
+        match: kind === 'grpc' ? grpcPathMatch(translated) : translated,
         ...action,
         decorator: { operation: routeOperation(translated, action, rule.name, target.port) },
         ...(http.fault ? { typed_per_filter_config: { [faultFilterName]: any(faultType, httpFault(http.fault)) } } : {}),
@@ -188,12 +197,20 @@ function routeOperation(match: Record<string, unknown>, action: Route, virtualSe
   return `${virtualService}:${port}${path}`;
 }
 
-export function routeMatch(match: HttpMatch | undefined): Record<string, unknown> {
+/**
+ * An HTTP match block as an Envoy RouteMatch, as istiod's TranslateRouteMatch (route.go). With
+ * `gatewaySemantics` (a VirtualService converted from the Gateway API, usesGatewaySemantics) a URI
+ * prefix other than `/` is path-separated, as the Gateway API's PathPrefix is: `path_separated_prefix`
+ * with one trailing `/` trimmed, so `/get` matches `/get` and `/get/x` but not `/getaway`.
+ */
+export function routeMatch(match: HttpMatch | undefined, gatewaySemantics = false): Record<string, unknown> {
   if (!match) return { prefix: '/' };
   const result: Record<string, unknown> = {};
   const uri = match.uri as StringMatch | undefined;
   if (uri?.exact !== undefined) result['path'] = uri.exact;
   else if (uri?.regex !== undefined) result['safe_regex'] = { regex: uri.regex };
+  else if (gatewaySemantics && uri?.prefix !== undefined && uri.prefix !== '/')
+    result['path_separated_prefix'] = uri.prefix.endsWith('/') ? uri.prefix.slice(0, -1) : uri.prefix;
   else result['prefix'] = uri?.prefix ?? '/';
   if (match.ignoreUriCase) result['case_sensitive'] = { value: false };
 
@@ -222,8 +239,26 @@ export function routeMatch(match: HttpMatch | undefined): Record<string, unknown
   return result;
 }
 
+/**
+ * A RouteMatch as proxyless gRPC takes it: grpc-js-xds (gRFC A28) knows only `prefix`, `path` and
+ * `safe_regex` and refuses the whole RouteConfiguration for any other path specifier, so a
+ * `path_separated_prefix` P becomes the regex `P(/.*)?` (gRPC anchors it: the path is P or starts
+ * with `P/`), the same requests. istiod sends `path_separated_prefix` itself, which gRPC clients NACK.
+ */
+function grpcPathMatch(match: Record<string, unknown>): Record<string, unknown> {
+  const prefix = match['path_separated_prefix'];
+  if (typeof prefix !== 'string') return match;
+  const { path_separated_prefix: _separated, ...rest } = match;
+  return { safe_regex: { regex: `${quoteMeta(prefix)}(/.*)?` }, ...rest };
+}
+
+/** A literal for RE2, as Go's regexp.QuoteMeta (which istiod uses) escapes it. */
+const quoteMeta = (literal: string) => literal.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
+
 interface ResolvedDestination {
   host: string;
+  /** Its cluster: `outbound|<port>|<subset>|<host>`, or `UnknownService` for an empty host. */
+  cluster: string;
   port: number;
   subset?: string;
   weight: number;
@@ -265,7 +300,7 @@ export function tcpRouting(target: RouteTarget): TcpRouting | undefined {
   const destinations = route.route.map((d) => resolveDestination(rule, { destination: d.destination, weight: d.weight }, target));
   return {
     rule,
-    destinations: destinations.map((d) => ({ host: d.host, cluster: outboundClusterName(d.port, d.host, d.subset), weight: d.weight })),
+    destinations: destinations.map((d) => ({ host: d.host, cluster: d.cluster, weight: d.weight })),
   };
 }
 
@@ -275,11 +310,14 @@ function resolveDestination(
   destination: HttpDestination,
   target: RouteTarget,
 ): ResolvedDestination {
-  const host = resolveHost(destination.destination.host, rule.namespace, target.view.model.clusterDomain);
-  const ports = target.view.service(host)?.service.ports ?? [];
+  const written = destination.destination.host ?? '';
+  const host = written === '' ? '' : resolveHost(written, rule.namespace, target.view.model.clusterDomain);
+  const ports = host === '' ? [] : (target.view.service(host)?.service.ports ?? []);
   const port = destination.destination.port?.number ?? (ports.length === 1 ? (ports[0]?.port ?? target.port) : target.port);
+  const subset = destination.destination.subset;
   return {
     host,
+    cluster: host === '' ? unknownServiceCluster : outboundClusterName(port, host, subset),
     port,
     ...(destination.destination.subset ? { subset: destination.destination.subset } : {}),
     weight: destination.weight ?? 0,
@@ -287,8 +325,15 @@ function resolveDestination(
   };
 }
 
-function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, target: RouteTarget): Route {
+/**
+ * A route's action: a redirect, a direct response, or a route to clusters (istiod's applyHTTPRouteDestination).
+ * For a gateway-semantics VirtualService (usesGatewaySemantics) a missing cluster answers 500, as the
+ * Gateway API asks for invalid backends, and a rewrite of the URI to `/` strips the matched path-separated
+ * prefix (`/api/x` to `/x`, `/api` to `/`) with a regex rewrite rather than replacing it.
+ */
+function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, target: RouteTarget, match: Record<string, unknown>): Route {
   const kind = target.view.scope.kind;
+  const gatewaySemantics = usesGatewaySemantics(rule);
   if (http.redirect) return { redirect: redirectAction(http.redirect) };
   if (http.directResponse && kind !== 'grpc') {
     const body = http.directResponse.body as { string?: string; bytes?: string } | undefined;
@@ -308,26 +353,31 @@ function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, ta
   const weighted = destinations.length === 1 ? destinations : destinations.filter((d) => d.weight > 0);
   const action: Record<string, unknown> = {};
   if (destinations.length === 1) {
-    const only = destinations[0] as ResolvedDestination;
-    action['cluster'] = outboundClusterName(only.port, only.host, only.subset);
+    action['cluster'] = (destinations[0] as ResolvedDestination).cluster;
   } else {
     action['weighted_clusters'] = {
       clusters: weighted.map((d) => ({
-        name: outboundClusterName(d.port, d.host, d.subset),
+        name: d.cluster,
         weight: { value: d.weight },
         ...(kind !== 'grpc' ? headerOperations([d.headers]) : {}),
       })),
     };
   }
   Object.assign(action, timeoutFields(http.timeout, kind));
+  // Envoy's default for a cluster it does not have is 503; the Gateway API asks for 500 (route.go).
+  if (gatewaySemantics) action['cluster_not_found_response_code'] = 'INTERNAL_SERVER_ERROR';
   const hash = hashFields(target, weighted);
   // Retrying on another host would defeat a consistent hash: Istio drops the predicate for one hashed destination.
   const retries = retryPolicy(http.retries, destinations.length === 1 && hash['hash_policy'] !== undefined);
   if (retries) action['retry_policy'] = retries;
   Object.assign(action, hash);
   if (kind !== 'grpc') {
-    if (http.rewrite?.uri !== undefined) action['prefix_rewrite'] = http.rewrite.uri;
     const regexRewrite = http.rewrite?.uriRegexRewrite as { match?: string; rewrite?: string } | undefined;
+    if (gatewaySemantics && http.rewrite?.uri === '/' && regexRewrite?.match === undefined) {
+      // ReplacePrefixMatch `/`: remove the prefix, keeping a `/` when the whole path was the prefix.
+      const prefix = typeof match['path_separated_prefix'] === 'string' ? match['path_separated_prefix'] : '';
+      action['regex_rewrite'] = { pattern: { regex: `^${quoteMeta(prefix)}(/?)(.*)` }, substitution: '/\\2' };
+    } else if (http.rewrite?.uri !== undefined) action['prefix_rewrite'] = http.rewrite.uri;
     if (regexRewrite?.match !== undefined) {
       action['regex_rewrite'] = { pattern: { regex: regexRewrite.match }, substitution: regexRewrite.rewrite ?? '' };
     }
@@ -504,7 +554,7 @@ function mirrorPolicies(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute,
   return mirrors.map((mirror) => {
     const resolved = resolveDestination(rule, { destination: mirror.destination }, target);
     return {
-      cluster: outboundClusterName(resolved.port, resolved.host, resolved.subset),
+      cluster: resolved.cluster,
       runtime_fraction: { default_value: fraction(mirror.percentage) },
     };
   });

@@ -10,6 +10,18 @@ import type { ProxyScope } from './proxy-scope.js';
 import { MeshIndex } from './mesh-index.js';
 import { portProtocol, type Protocol } from './port-protocol.js';
 
+/** Istio's annotation on the VirtualServices it converts from the Kubernetes Gateway API (constants.InternalRouteSemantics). */
+export const routeSemanticsAnnotation = 'internal.istio.io/route-semantics';
+
+/**
+ * Whether a VirtualService takes the Gateway API's semantics (Istio's model.UseGatewaySemantics:
+ * annotation `internal.istio.io/route-semantics: gateway`): path-separated prefixes, 500 for
+ * invalid backends, prefix-stripping rewrites and GAMMA precedence. Only VirtualServices from
+ * `gatewayapi/` carry it; the model keeps no other annotation of a user's object but `istio.io/dry-run`.
+ */
+export const usesGatewaySemantics = (rule: ConfigObject<VirtualServiceSpec>): boolean =>
+  rule.annotations?.[routeSemanticsAnnotation] === 'gateway';
+
 export interface VisibleService {
   service: MeshService;
   hostname: string;
@@ -104,15 +116,35 @@ export class ProxyView {
     });
   }
 
-  /** The VirtualService routing a host: the most specific host pattern, then the oldest rule (Istio does not merge them for sidecars). */
+  /**
+   * The VirtualService routing a host: the most specific host pattern, then a Gateway API (GAMMA)
+   * route in this proxy's own namespace, then the oldest rule (Istio does not merge them for sidecars).
+   *
+   * A VirtualService converted from a GAMMA HTTPRoute or GRPCRoute (`usesGatewaySemantics`) applies only to
+   * callers in its namespace (a consumer route) or to a Service in its namespace (a producer route),
+   * and only to a Service this proxy sees, as istiod's buildSidecarVirtualHostsForVirtualService
+   * (pilot/pkg/networking/core/route/route.go); a consumer route comes before every other rule of the
+   * same host, as istiod's SelectVirtualServices (pilot/pkg/model/virtualservice.go) lists the
+   * gateway-semantics rules of the proxy's namespace first, and the GAMMA specification has consumer routes
+   * override producer routes (GEP-1426). Undefined when no rule applies.
+   */
   virtualServiceFor(hostname: string): ConfigObject<VirtualServiceSpec> | undefined {
-    let best: { rule: ConfigObject<VirtualServiceSpec>; specificity: number } | undefined;
+    let best: { rule: ConfigObject<VirtualServiceSpec>; specificity: number; consumer: boolean } | undefined;
     for (const { rule, hosts } of this.index.virtualServices.candidates(hostname)) {
       if (!exportedTo(rule.spec.exportTo, rule.namespace, this.scope.namespace)) continue;
       // Rules bound to gateways only do not apply to sidecars ("mesh" is the sidecars' name).
       if (rule.spec.gateways && rule.spec.gateways.length > 0 && !rule.spec.gateways.includes('mesh')) continue;
+      const gatewaySemantics = usesGatewaySemantics(rule);
+      if (gatewaySemantics) {
+        const serviceNamespace = this.service(hostname)?.service.namespace;
+        if (serviceNamespace === undefined || (serviceNamespace !== rule.namespace && this.scope.namespace !== rule.namespace)) continue;
+      }
+      const consumer = gatewaySemantics && rule.namespace === this.scope.namespace;
       const specificity = Math.max(-1, ...hosts.filter((pattern) => hostMatches(pattern, hostname)).map(hostSpecificity));
-      if (specificity >= 0 && (!best || specificity > best.specificity)) best = { rule, specificity };
+      // Candidates come oldest first, so a later one wins only by a more specific host or as the first consumer route.
+      if (specificity < 0) continue;
+      if (!best || specificity > best.specificity || (specificity === best.specificity && consumer && !best.consumer))
+        best = { rule, specificity, consumer };
     }
     return best?.rule;
   }

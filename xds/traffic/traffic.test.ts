@@ -12,10 +12,12 @@ import { ResourceEncoder, SnapshotCache } from '../cache/snapshot-cache.js';
 import { envoySidecarResources } from '../generate/envoy-sidecar-resources.js';
 import { grpcClientResources } from '../generate/grpc-client-resources.js';
 import { istioConfigOf, meshModelOf, type IstioObject } from '../model/mesh-model-of.js';
+import type { ConfigObject, VirtualServiceSpec } from '../model/istio-config.js';
 import type { MeshModel } from '../model/mesh-model.js';
 import { typeUrls } from '../protos.js';
 import type { ProxyKind, ProxyScope } from './proxy-scope.js';
-import { ProxyView } from './proxy-view.js';
+import { virtualServiceRoutes } from './http-routes.js';
+import { ProxyView, routeSemanticsAnnotation } from './proxy-view.js';
 
 const testdata = join(import.meta.dirname, 'testdata');
 
@@ -60,16 +62,48 @@ function cluster(): { services: V1Service[]; slices: V1EndpointSlice[]; pods: V1
 }
 
 function modelWith(caseName: string): MeshModel {
-  return modelOf(parseAllDocuments(readFileSync(join(testdata, 'cases', `${caseName}.yaml`), 'utf8')).map((d) => d.toJS() as IstioObject));
+  // `converted/`: VirtualServices as gatewayapi/ writes them, kept apart from `cases/`, which the parity suite
+  // (xds/parity) and the admission fuzzer apply as a user's objects, internal annotations and all.
+  const folder = convertedCases.includes(caseName) ? 'converted' : 'cases';
+  return modelOf(parseAllDocuments(readFileSync(join(testdata, folder, `${caseName}.yaml`), 'utf8')).map((d) => d.toJS() as IstioObject));
 }
 
-/** The bookinfo cluster with these Istio objects. */
+/** Cases in `testdata/converted/`. */
+const convertedCases = ['gateway-api-routes'];
+
+/**
+ * The bookinfo cluster with these Istio objects. A VirtualService annotated with Istio's
+ * `internal.istio.io/route-semantics` stands for one gatewayapi/ converted from a Gateway API route: it
+ * joins the config as xds/model/gateway-api-source.ts adds those, annotation kept and not validated
+ * (its unusable backends are `host: ''`, which a user's VirtualService may not have).
+ */
 function modelOf(documents: IstioObject[]): MeshModel {
   const plural = (kind: string) => (kind.endsWith('Entry') ? `${kind.toLowerCase().slice(0, -1)}ies` : `${kind.toLowerCase()}s`);
   const byPlural: Record<string, IstioObject[]> = {};
-  for (const object of documents) (byPlural[plural(object.kind ?? '')] ??= []).push(object);
+  const converted: Array<ConfigObject<VirtualServiceSpec>> = [];
+  for (const object of documents) {
+    const metadata = object.metadata as {
+      name: string;
+      namespace: string;
+      creationTimestamp?: string;
+      annotations?: Record<string, string>;
+    };
+    const semantics = metadata.annotations?.[routeSemanticsAnnotation];
+    if (object.kind === 'VirtualService' && semantics !== undefined) {
+      converted.push({
+        kind: 'VirtualService',
+        name: metadata.name,
+        namespace: metadata.namespace,
+        ...(metadata.creationTimestamp ? { creationTimestamp: metadata.creationTimestamp } : {}),
+        annotations: { [routeSemanticsAnnotation]: semantics },
+        spec: object.spec as VirtualServiceSpec,
+      });
+    } else (byPlural[plural(object.kind ?? '')] ??= []).push(object);
+  }
   const { services, slices, pods } = cluster();
-  return meshModelOf(services, slices, 'cluster.local', pods, istioConfigOf(byPlural), 'istio-system');
+  const config = istioConfigOf(byPlural);
+  config.virtualServices = [...config.virtualServices, ...converted];
+  return meshModelOf(services, slices, 'cluster.local', pods, config, 'istio-system');
 }
 
 const productpage = (kind: ProxyKind): ProxyScope => ({ kind, namespace: 'bookinfo', labels: { app: 'productpage', version: 'v1' } });
@@ -94,6 +128,7 @@ const cases = [
   'service-entries',
   'sidecar-scope',
   'source-labels-export',
+  'gateway-api-routes',
 ];
 
 // grpc-js-xds's own RouteConfiguration check (gRFC A28): one route it refuses NACKs the whole
@@ -462,5 +497,140 @@ describe('weights and route defaults, as Istio', () => {
       },
       retry_back_off: { base_interval: { nanos: 50_000_000 } },
     });
+  });
+});
+
+// Istio's model.UseGatewaySemantics: what changes for VirtualServices converted from Gateway API routes
+// (annotation `internal.istio.io/route-semantics: gateway`), pilot/pkg/networking/core/route/route.go.
+describe('Gateway API route semantics', () => {
+  const { PathSafeRegexValueMatcher } = require('@grpc/grpc-js-xds/build/src/matcher.js') as {
+    PathSafeRegexValueMatcher: new (regex: string) => { apply(path: string): boolean };
+  };
+  const reviewsRoutes = (kind: ProxyKind) =>
+    routesFor(generate(modelWith('gateway-api-routes'), productpage(kind)), 'reviews.bookinfo.svc.cluster.local');
+  const headersOf = (route: Record<string, any> | undefined) =>
+    (route?.['request_headers_to_add'] ?? []).map((h: any) => `${h.header.key}=${h.header.value}`);
+
+  it('matches a PathPrefix by path segment for Envoy: `/get` and `/get/x`, not `/getaway`', () => {
+    expect(reviewsRoutes('sidecar').map((r) => r['match'])).toEqual([
+      { path_separated_prefix: '/get' },
+      { path_separated_prefix: '/api' },
+      { path_separated_prefix: '/missing' },
+      { path_separated_prefix: '/gone' },
+    ]);
+  });
+
+  it('gives proxyless gRPC a regex its client takes that matches the same paths', () => {
+    const [get] = reviewsRoutes('grpc');
+    const regex = get?.['match'].safe_regex.regex as string;
+    const matcher = new PathSafeRegexValueMatcher(regex);
+    expect(['/get', '/get/', '/get/x', '/getaway', '/ge', '/x/get'].filter((path) => matcher.apply(path))).toEqual([
+      '/get',
+      '/get/',
+      '/get/x',
+    ]);
+  });
+
+  it('strips the matched prefix for a rewrite to `/`, as ReplacePrefixMatch asks', () => {
+    const rewrite = reviewsRoutes('sidecar')[1]?.['route'].regex_rewrite as { pattern: { regex: string }; substitution: string };
+    expect(reviewsRoutes('sidecar')[1]?.['route'].prefix_rewrite).toBeUndefined();
+    // RE2's `\2` is JavaScript's `$2`.
+    const rewritten = (path: string) => path.replace(new RegExp(rewrite.pattern.regex), rewrite.substitution.replace('\\2', '$2'));
+    expect(['/api', '/api/', '/api/x/y'].map(rewritten)).toEqual(['/', '/', '/x/y']);
+  });
+
+  it('answers 500 for an unusable backend: the cluster istiod names UnknownService, which no proxy has', () => {
+    const generated = generate(modelWith('gateway-api-routes'), productpage('sidecar'));
+    const routes = routesFor(generated, 'reviews.bookinfo.svc.cluster.local');
+    expect(routes.map((r) => r['route'].cluster_not_found_response_code)).toEqual(Array(4).fill('INTERNAL_SERVER_ERROR'));
+    expect(routes[2]?.['route'].weighted_clusters.clusters.map((c: any) => c.name)).toEqual([
+      'UnknownService',
+      'outbound|9080||reviews.bookinfo.svc.cluster.local',
+    ]);
+    expect(routes[3]?.['route'].cluster).toBe('UnknownService');
+    expect(generated.clusters.map((c) => c['name'])).not.toContain('UnknownService');
+    // A user's VirtualService keeps Envoy's default (503) for a cluster it does not have.
+    const user = routesFor(generate(modelWith('header-match'), productpage('sidecar')), 'reviews.bookinfo.svc.cluster.local');
+    expect(user[0]?.['route'].cluster_not_found_response_code).toBeUndefined();
+  });
+
+  it.each(['sidecar', 'grpc'] as const)(
+    'takes the caller namespace’s consumer route over the older producer route, else the producer route (%s)',
+    (kind) => {
+      const model = modelWith('gateway-api-routes');
+      const ledger = (namespace: string) =>
+        routesFor(generate(model, { kind, namespace, labels: { app: 'caller' } }), 'ledger.other.svc.cluster.local');
+      const expected = kind === 'grpc' ? [[], [], []] : [['x-route=consumer'], ['x-route=producer'], ['x-route=producer']];
+      expect(['bookinfo', 'other', 'team'].map((ns) => headersOf(ledger(ns)[0]))).toEqual(expected);
+      expect(['bookinfo', 'other', 'team'].map((ns) => ledger(ns)[0]?.['name'])).toEqual([
+        'bookinfo.ledger-consumer.0',
+        'other.ledger-producer.0',
+        'other.ledger-producer.0',
+      ]);
+    },
+  );
+
+  it('gives a gateway (router) the same semantics for a route bound to its Gateway listener', () => {
+    const rule = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: {
+        name: 'gw-web-istio-autogenerated-k8s-gateway',
+        namespace: 'bookinfo',
+        annotations: { [routeSemanticsAnnotation]: 'gateway' },
+      },
+      spec: {
+        hosts: ['bookinfo.example.com'],
+        gateways: ['bookinfo/gw-istio-autogenerated-k8s-gateway-web'],
+        http: [
+          {
+            match: [{ uri: { prefix: '/api/' } }],
+            rewrite: { uri: '/' },
+            route: [{ destination: { host: 'reviews.bookinfo.svc.cluster.local', port: { number: 9080 } } }],
+          },
+          { route: [{ destination: { host: '' } }] },
+        ],
+      },
+    } as IstioObject;
+    const model = modelOf([rule]);
+    const view = new ProxyView(model, {
+      kind: 'router',
+      namespace: 'bookinfo',
+      labels: { 'gateway.networking.k8s.io/gateway-name': 'gw' },
+    });
+    const [converted] = model.istio?.virtualServices ?? [];
+    const routes = virtualServiceRoutes(converted as ConfigObject<VirtualServiceSpec>, {
+      view,
+      hostname: 'bookinfo.example.com',
+      port: 80,
+      gateways: new Set(['bookinfo/gw-istio-autogenerated-k8s-gateway-web']),
+    });
+    expect(
+      (routes as Array<Record<string, any>>).map((r) => [
+        r['match'],
+        r['route'].cluster,
+        r['route'].cluster_not_found_response_code,
+        r['route'].regex_rewrite,
+      ]),
+    ).toEqual([
+      [
+        { path_separated_prefix: '/api' },
+        'outbound|9080||reviews.bookinfo.svc.cluster.local',
+        'INTERNAL_SERVER_ERROR',
+        { pattern: { regex: '^/api(/?)(.*)' }, substitution: '/\\2' },
+      ],
+      [{ prefix: '/' }, 'UnknownService', 'INTERNAL_SERVER_ERROR', undefined],
+    ]);
+  });
+
+  it('applies a route only to callers in its namespace or to a Service in its namespace', () => {
+    const model = modelWith('gateway-api-routes');
+    const details = (namespace: string) =>
+      routesFor(generate(model, { kind: 'sidecar', namespace, labels: { app: 'caller' } }), 'details.bookinfo.svc.cluster.local');
+    // istio-system's route for bookinfo's details: neither its caller's namespace nor its Service's for bookinfo.
+    expect(details('bookinfo').map((r) => r['name'])).toEqual(['default']);
+    expect(details('istio-system').map((r) => [r['name'], r['route'].cluster])).toEqual([
+      ['istio-system.details-bystander.0', 'outbound|9080||ledger.other.svc.cluster.local'],
+    ]);
   });
 });

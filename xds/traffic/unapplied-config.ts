@@ -145,14 +145,10 @@ export function virtualServiceFieldMessages(rule: ConfigObject<VirtualServiceSpe
         ),
       );
   });
-  // Gateways apply `tls` routes (PASSTHROUGH servers, by SNI); sidecars do not.
+  // Gateways and Envoy sidecars apply `tls` routes (by SNI); proxyless gRPC has no TLS routes.
   if (bindsToMesh(rule))
     (rule.spec.tls ?? []).forEach((_route, i) =>
-      messages.push(
-        fieldNotApplied(
-          `spec.tls[${i}]: TLS routes (by SNI) are applied at gateways only; from ${everyProxy}, TLS connections go to the host's own service`,
-        ),
-      ),
+      messages.push(fieldNotApplied(`spec.tls[${i}]: TLS routes (by SNI) are applied by gateways and Envoy sidecars, not by ${grpcOnly}`)),
     );
   (rule.spec.tcp ?? []).forEach((route, i) =>
     (route.match ?? []).forEach((match, j) => {
