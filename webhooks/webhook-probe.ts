@@ -23,29 +23,42 @@ export const webhookProbePaths = { mutate: webhookProbe.mutatePath, validate: we
 const calledBoth = 'weft webhook probe: the mutating and validating webhooks were both called';
 const calledValidatingOnly = 'weft webhook probe: the validating webhook was called, the mutating webhook was not';
 
+const review = (response: AdmissionReviewOut['response']): AdmissionReviewOut => ({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response,
+});
+
+/**
+ * The probe ConfigMap of a review, or the answer for anything else: a malformed review's
+ * refusal naming the field, or admission unchanged for what is not a probe's creation.
+ */
+function probeOf(body: unknown): { uid: string; probe: V1ConfigMap } | { answer: AdmissionReviewOut } {
+  const read = readRequest(body);
+  if ('refusal' in read) return { answer: read.refusal };
+  const { request } = read;
+  const object = request.object as V1ConfigMap | undefined;
+  const isProbe = !!object && typeof object === 'object' && typeof object.metadata?.labels?.[webhookProbeLabel] === 'string';
+  if (request.kind?.kind !== 'ConfigMap' || request.operation !== 'CREATE' || !isProbe)
+    return { answer: review({ uid: request.uid, allowed: true }) };
+  return { uid: request.uid, probe: object };
+}
+
 /**
  * The mutating probe webhook: a ConfigMap creation labelled `weft.dev/webhook-probe` gets
  * the `weft.dev/webhook-probe-mutated` annotation (a JSONPatch); anything else is admitted
  * unchanged. Malformed reviews are refused naming the field, as the other webhooks do.
  */
 export function reviewProbeMutation(body: unknown): AdmissionReviewOut {
-  const read = readRequest(body);
-  if ('refusal' in read) return read.refusal;
-  const { request } = read;
-  const object = request.object as V1ConfigMap | undefined;
-  if (request.kind?.kind !== 'ConfigMap' || request.operation !== 'CREATE' || !isProbe(object)) {
-    return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } };
-  }
+  const found = probeOf(body);
+  if ('answer' in found) return found.answer;
+  const { uid, probe } = found;
   const marked = {
-    ...object,
-    metadata: { ...object.metadata, annotations: { ...object.metadata?.annotations, [webhookProbeMutatedAnnotation]: 'true' } },
+    ...probe,
+    metadata: { ...probe.metadata, annotations: { ...probe.metadata?.annotations, [webhookProbeMutatedAnnotation]: 'true' } },
   };
-  const patch = fastJsonPatch.compare(object, marked);
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    response: { uid: request.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
-  };
+  const patch = Buffer.from(JSON.stringify(fastJsonPatch.compare(probe, marked))).toString('base64');
+  return review({ uid, allowed: true, patchType: 'JSONPatch', patch });
 }
 
 /**
@@ -54,23 +67,10 @@ export function reviewProbeMutation(body: unknown): AdmissionReviewOut {
  * admitted. Validating webhooks run after every mutating one, so the mark is seen if it was made.
  */
 export function reviewProbeValidation(body: unknown): AdmissionReviewOut {
-  const read = readRequest(body);
-  if ('refusal' in read) return read.refusal;
-  const { request } = read;
-  const object = request.object as V1ConfigMap | undefined;
-  if (request.kind?.kind !== 'ConfigMap' || request.operation !== 'CREATE' || !isProbe(object)) {
-    return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } };
-  }
-  const mutated = object.metadata?.annotations?.[webhookProbeMutatedAnnotation] === 'true';
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    response: { uid: request.uid, allowed: false, status: { code: 403, message: mutated ? calledBoth : calledValidatingOnly } },
-  };
-}
-
-function isProbe(object: V1ConfigMap | undefined): object is V1ConfigMap {
-  return !!object && typeof object === 'object' && typeof object.metadata?.labels?.[webhookProbeLabel] === 'string';
+  const found = probeOf(body);
+  if ('answer' in found) return found.answer;
+  const mutated = found.probe.metadata?.annotations?.[webhookProbeMutatedAnnotation] === 'true';
+  return review({ uid: found.uid, allowed: false, status: { code: 403, message: mutated ? calledBoth : calledValidatingOnly } });
 }
 
 /** The API calls the probe makes; a CoreV1Api gives the real one. */

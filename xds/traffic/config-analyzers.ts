@@ -9,7 +9,7 @@ import type { ConfigObject, DestinationRuleSpec, HttpMatch, VirtualServiceSpec }
 import { resolveHost } from './host-names.js';
 
 /** Istio's host.Name.Matches: whether two hosts, either possibly a wildcard, overlap. */
-function hostsOverlap(a: string, b: string): boolean {
+export function hostsOverlap(a: string, b: string): boolean {
   const wa = a.startsWith('*');
   const wb = b.startsWith('*');
   if (wa && wb) return a.length < b.length ? b.slice(1).endsWith(a.slice(1)) : a.slice(1).endsWith(b.slice(1));

@@ -8,18 +8,8 @@
 // a gateway pod no Service selects is not seen, where Istio's analyzer lists every pod.
 import type { MeshModel } from '../model/mesh-model.js';
 import type { ConfigObject, GatewaySpec, VirtualServiceSpec } from '../model/istio-config.js';
-import type { AnalysisMessage } from './config-analyzers.js';
+import { hostsOverlap, type AnalysisMessage } from './config-analyzers.js';
 import { resolveGatewayName } from './http-routes.js';
-
-/** Istio's host.Name.Matches: whether two hosts, either possibly a wildcard, overlap. */
-function hostsOverlap(a: string, b: string): boolean {
-  const wa = a.startsWith('*');
-  const wb = b.startsWith('*');
-  if (wa && wb) return a.length < b.length ? b.slice(1).endsWith(a.slice(1)) : a.slice(1).endsWith(b.slice(1));
-  if (wa) return b.endsWith(a.slice(1));
-  if (wb) return a.endsWith(b.slice(1));
-  return a === b;
-}
 
 /**
  * A Gateway's server hosts as a VirtualService in `namespace` sees them (Istio's

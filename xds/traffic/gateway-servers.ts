@@ -10,6 +10,7 @@ import { exportedTo, labelsMatch } from './host-names.js';
 import { resolveGatewayName } from './http-routes.js';
 import { isHttp, parseProtocol } from './port-protocol.js';
 import type { ProxyScope } from './proxy-scope.js';
+import { usesGatewaySemantics } from './proxy-view.js';
 
 export type GatewayServerSpec = NonNullable<GatewaySpec['servers']>[number];
 
@@ -307,5 +308,8 @@ export function virtualServicesForGateway(
     .sort(byAge);
   const everywhere = (rule: ConfigObject<VirtualServiceSpec>) =>
     !rule.spec.exportTo || rule.spec.exportTo.length === 0 || rule.spec.exportTo.includes('*');
-  return [...bound.filter((rule) => !everywhere(rule)), ...bound.filter(everywhere)];
+  // Public rules: gateway-semantics (Gateway API) rules of the proxy's namespace first, Istio's "consumer override".
+  const consumer = (rule: ConfigObject<VirtualServiceSpec>) => usesGatewaySemantics(rule) && rule.namespace === proxyNamespace;
+  const publicRules = bound.filter(everywhere);
+  return [...bound.filter((rule) => !everywhere(rule)), ...publicRules.filter(consumer), ...publicRules.filter((rule) => !consumer(rule))];
 }
