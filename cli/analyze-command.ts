@@ -1,6 +1,7 @@
 // `weft analyze`: istioctl analyze for Weft. Live (the cluster's Services, Istio
 // config, namespaces and pods), offline (`-f` files and directories), or files
 // over the live cluster (`-f ... --use-kube`). Thin I/O around mesh-analysis.ts.
+import { gatewayApiKinds } from '../gatewayapi/gateway-api-config.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
@@ -117,6 +118,8 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
       discovery.listEndpointSliceForAllNamespaces(),
       listCustom(meshInstallationApi.group, meshInstallationApi.version, meshInstallationApi.plural),
       ...istioGroups.flatMap(({ group, plurals }) => plurals.map((plural) => listCustom(group, 'v1', plural))),
+      // The Gateway API, where its CRDs are installed: its statuses are checked as weftd computes them.
+      ...gatewayApiKinds.map(({ plural, version }) => listCustom('gateway.networking.k8s.io', version, plural)),
     ]),
   );
   const meshes = installations as unknown as MeshInstallation[];

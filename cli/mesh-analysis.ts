@@ -22,6 +22,7 @@ import { describeIssue, validateIstioObject } from '../istio/validation/validate
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../xds/model/mesh-model-of.js';
 import { analyzeNetworking, analyzeSecurity, analyzeTelemetry, type MeshTelemetry } from '../xds/traffic/config-analysis.js';
 import { annotatedKinds, annotationFindings, injectionLabelFindings, portNameFindings } from './object-analyzers.js';
+import { gatewayApiFindings } from './gateway-api-findings.js';
 
 /** An analyzer as istioctl lists it (`istioctl analyze -L`): Istio's name, its description, the codes it reports. */
 export interface AnalyzerInfo {
@@ -279,6 +280,17 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
       resource: { kind: 'Config', name: 'networking' },
       message: `the networking config could not be cross-checked: ${error instanceof Error ? error.message : String(error)}`,
     });
+  }
+
+  // WEFT0007: Gateway API objects whose status would say a condition does not hold (a reference that does not resolve...).
+  for (const finding of gatewayApiFindings(objects, clusterDomain)) {
+    const object = objects.find(
+      (o) =>
+        o.kind === finding.kind &&
+        o.metadata?.name === finding.name &&
+        (finding.namespace === undefined || o.metadata?.namespace === finding.namespace),
+    );
+    if (object) report('WEFT0007', 'GatewayApiConditionNotMet', finding.level, object, finding.message);
   }
 
   // IST0127: selectors that match no workload (only when the workloads are known).

@@ -2,6 +2,7 @@
 // GAMMA parents, gateway addresses), namespaces (allowedRoutes selectors), Secrets (certificateRefs),
 // ServiceEntry hosts (Hostname backends), and what it produces: Istio config objects shaped as
 // xds/model's ConfigObject (structurally: gatewayapi/ imports nothing of xds/).
+import type { V1Service } from '@kubernetes/client-node';
 import type { IGateway } from '@kubernetes-models/istio/networking.istio.io/v1/Gateway';
 import type { IVirtualService } from '@kubernetes-models/istio/networking.istio.io/v1/VirtualService';
 import type { ReferenceGrants } from './reference-grants.js';
@@ -82,3 +83,24 @@ export const creationTime = (created: string | Date | undefined): string | undef
 /** A service's registry hostname: a ServiceEntry host as declared, a Kubernetes Service's `<name>.<namespace>.svc.<suffix>`. */
 export const serviceHostname = (service: ServiceInfo, domainSuffix: string) =>
   service.hostname ?? `${service.name}.${service.namespace}.svc.${domainSuffix}`;
+
+/** A Service as the conversion reads it: backends, GAMMA parents, a gateway's address and ports. */
+export function serviceInfoOf(service: V1Service): ServiceInfo | undefined {
+  const { name, namespace, labels } = service.metadata ?? {};
+  if (!name || !namespace) return undefined;
+  const ingress = service.status?.loadBalancer?.ingress ?? [];
+  return {
+    name,
+    namespace,
+    ...(labels ? { labels } : {}),
+    ...(service.spec?.selector ? { selector: service.spec.selector } : {}),
+    ...(service.spec?.type ? { type: service.spec.type } : {}),
+    ports: (service.spec?.ports ?? []).map((p) => p.port),
+    portNames: Object.fromEntries((service.spec?.ports ?? []).flatMap((p) => (p.name ? [[p.name, p.port]] : []))),
+    targetPorts: (service.spec?.ports ?? []).flatMap((p) =>
+      typeof p.targetPort === 'number' ? [{ port: p.port, targetPort: p.targetPort }] : [],
+    ),
+    ...(service.spec?.clusterIPs ? { clusterIPs: service.spec.clusterIPs } : {}),
+    externalAddresses: ingress.flatMap((i) => [i.ip, i.hostname].filter((a): a is string => !!a)),
+  };
+}

@@ -4,35 +4,14 @@
 // Also the I/O istiod's class controller does: GatewayClasses `weft` and `istio` created when missing.
 import { CustomObjectsApi, type KubeConfig, type V1Namespace, type V1Service } from '@kubernetes/client-node';
 import { gatewayApiConfigOf, gatewayApiKinds, type GatewayApiObjects, type GatewayApiStatus } from '../../gatewayapi/gateway-api-config.js';
-import type { GeneratedObject, ServiceInfo } from '../../gatewayapi/gateway-api-input.js';
+import { serviceInfoOf, type GeneratedObject } from '../../gatewayapi/gateway-api-input.js';
 import { gatewayApiGroup } from '../../gatewayapi/gateway-api-types.js';
 import { builtinGatewayClasses } from '../../gatewayapi/gateways.js';
 import { isConflict, isNotFound } from '../../kube/client.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ConfigObject, DestinationRuleSpec, GatewaySpec, IstioConfig, VirtualServiceSpec } from './istio-config.js';
 
-export { gatewayApiKinds, type GatewayApiStatus };
-
-/** A Service as the conversion reads it: backends, GAMMA parents, a gateway's address and ports. */
-export function serviceInfoOf(service: V1Service): ServiceInfo | undefined {
-  const { name, namespace, labels } = service.metadata ?? {};
-  if (!name || !namespace) return undefined;
-  const ingress = service.status?.loadBalancer?.ingress ?? [];
-  return {
-    name,
-    namespace,
-    ...(labels ? { labels } : {}),
-    ...(service.spec?.selector ? { selector: service.spec.selector } : {}),
-    ...(service.spec?.type ? { type: service.spec.type } : {}),
-    ports: (service.spec?.ports ?? []).map((p) => p.port),
-    portNames: Object.fromEntries((service.spec?.ports ?? []).flatMap((p) => (p.name ? [[p.name, p.port]] : []))),
-    targetPorts: (service.spec?.ports ?? []).flatMap((p) =>
-      typeof p.targetPort === 'number' ? [{ port: p.port, targetPort: p.targetPort }] : [],
-    ),
-    ...(service.spec?.clusterIPs ? { clusterIPs: service.spec.clusterIPs } : {}),
-    externalAddresses: ingress.flatMap((i) => [i.ip, i.hostname].filter((a): a is string => !!a)),
-  };
-}
+export { gatewayApiKinds, serviceInfoOf, type GatewayApiStatus };
 
 /** The previous round's generated objects, by kind/namespace/name: an equal one is returned again, as the same object. */
 export class GeneratedObjects {
