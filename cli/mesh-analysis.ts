@@ -49,6 +49,16 @@ export const analyzers: readonly AnalyzerInfo[] = [
     codes: ['IST0101'],
   },
   {
+    name: 'gateway.ConflictingGatewayAnalyzer',
+    description: "Checks a gateway's selector, port number and hosts",
+    codes: ['IST0145'],
+  },
+  {
+    name: 'gateway.IngressGatewayPortAnalyzer',
+    description: "Checks a gateway's ports against the gateway's Kubernetes service ports",
+    codes: ['IST0101', 'IST0162'],
+  },
+  {
     name: 'injection.Analyzer',
     description: 'Checks conditions related to Istio sidecar injection',
     codes: ['IST0102', 'IST0103', 'IST0123'],
@@ -82,8 +92,14 @@ export const analyzers: readonly AnalyzerInfo[] = [
   {
     name: 'weft.NotAppliedAnalyzer',
     description:
-      'Reports what Weft does not apply of a valid object: Gateways, WorkloadGroups, gateway-only bindings, targetRef policies, fields no proxy or one kind of proxy gets, objects an older one overrides',
+      'Reports what Weft does not apply of a valid object: WorkloadGroups, delegate VirtualServices, targetRef policies, fields no proxy or one kind of proxy gets, objects an older one overrides',
     codes: ['WEFT0004', 'WEFT0005', 'WEFT0006'],
+  },
+  {
+    name: 'weft.GatewayApiStatusAnalyzer',
+    description:
+      'Reports Gateway API objects whose status, as weftd computes it, says a condition does not hold (unresolved or unpermitted references, routes a listener refuses, Gateways without an address)',
+    codes: ['WEFT0007'],
   },
   {
     name: 'weft.SecurityEnforcementAnalyzer',
@@ -109,7 +125,7 @@ export const analyzers: readonly AnalyzerInfo[] = [
   {
     name: 'virtualservice.GatewayAnalyzer',
     description: 'Checks the gateways associated with each virtual service',
-    codes: ['IST0101'],
+    codes: ['IST0101', 'IST0132'],
   },
 ];
 

@@ -261,8 +261,11 @@ async function dashboard(name: string, port: number): Promise<void> {
     server.listen(port, '127.0.0.1', resolve);
   });
   process.stdout.write(`local cluster '${name}': the dashboard is at http://127.0.0.1:${port}/dashboard/\n(Ctrl-C to stop)\n`);
+  // Whatever stops this process (Ctrl-C, kill, a closed terminal) stops the one inside the sandbox too:
+  // left running, it would keep the sandbox's network namespace alive after `weft dev cluster down`.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
+    for (const signal of signals) process.once(signal, () => resolve());
     inner.once('exit', () => resolve());
   });
   server.close();

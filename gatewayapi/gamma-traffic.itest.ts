@@ -44,7 +44,7 @@ describeWithCluster('GAMMA: a GRPCRoute on a Service routes real proxyless gRPC 
   let custom: CustomObjectsApi;
   let root: RootOfTrust;
   let caller: grpc.Client;
-  const servers: grpc.Server[] = [];
+  const servers: Array<{ server: grpc.Server; address: string }> = [];
 
   beforeAll(async () => {
     grpcXds = await import('@grpc/grpc-js-xds');
@@ -101,7 +101,7 @@ describeWithCluster('GAMMA: a GRPCRoute on a Service routes real proxyless gRPC 
         },
       });
       const ip = await eventually(`the ${name} pod IP`, async () => (await core.readNamespacedPod({ name, namespace: ns })).status?.podIP);
-      servers.push(await startServer(name, `${ip}:${port}`, version));
+      servers.push({ server: await startServer(name, `${ip}:${port}`, version), address: `${ip}:${port}` });
     }
     caller = new EchoClient(
       `xds:///echo.${ns}.svc.cluster.local:8080`,
@@ -121,7 +121,12 @@ describeWithCluster('GAMMA: a GRPCRoute on a Service routes real proxyless gRPC 
 
   afterAll(async () => {
     caller?.close();
-    for (const server of servers) server.forceShutdown();
+    // forceShutdown alone leaves the connections an XdsServer's listener handed to the gRPC server open (and
+    // with them the process); draining with no grace ends them.
+    for (const { server, address } of servers) {
+      server.drain(address, 0);
+      server.forceShutdown();
+    }
     await xds?.stop();
   });
 

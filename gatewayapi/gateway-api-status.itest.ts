@@ -191,4 +191,34 @@ describeWithCluster('Gateway API status on a real API server', (cluster) => {
     });
     expect(parent.object.metadata.generation).toBeGreaterThan(1);
   });
+
+  it("writes an Istio Gateway's own status beside a Gateway API Gateway of the same namespace and name", async () => {
+    // The two kinds share the name Gateway: the status writer must tell them apart by group.
+    const istioGateway = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'gateway', namespace: 'istio-ingress' },
+      spec: {
+        selector: { istio: 'nothing-selects-this' },
+        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }],
+      },
+    };
+    const applied = kubectl(cluster(), kubectlPath, ['apply', '-f', '-'], JSON.stringify(istioGateway));
+    expect(applied.status).toBe(0);
+    const status = await eventually('the Istio Gateway status', async () => {
+      const object = (await custom.getNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1',
+        plural: 'gateways',
+        namespace: 'istio-ingress',
+        name: 'gateway',
+      })) as { status?: { conditions?: Condition[]; validationMessages?: Array<{ type: { code: string } }> } };
+      return object.status?.conditions ? object.status : undefined;
+    });
+    // No workload has its selector's labels: Istio's IST0101, an error, so not Accepted.
+    expect(condition(status.conditions, 'Accepted')).toMatchObject({ status: 'False' });
+    expect(status.validationMessages?.map((m) => m.type.code)).toContain('IST0101');
+    // The Gateway API Gateway keeps its own status.
+    expect(condition((await gateway()).status?.conditions, 'Accepted')?.status).toBe('True');
+  });
 });

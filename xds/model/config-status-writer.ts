@@ -8,7 +8,13 @@ import { statusOf, type ConfigVerdict } from '../traffic/config-analysis.js';
 import { istioKinds, type IstioObject } from './mesh-model-of.js';
 import type { GatewayApiStatus } from './gateway-api-source.js';
 
-type StatusOf = (kind: string, namespace: string, name: string) => (IstioObject & { status?: Record<string, unknown> }) | undefined;
+/** The object as last seen, by API group (Istio's `Gateway` and the Gateway API's share a kind), kind, namespace and name. */
+type StatusOf = (
+  group: string,
+  kind: string,
+  namespace: string,
+  name: string,
+) => (IstioObject & { status?: Record<string, unknown> }) | undefined;
 
 const comparable = (status: Record<string, unknown> | undefined) =>
   JSON.stringify(status ?? {}, (key, value: unknown) => (key === 'lastTransitionTime' ? undefined : value));
@@ -63,7 +69,7 @@ export class ConfigStatusWriter {
 
   /** One Gateway API object's status, when it differs from the object's (transition times aside). */
   private async writeGatewayApi(next: GatewayApiStatus): Promise<void> {
-    const object = this.current(next.kind, next.namespace ?? '', next.name);
+    const object = this.current('gateway.networking.k8s.io', next.kind, next.namespace ?? '', next.name);
     if (!object || comparable(next.status) === comparable(object.status)) return;
     const target = { group: 'gateway.networking.k8s.io', version: next.version, plural: next.plural, name: next.name };
     const body = [{ op: 'add', path: '/status', value: next.status }];
@@ -80,12 +86,12 @@ export class ConfigStatusWriter {
   }
 
   private async write(verdict: ConfigVerdict): Promise<void> {
-    const object = this.current(verdict.kind, verdict.namespace, verdict.name);
+    const kind = istioKinds.find((k) => k.kind === verdict.kind);
+    if (!kind) return;
+    const object = this.current(kind.group, verdict.kind, verdict.namespace, verdict.name);
     if (!object) return;
     const next = statusOf(verdict, object.status, new Date().toISOString());
     if (comparable(next) === comparable(object.status)) return;
-    const kind = istioKinds.find((k) => k.kind === verdict.kind);
-    if (!kind) return;
     try {
       await this.api.patchNamespacedCustomObjectStatus({
         group: kind.group,

@@ -74,17 +74,23 @@ export class KubeMeshModel {
       this.debouncer.trigger();
     });
     if (options.writeStatus)
-      this.statusWriter = new ConfigStatusWriter(config, (kind, namespace, name) => this.find(kind, namespace, name), log);
+      this.statusWriter = new ConfigStatusWriter(config, (group, kind, namespace, name) => this.find(group, kind, namespace, name), log);
   }
 
-  private find(kind: string, namespace: string, name: string): (IstioObject & { status?: Record<string, unknown> }) | undefined {
-    const gatewayApiKind = gatewayApiKinds.find((k) => k.kind === kind);
+  private find(
+    group: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): (IstioObject & { status?: Record<string, unknown> }) | undefined {
+    // Istio's Gateway and the Gateway API's have one kind name: the group tells them apart.
+    const gatewayApiKind = group === 'gateway.networking.k8s.io' ? gatewayApiKinds.find((k) => k.kind === kind) : undefined;
     if (gatewayApiKind) {
       const key = gatewayApiKind.namespaced ? `${namespace}/${name}` : name;
       return this.caches.get(gatewayApiKey(gatewayApiKind.plural))?.get(key) as
         (IstioObject & { status?: Record<string, unknown> }) | undefined;
     }
-    const plural = istioKinds.find((k) => k.kind === kind)?.plural ?? '';
+    const plural = istioKinds.find((k) => k.kind === kind && k.group === group)?.plural ?? '';
     return this.list<IstioObject & { status?: Record<string, unknown> }>(plural).find(
       (o) => o.metadata?.namespace === namespace && o.metadata?.name === name,
     );
