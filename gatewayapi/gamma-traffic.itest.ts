@@ -121,12 +121,7 @@ describeWithCluster('GAMMA: a GRPCRoute on a Service routes real proxyless gRPC 
 
   afterAll(async () => {
     caller?.close();
-    // forceShutdown alone leaves the connections an XdsServer's listener handed to the gRPC server open (and
-    // with them the process); draining with no grace ends them.
-    for (const { server, address } of servers) {
-      server.drain(address, 0);
-      server.forceShutdown();
-    }
+    for (const { server } of servers) server.forceShutdown();
     await xds?.stop();
   });
 
