@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
 import { meshInstallationApi, type MeshInstallation } from '../api/mesh-installation.js';
 import { operatorNamespace } from '../cdk8s/install-chart.js';
-import { isNotFound } from '../kube/client.js';
+import { isNotFound, statusCode } from '../kube/client.js';
 import { analysisReport } from './analysis-output.js';
 import type { ClusterConnection, ConnectionOptions } from './cluster-connection.js';
 import { connect, withConnectionOptions } from './command-options.js';
@@ -109,6 +109,20 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
       throw error;
     }
   };
+  // A CRD just established answers 503 ("storage is (re)initializing") for a moment: retried, as kubectl's
+  // client would; an optional kind still unreadable after that is left out of the analysis rather than failing it.
+  const listOptional = async (group: string, version: string, plural: string): Promise<KubeObject[]> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await listCustom(group, version, plural);
+      } catch (error) {
+        const code = statusCode(error);
+        if (code !== 503 && code !== 429) throw error;
+        if (attempt >= 10) return [];
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
   const [namespaces, pods, services, slices, installations, ...istio] = await connection.call('reading the cluster for analysis', () =>
     Promise.all([
       core.listNamespace(),
@@ -119,7 +133,7 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
       listCustom(meshInstallationApi.group, meshInstallationApi.version, meshInstallationApi.plural),
       ...istioGroups.flatMap(({ group, plurals }) => plurals.map((plural) => listCustom(group, 'v1', plural))),
       // The Gateway API, where its CRDs are installed: its statuses are checked as weftd computes them.
-      ...gatewayApiKinds.map(({ plural, version }) => listCustom('gateway.networking.k8s.io', version, plural)),
+      ...gatewayApiKinds.map(({ plural, version }) => listOptional('gateway.networking.k8s.io', version, plural)),
     ]),
   );
   const meshes = installations as unknown as MeshInstallation[];
