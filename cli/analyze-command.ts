@@ -100,13 +100,19 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
   const discovery = connection.config.makeApiClient(DiscoveryV1Api);
   const typed = <T extends object>(kind: string, items: T[]) =>
     items.map((object): SourcedObject => ({ object: { apiVersion: 'v1', kind, ...object } as KubeObject }));
+  // A CRD just established answers 503 ("storage is (re)initializing") for a moment: retried, as kubectl's client would.
   const listCustom = async (group: string, version: string, plural: string): Promise<KubeObject[]> => {
-    try {
-      const list = (await custom.listClusterCustomObject({ group, version, plural })) as { items?: KubeObject[] };
-      return list.items ?? [];
-    } catch (error) {
-      if (isNotFound(error)) return [];
-      throw error;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const list = (await custom.listClusterCustomObject({ group, version, plural })) as { items?: KubeObject[] };
+        return list.items ?? [];
+      } catch (error) {
+        if (isNotFound(error)) return [];
+        const code = statusCode(error);
+        const transient = code === 503 || code === 429 || /storage is \(re\)initializing/.test(String((error as Error).message ?? error));
+        if (!transient || attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
   };
   // A CRD just established answers 503 ("storage is (re)initializing") for a moment: retried, as kubectl's
