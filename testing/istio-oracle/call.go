@@ -116,6 +116,7 @@ func simulate(t *testing.T, sim *simulation.Simulation, spec CallSpec, kind stri
 				out.Route = r.Name
 				out.Clusters, out.Response = destinationOf(r)
 				out.Retry, out.Timeout = retryOf(r, vh)
+				out.RequestEdits = requestEditsOf(rc, vh, r)
 			} else {
 				out.Error = simulation.ErrNoRoute.Error()
 			}
@@ -657,4 +658,63 @@ func autoSNIOf(c *clusterv3.Cluster) (bool, bool) {
 	}
 	upstream := options.GetUpstreamHttpProtocolOptions()
 	return upstream.GetAutoSni(), upstream.GetAutoSanValidation()
+}
+
+// requestEditsOf summarises what Envoy does to a request on the route taken before it goes
+// upstream (route.proto): headers added, with how they combine with a value already there, and
+// removed, at the route configuration, virtual host, route and weighted cluster levels (the level
+// is not kept: each applies to the call alike), then the path and host rewrites. Sorted; "" for none.
+func requestEditsOf(rc *route.RouteConfiguration, vh *route.VirtualHost, r *route.Route) string {
+	var parts []string
+	edits := func(prefix string, add []*corev3.HeaderValueOption, remove []string) {
+		for _, h := range add {
+			action := h.GetAppendAction().String()
+			// The deprecated append field, when set, decides instead (Envoy's rule).
+			if a := h.GetAppend(); a != nil {
+				action = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD.String()
+				if a.GetValue() {
+					action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD.String()
+				}
+			}
+			value := h.GetHeader().GetValue()
+			if value == "" && len(h.GetHeader().GetRawValue()) > 0 {
+				value = string(h.GetHeader().GetRawValue())
+			}
+			parts = append(parts, fmt.Sprintf("%sadd %s=%s %s", prefix, strings.ToLower(h.GetHeader().GetKey()), value, action))
+		}
+		for _, name := range remove {
+			parts = append(parts, prefix+"remove "+strings.ToLower(name))
+		}
+	}
+	edits("", rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove())
+	edits("", vh.GetRequestHeadersToAdd(), vh.GetRequestHeadersToRemove())
+	edits("", r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove())
+	if action := r.GetRoute(); action != nil {
+		for _, c := range action.GetWeightedClusters().GetClusters() {
+			edits("to "+c.GetName()+": ", c.GetRequestHeadersToAdd(), c.GetRequestHeadersToRemove())
+			if host := c.GetHostRewriteLiteral(); host != "" {
+				parts = append(parts, "to "+c.GetName()+": host="+host)
+			}
+		}
+		if prefix := action.GetPrefixRewrite(); prefix != "" {
+			parts = append(parts, "prefix="+prefix)
+		}
+		if regex := action.GetRegexRewrite(); regex != nil {
+			parts = append(parts, "regex="+regex.GetPattern().GetRegex()+"->"+regex.GetSubstitution())
+		}
+		if host := action.GetHostRewriteLiteral(); host != "" {
+			parts = append(parts, "host="+host)
+		}
+		if action.GetAutoHostRewrite().GetValue() {
+			parts = append(parts, "host=auto")
+		}
+		if header := action.GetHostRewriteHeader(); header != "" {
+			parts = append(parts, "host=from header "+header)
+		}
+		if policy := action.GetPathRewritePolicy(); policy != nil {
+			parts = append(parts, "path policy "+policy.GetName())
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
 }

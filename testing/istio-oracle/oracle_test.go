@@ -15,6 +15,11 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
+	gatewayconsts "sigs.k8s.io/gateway-api/pkg/consts"
 	"sigs.k8s.io/yaml"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
@@ -25,6 +30,9 @@ import (
 	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/config/schema/gvk"
+	"istio.io/istio/pkg/config/schema/gvr"
+	kubelib "istio.io/istio/pkg/kube"
+	"istio.io/istio/pkg/kube/kclient/clienttest"
 	"istio.io/istio/pkg/spiffe"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -116,6 +124,12 @@ func runCase(t *testing.T, c Case, result *CaseOutput) {
 		// A gateway's ServiceAccount may read its namespace's Secrets: the Role Istio's gateway
 		// chart (and Weft's) grants it, which the fake's SubjectAccessReviews would otherwise refuse.
 		DisableSecretAuthorization: true,
+		KubeClientModifier: func(c kubelib.Client) {
+			withGatewayAPIBundleVersion(c)
+			// The fake installs the other Gateway API CRDs itself; without this one Istio never
+			// watches BackendTLSPolicies.
+			clienttest.MakeCRD(t, c, gvr.BackendTLSPolicy)
+		},
 	})
 	if os.Getenv("WEFT_ORACLE_DEBUG") != "" {
 		for _, k := range []config.GroupVersionKind{gvk.VirtualService, gvk.DestinationRule, gvk.ServiceEntry, gvk.AuthorizationPolicy} {
@@ -248,4 +262,36 @@ func objectName(document string) string {
 		return "(unreadable object)"
 	}
 	return meta.Kind + "/" + meta.Metadata.Namespace + "/" + meta.Metadata.Name
+}
+
+// withGatewayAPIBundleVersion stamps the Gateway API CRDs the fake API server is given with the bundle
+// version Istio is built against, as the released CRDs carry it (`gateway.networking.k8s.io/bundle-version`):
+// Istio watches GRPCRoute, TCPRoute, TLSRoute and BackendTLSPolicy only when the CRD says it is recent
+// enough (pkg/kube/kclient/crdwatcher.go), and the fake's own CRDs carry no annotation.
+func withGatewayAPIBundleVersion(c kubelib.Client) {
+	fake, ok := c.Metadata().(*metadatafake.FakeMetadataClient)
+	if !ok {
+		return
+	}
+	stamp := func(action k8stesting.Action) (bool, runtime.Object, error) {
+		var object runtime.Object
+		switch a := action.(type) {
+		case k8stesting.CreateAction:
+			object = a.GetObject()
+		case k8stesting.UpdateAction:
+			object = a.GetObject()
+		}
+		if meta, ok := object.(metav1.Object); ok && strings.HasSuffix(meta.GetName(), ".gateway.networking.k8s.io") {
+			annotations := meta.GetAnnotations()
+			if annotations == nil {
+				annotations = map[string]string{}
+			}
+			annotations[gatewayconsts.BundleVersionAnnotation] = gatewayconsts.BundleVersion
+			meta.SetAnnotations(annotations)
+		}
+		// Not handled: the tracker stores the stamped object.
+		return false, nil, nil
+	}
+	fake.PrependReactor("create", "customresourcedefinitions", stamp)
+	fake.PrependReactor("update", "customresourcedefinitions", stamp)
 }

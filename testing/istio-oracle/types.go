@@ -13,7 +13,8 @@ type Input struct {
 // that proxy, and the calls to simulate through both.
 type Case struct {
 	Name string `json:"name"`
-	// Kube holds Services, Pods and EndpointSlices as multi-document YAML.
+	// Kube holds what the API server holds, as multi-document YAML: Services, Pods, EndpointSlices,
+	// Secrets, Namespaces, and Kubernetes Gateway API objects (read by Istio's gateway controller).
 	Kube string `json:"kube"`
 	// Istio holds networking.istio.io, security.istio.io and telemetry.istio.io objects as multi-document YAML.
 	Istio string `json:"istio"`
@@ -142,6 +143,9 @@ type Outcome struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 	// sdsNames are the SDS names of the chain taken, filled into Secrets by the case.
 	sdsNames []string
+	// RequestEdits summarises what the route taken does to the request before it goes upstream:
+	// headers added ("add <name>=<value> <append action>") and removed, path and host rewrites.
+	RequestEdits string `json:"requestEdits,omitempty"`
 	// Retry summarises the route's retry policy (attempts, retry_on, status codes); Timeout is its timeout.
 	Retry   string `json:"retry,omitempty"`
 	Timeout string `json:"timeout,omitempty"`

@@ -27,6 +27,8 @@ export interface Outcome {
   connection?: string;
   /** A router's calls: per SDS name the chain taken uses, what SDS serves under it ("key pair CN=...", "CA CN=...", "not served"). */
   secrets?: Record<string, string>;
+  /** What the route taken does to the request on its way upstream: headers added and removed, path and host rewrites. */
+  requestEdits?: string;
   /** The route's retry policy and timeout, summarised. */
   retry?: string;
   timeout?: string;

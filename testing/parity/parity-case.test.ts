@@ -91,3 +91,94 @@ describe('loadParityCases', () => {
     expect(() => loadParityCases(file)).toThrow('selects no pod of the case');
   });
 });
+
+const gatewayApiCase = `
+kind: ParityCase
+proxy: { kind: router, namespace: istio-ingress, labels: { gateway.networking.k8s.io/gateway-name: gateway } }
+services:
+  - { name: httpbin, namespace: default, clusterIP: 10.96.1.10, ports: [{ name: http, port: 8000 }], pods: [{ name: httpbin-a, ip: 10.244.1.10 }] }
+  - { name: httpbin-v1, namespace: default, clusterIP: 10.96.1.11, ports: [{ name: http, port: 8000 }], pods: [{ name: httpbin-a, ip: 10.244.1.10 }] }
+calls:
+  - { name: through the gateway, port: 80, protocol: http, host: httpbin.example.com }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: mine }
+spec: { controllerName: example.com/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gateway, namespace: istio-ingress }
+spec:
+  gatewayClassName: istio
+  listeners:
+  - { name: default, port: 80, protocol: HTTP }
+  - { name: also-80, port: 80, protocol: HTTP, hostname: a.example.com }
+  - { name: tls, port: 443, protocol: TLS, tls: { mode: Passthrough } }
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: { name: tcp }
+spec:
+  parentRefs: [{ name: gateway, namespace: istio-ingress }]
+  rules: [{ backendRefs: [{ name: httpbin, port: 8000 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: http }
+spec:
+  parentRefs: [{ name: gateway, namespace: istio-ingress }]
+  rules:
+  - matches: [{ headers: [{ name: env, value: canary }] }]
+    backendRefs: [{ name: httpbin, port: 8000 }]
+`;
+
+describe('loadParityCases with Kubernetes Gateway API objects', () => {
+  it("adds what istiod's deployment controller makes for a Gateway of class istio: its Service, ports and pod, the case's router", () => {
+    const [parity] = loadParityCases(caseFile('gateway-api', gatewayApiCase));
+    const service = parity?.kube.find((o) => o.kind === 'Service' && o.metadata?.name === 'gateway-istio');
+    expect(service?.metadata?.namespace).toBe('istio-ingress');
+    expect(service?.spec?.['selector']).toEqual({ 'gateway.networking.k8s.io/gateway-name': 'gateway' });
+    // status-port, then one port per listener port (80 once), Envoy listening on the port itself.
+    expect(service?.spec?.ports).toEqual([
+      { name: 'status-port', port: 15021, protocol: 'TCP', targetPort: 15021, appProtocol: 'tcp' },
+      { name: 'default', port: 80, protocol: 'TCP', targetPort: 80, appProtocol: 'http' },
+      { name: 'tls', port: 443, protocol: 'TCP', targetPort: 443, appProtocol: 'tls' },
+    ]);
+    expect(parity?.proxy).toMatchObject({ kind: 'router', name: 'gateway-istio-a', ip: '10.244.7.1', serviceAccount: 'gateway-istio' });
+    expect(parity?.calls[0]?.address).toBe('10.244.7.1');
+  });
+
+  it('keeps Gateway API objects apart from Istio and Kubernetes objects, at the version Istio reads, with the CRD defaults', () => {
+    const [parity] = loadParityCases(caseFile('gateway-api-kinds', gatewayApiCase));
+    expect(parity?.istio).toEqual([]);
+    expect(parity?.gatewayApi?.map((o) => `${o.apiVersion} ${o.kind} ${o.metadata?.namespace ?? '(cluster)'}`)).toEqual([
+      'gateway.networking.k8s.io/v1 GatewayClass (cluster)',
+      'gateway.networking.k8s.io/v1 Gateway istio-ingress',
+      'gateway.networking.k8s.io/v1 TCPRoute default',
+      'gateway.networking.k8s.io/v1 HTTPRoute default',
+    ]);
+    const http = parity?.gatewayApi?.find((o) => o.kind === 'HTTPRoute');
+    const rule = (http?.spec?.['rules'] as Array<{ matches: unknown[] }>)[0];
+    // As the API server stores it: a match without path is PathPrefix /, a header match Exact.
+    expect(rule?.matches).toEqual([
+      { path: { type: 'PathPrefix', value: '/' }, headers: [{ name: 'env', value: 'canary', type: 'Exact' }] },
+    ]);
+    expect((http?.spec?.['parentRefs'] as unknown[])[0]).toEqual({
+      group: 'gateway.networking.k8s.io',
+      kind: 'Gateway',
+      name: 'gateway',
+      namespace: 'istio-ingress',
+    });
+  });
+
+  it('holds a pod two services list once', () => {
+    const [parity] = loadParityCases(caseFile('gateway-api-pods', gatewayApiCase));
+    expect(parity?.kube.filter((o) => o.kind === 'Pod' && o.metadata?.name === 'httpbin-a')).toHaveLength(1);
+  });
+
+  it('makes no deployment for a Gateway of a class Istio does not serve', () => {
+    const file = caseFile('gateway-api-other-class', gatewayApiCase.replace('gatewayClassName: istio', 'gatewayClassName: mine'));
+    expect(() => loadParityCases(file)).toThrow('selects no pod of the case');
+  });
+});

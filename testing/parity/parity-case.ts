@@ -3,13 +3,14 @@
 // (the oracle, testing/istio-oracle), so both configs answer the same calls.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { V1EndpointSlice, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Namespace, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ResourceEncoder, SnapshotCache } from '../../xds/cache/snapshot-cache.js';
 import { envoySidecarResources } from '../../xds/generate/envoy-sidecar-resources.js';
 import { ProxyGroups } from '../../xds/cache/proxy-groups.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../../xds/model/mesh-model-of.js';
-import type { MeshDefaults, MeshTelemetry } from '../../xds/model/mesh-model.js';
+import type { MeshDefaults, MeshModel, MeshTelemetry } from '../../xds/model/mesh-model.js';
+import { verifiedCertificateReferences } from '../../xds/traffic/gateway-certificate-references.js';
 import { typeUrls } from '../../xds/protos.js';
 import { ProxyView } from '../../xds/traffic/proxy-view.js';
 import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../../lib/x509.js';
@@ -17,6 +18,13 @@ import { componentLogger } from '../../lib/logger.js';
 import { CredentialSource } from '../../xds/credentials/credential-source.js';
 import { keptSecret, type KeptSecret } from '../../xds/credentials/secret-layouts.js';
 import { testRoot, type TestCa } from '../fixtures/plugged-ca.js';
+import { gatewayApiKinds, type GatewayApiObjects } from '../../gatewayapi/gateway-api-config.js';
+import { gatewayApiGroup, type Gateway } from '../../gatewayapi/gateway-api-types.js';
+import { gatewayNameLabel } from '../../gatewayapi/gateway-api-input.js';
+import { isManaged, managedGatewayName } from '../../gatewayapi/gateways.js';
+import { gatewayServicePorts } from '../../cdk8s/gateway-api-deployment.js';
+import { GeneratedObjects, withGatewayApi } from '../../xds/model/gateway-api-source.js';
+import { withCrdDefaults } from './crd-defaults.js';
 
 /** One simulated connection or request (testing/istio-oracle/types.go, CallSpec). */
 export interface ParityCall {
@@ -65,6 +73,11 @@ export interface ParityCase {
   /** Kubernetes objects: Services, Pods, EndpointSlices (apiVersion and kind set). */
   kube: KubeObject[];
   istio: IstioObject[];
+  /**
+   * Kubernetes Gateway API objects (`gateway.networking.k8s.io`): Istio's gateway controller reads
+   * them from the API server, weftd's gatewayapi/ converts them; absent in cases without any.
+   */
+  gatewayApi?: KubeObject[];
   mesh: Pick<MeshDefaults, 'outboundTrafficPolicy'> & {
     /** MeshConfig in Istio's own shape (extensionProviders, defaultProviders, accessLogFile...), for both sides. */
     config?: Record<string, unknown>;
@@ -348,7 +361,13 @@ export function loadParityCases(file: string): ParityCase[] {
       .map((d) => (d.kind === 'Secret' ? withStringData(d, credentials) : d)),
     ...(header.services ?? []).flatMap(serviceObjects),
   ];
-  const kube = [...bases.flatMap(baseObjects), ...rest.filter((d) => kubeKinds.has(d.kind ?? ''))];
+  // As the API server holds them: at the version istiod and weftd read, with the CRD's defaults.
+  const gatewayApi = rest.filter(isGatewayApi).map((o) => withCrdDefaults(atServedVersion(o)));
+  const kube = withoutRepeatedPods([
+    ...bases.flatMap(baseObjects),
+    ...rest.filter((d) => kubeKinds.has(d.kind ?? '') && !isGatewayApi(d)),
+    ...managedGatewayObjects(gatewayApi),
+  ]);
   const proxies: Array<[string | undefined, ProxySpec]> = header.proxies
     ? Object.entries(header.proxies)
     : [[undefined, header.proxy ?? productpage]];
@@ -364,7 +383,8 @@ export function loadParityCases(file: string): ParityCase[] {
     return {
       name: key === undefined ? basename(file, '.yaml') : `${basename(file, '.yaml')}/${key}`,
       kube,
-      istio: rest.filter((d) => !kubeKinds.has(d.kind ?? '')) as IstioObject[],
+      istio: rest.filter((d) => !kubeKinds.has(d.kind ?? '') && !isGatewayApi(d)) as IstioObject[],
+      ...(gatewayApi.length > 0 ? { gatewayApi } : {}),
       mesh: header.mesh ?? {},
       proxy,
       calls: header.calls
@@ -431,9 +451,63 @@ function withStringData(secret: KubeObject, credentials: ReturnType<typeof caseC
   return { ...rest, data };
 }
 
+/**
+ * The objects with each Pod once: two `services` may list the same pod (bookinfo's `reviews` and
+ * `reviews-v1` both select reviews-v1), which the API server holds once; the first listing wins.
+ */
+function withoutRepeatedPods(objects: KubeObject[]): KubeObject[] {
+  const seen = new Set<string>();
+  return objects.filter((o) => {
+    if (o.kind !== 'Pod') return true;
+    const key = `${o.metadata?.namespace}/${o.metadata?.name}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Whether an object of a case is a Kubernetes Gateway API one (`gateway.networking.k8s.io/*`). */
+const isGatewayApi = (object: KubeObject) => object.apiVersion?.split('/')[0] === gatewayApiGroup;
+
+/**
+ * What istiod's deployment controller makes for each managed Gateway of class `istio` (no address, or
+ * one IP: Istio's IsManaged), as far as config generation sees it: the Service `<gateway>-istio` (or
+ * the `gateway.istio.io/name-override`) in the Gateway's namespace with its ports
+ * (`gatewayServicePorts`: status-port, then one per listener port, Envoy listening on the port
+ * itself), and one ready pod labelled `gateway.networking.k8s.io/gateway-name: <gateway>` running
+ * as ServiceAccount `<gateway>-istio`, its endpoint. The n-th such Gateway gets cluster IP
+ * 10.96.7.<n> and pod IP 10.244.7.<n>; a case's proxy names the pod by namespace and that label.
+ */
+function managedGatewayObjects(gatewayApi: KubeObject[]): KubeObject[] {
+  const gateways = (gatewayApi.filter((o) => o.kind === 'Gateway') as unknown as Gateway[]).filter(
+    (g) => g.spec?.gatewayClassName === 'istio' && isManaged(g),
+  );
+  return gateways.flatMap((gateway, index) => {
+    const name = managedGatewayName(gateway);
+    const gatewayName = gateway.metadata?.name as string;
+    const objects = serviceObjects({
+      name,
+      namespace: gateway.metadata?.namespace as string,
+      clusterIP: `10.96.7.${index + 1}`,
+      ports: gatewayServicePorts(gateway).map(({ name: portName, port, appProtocol }) => ({ name: portName, port, appProtocol })),
+      pods: [{ name: `${name}-a`, ip: `10.244.7.${index + 1}`, labels: { [gatewayNameLabel]: gatewayName }, serviceAccount: name }],
+    });
+    // The Service selects the gateway's pods by Istio's label, as the deployment controller's does.
+    for (const object of objects.filter((o) => o.kind === 'Service')) {
+      object.metadata = {
+        ...object.metadata,
+        labels: { [gatewayNameLabel]: gatewayName, 'gateway.networking.k8s.io/gateway-class-name': 'istio' },
+      };
+      object.spec = { ...object.spec, type: 'LoadBalancer', selector: { [gatewayNameLabel]: gatewayName } };
+    }
+    return objects;
+  });
+}
+
 /** `kubectl apply` puts an object that names no namespace in `default`: so do cases, to keep Istio's task YAML unchanged. */
 function inDefaultNamespace(object: KubeObject): KubeObject {
-  if (object.metadata?.namespace || object.kind === 'Namespace') return object;
+  // Namespaces and GatewayClasses are cluster-scoped.
+  if (object.metadata?.namespace || object.kind === 'Namespace' || (object.kind === 'GatewayClass' && isGatewayApi(object))) return object;
   return { ...object, metadata: { ...object.metadata, namespace: 'default' } };
 }
 
@@ -496,12 +570,23 @@ export function weftResources(
 ): Record<'listeners' | 'clusters' | 'routes' | 'endpoints', string[]> & { secrets?: string[] } {
   const byPlural = byPluralOf(parity);
   const ofKind = <T>(kind: string) => parity.kube.filter((o) => o['kind'] === kind) as T[];
+  // Gateway API objects join as weftd joins them (xds/model/kube-mesh-model.ts): converted by
+  // gatewayapi/, beside the case's own Istio objects.
+  const { istio } = withGatewayApi(
+    istioConfigOf(byPlural),
+    gatewayApiObjectsOf(parity.gatewayApi ?? []),
+    ofKind<V1Service>('Service'),
+    ofKind<V1Namespace>('Namespace'),
+    'cluster.local',
+    new GeneratedObjects(),
+    new Date().toISOString(),
+  );
   const model = meshModelOf(
     ofKind<V1Service>('Service'),
     ofKind<V1EndpointSlice>('EndpointSlice'),
     'cluster.local',
     ofKind<V1Pod>('Pod'),
-    istioConfigOf(byPlural),
+    istio,
     'istio-system',
   );
   if (parity.mesh.outboundTrafficPolicy)
@@ -525,7 +610,7 @@ export function weftResources(
       clusters: encoded(typeUrls.cluster),
       routes: encoded(typeUrls.route),
       endpoints: encoded(typeUrls.endpoint),
-      secrets: weftSecrets(parity),
+      secrets: weftSecrets(parity, model),
     };
   } else if (kind === 'grpc') {
     // A proxyless client asks for listeners by name (its xds:/// targets): answered by weftd's own
@@ -557,14 +642,31 @@ export function weftResources(
   };
 }
 
+/** A case's Gateway API objects by kind, as weftd's informers list them. */
+function gatewayApiObjectsOf(objects: KubeObject[]): GatewayApiObjects {
+  return Object.fromEntries(
+    gatewayApiKinds.map(({ kind, field }) => [field, objects.filter((o) => o.kind === kind)]),
+  ) as unknown as GatewayApiObjects;
+}
+
+/**
+ * A Gateway API object at the version Istio's informers (and weftd's) read it: the API server
+ * serves every version of a CRD, the oracle's fake client only the one written.
+ */
+function atServedVersion(object: KubeObject): KubeObject {
+  const served = gatewayApiKinds.find((k) => k.kind === object.kind);
+  return served ? { ...object, apiVersion: `${gatewayApiGroup}/${served.version}` } : object;
+}
+
 /**
  * Weft's SDS answers (weftd's CredentialSource) to a router proxied by the case's identity
  * (its namespace and ServiceAccount, as proved on 15012, allowed to read its namespace's
  * Secrets as Istio's gateway Role allows), for every name a case's Secret can be asked by:
- * `kubernetes://<name>`, `kubernetes://<namespace>/<name>` and their `-cacert` forms. The
- * oracle reads the ones the listeners use.
+ * `kubernetes://<name>`, `kubernetes://<namespace>/<name>`, `kubernetes-gateway://<namespace>/<name>`
+ * (a Gateway API listener's certificateRefs, served when `model`'s Gateways verifiably refer to
+ * it, as weftd checks) and their `-cacert` forms. The oracle reads the ones the listeners use.
  */
-function weftSecrets(parity: ParityCase): string[] {
+function weftSecrets(parity: ParityCase, model: MeshModel): string[] {
   const secrets = new Map<string, KeptSecret>();
   for (const object of parity.kube.filter((o) => o.kind === 'Secret')) {
     const kept = keptSecret(object as V1Secret);
@@ -574,12 +676,17 @@ function weftSecrets(parity: ParityCase): string[] {
     secrets: { get: (namespace, name) => secrets.get(`${namespace}/${name}`) },
     access: () => ({ state: 'allowed' }),
     log: componentLogger('parity-sds'),
+    verifiedCertificateReferences: (node) => verifiedCertificateReferences(model, node),
   });
   const names = [...secrets.values()].flatMap(({ metadata: { namespace, name } }) =>
-    [name, `${namespace}/${name}`].flatMap((n) => [`kubernetes://${n}`, `kubernetes://${n}-cacert`]),
+    [`kubernetes://${name}`, `kubernetes://${namespace}/${name}`, `kubernetes-gateway://${namespace}/${name}`].flatMap((n) => [
+      n,
+      `${n}-cacert`,
+    ]),
   );
   const node = {
     id: `router~${parity.proxy.ip}~${parity.proxy.name}.${parity.proxy.namespace}~${parity.proxy.namespace}.svc.cluster.local`,
+    metadata: { NAMESPACE: parity.proxy.namespace, LABELS: parity.proxy.labels },
     verifiedIdentity: { namespace: parity.proxy.namespace, serviceAccount: parity.proxy.serviceAccount ?? 'default' },
   };
   return source
@@ -606,7 +713,8 @@ export function oracleCase(parity: ParityCase) {
   const yaml = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join('---\n');
   return {
     name: parity.name,
-    kube: yaml(parity.kube),
+    // Istio's gateway controller reads the Gateway API objects from the (fake) API server.
+    kube: yaml([...parity.kube, ...(parity.gatewayApi ?? [])]),
     istio: yaml(parity.istio as KubeObject[]),
     mesh: {
       ...(parity.mesh.outboundTrafficPolicy ? { outboundTrafficPolicy: parity.mesh.outboundTrafficPolicy } : {}),

@@ -446,3 +446,91 @@ describe('gateway server TLS contexts', () => {
     expect(credentialResourceName('kubernetes-gateway://ns/cert')).toBe('kubernetes-gateway://ns/cert');
   });
 });
+
+const documentsOf = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as IstioObject);
+
+/** An HTTP server on 80 and an HTTPS one on 443 (the ingress pod's 8080 and 8443), and a VirtualService bound to both. */
+const redirectsOnBothServers = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - { port: { number: 80, name: http, protocol: HTTP }, hosts: ['*'] }
+  - { port: { number: 443, name: https, protocol: HTTPS }, hosts: ['*'], tls: { mode: SIMPLE, credentialName: cert } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: redirects, namespace: default }
+spec:
+  hosts: [a.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{ uri: { prefix: /old } }]
+    redirect: { prefixRewrite: /new, derivePort: FROM_REQUEST_PORT }
+  - match: [{ uri: { prefix: /secure } }]
+    redirect: { scheme: https, port: 443 }
+  - match: [{ uri: { prefix: /elsewhere } }]
+    redirect: { authority: b.example.com, port: 8443, redirectCode: 302 }
+`;
+
+describe('gateway redirects and TLS routes, as istiod builds them', () => {
+  it("redirects as istiod's ApplyRedirect: a replaced prefix, the request's port, and no port that is the scheme's default", () => {
+    const { routes } = configOf(modelOf(documentsOf(redirectsOnBothServers)), ingress);
+    const redirects = (name: string) =>
+      (routes.find((r) => r['name'] === name)?.['virtual_hosts'][0].routes as Decoded[]).map((r) => r['redirect'] as Decoded);
+    // Server port 80: the request's port is http's default, 443 https's; Location carries neither.
+    const [old, secure, elsewhere] = redirects('http.8080');
+    expect(old).toMatchObject({ prefix_rewrite: '/new' });
+    expect(old?.['port_redirect']).toBeUndefined();
+    expect(old?.['path_redirect']).toBeUndefined();
+    expect(secure).toMatchObject({ scheme_redirect: 'https' });
+    expect(secure?.['port_redirect']).toBeUndefined();
+    expect(elsewhere).toMatchObject({ host_redirect: 'b.example.com', port_redirect: 8443, response_code: 'FOUND' });
+    // The HTTPS server's request port, 443, with no scheme given: https's default, left out.
+    const [oldOverTls] = redirects('https.443.https.gw.istio-system');
+    expect(oldOverTls).toMatchObject({ prefix_rewrite: '/new' });
+    expect(oldOverTls?.['port_redirect']).toBeUndefined();
+  });
+
+  const terminatedTls = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: istio-system }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - { port: { number: 443, name: tls, protocol: TLS }, hosts: ['*'], tls: { mode: SIMPLE, credentialName: cert } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: bar, namespace: default }
+spec:
+  hosts: [bar.example.com]
+  gateways: [istio-system/gw]
+  tls:
+  - match: [{ sniHosts: [bar.example.com] }]
+    route: [{ destination: { host: httpbin.default.svc.cluster.local, port: { number: 8000 } } }]
+`;
+
+  it("forwards a terminated TLS server's connections by a TLSRoute's tls routes, as istiod does for TLSRoute-sourced VirtualServices", () => {
+    const model = modelOf(documentsOf(terminatedTls));
+    // As gatewayapi/ marks the VirtualService it converts from a TLSRoute (a user's cannot carry it).
+    const istio = model.istio as NonNullable<MeshModel['istio']>;
+    model.istio = {
+      ...istio,
+      virtualServices: istio.virtualServices.map((vs) => ({ ...vs, annotations: { 'internal.istio.io/parents': 'TLSRoute/bar.default' } })),
+    };
+    const { listeners } = configOf(model, ingress);
+    expect(listeners.map((l) => l['name'])).toEqual(['0.0.0.0_8443']);
+    const [chain] = listeners[0]?.['filter_chains'] as Decoded[];
+    expect(chain?.['transport_socket']?.name).toBe('envoy.transport_sockets.tls');
+    expect(tcpProxyOf(chain as Decoded).cluster).toBe('outbound|8000||httpbin.default.svc.cluster.local');
+  });
+
+  it("gives a terminated TLS server no chain from a user's tls routes (they are for passthrough servers)", () => {
+    const { listeners } = configOf(modelOf(documentsOf(terminatedTls)), ingress);
+    expect(listeners).toEqual([]);
+  });
+});

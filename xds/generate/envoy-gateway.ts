@@ -373,13 +373,24 @@ function boundFor(view: ProxyView, server: GatewayServer): Array<ConfigObject<Vi
   });
 }
 
-/** A TCP server's (or terminated TLS server's) one chain: the first `tcp` route of a bound VirtualService matching it. */
+/**
+ * A TCP server's (or terminated TLS server's) one chain: the first `tcp` route of a bound VirtualService
+ * matching it; for a terminated TLS server, failing those, the first `tls` route whose match applies by
+ * port and gateway (not SNI) of a VirtualService converted from a TLSRoute (`internal.istio.io/parents`
+ * naming one), which has only `tls` routes (Istio's buildGatewayNetworkFiltersFromTCPRoutes).
+ */
 function tcpServerFilters(view: ProxyView, server: GatewayServer): Array<Record<string, unknown>> | undefined {
+  const terminated = !!server.server.tls && !isPassthroughServer(server.server);
   for (const rule of boundFor(view, server)) {
     for (const tcp of rule.spec.tcp ?? []) {
       const matches = tcp.match ?? [];
       if ((matches.length === 0 || matches.some((m) => l4Match(m, rule, server))) && (tcp.route?.length ?? 0) > 0)
         return routeFilters(view, rule, tcp.route as TcpDestination[], server.server.port.number);
+    }
+    if (!terminated || !rule.annotations?.['internal.istio.io/parents']?.startsWith('TLSRoute/')) continue;
+    for (const tls of rule.spec.tls ?? []) {
+      if ((tls.match ?? []).some((m) => l4Match(m, rule, server)))
+        return routeFilters(view, rule, tls.route as TcpDestination[], server.server.port.number);
     }
   }
   return undefined;
@@ -526,7 +537,7 @@ export function gatewayRouteConfiguration(view: ProxyView, merged: MergedGateway
       const source = `${server.gateway}|${rule.namespace}/${rule.name}`;
       let routes = built.get(source);
       if (!routes) {
-        routes = virtualServiceRoutes(rule, { view, hostname: shared[0] as string, port, gateways });
+        routes = virtualServiceRoutes(rule, { view, hostname: shared[0] as string, port, gateways, tls: !!server.server.tls });
         built.set(source, routes);
       }
       for (const written of shared) {

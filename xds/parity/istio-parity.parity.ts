@@ -29,9 +29,10 @@ const cases = [
 const known = parse(readFileSync(join(here, 'known-differences.yaml'), 'utf8')) as Array<{ case: string; call: string; reason: string }>;
 
 /**
- * What a user sees of a call: whether it fails, where it goes, what answers it, how it is
- * retried and timed out, what it logs and traces, whether RBAC lets it through; through a
- * gateway also the listener it lands on (the gateway's port) and how that terminates TLS.
+ * What a user sees of a call: whether it fails, where it goes, what answers it, what reaches the
+ * upstream (headers added and removed, rewrites), how it is retried and timed out, what it logs and
+ * traces, whether RBAC lets it through; through a gateway also the listener it lands on (the
+ * gateway's port) and how that terminates TLS.
  */
 const seen = (o: Outcome, router = false) => ({
   ...(router ? { listener: o.listener ?? null } : {}),
@@ -43,6 +44,7 @@ const seen = (o: Outcome, router = false) => ({
   secrets: o.secrets ?? null,
   connection: o.connection ?? null,
   response: o.response ?? null,
+  requestEdits: o.requestEdits ?? null,
   retry: o.retry ?? null,
   timeout: o.timeout ?? null,
   accessLog: o.accessLog || null,

@@ -51,6 +51,8 @@ export interface RouteTarget {
    * BuildHTTPRoutesForVirtualService with the gateway's name); unset, it applies when it names `mesh`.
    */
   gateways?: ReadonlySet<string>;
+  /** A gateway's routes for a server with `tls` (Istio's RouteOptions.IsTLS): a redirect's scheme defaults to https. */
+  tls?: boolean;
 }
 
 /**
@@ -334,7 +336,7 @@ function resolveDestination(
 function routeAction(rule: ConfigObject<VirtualServiceSpec>, http: HttpRoute, target: RouteTarget, match: Record<string, unknown>): Route {
   const kind = target.view.scope.kind;
   const gatewaySemantics = usesGatewaySemantics(rule);
-  if (http.redirect) return { redirect: redirectAction(http.redirect) };
+  if (http.redirect) return { redirect: redirectAction(http.redirect, target) };
   if (http.directResponse && kind !== 'grpc') {
     const body = http.directResponse.body as { string?: string; bytes?: string } | undefined;
     return {
@@ -535,13 +537,31 @@ const redirectCodes: Record<number, string> = {
   308: 'PERMANENT_REDIRECT',
 };
 
-function redirectAction(redirect: NonNullable<HttpRoute['redirect']>): Record<string, unknown> {
-  const fields = redirect as { uri?: string; authority?: string; redirectCode?: number; scheme?: string; port?: number };
+/**
+ * A VirtualService redirect as Envoy's RedirectAction, as istiod's ApplyRedirect
+ * (pilot/pkg/networking/core/route/route.go): `prefixRewrite` over `uri`; `derivePort:
+ * FROM_REQUEST_PORT` is the port the routes are built for (Envoy cannot derive it), FROM_PROTOCOL_DEFAULT
+ * no port; a port that is the scheme's default (80 for http, 443 for https; the scheme being the
+ * redirect's, else the server's) is left out, so the Location carries none.
+ */
+function redirectAction(redirect: NonNullable<HttpRoute['redirect']>, target: RouteTarget): Record<string, unknown> {
+  const fields = redirect as {
+    uri?: string;
+    prefixRewrite?: string;
+    authority?: string;
+    redirectCode?: number;
+    scheme?: string;
+    port?: number;
+    derivePort?: string;
+  };
+  let port = fields.port ?? (fields.derivePort === 'FROM_REQUEST_PORT' ? target.port : undefined);
+  const scheme = fields.scheme || (target.tls ? 'https' : 'http');
+  if ((port === 80 && scheme === 'http') || (port === 443 && scheme === 'https')) port = undefined;
   return {
-    ...(fields.uri !== undefined ? { path_redirect: fields.uri } : {}),
+    ...(fields.prefixRewrite ? { prefix_rewrite: fields.prefixRewrite } : fields.uri !== undefined ? { path_redirect: fields.uri } : {}),
     ...(fields.authority !== undefined ? { host_redirect: fields.authority } : {}),
-    ...(fields.scheme !== undefined ? { scheme_redirect: fields.scheme } : {}),
-    ...(fields.port !== undefined ? { port_redirect: fields.port } : {}),
+    ...(fields.scheme ? { scheme_redirect: fields.scheme } : {}),
+    ...(port ? { port_redirect: port } : {}),
     response_code: redirectCodes[fields.redirectCode ?? 301] ?? 'MOVED_PERMANENTLY',
   };
 }
