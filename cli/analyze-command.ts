@@ -17,6 +17,7 @@ import {
   analyzeMesh,
   analyzersAsString,
   carriesWorkloads,
+  credentialSecretsToRead,
   type AnalysisOptions,
   messageLevels,
   type KubeObject,
@@ -178,6 +179,39 @@ async function readCluster(connection: ClusterConnection): Promise<LiveState> {
   };
 }
 
+/** The API server's metadata-only representation (client-go's metadata client asks the same): a Secret read this way carries no `data`. */
+const metadataOnly = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
+/**
+ * The Secrets Gateways name (`credentialName`), each read by name as PartialObjectMetadata, so that
+ * no key material leaves the API server (RBAC: `get` on `secrets` in the gateways' namespaces).
+ * A Secret that is not found is left out (IST0101); one that cannot be read is returned in
+ * `unreadable` with a warning naming it and the status, and is not reported on.
+ */
+async function readCredentialSecrets(
+  connection: ClusterConnection,
+  wanted: ReadonlyArray<{ namespace: string; name: string }>,
+): Promise<{ secrets: SourcedObject[]; unreadable: Set<string>; warnings: string[] }> {
+  const secrets: SourcedObject[] = [];
+  const unreadable = new Set<string>();
+  const warnings: string[] = [];
+  await Promise.all(
+    wanted.map(async ({ namespace, name }) => {
+      const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+      const response = await connection.call(`reading Secret ${namespace}/${name}`, () => connection.get(path, 15_000, metadataOnly));
+      if (response.statusCode === 404) return;
+      if (response.statusCode === 200) {
+        secrets.push({ object: { apiVersion: 'v1', kind: 'Secret', metadata: { namespace, name } } });
+        return;
+      }
+      unreadable.add(`${namespace}/${name}`);
+      const why = response.statusCode === 403 ? 'forbidden: weft analyze needs get on secrets there' : `HTTP ${response.statusCode}`;
+      warnings.push(`Warning: cannot read Secret ${namespace}/${name} (${why}); its Gateway credentialName is not checked\n`);
+    }),
+  );
+  return { secrets, unreadable, warnings: warnings.sort() };
+}
+
 const keyOf = ({ object }: SourcedObject) => `${object.kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
 
 export function registerAnalyzeCommand(program: Command): void {
@@ -214,7 +248,7 @@ export function registerAnalyzeCommand(program: Command): void {
       const state = connection ? await readCluster(connection) : undefined;
       // Objects from files replace the cluster's of the same kind, namespace and name.
       const fromFiles = new Set(fileObjects.map(keyOf));
-      const objects = [...(state?.objects.filter((o) => !fromFiles.has(keyOf(o))) ?? []), ...fileObjects];
+      const merged = [...(state?.objects.filter((o) => !fromFiles.has(keyOf(o))) ?? []), ...fileObjects];
 
       const namespace = options.namespace ?? connection?.defaultNamespace ?? 'default';
       const scoped = live && !options.allNamespaces;
@@ -227,6 +261,18 @@ export function registerAnalyzeCommand(program: Command): void {
         : live
           ? 'all namespaces'
           : paths.join(', ');
+      // The Secrets the Gateways name, by name only, from the cluster (files may carry their own).
+      const credentials = connection
+        ? await readCredentialSecrets(
+            connection,
+            credentialSecretsToRead(merged, {
+              ...(scoped ? { namespaces: inScope } : {}),
+              defaultNamespace: options.namespace ?? 'default',
+            }),
+          )
+        : undefined;
+      const objects = [...merged, ...(credentials?.secrets ?? [])];
+      process.stderr.write(credentials?.warnings.join('') ?? '');
       const messages = analyzeMesh(objects, {
         ...(scoped ? { namespaces: inScope } : {}),
         defaultNamespace: options.namespace ?? 'default',
@@ -237,6 +283,8 @@ export function registerAnalyzeCommand(program: Command): void {
         ...(state?.honorIstioLabels !== undefined ? { honorIstioLabels: state.honorIstioLabels } : {}),
         ...(state?.meshTelemetry ? { meshTelemetry: state.meshTelemetry } : {}),
         workloadsKnown: Boolean(live) || carriesWorkloads(fileObjects),
+        secretsKnown: Boolean(live) || fileObjects.some(({ object }) => object.kind === 'Secret'),
+        ...(credentials ? { unreadableSecrets: credentials.unreadable } : {}),
       });
       const report = analysisReport(messages, { format: options.output, target, failureThreshold, outputThreshold, parseErrors });
       process.stdout.write(report.stdout);

@@ -134,6 +134,51 @@ describeWithCluster('weft analyze (live)', (cluster) => {
     expect(messages.some((m) => m.origin.startsWith('Namespace kube-'))).toBe(false);
   });
 
+  it("checks a Gateway's credentialName Secret in its workloads' namespace, reading Secret names only", async () => {
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await createNamespace(kc, 'edge');
+    await createNamespace(kc, 'edge-gateways');
+    await core.createNamespacedPod({
+      namespace: 'edge-gateways',
+      body: {
+        metadata: { name: 'front-gateway', labels: { app: 'front-gateway' } },
+        spec: { containers: [{ name: 'istio-proxy', image: 'registry.example/proxyv2:1' }] },
+      },
+    });
+    const keyMaterial = 'weft-analyze-must-not-print-this';
+    const secret = (namespace: string, name: string) =>
+      core.createNamespacedSecret({
+        namespace,
+        body: { metadata: { name }, stringData: { 'tls.crt': keyMaterial, 'tls.key': keyMaterial } },
+      });
+    // In the Gateway's namespace, not the gateway pods': the proxy could not read it.
+    await secret('edge', 'front-cert');
+    await secret('edge-gateways', 'api-cert');
+    const server = (port: number, credentialName: string) => ({
+      port: { number: port, name: `https-${port}`, protocol: 'HTTPS' },
+      hosts: ['*.example.com'],
+      tls: { mode: 'SIMPLE', credentialName },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'networking.istio.io',
+      version: 'v1',
+      namespace: 'edge',
+      plural: 'gateways',
+      body: {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'front', namespace: 'edge' },
+        spec: { selector: { app: 'front-gateway' }, servers: [server(443, 'front-cert'), server(8443, 'api-cert')] },
+      },
+    });
+    const run = await weft(['analyze', '-n', 'edge']);
+    expect(run.stdout).toContain('Error [IST0101] (Gateway edge/front) Referenced credentialName not found: "front-cert"\n');
+    expect(run.stdout).not.toMatch(/api-cert/);
+    expect(run.status).toBe(79);
+    expect(run.stdout + run.stderr).not.toContain(keyMaterial);
+  });
+
   it('analyzes files over the live cluster with --use-kube, as if they were applied', async () => {
     const fixed = join(cluster().workDir, 'echo-vs-fixed.yaml');
     writeFileSync(

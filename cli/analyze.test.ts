@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { expectMatchesGolden } from '../testing/jest/golden.js';
 import { analysisReport, exitAnalyzerFoundIssues, exitFileParseError } from './analysis-output.js';
 import { readObjectFiles } from './analyze-command.js';
-import { analyzeMesh, carriesWorkloads } from './mesh-analysis.js';
+import { analyzeMesh, carriesWorkloads, credentialSecretsToRead, type SourcedObject } from './mesh-analysis.js';
 
 // Relative paths: they are printed as each message's origin.
 const mesh = 'cli/testdata/analyze/mesh.yaml';
@@ -72,5 +72,60 @@ describe('weft analyze', () => {
   it('without workloads to check against, selectors are not judged', () => {
     const configOnly = objects.filter(({ object }) => object.kind !== 'Pod');
     expect(analyzeMesh(configOnly, { workloadsKnown: carriesWorkloads(configOnly) }).some((m) => m.code === 'IST0127')).toBe(false);
+  });
+
+  describe("gateway.SecretAnalyzer: a Gateway's credentialName Secret, in its workloads' namespace", () => {
+    const gateway = (selector: Record<string, string>): SourcedObject => ({
+      object: {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'edge', namespace: 'shop' },
+        spec: {
+          selector,
+          servers: [
+            {
+              port: { number: 443, name: 'https', protocol: 'HTTPS' },
+              hosts: ['shop.example.com'],
+              tls: { mode: 'SIMPLE', credentialName: 'shop-cert' },
+            },
+          ],
+        },
+      },
+    });
+    const pod: SourcedObject = {
+      object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'edge-0', namespace: 'gateways', labels: { app: 'edge' } } },
+    };
+    const secret = (namespace: string): SourcedObject => ({
+      object: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'shop-cert', namespace } },
+    });
+    const ist0101 = (objects: SourcedObject[], options: Parameters<typeof analyzeMesh>[1] = {}) =>
+      analyzeMesh(objects, { workloadsKnown: true, secretsKnown: true, ...options })
+        .filter((m) => m.code === 'IST0101' && m.resource.kind === 'Gateway')
+        .map((m) => m.message);
+
+    it("reports a Secret missing from the namespace of the selected pods, in Istio's words", () => {
+      expect(ist0101([gateway({ app: 'edge' }), pod, secret('shop')])).toContain('Referenced credentialName not found: "shop-cert"');
+      expect(ist0101([gateway({ app: 'edge' }), pod, secret('gateways')])).not.toContain(
+        'Referenced credentialName not found: "shop-cert"',
+      );
+    });
+
+    it('says nothing of Secrets it could not read, or when the Secrets are unknown', () => {
+      const objects = [gateway({ app: 'edge' }), pod];
+      expect(ist0101(objects, { unreadableSecrets: new Set(['gateways/shop-cert']) })).not.toContain(
+        'Referenced credentialName not found: "shop-cert"',
+      );
+      expect(ist0101(objects, { secretsKnown: false })).not.toContain('Referenced credentialName not found: "shop-cert"');
+    });
+
+    it('prints a selector no pod matches once, though two analyzers find it', () => {
+      expect(ist0101([gateway({ app: 'nothing' }), pod])).toEqual(['Referenced selector not found: "app=nothing"']);
+    });
+
+    it('lists the Secrets to read by name, and only those the input lacks', () => {
+      expect(credentialSecretsToRead([gateway({ app: 'edge' }), pod])).toEqual([{ namespace: 'gateways', name: 'shop-cert' }]);
+      expect(credentialSecretsToRead([gateway({ app: 'edge' }), pod, secret('gateways')])).toEqual([]);
+      expect(credentialSecretsToRead([gateway({ app: 'edge' }), pod], { namespaces: new Set(['other']) })).toEqual([]);
+    });
   });
 });

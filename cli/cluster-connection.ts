@@ -77,15 +77,24 @@ export class ClusterConnection {
     return new CliError(describeKubeError(error, this.server, doing, this.hint), { cause: error });
   }
 
-  /** GET on the API server at `path` (with its query), answered whatever the status; throws only when unreachable. */
-  async get(path: string, timeoutMs = 15_000): Promise<RawResponse> {
-    return this.request('GET', path, undefined, timeoutMs);
+  /**
+   * GET on the API server at `path` (with its query), answered whatever the status; throws only when unreachable.
+   * `accept` asks for another representation (e.g. `PartialObjectMetadata`: an object's metadata only).
+   */
+  async get(path: string, timeoutMs = 15_000, accept?: string): Promise<RawResponse> {
+    return this.request('GET', path, undefined, timeoutMs, accept);
   }
 
   /** One raw request to the API server, authenticated as the kubeconfig says. */
-  async request(method: string, path: string, body?: { contentType: string; data: string }, timeoutMs = 15_000): Promise<RawResponse> {
+  async request(
+    method: string,
+    path: string,
+    body?: { contentType: string; data: string },
+    timeoutMs = 15_000,
+    accept = 'application/json, */*;q=0.8',
+  ): Promise<RawResponse> {
     const url = new URL(this.server.replace(/\/+$/, '') + path);
-    const headers: Record<string, string> = { accept: 'application/json, */*;q=0.8' };
+    const headers: Record<string, string> = { accept };
     if (body) headers['content-type'] = body.contentType;
     const options: https.RequestOptions = { method, headers };
     await this.config.applyToHTTPSOptions(options);

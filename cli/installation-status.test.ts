@@ -5,6 +5,24 @@ import { expectMatchesGolden } from '../testing/jest/golden.js';
 import { isHealthy, progressLines, renderStatus, statusData, upToDate, type MeshHealth } from './installation-status.js';
 
 const testdata = join(import.meta.dirname, 'testdata');
+type GatewayStatus = NonNullable<NonNullable<MeshInstallation['status']>['gateways']>[number];
+/** A gateway as the operator reports it (operator/conditions.ts): replicas and a Ready condition with the rollout's progress. */
+const gateway = (name: string, kind: 'Ingress' | 'Egress', ready: number, desired: number): GatewayStatus => ({
+  name,
+  namespace: 'weft-system',
+  kind,
+  desiredReplicas: desired,
+  readyReplicas: ready,
+  conditions: [
+    {
+      type: 'Ready',
+      status: ready >= desired ? 'True' : 'False',
+      reason: ready >= desired ? 'GatewayReady' : 'GatewayNotReady',
+      message: `${ready}/${desired} replicas ready, ${ready} up to date`,
+      lastTransitionTime: '2026-11-25T10:00:05Z',
+    },
+  ],
+});
 const installation = (ready: 'True' | 'False', generation = 2): MeshInstallation => ({
   apiVersion: 'mesh.weft.dev/v1alpha1',
   kind: 'MeshInstallation',
@@ -24,6 +42,7 @@ const installation = (ready: 'True' | 'False', generation = 2): MeshInstallation
       { type: 'Degraded', status: 'False', reason: 'AsExpected', lastTransitionTime: '2026-11-25T10:00:00Z' },
     ],
     components: [{ name: 'weftd', ready: ready === 'True', message: '1/1 weftd replicas ready, 1 up to date' }],
+    gateways: [gateway('istio-ingressgateway', 'Ingress', ready === 'True' ? 2 : 0, 2), gateway('istio-egressgateway', 'Egress', 1, 1)],
   },
 });
 const healthy: MeshHealth = {

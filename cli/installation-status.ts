@@ -1,5 +1,5 @@
 // `weft status`, pure: each MeshInstallation's conditions and its components'
-// health (Deployments ready, each weftd's /ready) into tables or data.
+// health (Deployments ready, each weftd's /ready, each gateway of status.gateways) into tables or data.
 import type { MeshInstallation } from '../api/mesh-installation.js';
 import { orDash, renderTable, type Table } from './table.js';
 
@@ -93,8 +93,26 @@ export function componentsTable(health: MeshHealth): Table {
     }
     for (const pod of pods) rows.push([`pod/${pod.pod} /ready`, weftd.namespace, pod.ready ? 'yes' : 'no', pod.detail]);
     if (pods.length === 0) rows.push(['weftd pods', weftd.namespace, '0', 'no weftd pod is running']);
+    for (const gateway of installation.status?.gateways ?? []) rows.push(gatewayRow(gateway));
   }
   return { headers: ['COMPONENT', 'NAMESPACE', 'READY', 'DETAIL'], rows };
+}
+
+type GatewayStatus = NonNullable<NonNullable<MeshInstallation['status']>['gateways']>[number];
+
+/**
+ * One gateway of the installation's `status.gateways`, as the operator last observed it: its
+ * Deployment's ready and desired replicas, and its kind with `ok` or the Ready condition's message.
+ */
+function gatewayRow(gateway: GatewayStatus): string[] {
+  const ready = gateway.conditions?.find((c) => c.type === 'Ready');
+  const detail = ready?.status === 'True' ? 'ok' : (ready?.message ?? ready?.reason ?? 'not observed yet');
+  return [
+    `gateway/${gateway.name}`,
+    gateway.namespace,
+    `${gateway.readyReplicas ?? 0}/${gateway.desiredReplicas ?? 0}`,
+    `${gateway.kind.toLowerCase()}: ${detail}`,
+  ];
 }
 
 export function renderStatus(health: MeshHealth): string {
@@ -118,6 +136,7 @@ export function statusData(health: MeshHealth): object {
       spec: { profile: installation.spec.profile, namespace: installation.spec.namespace, revision: installation.spec.revision },
       conditions: installation.status?.conditions ?? [],
       components: installation.status?.components ?? [],
+      gateways: installation.status?.gateways ?? [],
       weftd: { ...weftd, healthy: deploymentReady(weftd), pods },
     })),
   };

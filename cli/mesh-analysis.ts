@@ -1,7 +1,8 @@
 // `weft analyze`: what istioctl analyze says, for the objects given (files, a live
 // cluster, or both), with Istio's message codes. Pure: objects in, messages out.
 //   IST0106 SchemaValidationError     an Istio object Weft's validating webhook would refuse (or warn about)
-//   IST0101 ReferencedResourceNotFound a route to a host or subset that does not exist (xds/traffic/config-analysis)
+//   IST0101 ReferencedResourceNotFound a route to a host or subset that does not exist (xds/traffic/config-analysis),
+//                                     a Gateway credentialName with no Secret (xds/traffic/gateway-secret-analyzer)
 //   IST0127 NoMatchingWorkloadsFound   a selector that matches no pod or WorkloadEntry
 //   IST0103 PodMissingProxy            a pod the injector would inject, without the istio-proxy container
 //   IST0102 NamespaceNotInjected       a namespace with no injection label at all
@@ -20,7 +21,15 @@ import {
 } from '../istio/injection/injection-policy.js';
 import { describeIssue, validateIstioObject } from '../istio/validation/validate-istio-object.js';
 import { istioConfigOf, istioKinds, meshModelOf, type IstioObject } from '../xds/model/mesh-model-of.js';
-import { analyzeNetworking, analyzeSecurity, analyzeTelemetry, type MeshTelemetry } from '../xds/traffic/config-analysis.js';
+import {
+  analyzeNetworking,
+  analyzeSecurity,
+  analyzeTelemetry,
+  gatewayCredentialReferences,
+  gatewaySecretMessages,
+  type GatewayWorkload,
+  type MeshTelemetry,
+} from '../xds/traffic/config-analysis.js';
 import { annotatedKinds, annotationFindings, injectionLabelFindings, portNameFindings } from './object-analyzers.js';
 import { gatewayApiFindings } from './gateway-api-findings.js';
 
@@ -52,6 +61,11 @@ export const analyzers: readonly AnalyzerInfo[] = [
     name: 'gateway.ConflictingGatewayAnalyzer',
     description: "Checks a gateway's selector, port number and hosts",
     codes: ['IST0145'],
+  },
+  {
+    name: 'gateway.SecretAnalyzer',
+    description: "Checks a gateway's referenced secrets for correctness",
+    codes: ['IST0101'],
   },
   {
     name: 'gateway.IngressGatewayPortAnalyzer',
@@ -189,6 +203,14 @@ export interface AnalysisOptions {
   controlPlaneNamespaces?: ReadonlySet<string>;
   /** Whether the workloads (pods) are known: a live cluster, or files that carry them. */
   workloadsKnown?: boolean;
+  /**
+   * Whether the Secrets Gateways name are known (a live cluster, or files that carry Secrets): the
+   * objects then include them (kind `Secret`, metadata only is enough), and a `credentialName` with
+   * no Secret is IST0101.
+   */
+  secretsKnown?: boolean;
+  /** Secrets (`namespace/name`) that could not be read (no permission): their absence is not reported. */
+  unreadableSecrets?: ReadonlySet<string>;
   /** The mesh's extension and default providers (the MeshInstallation's meshConfig): Telemetry providers are checked against them when known. */
   meshTelemetry?: Pick<MeshTelemetry, 'extensionProviders' | 'defaultProviders'>;
 }
@@ -284,7 +306,8 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
             m.name,
             m.level === 'ERROR' ? 'Error' : m.level === 'WARNING' ? 'Warning' : 'Info',
             object,
-            m.code === 'IST0101' ? `Referenced resource not found: ${m.message}` : m.message,
+            // The gateway analyzers' IST0101 text is Istio's own (`Referenced selector not found: ...`).
+            m.code === 'IST0101' && !m.message.startsWith('Referenced ') ? `Referenced resource not found: ${m.message}` : m.message,
           );
     }
   } catch (error) {
@@ -307,6 +330,19 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
         (finding.namespace === undefined || o.metadata?.namespace === finding.namespace),
     );
     if (object) report('WEFT0007', 'GatewayApiConditionNotMet', finding.level, object, finding.message);
+  }
+
+  // IST0101 (gateway.SecretAnalyzer): each credentialName's Secret, in the namespace of the pods the Gateway selects.
+  if (options.workloadsKnown && options.secretsKnown) {
+    const secrets = new Set(ofKind('Secret').map((s) => `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`));
+    const unreadable = options.unreadableSecrets ?? new Set<string>();
+    const exists = (namespace: string, name: string) =>
+      secrets.has(`${namespace}/${name}`) ? true : unreadable.has(`${namespace}/${name}`) ? undefined : false;
+    const gatewayPods = gatewayWorkloadsOf(objects, defaultNamespace);
+    for (const object of istioByPlural['gateways'] ?? []) {
+      const gateway = gatewayConfigOf(object);
+      for (const m of gatewaySecretMessages(gateway, gatewayPods, exists)) report(m.code, m.name, 'Error', object, m.message);
+    }
   }
 
   // IST0127: selectors that match no workload (only when the workloads are known).
@@ -396,8 +432,73 @@ export function analyzeMesh(sourced: readonly SourcedObject[], options: Analysis
 
   const inScope = (m: AnalyzerMessage) =>
     !options.namespaces || options.namespaces.has(m.resource.namespace ?? (m.resource.kind === 'Namespace' ? m.resource.name : ''));
-  return messages.filter(inScope).sort(compareMessages);
+  return dedupe(messages.filter(inScope)).sort(compareMessages);
 }
+
+/** One message per code, resource and text, as istioctl prints them (diag.Messages.SortedDedupedCopy): two analyzers may say the same. */
+function dedupe(messages: readonly AnalyzerMessage[]): AnalyzerMessage[] {
+  const seen = new Set<string>();
+  return messages.filter((m) => {
+    const key = JSON.stringify([m.code, m.level, m.resource.kind, m.resource.namespace ?? '', m.resource.name, m.message]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * The gateway workloads Gateway selectors are checked against: pods, and (Istio lists pods only) the
+ * pod templates of workload kinds, as for IST0127, so that a Deployment in a file counts as the pods to come.
+ */
+function gatewayWorkloadsOf(objects: readonly KubeObject[], defaultNamespace: string): GatewayWorkload[] {
+  return objects
+    .filter((o) => o.kind === 'Pod' || workloadKinds.has(o.kind ?? ''))
+    .map((o) => ({
+      namespace: o.metadata?.namespace ?? defaultNamespace,
+      name: o.metadata?.name ?? '',
+      labels: o.kind === 'Pod' ? (o.metadata?.labels ?? {}) : podTemplateLabels(o),
+    }));
+}
+
+/**
+ * The Secrets (`{namespace, name}`, each once) that the Istio Gateways of `namespaces` (all when
+ * absent) name through `tls.credentialName`, in their workloads' namespace, and that `sourced` does
+ * not already carry: what `weft analyze` reads, by name and metadata only, before {@link analyzeMesh}.
+ */
+export function credentialSecretsToRead(
+  sourced: readonly SourcedObject[],
+  options: Pick<AnalysisOptions, 'namespaces' | 'defaultNamespace'> = {},
+): Array<{ namespace: string; name: string }> {
+  const defaultNamespace = options.defaultNamespace ?? 'default';
+  const objects = sourced.map(({ object }) => object);
+  const present = new Set(
+    objects.filter((o) => o.kind === 'Secret').map((o) => `${o.metadata?.namespace ?? defaultNamespace}/${o.metadata?.name ?? ''}`),
+  );
+  const workloads = gatewayWorkloadsOf(objects, defaultNamespace);
+  const wanted = new Map<string, { namespace: string; name: string }>();
+  for (const object of objects) {
+    if (object.kind !== 'Gateway' || groupOf(object) !== 'networking.istio.io') continue;
+    const gateway = gatewayConfigOf({
+      ...object,
+      metadata: { ...object.metadata, namespace: object.metadata?.namespace ?? defaultNamespace },
+    });
+    if (options.namespaces && !options.namespaces.has(gateway.namespace)) continue;
+    for (const { namespace, name } of gatewayCredentialReferences(gateway, workloads)) {
+      const key = `${namespace}/${name}`;
+      if (!present.has(key)) wanted.set(key, { namespace, name });
+    }
+  }
+  return [...wanted.values()];
+}
+
+/** A Gateway object as the gateway analyzers read it. */
+type GatewayConfig = Parameters<typeof gatewaySecretMessages>[0];
+const gatewayConfigOf = (object: KubeObject): GatewayConfig => ({
+  kind: 'Gateway',
+  name: object.metadata?.name ?? '',
+  namespace: object.metadata?.namespace ?? 'default',
+  spec: (object.spec ?? {}) as GatewayConfig['spec'],
+});
 
 /** Whether the objects carry workloads (pods, or what makes them) that selectors can be checked against. */
 export const carriesWorkloads = (sourced: readonly SourcedObject[]) =>

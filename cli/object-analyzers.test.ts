@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { gatewayDeployment } from '../cdk8s/gateway-api-deployment.js';
 import { annotationFindings, injectionLabelFindings, portNameFindings } from './object-analyzers.js';
 import { analyzersAsString, analyzers } from './mesh-analysis.js';
 
@@ -25,6 +29,14 @@ describe('IST0118 PortNameIsNotUnderNamingConvention (Istio’s service-port-nam
   it('skips Istio’s own Services and ExternalName Services, and says it as istioctl does', () => {
     expect(portNameFindings({ labels: { istio: 'pilot' } }, { ports: [{ port: 8080 }] })).toEqual([]);
     expect(portNameFindings({}, { type: 'ExternalName', ports: [{ port: 8080 }] })).toEqual([]);
+    // Made by a gateway deployment controller from a Gateway's listeners, not by the user (Istio's check).
+    expect(
+      portNameFindings({ labels: { 'gateway.istio.io/managed': 'istio.io-gateway-controller' } }, { ports: [{ port: 8080 }] }),
+    ).toEqual([]);
+    expect(
+      portNameFindings({ labels: { 'gateway.istio.io/managed': 'weft.dev-gateway-controller' } }, { ports: [{ port: 8080 }] }),
+    ).toEqual([]);
+    expect(portNameFindings({ labels: { 'gateway.istio.io/managed': 'someone-else' } }, { ports: [{ port: 8080 }] })).toHaveLength(1);
     expect(portNameFindings({}, { ports: [{ name: 'foo', port: 8080, targetPort: 9090 }] })).toEqual([
       {
         code: 'IST0118',
@@ -61,6 +73,79 @@ describe('IST0108 UnknownAnnotation and IST0107 MisplacedAnnotation', () => {
         },
       }),
     ).toEqual([]);
+  });
+});
+
+describe('IST0107 and the objects a Gateway deployment controller makes', () => {
+  interface Rendered {
+    kind: string;
+    metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec?: { template?: { metadata?: Rendered['metadata'] } };
+  }
+  // The Service, Deployment and pod of a Gateway annotated `networking.istio.io/service-type: ClusterIP`,
+  // the annotation copied onto each: as Istio's deployment controller renders them, and as Weft's does.
+  const istioRendered = parseAllDocuments(
+    readFileSync(join(import.meta.dirname, '..', 'cdk8s', 'testdata', 'istio-deployment', 'cluster-ip.yaml'), 'utf8'),
+  )
+    .map((d) => d.toJS() as Rendered | null)
+    .filter((o): o is Rendered => o !== null);
+  const weftRendered = (() => {
+    const result = gatewayDeployment(
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'edge', namespace: 'shop', annotations: { 'networking.istio.io/service-type': 'ClusterIP' } },
+        spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] },
+      },
+      {
+        controller: 'weft.dev/gateway-controller',
+        image: 'docker.io/istio/proxyv2:1.28.1',
+        proxyLogLevel: 'warning',
+        discoveryAddress: 'weftd.weft-system.svc:15012',
+        trustDomain: 'cluster.local',
+        revision: '',
+        resources: {},
+      },
+    );
+    if (!('objects' in result)) throw new Error(JSON.stringify(result));
+    return result.objects as unknown as Rendered[];
+  })();
+  // What annotations.K8sAnalyzer reads: the Service, the Deployment, and a pod made from the template.
+  const analyzed = (objects: Rendered[]) =>
+    objects.flatMap((o) =>
+      o.kind === 'Deployment'
+        ? [
+            { kind: 'Deployment', metadata: o.metadata },
+            { kind: 'Pod', metadata: o.spec?.template?.metadata ?? {} },
+          ]
+        : o.kind === 'Service'
+          ? [{ kind: 'Service', metadata: o.metadata }]
+          : [],
+    );
+
+  it.each([
+    ["Istio's", istioRendered],
+    ["Weft's", weftRendered],
+  ])('does not call a Gateway annotation copied by %s controller misplaced', (_, objects) => {
+    const targets = analyzed(objects);
+    expect(targets.map((t) => t.kind).sort()).toEqual(['Deployment', 'Pod', 'Service']);
+    for (const { kind, metadata } of targets) {
+      expect(metadata.annotations?.['networking.istio.io/service-type']).toBe('ClusterIP');
+      expect(annotationFindings(kind, metadata)).toEqual([]);
+    }
+  });
+
+  it("still reports it on a user's own Service, and other misplaced annotations on managed objects", () => {
+    expect(annotationFindings('Service', { annotations: { 'networking.istio.io/service-type': 'ClusterIP' } })).toEqual([
+      {
+        code: 'IST0107',
+        name: 'MisplacedAnnotation',
+        level: 'Warning',
+        message: 'Misplaced annotation: networking.istio.io/service-type can only be applied to Gateway',
+      },
+    ]);
+    const managed = { 'gateway.istio.io/managed': 'weft.dev-gateway-controller' };
+    expect(annotationFindings('Service', { labels: managed, annotations: { 'sidecar.istio.io/inject': 'false' } })).toHaveLength(1);
   });
 });
 

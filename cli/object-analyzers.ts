@@ -100,12 +100,27 @@ const alwaysIgnored = new Set(['sidecar.istio.io/status', 'gateway.istio.io/cont
 const isIstioAnnotation = (key: string) => key === 'kubernetes.io/ingress.class' || (key.split('/')[0] ?? '').endsWith('istio.io');
 
 /**
+ * The label a Gateway deployment controller (Istio's, `istio.io-gateway-controller` and its mesh and
+ * east-west kin, or Weft's, `weft.dev-gateway-controller`) puts on the Service, Deployment and pods it
+ * makes from a Gateway, copying the Gateway's annotations onto them.
+ */
+const gatewayManagedLabel = 'gateway.istio.io/managed';
+
+/**
  * IST0108 UnknownAnnotation for each `*.istio.io` annotation Istio does not define, and IST0107
  * MisplacedAnnotation for one on a kind it does not belong to (annotations.K8sAnalyzer: run on
  * Namespaces, Services, Pods and Deployments, on the object's own metadata).
+ *
+ * One deliberate difference: on an object a Gateway deployment controller made (label
+ * `gateway.istio.io/managed`), an annotation that belongs on a Gateway (`networking.istio.io/service-type`,
+ * `ambient.istio.io/waypoint-inbound-binding`...) is not misplaced: the controller copied it from the
+ * Gateway, where the user put it (Istio's `kube-gateway` template and cdk8s/gateway-api-deployment.ts
+ * copy every annotation but four). Istio's K8sAnalyzer reports it on each copy; its PortNameAnalyzer
+ * skips such objects as "not created by users", which is the rule followed here.
  */
 export function annotationFindings(kind: string, metadata: ObjectMeta | undefined): ObjectFinding[] {
   const findings: ObjectFinding[] = [];
+  const copiedFromGateway = metadata?.labels?.[gatewayManagedLabel] !== undefined;
   for (const key of Object.keys(metadata?.annotations ?? {}).sort()) {
     if (!isIstioAnnotation(key) || alwaysIgnored.has(key)) continue;
     const kinds = istioAnnotations[key];
@@ -113,6 +128,7 @@ export function annotationFindings(kind: string, metadata: ObjectMeta | undefine
       findings.push({ code: 'IST0108', name: 'UnknownAnnotation', level: 'Warning', message: `Unknown annotation: ${key}` });
       continue;
     }
+    if (copiedFromGateway && kinds.includes('Gateway')) continue;
     if (!kinds.includes('Any') && !kinds.includes(kind))
       findings.push({
         code: 'IST0107',
@@ -166,10 +182,19 @@ export function portProtocolKnown(port: ServicePort): boolean {
   return protocols.has(prefix.toLowerCase()) || wellKnownPorts.has(port.port ?? 0);
 }
 
+/** The `gateway.istio.io/managed` values of Services a gateway deployment controller made: Istio's three, and Weft's. */
+const gatewayManagedControllers = new Set([
+  'istio.io-gateway-controller',
+  'istio.io-mesh-controller',
+  'istio.io-eastwest-controller',
+  'weft.dev-gateway-controller',
+]);
+
 /**
  * IST0118 PortNameIsNotUnderNamingConvention for each port of a Service whose name (or
  * appProtocol) names no protocol, so Istio falls back to protocol sniffing (service.PortNameAnalyzer).
- * Istio's own control plane Services (label `istio`, or `release=istio`) and ExternalName Services are not checked.
+ * Istio's own control plane Services (label `istio`, or `release=istio`), ExternalName Services and
+ * Services a gateway deployment controller made (named after the Gateway's listeners) are not checked.
  */
 export function portNameFindings(
   metadata: ObjectMeta | undefined,
@@ -177,6 +202,7 @@ export function portNameFindings(
 ): ObjectFinding[] {
   const labels = metadata?.labels ?? {};
   if ('istio' in labels || labels['release'] === 'istio' || spec?.type === 'ExternalName') return [];
+  if (gatewayManagedControllers.has(labels[gatewayManagedLabel] ?? '')) return [];
   return (spec?.ports ?? [])
     .filter((port) => !portProtocolKnown(port))
     .map((port) => ({

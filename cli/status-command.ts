@@ -8,7 +8,9 @@ import { renderStructured } from './output-format.js';
 
 export function registerStatusCommand(program: Command): void {
   withConnectionOptions(program.command('status'))
-    .description("the mesh's health: MeshInstallation conditions, the operator's and weftd's Deployments, each weftd's /ready")
+    .description(
+      "the mesh's health: MeshInstallation conditions, the operator's and weftd's Deployments, each weftd's /ready, each gateway's replicas",
+    )
     .addOption(outputOption())
     .action(async (options: ConnectionOptions & { output: 'table' | 'json' | 'yaml' }) => {
       const health = await readMeshHealth(connect(options));

@@ -5,16 +5,14 @@
 // with SPIFFE certificates, so each reply names the caller's identity. Where calls land is counted: the
 // header match, the 80/20 weights, a weight change (and how long the split takes to follow it), and the
 // Service's own endpoints once the route is deleted. The route's status is read back from the API server.
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { signingCa, selfSignedRootOfTrust, trustBundlePem, type RootOfTrust } from '../ca/root-of-trust.js';
-import { signLeafCertificate } from '../ca/pki/workload-certificate.js';
+import { selfSignedRootOfTrust, type RootOfTrust } from '../ca/root-of-trust.js';
 import { componentLogger } from '../lib/logger.js';
 import { installGatewayApiCrds } from '../testing/jest/gateway-api-crds.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
+import { writeSpiffeIdentity } from '../testing/jest/spiffe-identity.js';
 import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
 import { installIstioCrds, startXdsHarness, type XdsHarness } from '../testing/jest/xds-harness.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
@@ -125,26 +123,9 @@ describeWithCluster('GAMMA: a GRPCRoute on a Service routes real proxyless gRPC 
     await xds?.stop();
   });
 
-  /** A certificate chain for `spiffe://cluster.local/ns/<ns>/sa/<serviceAccount>`, key and root on disk, as Istio's agent writes them for gRPC. */
-  function identity(serviceAccount: string): Record<string, unknown> {
-    const dir = join(cluster().workDir, 'certs', `${serviceAccount}-${Math.random().toString(36).slice(2)}`);
-    mkdirSync(dir, { recursive: true });
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const chain = signLeafCertificate(
-      {
-        spkiDer: publicKey.export({ type: 'spki', format: 'der' }),
-        uris: [`spiffe://cluster.local/ns/${ns}/sa/${serviceAccount}`],
-        ttlSeconds: 3600,
-      },
-      signingCa(root),
-    );
-    writeFileSync(join(dir, 'cert-chain.pem'), chain.join(''));
-    writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    writeFileSync(join(dir, 'root-cert.pem'), trustBundlePem(root));
-    const files = { certificate_file: 'cert-chain.pem', private_key_file: 'key.pem', ca_certificate_file: 'root-cert.pem' };
-    const config = Object.fromEntries(Object.entries(files).map(([key, file]) => [key, join(dir, file)]));
-    return { default: { plugin_name: 'file_watcher', config: { ...config, refresh_interval: '600s' } } };
-  }
+  /** `spiffe://cluster.local/ns/<ns>/sa/<serviceAccount>`, signed by the test root, on disk as Istio's agent writes it for gRPC. */
+  const identity = (serviceAccount: string) =>
+    writeSpiffeIdentity(join(cluster().workDir, 'certs'), { namespace: ns, serviceAccount, ca: root }).certificateProviders;
 
   const bootstrap = (nodeId: string, labels: Record<string, string>, serviceAccount: string) => ({
     xds_servers: [{ server_uri: `127.0.0.1:${xds.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],

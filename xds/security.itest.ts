@@ -1,16 +1,14 @@
 // Zero trust with real traffic: xDS-enabled gRPC servers and clients in the sandbox
 // get Istio mTLS from Weft's xDS, with workload certificates signed by Weft's CA
 // code; PeerAuthentication decides whether plaintext is still accepted.
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { signingCa, selfSignedRootOfTrust, trustBundlePem, type RootOfTrust } from '../ca/root-of-trust.js';
-import { signLeafCertificate } from '../ca/pki/workload-certificate.js';
+import { selfSignedRootOfTrust, type RootOfTrust } from '../ca/root-of-trust.js';
 import { componentLogger } from '../lib/logger.js';
 import { describeWithCluster } from '../testing/jest/local-cluster-fixture.js';
 import { createNamespace, eventually } from '../testing/jest/kube-helpers.js';
+import { writeSpiffeIdentity } from '../testing/jest/spiffe-identity.js';
 import { installIstioCrds, startXdsHarness, type XdsHarness } from '../testing/jest/xds-harness.js';
 import { echoService, type EchoReply } from '../testing/workloads/echo.js';
 import { typeUrls } from './protos.js';
@@ -76,36 +74,11 @@ describeWithCluster('Istio mTLS through Weft xDS', (cluster) => {
   });
 
   /**
-   * An identity from a CA: cert chain, key and trust bundle on disk, as Istio's agent writes them for gRPC.
-   * `ca` signs the certificate; `trust` is the root the workload verifies its peers with.
+   * An identity from a CA, on disk as Istio's agent writes it for gRPC: `ca` signs the certificate;
+   * `trust` is the root the workload verifies its peers with.
    */
-  function identity(serviceAccount: string, ca: RootOfTrust = root, trust: RootOfTrust = ca): Record<string, unknown> {
-    const dir = join(cluster().workDir, 'certs', `${serviceAccount}-${Math.random().toString(36).slice(2)}`);
-    mkdirSync(dir, { recursive: true });
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const chain = signLeafCertificate(
-      {
-        spkiDer: publicKey.export({ type: 'spki', format: 'der' }),
-        uris: [`spiffe://cluster.local/ns/${ns}/sa/${serviceAccount}`],
-        ttlSeconds: 3600,
-      },
-      signingCa(ca),
-    );
-    writeFileSync(join(dir, 'cert-chain.pem'), chain.join(''));
-    writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    writeFileSync(join(dir, 'root-cert.pem'), trustBundlePem(trust));
-    return {
-      default: {
-        plugin_name: 'file_watcher',
-        config: {
-          certificate_file: join(dir, 'cert-chain.pem'),
-          private_key_file: join(dir, 'key.pem'),
-          ca_certificate_file: join(dir, 'root-cert.pem'),
-          refresh_interval: '600s',
-        },
-      },
-    };
-  }
+  const identity = (serviceAccount: string, ca: RootOfTrust = root, trust: RootOfTrust = ca) =>
+    writeSpiffeIdentity(join(cluster().workDir, 'certs'), { namespace: ns, serviceAccount, ca, trust }).certificateProviders;
 
   const bootstrap = (nodeId: string, labels: Record<string, string>, serviceAccount: string, ca?: RootOfTrust, trust?: RootOfTrust) => ({
     xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],

@@ -46,6 +46,8 @@ import {
 
 export type { AnalysisMessage } from './config-analyzers.js';
 export type { MeshTelemetry } from '../model/mesh-model.js';
+// For `weft analyze`, which reads Secret names that weftd's model does not carry.
+export { gatewayCredentialReferences, gatewaySecretMessages, type GatewayWorkload } from './gateway-secret-analyzer.js';
 
 export interface ConfigVerdict {
   kind: string;
