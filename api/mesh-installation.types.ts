@@ -425,6 +425,20 @@ maxUnavailable?: number | string
 }
 }[]
 }
+/**
+ * The dashboard weftd serves (weft dashboard). Its traffic edges come from the data plane's load reports (LRS), and from Prometheus when prometheus is set.
+ */
+dashboard?: {
+/**
+ * A Prometheus that scrapes Istio's standard metrics (istio_requests_total) from the sidecars, as Kiali's external_services.prometheus; weftd queries its HTTP API every 15 s for the edges of callers that send no load reports (Envoy sidecars).
+ */
+prometheus?: {
+/**
+ * Base URL of Prometheus's HTTP API, reachable from weftd, such as http://prometheus.istio-system:9090 (Istio's sample addon).
+ */
+url: string
+}
+}
 }
 
 export interface MeshInstallationStatus {

@@ -40,6 +40,17 @@ describe('control-plane chart', () => {
     expect(env.at(-1)).toEqual({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' });
   });
 
+  it("hands spec.dashboard.prometheus.url to weftd, and nothing when it is unset (the dashboard's load reports only)", () => {
+    type Env = Array<{ name: string; value?: string }>;
+    const env = (spec: Parameters<typeof meshInstallation>[1]) =>
+      only(synth(meshInstallation('default', spec)), 'Deployment')['spec'].template.spec.containers[0].env as Env;
+    expect(env({ dashboard: { prometheus: { url: 'http://prometheus.istio-system:9090' } } })).toContainEqual({
+      name: 'WEFT_PROMETHEUS_URL',
+      value: 'http://prometheus.istio-system:9090',
+    });
+    expect(env({}).map((e) => e.name)).not.toContain('WEFT_PROMETHEUS_URL');
+  });
+
   it('is a pure function of the spec', () => {
     const installation = meshInstallation('default', { profile: 'minimal' });
     expect(synth(installation)).toEqual(synth(structuredClone(installation)));

@@ -153,6 +153,8 @@ function buildControlPlane(chart: Chart, { installation, operatorVersion, tracin
                 { name: 'WEFT_CA_MODE', value: spec.ca.mode },
                 ...(spec.ca.pluggedSecretName ? [{ name: 'WEFT_CA_SECRET', value: spec.ca.pluggedSecretName }] : []),
                 { name: 'WEFT_WORKLOAD_CERT_TTL', value: spec.ca.workloadCertTTL },
+                // The dashboard's second traffic source (dashboard/prometheus-source.ts): Istio's metrics in Prometheus.
+                ...(spec.dashboard?.prometheus?.url ? [{ name: 'WEFT_PROMETHEUS_URL', value: spec.dashboard.prometheus.url }] : []),
                 ...Object.keys(tracingEnv)
                   .sort()
                   .map((name) => ({ name, value: tracingEnv[name] ?? '' })),

@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { ensureClusterBinaries, ensureIstioOracle, weftCacheDir } from '../testing/cluster/binaries.js';
+import { ensureClusterBinaries, ensureIstioOracle, ensurePrometheus, weftCacheDir } from '../testing/cluster/binaries.js';
 import { LocalCluster } from '../testing/cluster/local-cluster.js';
 import { installMeshDemo } from '../testing/cluster/mesh-demo.js';
 import { bookinfoNextSteps, installBookinfoDemo } from '../testing/cluster/bookinfo-demo.js';
@@ -332,6 +332,12 @@ export function registerDevCommands(program: Command): void {
     .description("build or locate the parity oracle (Istio's generator and simulator, testing/istio-oracle) and print where it is")
     .action(async () => {
       process.stdout.write(`${await ensureIstioOracle(say)}\n`);
+    });
+  dev
+    .command('prometheus')
+    .description("build or locate Prometheus (for the dashboard's Prometheus source test, make test-prometheus) and print where it is")
+    .action(async () => {
+      process.stdout.write(`${await ensurePrometheus(say)}\n`);
     });
   dev
     .command('sandbox')

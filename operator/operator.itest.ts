@@ -178,6 +178,12 @@ describeWithCluster(
       expect(bad({ ca: { workloadCertTTL: '5s' } }).stderr).toContain('workloadCertTTL must be between 1m and 2160h');
       expect(bad({ controlPlane: { replicas: 0 } }).stderr).toContain('spec.controlPlane.replicas: Invalid value: 0');
       expect(bad({ namespace: 'Not_A_Namespace' }).stderr).toContain('spec.namespace: Invalid value: "Not_A_Namespace"');
+      for (const url of ['prometheus:9090', 'ftp://prometheus.istio-system', 'not a url'])
+        expect(bad({ dashboard: { prometheus: { url } } }).stderr).toMatch(
+          /spec\.dashboard\.prometheus\.url: Invalid value: .*dashboard\.prometheus\.url must be an absolute http or https URL/,
+        );
+      const goodUrl = { dashboard: { prometheus: { url: 'http://prometheus.istio-system:9090' } } };
+      expect(bad({ ...goodUrl, profile: 'huge' }).stderr).not.toContain('dashboard');
       const moved = run(['patch', 'meshinstallation', 'default', '--type=merge', '-p', '{"spec":{"namespace":"elsewhere"}}']);
       expect(moved.stderr).toContain('namespace is immutable');
       expect(run(['get', 'meshinstallation', 'broken']).status).not.toBe(0);

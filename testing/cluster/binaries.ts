@@ -162,6 +162,30 @@ export async function ensurePilotDiscovery(
   return binary;
 }
 
+/** Prometheus for the dashboard's Prometheus source test: its 3.16.0 release, as the Go module proxy numbers it. */
+export const prometheusVersion = 'v0.316.0';
+
+/**
+ * Finds (or builds once, from the Go module proxy) Prometheus's `prometheus` server at {@link prometheusVersion},
+ * for `make test-prometheus` (dashboard/prometheus-source.itest.ts). Kept apart from {@link ensureClusterBinaries}
+ * so `make test` never builds it. `allowBuild: false` inside the network sandbox, which cannot reach the proxy.
+ */
+export async function ensurePrometheus(
+  progress: (line: string) => void = () => {},
+  options: { allowBuild?: boolean } = {},
+): Promise<string> {
+  const dest = join(weftCacheDir(), 'bin', `prometheus-${prometheusVersion}`);
+  const binary = join(dest, 'prometheus');
+  if (isPresent(binary)) return binary;
+  if (options.allowBuild === false)
+    throw new Error(
+      `prometheus ${prometheusVersion} is not built yet; run 'make test-prometheus' (it builds it outside the network sandbox)`,
+    );
+  await build('prometheus', prometheusVersion, dest, progress);
+  if (!isPresent(binary)) throw new Error(`prometheus is missing after building it into ${dest}`);
+  return binary;
+}
+
 /** The oracle's Go sources: part of its cache key, so an edit rebuilds it. */
 const oracleSources = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'testing', 'istio-oracle');
 
