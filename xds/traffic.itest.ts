@@ -105,6 +105,17 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
   const versionsOf = async (c: grpc.Client, calls: number) => (await outcomes(c, calls)).versions;
 
   async function apply(kind: string, plural: string, name: string, spec: object): Promise<void> {
+    // weftd writes the object's status between our read and our replace: a 409 Conflict reads it again, as kubectl would.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await applyOnce(kind, plural, name, spec);
+        return;
+      } catch (error) {
+        if ((error as { code?: number }).code !== 409 || attempt >= 5) throw error;
+      }
+    }
+  }
+  async function applyOnce(kind: string, plural: string, name: string, spec: object): Promise<void> {
     const body = { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace: ns }, spec };
     try {
       const current = (await custom.getNamespacedCustomObject({

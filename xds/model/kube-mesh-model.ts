@@ -14,10 +14,11 @@ import { startInformer, type Cache, type InformerEvent } from '../../kube/inform
 import type { WatchTuning } from '../../kube/reflector.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
-import { analyzeAll } from '../traffic/config-analysis.js';
+import { analyzeAll, type ConfigVerdict } from '../traffic/config-analysis.js';
 import { ChangeTrace } from './change-trace.js';
 import { ConfigStatusWriter } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
+import type { Propagation } from './propagation.js';
 import type { MeshDefaults, MeshModel } from './mesh-model.js';
 import { JwksFetcher, jwksSources } from './jwks-fetcher.js';
 import { istioConfigOf, istioKinds, meshModelOf, MeshModelMemo, type IstioObject } from './mesh-model-of.js';
@@ -45,7 +46,10 @@ export class KubeMeshModel {
   private rebuilding: Promise<void> | undefined;
   private rebuildAgain = false;
   private readonly statusWriter: ConfigStatusWriter | undefined;
+  private lastVerdicts: ReadonlyArray<ConfigVerdict> = [];
   private readonly changeTrace = new ChangeTrace();
+  /** Each Istio object's generation and annotations as last seen (see statusOnly). */
+  private readonly istioFingerprints = new Map<string, string>();
   private readonly jwks: JwksFetcher;
   private started = false;
   /** The Gateway API kinds whose CRDs the cluster has (watched), by plural. */
@@ -61,7 +65,14 @@ export class KubeMeshModel {
     /** Istio's root namespace: mesh-wide Sidecar and DestinationRule defaults live here. */
     private readonly rootNamespace = 'istio-system',
     /** Whether this instance reports each Istio object's verdict in its status (weftd does). */
-    private readonly options: { writeStatus?: boolean; trustDomain?: string; meshConfig?: MeshDefaults; watch?: WatchTuning } = {},
+    private readonly options: {
+      writeStatus?: boolean;
+      trustDomain?: string;
+      meshConfig?: MeshDefaults;
+      watch?: WatchTuning;
+      /** Told of each model the proxies were given; with writeStatus, its `Reconciled` conditions are written too. */
+      propagation?: Propagation;
+    } = {},
   ) {
     this.debouncer = new Debouncer(() => this.scheduleRebuild());
     // Endpoints take a fast path, as in istiod: a moved endpoint is pushed within milliseconds, not after 100 ms of quiet.
@@ -74,7 +85,12 @@ export class KubeMeshModel {
       this.debouncer.trigger();
     });
     if (options.writeStatus)
-      this.statusWriter = new ConfigStatusWriter(config, (group, kind, namespace, name) => this.find(group, kind, namespace, name), log);
+      this.statusWriter = new ConfigStatusWriter(
+        config,
+        (group, kind, namespace, name) => this.find(group, kind, namespace, name),
+        log,
+        options.propagation,
+      );
   }
 
   private find(
@@ -101,6 +117,7 @@ export class KubeMeshModel {
     const discovery = this.config.makeApiClient(DiscoveryV1Api);
     const custom = this.config.makeApiClient(CustomObjectsApi);
     const changed = (kind: string, event: InformerEvent<KubernetesObject>) => {
+      if (this.statusOnly(kind, event)) return;
       if (this.started)
         this.changeTrace.event({
           kind,
@@ -152,13 +169,32 @@ export class KubeMeshModel {
   }
 
   /**
-   * Whether the model reflects the cluster: every informer has listed (Services, EndpointSlices,
-   * Pods, each Istio kind; `pending` names those still listing, by plural) and the first model was
-   * built from them, as istiod's readiness waits for its informers' HasSynced. weftd is not ready before.
+   * Whether an event is an Istio object's update that changed neither its generation (its spec) nor
+   * its annotations: what mesh-model-of.ts reads of it. weftd's own status writes (verdicts, the
+   * `Reconciled` condition once a second) come back so; they must not rebuild the model and analyze
+   * the whole mesh again.
    */
+  private statusOnly(kind: string, event: InformerEvent<KubernetesObject>): boolean {
+    if (!istioPlurals.has(kind)) return false;
+    const key = `${kind}/${event.object.metadata?.namespace ?? ''}/${event.object.metadata?.name ?? ''}`;
+    if (event.type === 'delete') {
+      this.istioFingerprints.delete(key);
+      return false;
+    }
+    const fingerprint = `${event.object.metadata?.generation ?? ''} ${JSON.stringify(event.object.metadata?.annotations ?? {})}`;
+    const before = this.istioFingerprints.get(key);
+    this.istioFingerprints.set(key, fingerprint);
+    return event.type === 'update' && before === fingerprint;
+  }
+
   /** The model the proxies' config now comes from (undefined until the first sync). */
   current(): MeshModel | undefined {
     return this.model;
+  }
+
+  /** The verdicts last written to the Istio objects' statuses (empty before the first status pass). */
+  verdicts(): ReadonlyArray<ConfigVerdict> {
+    return this.lastVerdicts;
   }
 
   /** A Pod as the watch last saw it (undefined before the first list, or when not seen): the CA's token checks read it. */
@@ -166,6 +202,11 @@ export class KubeMeshModel {
     return this.caches.get('pods')?.get(`${namespace}/${name}`) as V1Pod | undefined;
   }
 
+  /**
+   * Whether the model reflects the cluster: every informer has listed (Services, EndpointSlices,
+   * Pods, each Istio kind; `pending` names those still listing, by plural) and the first model was
+   * built from them, as istiod's readiness waits for its informers' HasSynced. weftd is not ready before.
+   */
   syncStatus(): { synced: boolean; pending: string[] } {
     const pending = [
       'services',
@@ -182,6 +223,7 @@ export class KubeMeshModel {
     this.debouncer.stop();
     this.endpointDebouncer.stop();
     this.statusDebouncer.stop();
+    this.statusWriter?.stop();
     this.jwks.stop();
     this.changeTrace.stop();
     await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
@@ -245,6 +287,8 @@ export class KubeMeshModel {
     try {
       // Yields between proxy groups, so the gRPC server, the CA and health checks answer during a large change.
       changed = await this.groups.updateAsync(model);
+      // The proxies were told of this model (ProxyGroups announced it): propagation counts from it.
+      this.options.propagation?.modelApplied(model);
     } catch (error) {
       // A bug or an input validation missed must not take weftd down: proxies keep their last config.
       this.log.error(
@@ -263,10 +307,15 @@ export class KubeMeshModel {
     const model = this.model;
     // Until every JWKS has been tried once, a missing one is not yet a failure: the fetch's rebuild publishes.
     if (!model || !this.statusWriter || !this.jwks.settled()) return;
-    this.statusWriter.publish(analyzeAll(model, this.jwks.errors()));
+    const verdicts = analyzeAll(model, this.jwks.errors());
+    this.lastVerdicts = verdicts;
+    this.statusWriter.publish(verdicts);
     this.statusWriter.publishGatewayApi(this.gatewayApiStatuses);
   }
 }
+
+/** The cache keys of Istio's kinds (their plurals). */
+const istioPlurals = new Set<string>(istioKinds.map(({ plural }) => plural));
 
 /** Kinds whose changes move endpoints only: they take the fast path. */
 const endpointKinds = new Set(['slices', 'pods']);

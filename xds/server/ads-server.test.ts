@@ -428,6 +428,78 @@ describe('AdsServer stream lifecycle', () => {
   );
 });
 
+describe('AdsServer sync reporting', () => {
+  it.each<Method>(['StreamAggregatedResources', 'DeltaAggregatedResources'])(
+    '%s: tells the observer when a proxy enters and leaves sync, and of its NACKs, until it leaves',
+    async (method) => {
+      const cache = new SnapshotCache();
+      const clusters = (seconds: number) => ({ a: { name: 'a', type: 'STATIC', connect_timeout: { seconds } } });
+      cache.update({ [typeUrls.cluster]: clusters(1) });
+      const ads = new AdsServer(cache, componentLogger('test'));
+      const events: string[] = [];
+      let heard: (() => void) | undefined;
+      const note = (event: string) => {
+        events.push(event);
+        heard?.();
+      };
+      ads.observeSync({
+        connected: (id, node) => note(`connected ${node.id.split('~')[2]}`),
+        synced: (id, inSync) => note(inSync ? 'in sync' : 'out of sync'),
+        nacked: (id, typeUrl, error) => note(`nack ${typeUrl.split('.').pop()}: ${error}`),
+        disconnected: () => note('disconnected'),
+      });
+      const heardAll = async (count: number) => {
+        while (events.length < count) await new Promise<void>((resolve) => (heard = resolve));
+      };
+      const server = new grpc.Server();
+      server.addService(aggregatedDiscoveryService(), ads.implementation());
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+      );
+      const Ads = grpc.makeGenericClientConstructor(aggregatedDiscoveryService(), 'ADS');
+      const client = new Ads(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+      shutdown.push(() => {
+        client.close();
+        server.forceShutdown();
+        ads.close();
+      });
+      const stream = (client as unknown as Record<Method, () => ClientStream>)[method]();
+      stream.on('error', () => undefined);
+      const responses: Array<{ nonce: string; type_url: string }> = [];
+      let responded: (() => void) | undefined;
+      stream.on('data', (response: { nonce: string; type_url: string }) => {
+        responses.push(response);
+        responded?.();
+      });
+      const response = async (count: number) => {
+        while (responses.length < count) await new Promise<void>((resolve) => (responded = resolve));
+        return responses[count - 1] as { nonce: string };
+      };
+      const answer = (nonce: string, error?: string) =>
+        stream.write({
+          type_url: typeUrls.cluster,
+          response_nonce: nonce,
+          ...(error ? { error_detail: { code: 3, message: error } } : {}),
+        });
+
+      stream.write(cdsRequest('cart-1'));
+      answer((await response(1)).nonce);
+      await heardAll(2);
+      expect(events).toEqual(['connected cart-1.shop', 'in sync']);
+      // A push leaves sync; its NACK keeps the proxy out of it; the ACK of the next push brings it back.
+      cache.update({ [typeUrls.cluster]: clusters(2) });
+      answer((await response(2)).nonce, 'bad cluster');
+      await heardAll(4);
+      cache.update({ [typeUrls.cluster]: clusters(3) });
+      answer((await response(3)).nonce);
+      await heardAll(5);
+      stream.end();
+      await heardAll(6);
+      expect(events).toEqual(['connected cart-1.shop', 'in sync', 'out of sync', 'nack Cluster: bad cluster', 'in sync', 'disconnected']);
+    },
+  );
+});
+
 describe('NackLog', () => {
   it("logs a stream's NACKs of a type at most once per interval, saying how many each line stands for", () => {
     const lines: Array<Record<string, unknown>> = [];

@@ -7,7 +7,7 @@ import { typeOf } from '../protos.js';
 import { AdsStream, clip, ProtocolError, type DiscoveryRequest, type DiscoveryResponse } from './ads-stream.js';
 import { DeltaStream, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './delta-stream.js';
 import { authorizeNode, IdentityMismatch, isProvenIdentity, type ProvenIdentity } from './connection-identity.js';
-import type { ConfigSource, DiscoveryNode, ProxySyncStatus } from './discovery-types.js';
+import type { ConfigSource, DiscoveryNode, ProxySyncStatus, SyncObserver } from './discovery-types.js';
 import { PushSpans } from './push-spans.js';
 import { firstRequestProblem } from './request-wire-check.js';
 
@@ -63,6 +63,9 @@ export class AdsServer {
   private readonly deltaStreams = new Set<DeltaStream>();
   private nextId = 0;
   private readonly unsubscribe: () => void;
+  private syncObserver: SyncObserver | undefined;
+  /** Each registered stream's sync state as last told to the observer. */
+  private readonly lastSync = new WeakMap<object, boolean>();
 
   constructor(
     private readonly source: ConfigSource,
@@ -75,9 +78,28 @@ export class AdsServer {
         const node = stream.discoveryNode;
         // Only the streams whose config the change may touch look at it at all.
         const types = node && change.affects ? change.typeUrls.filter((typeUrl) => change.affects?.(node, typeUrl)) : change.typeUrls;
-        if (types.length > 0) stream.changed(types, change.names);
+        if (types.length > 0) {
+          stream.changed(types, change.names);
+          this.reportSync(stream);
+        }
       }
     });
+  }
+
+  /** Tells `observer` of each stream's sync transitions and NACKs from now on (one observer; weftd's propagation status). */
+  observeSync(observer: SyncObserver): void {
+    this.syncObserver = observer;
+  }
+
+  /** Tells the observer when a registered stream entered or left sync (O(its types); nothing when unchanged). */
+  private reportSync(stream: { id: number; inSync(): boolean }): void {
+    const observer = this.syncObserver;
+    const was = this.lastSync.get(stream);
+    if (!observer || was === undefined) return;
+    const now = stream.inSync();
+    if (now === was) return;
+    this.lastSync.set(stream, now);
+    observer.synced(stream.id, now);
   }
 
   /**
@@ -209,7 +231,10 @@ export class AdsServer {
         if (!call.writable) return;
         // Once the transport has written it (the proxy's flow-control window had room), pushes that waited go.
         call.write(response, () => {
-          if (call.writableLength === 0) stream.drained();
+          if (call.writableLength === 0) {
+            stream.drained();
+            this.reportSync(stream);
+          }
         });
       },
       {
@@ -226,6 +251,7 @@ export class AdsServer {
           spans.nacked(typeUrl, error);
           xdsRejects.inc({ type: shortType(typeUrl) });
           nacks.nacked(stream.nodeId, typeUrl, error);
+          if (this.lastSync.has(stream)) this.syncObserver?.nacked(stream.id, typeUrl, error);
         },
         ...(identity ? { authorize: (node: DiscoveryNode) => authorizeNode(node, identity) } : {}),
       },
@@ -248,7 +274,10 @@ export class AdsServer {
       (response) => {
         if (!call.writable) return;
         call.write(response, () => {
-          if (call.writableLength === 0) stream.drained();
+          if (call.writableLength === 0) {
+            stream.drained();
+            this.reportSync(stream);
+          }
         });
         const bytes = response.resources.reduce((sum, r) => sum + r.resource.value.length, 0);
         xdsPushes.inc({ type: shortType(response.type_url) });
@@ -259,6 +288,7 @@ export class AdsServer {
         spans.nacked(typeUrl, error);
         xdsRejects.inc({ type: shortType(typeUrl) });
         nacks.nacked(stream.nodeId, typeUrl, error);
+        if (this.lastSync.has(stream)) this.syncObserver?.nacked(stream.id, typeUrl, error);
       },
       (typeUrl, version) => spans.acked(typeUrl, version),
       // As for state-of-the-world streams: a response still unwritten makes later pushes wait.
@@ -274,7 +304,16 @@ export class AdsServer {
    * connected proxies) only once its first request named its node, and every exit
    * (cancel, end, error, close) unregisters it exactly once.
    */
-  private attach<Req, Stream extends { handle(request: Req): void; nodeId: string | undefined; discoveryNode: DiscoveryNode | undefined }>(
+  private attach<
+    Req,
+    Stream extends {
+      id: number;
+      handle(request: Req): void;
+      inSync(): boolean;
+      nodeId: string | undefined;
+      discoveryNode: DiscoveryNode | undefined;
+    },
+  >(
     call: grpc.ServerDuplexStream<Req, unknown>,
     stream: Stream,
     streams: Set<Stream>,
@@ -288,6 +327,7 @@ export class AdsServer {
       if (closed) return;
       closed = true;
       if (streams.delete(stream)) xdsConnected.dec();
+      if (this.lastSync.delete(stream)) this.syncObserver?.disconnected(stream.id);
       onClose();
       release?.();
       release = undefined;
@@ -302,7 +342,12 @@ export class AdsServer {
           streams.add(stream);
           xdsConnected.inc();
           release = this.source.connected?.(stream.discoveryNode);
+          if (this.syncObserver) {
+            this.lastSync.set(stream, false);
+            this.syncObserver.connected(stream.id, stream.discoveryNode);
+          }
         }
+        this.reportSync(stream);
       } catch (error) {
         finish();
         if (error instanceof IdentityMismatch) {

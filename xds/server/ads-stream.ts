@@ -191,6 +191,13 @@ export class AdsStream {
     return this.node;
   }
 
+  /** Whether the proxy ACKed the last response of every type and no push waits (see SyncObserver). */
+  inSync(): boolean {
+    if (this.waiting.size > 0) return false;
+    for (const state of this.types.values()) if (state.state !== 'acked') return false;
+    return true;
+  }
+
   status(): ProxySyncStatus {
     return {
       streamId: this.id,

@@ -91,6 +91,13 @@ export class DeltaStream {
     return this.node;
   }
 
+  /** Whether the proxy ACKed the last response of every type and no push waits (see SyncObserver). */
+  inSync(): boolean {
+    if (this.waiting.size > 0) return false;
+    for (const state of this.types.values()) if (state.state !== 'acked') return false;
+    return true;
+  }
+
   get nodeId(): string | undefined {
     return this.node?.id;
   }

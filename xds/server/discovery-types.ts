@@ -48,6 +48,22 @@ export interface ConfigChange {
 
 export type AckState = 'pending' | 'acked' | 'nacked';
 
+/**
+ * Hears when each stream's proxy is in sync (it has ACKed the last response of every type it
+ * subscribes to and no push waits for the transport) or leaves it, and its NACKs: what config
+ * propagation reporting (xds/model/propagation.ts) counts, as istiod's distribution reporter hears
+ * each connection's ACKed nonce. Called only on transitions (and per NACK), never per ACK that
+ * changes nothing; streams are numbered by the server, unique for its life.
+ */
+export interface SyncObserver {
+  /** A stream named its node; `inSync` is false (its first responses are unanswered). */
+  connected(streamId: number, node: DiscoveryNode): void;
+  synced(streamId: number, inSync: boolean): void;
+  /** `error` as kept for /debug/syncz (clipped); the stream is out of sync until a later ACK. */
+  nacked(streamId: number, typeUrl: string, error: string): void;
+  disconnected(streamId: number): void;
+}
+
 export interface TypeSyncStatus {
   typeUrl: string;
   subscribed: string[] | 'wildcard';
