@@ -23,10 +23,14 @@ import { KubeCredentials } from '../xds/credentials/kube-credentials.js';
 import { verifiedCertificateReferences } from '../xds/traffic/gateway-certificate-references.js';
 import { SourceByType } from '../xds/server/source-by-type.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
+import { Propagation } from '../xds/model/propagation.js';
 import { GatewayDeploymentController } from '../xds/model/gateway-deployment-controller.js';
 import type { ExtensionProvider, MeshModel } from '../xds/model/mesh-model.js';
+import type { ConfigVerdict } from '../xds/traffic/config-analysis.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
 import { meshGraph } from '../dashboard/mesh-graph.js';
+import { withPrometheusEdges } from '../dashboard/prometheus-edges.js';
+import { PrometheusSource } from '../dashboard/prometheus-source.js';
 import { aggregatedDiscoveryService, typeUrls } from '../xds/protos.js';
 import { AdsServer } from '../xds/server/ads-server.js';
 import { LoadStore } from '../xds/load/load-store.js';
@@ -104,12 +108,25 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const isReady = () => (stopping ? { ready: false, missing: [{ requirement: 'weftd', problem: 'shutting down' }] } : gate.report());
   // The dashboard draws the model the proxies' config comes from (set once the model exists, below).
   let currentModel: () => MeshModel | undefined = () => undefined;
+  let currentVerdicts: () => ReadonlyArray<ConfigVerdict> = () => [];
+  // Istio's request metrics in Prometheus, when the MeshInstallation names one (spec.dashboard.prometheus.url): the edges
+  // of callers that send no load reports (Envoy sidecars), beside the LRS ones.
+  // A bad URL (the CRD's CEL rule refuses one) costs the dashboard its second source, never weftd its start.
+  let prometheus: PrometheusSource | undefined;
+  try {
+    const prometheusUrl = process.env['WEFT_PROMETHEUS_URL'];
+    prometheus = prometheusUrl ? new PrometheusSource(prometheusUrl, log.child({ component: 'prometheus' })) : undefined;
+    prometheus?.start();
+  } catch (error) {
+    log.error({ error: (error as Error).message }, 'not querying Prometheus for the dashboard');
+  }
   const dashboard = dashboardRoutes({
     // The control plane's own namespace is not part of the picture.
-    graph: () =>
-      meshGraph(currentModel() ?? { clusterDomain: 'cluster.local', services: [] }, loads.edges(), ads.status(), {
-        hiddenNamespaces: [namespace],
-      }),
+    graph: () => {
+      const model = currentModel() ?? { clusterDomain: 'cluster.local', services: [] };
+      const graph = meshGraph(model, loads.edges(), ads.status(), { hiddenNamespaces: [namespace], verdicts: currentVerdicts() });
+      return prometheus ? withPrometheusEdges(graph, model, prometheus.edges()) : graph;
+    },
   });
   const monitoring = await startMonitoringServer(
     host,
@@ -119,6 +136,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
       '/debug/syncz': () => ads.status(),
       '/debug/config_dump': (query) => ads.configDump(query.get('proxyID') ?? ''),
       '/debug/loadz': () => loads.edges(),
+      '/debug/prometheusz': () => prometheus?.status() ?? { configured: false },
     },
     dashboard,
   );
@@ -138,10 +156,23 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     defaultProviders?: { tracing?: string[]; accessLogging?: string[] };
   };
   const trustDomain = mesh.trustDomain ?? 'cluster.local';
+  // Istio's `Reconciled` condition on each Istio object (docs/analysis.md). Each weftd counts only its own proxies, so the
+  // counts are written while weftd's Service has one endpoint address (one replica); with more, an Unknown condition.
+  const propagation =
+    process.env['WEFT_RECONCILED_STATUS'] === 'false'
+      ? undefined
+      : new Propagation({
+          replicas: (model) =>
+            new Set(
+              model.services.find((s) => s.namespace === namespace && s.name === service && !s.hostname)?.endpoints.map((e) => e.address),
+            ).size,
+        });
+  if (propagation) ads.observeSync(propagation);
   // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
   const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace, {
     writeStatus: true,
     trustDomain,
+    ...(propagation ? { propagation } : {}),
     meshConfig: {
       ...(mesh.weft?.mtlsMode ? { mtlsMode: mesh.weft.mtlsMode } : {}),
       ...(mesh.outboundTrafficPolicy?.mode ? { outboundTrafficPolicy: mesh.outboundTrafficPolicy.mode } : {}),
@@ -156,6 +187,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     },
   });
   currentModel = () => meshModel.current();
+  currentVerdicts = () => meshModel.verdicts();
   const defaultTtl = parseDurationSeconds(process.env['WEFT_WORKLOAD_CERT_TTL'] ?? '24h');
 
   const mode = process.env['WEFT_CA_MODE'] === 'Plugged' ? 'Plugged' : 'SelfSigned';
@@ -365,6 +397,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     clearTimeout(readinessTimer);
     ca.stop();
     bundleKeeper.stop();
+    prometheus?.stop();
     namespaceLabels.close();
     clearInterval(rotation);
     void webhookServer.close();

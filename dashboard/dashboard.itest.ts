@@ -71,7 +71,7 @@ describeWithCluster('weft dashboard on the live demo, in a real browser', (clust
     }
   }
 
-  /** The traffic table's rows as the page shows them: from, to, subset, requests/s, errors, transport. */
+  /** The traffic table's rows as the page shows them: from, to, subset, requests/s, errors, transport, rules, reported by. */
   const trafficRows = () =>
     page.$$eval('#edges tbody tr', (rows) => rows.map((row) => [...row.querySelectorAll('td')].map((td) => td.textContent ?? '')));
   /** productpage's requests per second to reviews, by subset ('-': the service's own cluster). */
@@ -91,8 +91,11 @@ describeWithCluster('weft dashboard on the live demo, in a real browser', (clust
     expect(await page.getAttribute('#graph', 'aria-label')).toMatch(/4 services, \d+ workloads/);
     // The load generator asks for a page ten times a second: productpage calls reviews about as often.
     await waitFor('productpage -> reviews traffic in the table', async () => ((await reviewsRates()).get('-') ?? 0) > 1, 60_000);
-    const callers = new Set((await trafficRows()).map((cells) => cells[0]));
-    expect(callers).toEqual(new Set(['bookinfo/loadgen/v1', 'bookinfo/productpage/v1', 'bookinfo/reviews/v2', 'bookinfo/reviews/v3']));
+    // Each caller's first load report comes within its LRS interval (10 s) of its first call.
+    const expected = ['bookinfo/loadgen/v1', 'bookinfo/productpage/v1', 'bookinfo/reviews/v2', 'bookinfo/reviews/v3'];
+    const callers = async () => new Set((await trafficRows()).map((cells) => cells[0]));
+    await waitFor('every caller of the sample in the table', async () => (await callers()).size >= expected.length, 30_000);
+    expect(await callers()).toEqual(new Set(expected));
     expect(await page.textContent('#status')).toMatch(/^Live: \d+ proxies connected/);
   }, 120_000);
 
@@ -116,15 +119,44 @@ describeWithCluster('weft dashboard on the live demo, in a real browser', (clust
     );
     process.stderr.write(`dashboard: the canary showed on the edges ${((Date.now() - started) / 1000).toFixed(1)} s after kubectl apply\n`);
     expect(await page.textContent('#routes tbody')).toContain('v1 90%, v3 10%');
+    // Each edge names the rule that sends traffic down it.
+    const v1Edge = (await trafficRows()).find((cells) => cells[0] === 'bookinfo/productpage/v1' && cells[2] === 'v1');
+    expect(v1Edge?.[6]).toBe('any request → 90%');
+    // The proxyless sample reports its own load (LRS); no Prometheus is configured here.
+    expect(v1Edge?.[7]).toBe('load reports');
     mkdirSync(outputDir, { recursive: true });
     await page.screenshot({ path: join(outputDir, 'dashboard.png'), fullPage: true });
   }, 150_000);
+
+  it("lists the analyzers' messages: a VirtualService routing to a host that does not exist shows IST0101", async () => {
+    const applied = spawnSync(kubectl, ['apply', '-f', '-'], {
+      env: { ...process.env, KUBECONFIG: cluster().kubeconfigPath },
+      encoding: 'utf8',
+      input: [
+        'apiVersion: networking.istio.io/v1',
+        'kind: VirtualService',
+        'metadata: {name: typo, namespace: bookinfo}',
+        'spec:',
+        '  hosts: [reviews-typo]',
+        '  http:',
+        '  - route:',
+        '    - destination: {host: reveiws}',
+      ].join('\n'),
+    });
+    expect(applied.stderr).toBe('');
+    await waitFor(
+      'the finding in the analysis table',
+      async () => /ERROR\s*IST0101\s*VirtualService bookinfo\/typo/.test((await page.textContent('#findings tbody')) ?? ''),
+      30_000,
+    );
+    expect(await page.textContent('#findings tbody')).toMatch(/reveiws/);
+  }, 60_000);
 
   it('meets accessibility basics: named regions and tables, a live status, keyboard focus, readable contrast', async () => {
     expect(await page.getAttribute('html', 'lang')).toBe('en');
     expect(await page.getAttribute('#status', 'aria-live')).toBe('polite');
     expect(await page.getAttribute('#graph', 'role')).toBe('img');
-    for (const table of ['edges', 'routes', 'proxies']) {
+    for (const table of ['edges', 'routes', 'proxies', 'findings']) {
       expect((await page.textContent(`#${table} caption`))?.length).toBeGreaterThan(10);
       expect(await page.$$eval(`#${table} th`, (ths) => ths.every((th) => th.getAttribute('scope') === 'col'))).toBe(true);
     }

@@ -100,6 +100,16 @@ describe('meshGraph', () => {
         { subset: 'v1', weight: 90 },
         { subset: 'v3', weight: 10 },
       ],
+      rules: [
+        {
+          name: '#0',
+          match: 'any request',
+          weights: [
+            { host: 'reviews', subset: 'v1', weight: 90 },
+            { host: 'reviews', subset: 'v3', weight: 10 },
+          ],
+        },
+      ],
     });
     expect(graph.workloads.map((w) => w.id)).toEqual(['bookinfo/productpage/v1', 'bookinfo/reviews/v1', 'bookinfo/reviews/v3']);
     expect(graph.edges).toEqual([
@@ -111,6 +121,8 @@ describe('meshGraph', () => {
         errorsPerSecond: 0,
         inProgress: 0,
         mtls: false,
+        rules: ['any request → 90%'],
+        reportedBy: 'lrs',
       },
       {
         source: 'bookinfo/productpage/v1',
@@ -120,7 +132,67 @@ describe('meshGraph', () => {
         errorsPerSecond: 0.5,
         inProgress: 0,
         mtls: false,
+        rules: ['any request → 10%'],
+        reportedBy: 'lrs',
       },
+    ]);
+  });
+
+  it("shows the rules shaping each edge: a header match before the catch-all, a fault, and the service's catch-all shares", () => {
+    // Istio's bookinfo "reviews-test-v2" shape, with the fault-injection task's delay on the match.
+    const withMatch = model(false);
+    const reviewsRule = withMatch.istio?.virtualServices[0];
+    if (reviewsRule)
+      reviewsRule.spec = {
+        hosts: ['reviews'],
+        http: [
+          {
+            match: [{ headers: { 'end-user': { exact: 'jason' } } }],
+            fault: { delay: { percentage: { value: 100 }, fixedDelay: '7s' } },
+            route: [{ destination: { host: 'reviews', subset: 'v3' } }],
+          },
+          { route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
+        ],
+      };
+    const graph = meshGraph(withMatch, loads, []);
+    // The node's label shows where requests go by default, not the first (matched) route's destination.
+    expect(graph.services[1]?.route?.weights).toEqual([{ subset: 'v1', weight: 100 }]);
+    expect(graph.services[1]?.route?.rules.map((r) => [r.match, r.fault])).toEqual([
+      ['header end-user = jason', 'delay 100% 7s'],
+      ['any request', undefined],
+    ]);
+    expect(graph.edges.map((e) => [e.subset, e.rules])).toEqual([
+      ['v1', ['any request → 100%']],
+      ['v3', ['header end-user = jason → 100%; fault delay 100% 7s']],
+    ]);
+  });
+
+  it("lists the analyzers' messages, errors first, leaving out hidden namespaces", () => {
+    const message = (code: string, level: 'ERROR' | 'WARNING' | 'INFO', text: string) => ({ code, name: code, level, message: text });
+    const graph = meshGraph(model(false), [], [], {
+      hiddenNamespaces: ['weft-system'],
+      verdicts: [
+        {
+          kind: 'DestinationRule',
+          namespace: 'bookinfo',
+          name: 'ratings',
+          accepted: true,
+          messages: [message('IST0127', 'WARNING', 'no workload')],
+        },
+        {
+          kind: 'VirtualService',
+          namespace: 'bookinfo',
+          name: 'reviews',
+          accepted: false,
+          messages: [message('IST0101', 'ERROR', 'subset v9 not found')],
+        },
+        { kind: 'VirtualService', namespace: 'bookinfo', name: 'details', accepted: true, messages: [] },
+        { kind: 'Sidecar', namespace: 'weft-system', name: 'default', accepted: true, messages: [message('IST0110', 'WARNING', 'hidden')] },
+      ],
+    });
+    expect(graph.findings).toEqual([
+      { kind: 'VirtualService', namespace: 'bookinfo', name: 'reviews', code: 'IST0101', level: 'ERROR', message: 'subset v9 not found' },
+      { kind: 'DestinationRule', namespace: 'bookinfo', name: 'ratings', code: 'IST0127', level: 'WARNING', message: 'no workload' },
     ]);
   });
 

@@ -8,9 +8,11 @@ import { serviceHost, type MeshModel } from '../xds/model/mesh-model.js';
 import type { LoadEdge } from '../xds/load/load-store.js';
 import type { ProxySyncStatus } from '../xds/server/discovery-types.js';
 import { grpcClientUsesMtls } from '../xds/security/grpc-tls.js';
-import { labelsMatch } from '../xds/traffic/host-names.js';
+import { labelsMatch, resolveHost } from '../xds/traffic/host-names.js';
 import { MeshIndex } from '../xds/traffic/mesh-index.js';
 import { ProxyView } from '../xds/traffic/proxy-view.js';
+import type { ConfigVerdict } from '../xds/traffic/config-analysis.js';
+import { routeRules, type RouteRule } from './route-rules.js';
 
 /** A workload: one app at one version in one namespace (Kubernetes' recommended `app`/`version` labels, as Kiali groups). */
 export interface GraphWorkload {
@@ -28,8 +30,11 @@ export interface GraphService {
   id: string;
   name: string;
   namespace: string;
-  /** The VirtualService that routes it, with each destination's share (percent) by subset. */
-  route?: { virtualService: string; weights: Array<{ subset: string; weight: number }> };
+  /**
+   * The VirtualService that routes it: `weights` are the shares (percent) by subset of its
+   * catch-all route (the first without a match; else its first), `rules` every HTTP route in order.
+   */
+  route?: { virtualService: string; weights: Array<{ subset: string; weight: number }>; rules: RouteRule[] };
 }
 
 export interface GraphEdge {
@@ -45,6 +50,23 @@ export interface GraphEdge {
   inProgress: number;
   /** Istio mutual TLS on this edge (the caller's cluster carries the mesh certificate), else plaintext. */
   mtls: boolean;
+  /**
+   * The routes of the target's VirtualService that send traffic down this edge (to its subset, or to the host
+   * when it has none), each as `<match> → <weight>%`, with `; fault <fault>` when the route injects one.
+   */
+  rules: string[];
+  /** Where the figures come from: the caller's own load reports (`lrs`), or Istio's metrics in Prometheus (prometheus-edges.ts). */
+  reportedBy: 'lrs' | 'prometheus';
+}
+
+/** An analyzer message on an Istio object, as weftd writes it to the object's status and `weft analyze` prints it. */
+export interface GraphFinding {
+  kind: string;
+  namespace: string;
+  name: string;
+  code: string;
+  level: 'ERROR' | 'WARNING' | 'INFO';
+  message: string;
 }
 
 export interface GraphProxy {
@@ -60,6 +82,8 @@ export interface MeshGraph {
   services: GraphService[];
   edges: GraphEdge[];
   proxies: GraphProxy[];
+  /** The analyzers' messages, errors first. */
+  findings: GraphFinding[];
 }
 
 const shortTypes: Record<string, string> = {
@@ -80,7 +104,7 @@ export function meshGraph(
   model: MeshModel,
   loads: ReadonlyArray<LoadEdge>,
   proxies: ReadonlyArray<ProxySyncStatus>,
-  options: { hiddenNamespaces?: ReadonlyArray<string> } = {},
+  options: { hiddenNamespaces?: ReadonlyArray<string>; verdicts?: ReadonlyArray<ConfigVerdict> } = {},
 ): MeshGraph {
   const hidden = new Set(options.hiddenNamespaces ?? []);
   const index = MeshIndex.of(model);
@@ -113,7 +137,8 @@ export function meshGraph(
     }
     const view = new ProxyView(model, { kind: 'grpc', namespace: service.namespace, labels: {} }, index);
     const rule = view.virtualServiceFor(host);
-    const first = rule?.spec.http?.[0]?.route ?? [];
+    const rules = routeRules(rule?.spec.http ?? []);
+    const catchAll = rules.find((r) => r.match === 'any request') ?? rules[0];
     services.push({
       id: host,
       name: service.name,
@@ -122,7 +147,8 @@ export function meshGraph(
         ? {
             route: {
               virtualService: `${rule.namespace}/${rule.name}`,
-              weights: first.map((d) => ({ subset: d.destination?.subset ?? '', weight: d.weight ?? (first.length === 1 ? 100 : 0) })),
+              weights: (catchAll?.weights ?? []).map(({ subset, weight }) => ({ subset, weight })),
+              rules,
             },
           }
         : {}),
@@ -130,6 +156,7 @@ export function meshGraph(
   }
 
   const edges: GraphEdge[] = [];
+  const ruleCache = new Map<string, RouteRule[]>();
   for (const load of loads) {
     const [direction, port, subset, host] = load.cluster.split('|');
     if (direction !== 'outbound' || !host) continue;
@@ -152,6 +179,8 @@ export function meshGraph(
       errorsPerSecond: load.errorsPerSecond,
       inProgress: load.inProgress,
       mtls,
+      rules: edgeRules(ruleCache, model, index, load.source, host, subset ?? ''),
+      reportedBy: 'lrs',
     });
   }
 
@@ -171,5 +200,49 @@ export function meshGraph(
         ),
       }))
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId)),
+    findings: (options.verdicts ?? [])
+      .filter((v) => !hidden.has(v.namespace))
+      .flatMap((v) =>
+        v.messages.map((m) => ({ kind: v.kind, namespace: v.namespace, name: v.name, code: m.code, level: m.level, message: m.message })),
+      )
+      .sort(
+        (a, b) =>
+          levelOrder[a.level] - levelOrder[b.level] ||
+          `${a.namespace}/${a.kind}/${a.name}`.localeCompare(`${b.namespace}/${b.kind}/${b.name}`) ||
+          a.code.localeCompare(b.code),
+      ),
   };
+}
+
+const levelOrder = { ERROR: 0, WARNING: 1, INFO: 2 } as const;
+
+/**
+ * The rules of `host`'s VirtualService, as the caller sees it, that route to `subset` (`<match> → <weight>%`),
+ * cached per caller namespace and labels: many edges share a caller.
+ */
+export function edgeRules(
+  cache: Map<string, RouteRule[]>,
+  model: MeshModel,
+  index: MeshIndex,
+  caller: Pick<LoadEdge['source'], 'namespace' | 'labels'>,
+  host: string,
+  subset: string,
+): string[] {
+  const key = `${caller.namespace}|${JSON.stringify(caller.labels ?? {})}|${host}`;
+  let rules = cache.get(key);
+  if (!rules) {
+    const view = new ProxyView(model, { kind: 'grpc', namespace: caller.namespace, labels: caller.labels }, index);
+    const virtualService = view.virtualServiceFor(host);
+    // Destinations' short names are the VirtualService's namespace's.
+    rules = routeRules(virtualService?.spec.http ?? []).map((rule) => ({
+      ...rule,
+      weights: rule.weights.map((w) => ({ ...w, host: resolveHost(w.host, virtualService?.namespace ?? '', model.clusterDomain) })),
+    }));
+    cache.set(key, rules);
+  }
+  return rules.flatMap((rule) =>
+    rule.weights
+      .filter((w) => w.host === host && w.subset === subset && w.weight > 0)
+      .map((w) => `${rule.match} → ${w.weight}%${rule.fault ? `; fault ${rule.fault}` : ''}`),
+  );
 }

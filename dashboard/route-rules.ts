@@ -60,9 +60,15 @@ export function describeFault(fault: HttpRoute['fault']): string | undefined {
   const parts: string[] = [];
   const delay = fault.delay as { percentage?: { value?: number }; percent?: number; fixedDelay?: string } | undefined;
   if (delay) parts.push(`delay ${percent(delay.percentage, delay.percent)}% ${delay.fixedDelay ?? ''}`.trim());
-  const abort = fault.abort as { percentage?: { value?: number }; httpStatus?: number; grpcStatus?: string; http2Error?: string } | undefined;
+  const abort = fault.abort as
+    { percentage?: { value?: number }; httpStatus?: number; grpcStatus?: string; http2Error?: string } | undefined;
   if (abort) {
-    const what = abort.httpStatus !== undefined ? `HTTP ${abort.httpStatus}` : abort.grpcStatus ? `gRPC ${abort.grpcStatus}` : (abort.http2Error ?? '');
+    const what =
+      abort.httpStatus !== undefined
+        ? `HTTP ${abort.httpStatus}`
+        : abort.grpcStatus
+          ? `gRPC ${abort.grpcStatus}`
+          : (abort.http2Error ?? '');
     parts.push(`abort ${percent(abort.percentage, undefined)}% ${what}`.trim());
   }
   return parts.length > 0 ? parts.join(', ') : undefined;

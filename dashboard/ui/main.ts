@@ -75,7 +75,7 @@ function elementsOf(graph: MeshGraph): ElementDefinition[] {
         id: `calls:${e.source}:${e.target}:${e.subset}`,
         source: `w:${e.source}`,
         target: `s:${e.target}`,
-        label: `${e.subset ? `${e.subset} ` : ''}${rate(e.requestsPerSecond)} rps${errors > 0 ? ` · ${(errors * 100).toFixed(0)}% err` : ''}${e.mtls ? ' · mTLS' : ''}`,
+        label: `${e.subset ? `${e.subset} ` : ''}${rate(e.requestsPerSecond)} rps${errors > 0 ? ` · ${(errors * 100).toFixed(0)}% err` : ''}${e.mtls ? ' · mTLS' : ''}${e.rules.some((r) => r.includes('; fault ')) ? ' · fault' : ''}`,
         width: Math.min(1.5 + e.requestsPerSecond / 2, 10),
       },
       classes: errors > 0.01 ? 'errors' : e.mtls ? 'mtls' : 'plain',
@@ -139,18 +139,30 @@ function render(graph: MeshGraph): void {
       rate(e.requestsPerSecond),
       `${(errorShare(e) * 100).toFixed(1)}%`,
       e.mtls ? 'mTLS' : 'plaintext',
+      e.rules.join(' | ') || '-',
+      e.reportedBy === 'prometheus' ? 'Prometheus' : 'load reports',
     ]),
     graph.edges.map((e) => [undefined, undefined, undefined, 'num', errorShare(e) > 0.01 ? 'num bad' : 'num', e.mtls ? 'ok' : undefined]),
   );
+  // One row per HTTP route, in the order Istio tries them.
+  const routeRows = graph.services.flatMap((s) =>
+    (s.route?.rules ?? []).map((r) => [
+      shortHost(s.id),
+      s.route?.virtualService ?? '',
+      r.match,
+      r.answer ?? r.weights.map((w) => `${w.subset || shortHost(w.host)} ${w.weight}%`).join(', '),
+      r.fault ?? '-',
+    ]),
+  );
   fill(
     'routes',
-    graph.services
-      .filter((s) => s.route)
-      .map((s) => [
-        shortHost(s.id),
-        s.route?.virtualService ?? '',
-        (s.route?.weights ?? []).map((w) => `${w.subset || 'all'} ${w.weight}%`).join(', '),
-      ]),
+    routeRows,
+    routeRows.map((row) => [undefined, undefined, undefined, undefined, row[4] !== '-' ? 'bad' : undefined]),
+  );
+  fill(
+    'findings',
+    graph.findings.map((f) => [f.level, f.code, `${f.kind} ${f.namespace}/${f.name}`, f.message]),
+    graph.findings.map((f) => [f.level === 'ERROR' ? 'bad' : undefined]),
   );
   const types = ['LDS', 'RDS', 'CDS', 'EDS'];
   fill(
