@@ -24,11 +24,12 @@ import { verifiedCertificateReferences } from '../xds/traffic/gateway-certificat
 import { SourceByType } from '../xds/server/source-by-type.js';
 import { KubeMeshModel } from '../xds/model/kube-mesh-model.js';
 import { Propagation } from '../xds/model/propagation.js';
+import { ReplicatedPropagation, type PropagationReport } from '../xds/model/propagation-replicas.js';
 import { GatewayDeploymentController } from '../xds/model/gateway-deployment-controller.js';
 import type { ExtensionProvider, MeshModel } from '../xds/model/mesh-model.js';
 import type { ConfigVerdict } from '../xds/traffic/config-analysis.js';
 import { dashboardRoutes } from '../dashboard/dashboard-routes.js';
-import { meshGraph } from '../dashboard/mesh-graph.js';
+import { meshGraph, propagationOf } from '../dashboard/mesh-graph.js';
 import { withPrometheusEdges } from '../dashboard/prometheus-edges.js';
 import { PrometheusSource } from '../dashboard/prometheus-source.js';
 import { aggregatedDiscoveryService, typeUrls } from '../xds/protos.js';
@@ -124,10 +125,16 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     // The control plane's own namespace is not part of the picture.
     graph: () => {
       const model = currentModel() ?? { clusterDomain: 'cluster.local', services: [] };
-      const graph = meshGraph(model, loads.edges(), ads.status(), { hiddenNamespaces: [namespace], verdicts: currentVerdicts() });
+      const graph = meshGraph(model, loads.edges(), ads.status(), {
+        hiddenNamespaces: [namespace],
+        verdicts: currentVerdicts(),
+        propagation: propagation ? propagationOf(currentModel(), (kind, ns, name) => propagation.condition(kind, ns, name)) : [],
+      });
       return prometheus ? withPrometheusEdges(graph, model, prometheus.edges()) : graph;
     },
   });
+  // Istio's `Reconciled` condition on each Istio object (docs/analysis.md): this weftd's counts for its own proxies.
+  const localPropagation = process.env['WEFT_RECONCILED_STATUS'] === 'false' ? undefined : new Propagation();
   const monitoring = await startMonitoringServer(
     host,
     Number(options.monitoringPort),
@@ -137,6 +144,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
       '/debug/config_dump': (query) => ads.configDump(query.get('proxyID') ?? ''),
       '/debug/loadz': () => loads.edges(),
       '/debug/prometheusz': () => prometheus?.status() ?? { configured: false },
+      // Read by the replica that sums every replica's counts (xds/model/propagation-replicas.ts).
+      '/debug/propagationz': (): PropagationReport => ({ objects: localPropagation?.counts() ?? {} }),
     },
     dashboard,
   );
@@ -156,18 +165,18 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     defaultProviders?: { tracing?: string[]; accessLogging?: string[] };
   };
   const trustDomain = mesh.trustDomain ?? 'cluster.local';
-  // Istio's `Reconciled` condition on each Istio object (docs/analysis.md). Each weftd counts only its own proxies, so the
-  // counts are written while weftd's Service has one endpoint address (one replica); with more, an Unknown condition.
+  // With several replicas (weftd's Service's endpoint addresses), each counts only its own proxies: the one with the lowest
+  // pod IP sums every replica's /debug/propagationz once a second and writes the condition; the others do not write it.
   const propagation =
-    process.env['WEFT_RECONCILED_STATUS'] === 'false'
-      ? undefined
-      : new Propagation({
-          replicas: (model) =>
-            new Set(
-              model.services.find((s) => s.namespace === namespace && s.name === service && !s.hostname)?.endpoints.map((e) => e.address),
-            ).size,
-        });
-  if (propagation) ads.observeSync(propagation);
+    localPropagation &&
+    new ReplicatedPropagation(localPropagation, {
+      self: process.env['POD_IP'],
+      replicas: (model) =>
+        model.services.find((s) => s.namespace === namespace && s.name === service && !s.hostname)?.endpoints.map((e) => e.address) ?? [],
+      port: Number(options.monitoringPort),
+      log: log.child({ component: 'propagation' }),
+    });
+  if (localPropagation) ads.observeSync(localPropagation);
   // The control plane's namespace is the mesh's root namespace (Istio's istio-system).
   const meshModel = new KubeMeshModel(config, proxyGroups, log.child({ component: 'xds-model' }), 'cluster.local', namespace, {
     writeStatus: true,

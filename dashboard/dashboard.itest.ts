@@ -124,6 +124,13 @@ describeWithCluster('weft dashboard on the live demo, in a real browser', (clust
     expect(v1Edge?.[6]).toBe('any request → 90%');
     // The proxyless sample reports its own load (LRS); no Prometheus is configured here.
     expect(v1Edge?.[7]).toBe('load reports');
+    // The canary's VirtualService reached every proxy it applies to (its Reconciled condition, as on its status).
+    await waitFor(
+      'the canary acknowledged everywhere in the propagation table',
+      async () =>
+        /VirtualService bookinfo\/reviews\s*yes\s*(\d+)\/\1 proxies up to date/.test((await page.textContent('#propagation tbody')) ?? ''),
+      30_000,
+    );
     mkdirSync(outputDir, { recursive: true });
     await page.screenshot({ path: join(outputDir, 'dashboard.png'), fullPage: true });
   }, 150_000);
@@ -156,7 +163,7 @@ describeWithCluster('weft dashboard on the live demo, in a real browser', (clust
     expect(await page.getAttribute('html', 'lang')).toBe('en');
     expect(await page.getAttribute('#status', 'aria-live')).toBe('polite');
     expect(await page.getAttribute('#graph', 'role')).toBe('img');
-    for (const table of ['edges', 'routes', 'proxies', 'findings']) {
+    for (const table of ['edges', 'routes', 'proxies', 'propagation', 'findings']) {
       expect((await page.textContent(`#${table} caption`))?.length).toBeGreaterThan(10);
       expect(await page.$$eval(`#${table} th`, (ths) => ths.every((th) => th.getAttribute('scope') === 'col'))).toBe(true);
     }

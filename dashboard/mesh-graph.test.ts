@@ -196,6 +196,21 @@ describe('meshGraph', () => {
     ]);
   });
 
+  it("lists each object's propagation, those not yet everywhere first, leaving out hidden namespaces", () => {
+    const graph = meshGraph(model(false), [], [], {
+      hiddenNamespaces: ['weft-system'],
+      propagation: [
+        { kind: 'VirtualService', namespace: 'bookinfo', name: 'reviews', status: 'True', message: '3/3 proxies up to date.' },
+        { kind: 'DestinationRule', namespace: 'bookinfo', name: 'reviews', status: 'False', message: '1/3 proxies up to date.' },
+        { kind: 'Sidecar', namespace: 'weft-system', name: 'default', status: 'False', message: '0/1 proxies up to date.' },
+      ],
+    });
+    expect(graph.propagation.map((p) => `${p.kind} ${p.status} ${p.message}`)).toEqual([
+      'DestinationRule False 1/3 proxies up to date.',
+      'VirtualService True 3/3 proxies up to date.',
+    ]);
+  });
+
   it('marks an edge mTLS when the caller speaks Istio mTLS to that subset (STRICT servers, as proxyless clients decide)', () => {
     expect(meshGraph(model(true), loads, []).edges.map((e) => e.mtls)).toEqual([true, true]);
   });

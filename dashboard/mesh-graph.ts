@@ -59,6 +59,35 @@ export interface GraphEdge {
   reportedBy: 'lrs' | 'prometheus';
 }
 
+/** How far an Istio object's current generation has reached: its `Reconciled` condition (docs/analysis.md). */
+export interface GraphPropagation {
+  kind: string;
+  namespace: string;
+  name: string;
+  /** True: every proxy it applies to has ACKed config holding its generation; Unknown: not counted. */
+  status: 'True' | 'False' | 'Unknown';
+  /** "N/M proxies up to date.", then the last NACK naming it, if any. */
+  message: string;
+}
+
+/**
+ * Each Istio object of `model` that `condition` knows (the `Reconciled` condition weftd writes), as the
+ * dashboard lists it; objects without a condition (kinds not tracked, objects generated from the Gateway API) are left out.
+ */
+export function propagationOf(
+  model: MeshModel | undefined,
+  condition: (kind: string, namespace: string, name: string) => { status: GraphPropagation['status']; message: string } | undefined,
+): GraphPropagation[] {
+  const rows: GraphPropagation[] = [];
+  for (const objects of Object.values(model?.istio ?? {}))
+    for (const object of objects as ReadonlyArray<{ kind: string; namespace: string; name: string }>) {
+      const found = condition(object.kind, object.namespace, object.name);
+      if (found)
+        rows.push({ kind: object.kind, namespace: object.namespace, name: object.name, status: found.status, message: found.message });
+    }
+  return rows;
+}
+
 /** An analyzer message on an Istio object, as weftd writes it to the object's status and `weft analyze` prints it. */
 export interface GraphFinding {
   kind: string;
@@ -84,6 +113,8 @@ export interface MeshGraph {
   proxies: GraphProxy[];
   /** The analyzers' messages, errors first. */
   findings: GraphFinding[];
+  /** Each Istio object's propagation, those not yet everywhere first. */
+  propagation: GraphPropagation[];
 }
 
 const shortTypes: Record<string, string> = {
@@ -104,7 +135,11 @@ export function meshGraph(
   model: MeshModel,
   loads: ReadonlyArray<LoadEdge>,
   proxies: ReadonlyArray<ProxySyncStatus>,
-  options: { hiddenNamespaces?: ReadonlyArray<string>; verdicts?: ReadonlyArray<ConfigVerdict> } = {},
+  options: {
+    hiddenNamespaces?: ReadonlyArray<string>;
+    verdicts?: ReadonlyArray<ConfigVerdict>;
+    propagation?: ReadonlyArray<GraphPropagation>;
+  } = {},
 ): MeshGraph {
   const hidden = new Set(options.hiddenNamespaces ?? []);
   const index = MeshIndex.of(model);
@@ -211,10 +246,18 @@ export function meshGraph(
           `${a.namespace}/${a.kind}/${a.name}`.localeCompare(`${b.namespace}/${b.kind}/${b.name}`) ||
           a.code.localeCompare(b.code),
       ),
+    propagation: (options.propagation ?? [])
+      .filter((p) => !hidden.has(p.namespace))
+      .sort(
+        (a, b) =>
+          statusOrder[a.status] - statusOrder[b.status] ||
+          `${a.namespace}/${a.kind}/${a.name}`.localeCompare(`${b.namespace}/${b.kind}/${b.name}`),
+      ),
   };
 }
 
 const levelOrder = { ERROR: 0, WARNING: 1, INFO: 2 } as const;
+const statusOrder = { False: 0, Unknown: 1, True: 2 } as const;
 
 /**
  * The rules of `host`'s VirtualService, as the caller sees it, that route to `subset` (`<match> → <weight>%`),

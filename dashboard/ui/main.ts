@@ -160,6 +160,15 @@ function render(graph: MeshGraph): void {
     routeRows.map((row) => [undefined, undefined, undefined, undefined, row[4] !== '-' ? 'bad' : undefined]),
   );
   fill(
+    'propagation',
+    graph.propagation.map((p) => [
+      `${p.kind} ${p.namespace}/${p.name}`,
+      p.status === 'True' ? 'yes' : p.status === 'False' ? 'not yet' : 'unknown',
+      p.message,
+    ]),
+    graph.propagation.map((p) => [undefined, p.status === 'True' ? 'ok' : p.status === 'False' ? 'bad' : undefined]),
+  );
+  fill(
     'findings',
     graph.findings.map((f) => [f.level, f.code, `${f.kind} ${f.namespace}/${f.name}`, f.message]),
     graph.findings.map((f) => [f.level === 'ERROR' ? 'bad' : undefined]),
