@@ -110,6 +110,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   // The dashboard draws the model the proxies' config comes from (set once the model exists, below).
   let currentModel: () => MeshModel | undefined = () => undefined;
   let currentVerdicts: () => ReadonlyArray<ConfigVerdict> = () => [];
+  // Istio's `Reconciled` conditions (set below, once the model's options are known).
+  let propagation: ReplicatedPropagation | undefined = undefined;
   // Istio's request metrics in Prometheus, when the MeshInstallation names one (spec.dashboard.prometheus.url): the edges
   // of callers that send no load reports (Envoy sidecars), beside the LRS ones.
   // A bad URL (the CRD's CEL rule refuses one) costs the dashboard its second source, never weftd its start.
@@ -128,7 +130,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
       const graph = meshGraph(model, loads.edges(), ads.status(), {
         hiddenNamespaces: [namespace],
         verdicts: currentVerdicts(),
-        propagation: propagation ? propagationOf(currentModel(), (kind, ns, name) => propagation.condition(kind, ns, name)) : [],
+        // As written to the objects' statuses: on a replica that does not write them, none.
+        propagation: propagation ? propagationOf(currentModel(), (kind, ns, name) => propagation?.condition(kind, ns, name)) : [],
       });
       return prometheus ? withPrometheusEdges(graph, model, prometheus.edges()) : graph;
     },
@@ -167,7 +170,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const trustDomain = mesh.trustDomain ?? 'cluster.local';
   // With several replicas (weftd's Service's endpoint addresses), each counts only its own proxies: the one with the lowest
   // pod IP sums every replica's /debug/propagationz once a second and writes the condition; the others do not write it.
-  const propagation =
+  propagation =
     localPropagation &&
     new ReplicatedPropagation(localPropagation, {
       self: process.env['POD_IP'],

@@ -29,7 +29,7 @@ const HANDLES = new Set([
   'WORKER',
 ]);
 
-interface Tracked {
+export interface Tracked {
   type: string;
   /** Frames of our own code that created it, or that scheduled the callback that did. */
   origin: string;

@@ -111,6 +111,30 @@ describe('ConfigStatusWriter with propagation', () => {
     expect(server.patches).toHaveLength(2);
   });
 
+  it('keeps the Reconciled condition another replica wrote when its own source has none (a replica that does not sum)', async () => {
+    const server = fakeApiServer(0);
+    let condition: ReturnType<typeof reconciledCondition> | undefined = reconciledCondition(3, 3, 1);
+    const source = { take: () => [], condition: () => condition };
+    writer = new ConfigStatusWriter(server.config, server.current, componentLogger('test'), source, 60_000);
+    writer.publish([{ kind: 'VirtualService', namespace: 'shop', name: 'reviews', generation: 1, accepted: true, messages: [] }]);
+    await server.patched(1);
+    // This replica no longer writes the condition; its verdict changes (a warning): the condition stays as written.
+    condition = undefined;
+    const warning = {
+      code: 'IST0130',
+      name: 'VirtualServiceUnreachableRule',
+      level: 'WARNING' as const,
+      message: 'spec.http[1]: unreachable',
+    };
+    writer.publish([{ kind: 'VirtualService', namespace: 'shop', name: 'reviews', generation: 1, accepted: true, messages: [warning] }]);
+    await server.patched(2);
+    expect(server.reconciledMessages()).toEqual(['3/3 proxies up to date.', '3/3 proxies up to date.']);
+    const reconciled = server.patches.map((p) =>
+      (p['conditions'] as Array<Record<string, unknown>>).find((c) => c['type'] === 'Reconciled'),
+    );
+    expect(reconciled[1]!['lastTransitionTime']).toBe(reconciled[0]!['lastTransitionTime']);
+  });
+
   it('writes a Reconciled change lost to a failed write again at the next interval', async () => {
     const server = fakeApiServer(2);
     const propagation = new Propagation();

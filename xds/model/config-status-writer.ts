@@ -48,6 +48,12 @@ export function withReconciled(
   };
 }
 
+/** The `Reconciled` condition a status has, if any. */
+function keptReconciled(status: Record<string, unknown> | undefined): ReconciledCondition | undefined {
+  const conditions = (status?.['conditions'] as Array<Record<string, unknown>> | undefined) ?? [];
+  return conditions.find((c) => c['type'] === 'Reconciled') as ReconciledCondition | undefined;
+}
+
 /** Tries of one `Reconciled` write before it waits for the condition's next change. */
 const propagationWriteAttempts = 3;
 
@@ -174,7 +180,13 @@ export class ConfigStatusWriter {
     const now = new Date().toISOString();
     const condition = reconciled ?? this.propagation?.condition(verdict.kind, verdict.namespace, verdict.name);
     const verdictStatus = statusOf(verdict, object.status, now);
-    const next = condition ? withReconciled(verdictStatus, condition, object.status, now) : verdictStatus;
+    // No condition from the source: another control plane replica writes it (propagation-replicas.ts), or not yet; kept.
+    const kept = this.propagation && !condition ? keptReconciled(object.status) : undefined;
+    const next = condition
+      ? withReconciled(verdictStatus, condition, object.status, now)
+      : kept
+        ? withReconciled(verdictStatus, kept, object.status, now)
+        : verdictStatus;
     if (comparable(next) === comparable(object.status)) return true;
     try {
       await this.api.patchNamespacedCustomObjectStatus({

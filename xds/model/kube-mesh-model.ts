@@ -16,7 +16,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { ProxyGroups } from '../cache/proxy-groups.js';
 import { analyzeAll, type ConfigVerdict } from '../traffic/config-analysis.js';
 import { ChangeTrace } from './change-trace.js';
-import { ConfigStatusWriter } from './config-status-writer.js';
+import { ConfigStatusWriter, type PropagationSource } from './config-status-writer.js';
 import { Debouncer } from './debouncer.js';
 import type { Propagation } from './propagation.js';
 import type { MeshDefaults, MeshModel } from './mesh-model.js';
@@ -71,7 +71,7 @@ export class KubeMeshModel {
       meshConfig?: MeshDefaults;
       watch?: WatchTuning;
       /** Told of each model the proxies were given; with writeStatus, its `Reconciled` conditions are written too. */
-      propagation?: Propagation;
+      propagation?: Pick<Propagation, 'modelApplied'> & PropagationSource;
     } = {},
   ) {
     this.debouncer = new Debouncer(() => this.scheduleRebuild());

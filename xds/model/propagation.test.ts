@@ -144,24 +144,28 @@ describe('Propagation', () => {
     });
   });
 
-  it('says Unknown, alike on every replica, while several control plane replicas serve proxies', () => {
-    let replicas = 2;
-    const p = new Propagation({ replicas: () => replicas });
-    p.modelApplied(model({ virtualServices: [vsReviews()] }));
+  it("gives every object's counts for a replica summing them, without taking them, and takes all again after retake()", () => {
+    const p = new Propagation();
+    p.modelApplied(model({ virtualServices: [vsReviews(2)], authorizationPolicies: [apCart] }));
     p.connected(1, node('web-1', 'shop', { app: 'web' }));
+    p.connected(2, node('web-2', 'shop', { app: 'web' }));
     p.synced(1, true);
-    expect(p.take().map((u) => u.condition)).toEqual([
-      {
-        type: 'Reconciled',
-        status: 'Unknown',
-        reason: 'NotAggregated',
-        message: '2 control plane replicas serve proxies and each counts only its own: see weft proxy-status.',
-        observedGeneration: 1,
+    p.synced(2, false);
+    p.nacked(2, routeNack, 'bad route');
+    expect(p.counts()).toEqual({
+      'VirtualService/shop/reviews': {
+        generation: 2,
+        up: 1,
+        total: 2,
+        nack: { proxy: 'web-2.shop', typeUrl: routeNack, error: 'bad route' },
       },
-    ]);
-    replicas = 1;
-    p.modelApplied(model({ virtualServices: [vsReviews()] }));
-    expect(messages(p)).toEqual({ 'VirtualService/reviews': 'True 1/1 proxies up to date.' });
+      'AuthorizationPolicy/shop/cart': { generation: 1, up: 0, total: 0 },
+    });
+    // counts() consumed nothing: take() still returns both conditions, then none until retake().
+    expect(Object.keys(messages(p))).toEqual(['VirtualService/reviews', 'AuthorizationPolicy/cart']);
+    expect(messages(p)).toEqual({});
+    p.retake();
+    expect(Object.keys(messages(p))).toHaveLength(2);
   });
 
   it('costs O(1) per ACK: 2,000 proxies syncing cause one condition per object at the next take, and no selector checks', () => {

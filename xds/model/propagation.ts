@@ -19,7 +19,8 @@
 // a sum over the object's classes. Costs: an ACK or push is O(1) (a class's counts); a changed
 // object is checked against each class once; a new class against each object once; NACKs are
 // attributed and conditions computed once per `take()` (weftd: once a second), for the objects
-// of the classes that moved. Pure: no I/O, no timers.
+// of the classes that moved. Pure: no I/O, no timers. Counts only this weftd's own proxies: with
+// several replicas, propagation-replicas.ts sums every replica's `counts()`.
 import type { DiscoveryNode, SyncObserver } from '../server/discovery-types.js';
 import { parseProxyId } from '../server/proxy-id.js';
 import { appliesTo } from '../security/workload-policies.js';
@@ -51,9 +52,9 @@ const selectingKinds = new Set(['Sidecar', 'Gateway']);
 /** A `Reconciled` condition as weftd writes it (IstioCondition), without its transition time. */
 export interface ReconciledCondition {
   type: 'Reconciled';
-  /** Unknown while several control plane replicas serve proxies (see PropagationOptions.replicas). */
+  /** Unknown while some control plane replica's counts are missing (propagation-replicas.ts). */
   status: 'True' | 'False' | 'Unknown';
-  /** `Reconciled`, `StillPropagating`, `Rejected` while a proxy's last NACK of it stands, or `NotAggregated`. */
+  /** `Reconciled`, `StillPropagating`, `Rejected` while a proxy's last NACK of it stands, or `NotAggregated` (a replica did not report). */
   reason: 'Reconciled' | 'StillPropagating' | 'Rejected' | 'NotAggregated';
   /** "N/M proxies up to date." as Istio's, then the last NACK naming the object, if any. */
   message: string;
@@ -69,14 +70,16 @@ export interface ReconciledUpdate {
   condition: ReconciledCondition;
 }
 
-export interface PropagationOptions {
-  /**
-   * How many control plane replicas serve proxies, read from each model (weftd: the addresses of
-   * its own Service's endpoints). Each replica sees only its own proxies and Weft does not add
-   * their counts up (istiod did, through per-replica reports a leader summed), so with more than
-   * one the condition says Unknown, in words every replica writes alike. Default: 1.
-   */
-  replicas?: (model: MeshModel) => number;
+/** One object's counts at one weftd, for its own proxies: what `/debug/propagationz` serves, by `kind/namespace/name`. */
+export interface ObjectCounts {
+  /** The object generation the counts are for (its metadata.generation in this weftd's model). */
+  generation?: number;
+  /** Affected proxies up to date with that generation. */
+  up: number;
+  /** Affected proxies connected to this weftd. */
+  total: number;
+  /** The last NACK naming the object, while it stands. */
+  nack?: NackNote;
 }
 
 /** Work done, for tests and /debug: how often an object was checked against a class, and conditions computed. */
@@ -85,9 +88,11 @@ export interface PropagationWork {
   conditionsComputed: number;
 }
 
-interface NackNote {
+export interface NackNote {
+  /** The proxy's pod, `name.namespace`. */
   proxy: string;
   typeUrl: string;
+  /** Envoy's error detail, as the proxy sent it. */
   error: string;
 }
 
@@ -133,17 +138,6 @@ export function reconciledCondition(up: number, total: number, generation?: numb
     status: done ? 'True' : 'False',
     reason: done ? 'Reconciled' : nack ? 'Rejected' : 'StillPropagating',
     message: `${up}/${total} proxies up to date.${nack && !done ? ` Last NACK: ${nack.proxy} rejected ${shortType}: ${error}` : ''}`,
-    ...(generation !== undefined ? { observedGeneration: generation } : {}),
-  };
-}
-
-/** The condition every replica writes alike while `replicas` (> 1) serve proxies. */
-export function notAggregatedCondition(replicas: number, generation?: number): ReconciledCondition {
-  return {
-    type: 'Reconciled',
-    status: 'Unknown',
-    reason: 'NotAggregated',
-    message: `${replicas} control plane replicas serve proxies and each counts only its own: see weft proxy-status.`,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
   };
 }
@@ -213,7 +207,6 @@ function proxyName(node: DiscoveryNode): string {
  */
 export class Propagation implements SyncObserver {
   private seq = 0;
-  private replicas = 1;
   private index: MeshIndex | undefined;
   private readonly objects = new Map<string, TrackedObject>();
   private readonly classes = new Map<string, ProxyClass>();
@@ -222,8 +215,6 @@ export class Propagation implements SyncObserver {
   private readonly dirtyClasses = new Set<ProxyClass>();
   private readonly nackedProxies = new Set<ProxyState>();
   readonly work: PropagationWork = { appliesChecks: 0, conditionsComputed: 0 };
-
-  constructor(private readonly options: PropagationOptions = {}) {}
 
   /**
    * The proxies were given the config of `model` (ProxyGroups announced it): it becomes the
@@ -267,12 +258,6 @@ export class Propagation implements SyncObserver {
     for (const tracked of selectorsChanged ? this.objects.values() : changed) {
       this.placeObject(tracked, index);
       this.dirtyObjects.add(tracked);
-    }
-    const replicas = Math.max(1, this.options.replicas?.(model) ?? 1);
-    if (replicas !== this.replicas) {
-      // Every condition says something else now.
-      this.replicas = replicas;
-      for (const tracked of this.objects.values()) this.dirtyObjects.add(tracked);
     }
   }
 
@@ -342,18 +327,7 @@ export class Propagation implements SyncObserver {
    * could have carried), then the objects of every class whose counts moved are computed again.
    */
   take(): ReconciledUpdate[] {
-    for (const proxy of this.nackedProxies) {
-      if (!proxy.nack || proxy.inSync) continue;
-      for (const tracked of proxy.cls.objects) {
-        if (tracked.since <= proxy.syncedSeq) continue;
-        tracked.lastNack = { proxy: proxy.name, ...proxy.nack };
-        this.dirtyObjects.add(tracked);
-      }
-      proxy.nack = undefined;
-    }
-    this.nackedProxies.clear();
-    for (const cls of this.dirtyClasses) for (const tracked of cls.objects) this.dirtyObjects.add(tracked);
-    this.dirtyClasses.clear();
+    this.attributeNacks();
     const updates: ReconciledUpdate[] = [];
     for (const tracked of this.dirtyObjects) {
       const condition = this.conditionOf(tracked);
@@ -367,6 +341,50 @@ export class Propagation implements SyncObserver {
     return updates;
   }
 
+  /**
+   * Every tracked object's counts now, by `kind/namespace/name` (what `/debug/propagationz` serves
+   * a replica summing them). O(objects x their classes); does not consume what `take()` returns.
+   */
+  counts(): Record<string, ObjectCounts> {
+    this.attributeNacks();
+    const counts: Record<string, ObjectCounts> = {};
+    for (const [key, tracked] of this.objects) {
+      const { up, total } = this.countOf(tracked);
+      const { generation } = tracked.object;
+      counts[key] = {
+        ...(generation !== undefined ? { generation } : {}),
+        up,
+        total,
+        ...(tracked.lastNack ? { nack: tracked.lastNack } : {}),
+      };
+    }
+    return counts;
+  }
+
+  /** Forgets what was taken: the next `take()` returns every object's condition (after others wrote them). */
+  retake(): void {
+    for (const tracked of this.objects.values()) {
+      tracked.taken = undefined;
+      this.dirtyObjects.add(tracked);
+    }
+  }
+
+  /** NACKs noted since are attributed; the objects of classes whose counts moved become dirty. */
+  private attributeNacks(): void {
+    for (const proxy of this.nackedProxies) {
+      if (!proxy.nack || proxy.inSync) continue;
+      for (const tracked of proxy.cls.objects) {
+        if (tracked.since <= proxy.syncedSeq) continue;
+        tracked.lastNack = { proxy: proxy.name, ...proxy.nack };
+        this.dirtyObjects.add(tracked);
+      }
+      proxy.nack = undefined;
+    }
+    this.nackedProxies.clear();
+    for (const cls of this.dirtyClasses) for (const tracked of cls.objects) this.dirtyObjects.add(tracked);
+    this.dirtyClasses.clear();
+  }
+
   /** One object's condition now (undefined for an object not in the last model), e.g. to write with its verdict. */
   condition(kind: string, namespace: string, name: string): ReconciledCondition | undefined {
     const tracked = this.objects.get(`${kind}/${namespace}/${name}`);
@@ -375,7 +393,11 @@ export class Propagation implements SyncObserver {
 
   private conditionOf(tracked: TrackedObject): ReconciledCondition {
     this.work.conditionsComputed++;
-    if (this.replicas > 1) return notAggregatedCondition(this.replicas, tracked.object.generation);
+    const { up, total } = this.countOf(tracked);
+    return reconciledCondition(up, total, tracked.object.generation, tracked.lastNack);
+  }
+
+  private countOf(tracked: TrackedObject): { up: number; total: number } {
     let up = 0;
     let total = 0;
     for (const cls of tracked.classes) {
@@ -385,7 +407,7 @@ export class Propagation implements SyncObserver {
     }
     // Every affected proxy is up to date: a NACK before no longer stands.
     if (up >= total) tracked.lastNack = undefined;
-    return reconciledCondition(up, total, tracked.object.generation, tracked.lastNack);
+    return { up, total };
   }
 
   private placeObject(tracked: TrackedObject, index: MeshIndex): void {
