@@ -99,12 +99,18 @@ export function registerDashboardCommand(program: Command): void {
       const connection = connect(options);
       const pod = (await findControlPlanes(connection)).flatMap((plane) => plane.pods)[0];
       if (!pod) throw new CliError('no weftd pod is running; see `weft status`');
-      const { url } = await startDashboardProxy(
+      const { url, server } = await startDashboardProxy(
         connection,
         pod,
         options.unixSocket ? { socket: options.unixSocket } : { address: options.address, port },
       );
       print(`weftd ${pod.namespace}/${pod.name}'s dashboard: ${url}\n(Ctrl-C to stop)\n`);
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await new Promise<void>((resolve) => {
+        for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => resolve());
+      });
+      // Open event streams and keep-alive connections would keep serving (and this process alive) after close().
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      process.exit(0);
     });
 }

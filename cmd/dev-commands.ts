@@ -244,8 +244,11 @@ async function dashboard(name: string, port: number): Promise<void> {
       throw new Error('weft dashboard did not start inside the sandbox (its error is above)');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  const connections = new Set<{ destroy(): void }>();
   const server = createNetServer((client) => {
     const upstream = connectNet(socket);
+    connections.add(client);
+    client.on('close', () => connections.delete(client));
     client.pipe(upstream).pipe(client);
     const close = () => {
       client.destroy();
@@ -263,13 +266,34 @@ async function dashboard(name: string, port: number): Promise<void> {
   process.stdout.write(`local cluster '${name}': the dashboard is at http://127.0.0.1:${port}/dashboard/\n(Ctrl-C to stop)\n`);
   // Whatever stops this process (Ctrl-C, kill, a closed terminal) stops the one inside the sandbox too:
   // left running, it would keep the sandbox's network namespace alive after `weft dev cluster down`.
+  // So does `weft dev cluster down`: once the sandbox is gone, nothing is left to show.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  let watch: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve) => {
     for (const signal of signals) process.once(signal, () => resolve());
     inner.once('exit', () => resolve());
+    watch = setInterval(() => {
+      if (!alive(launcher.sandboxPid)) {
+        process.stderr.write(`[weft] local cluster '${name}' stopped; closing its dashboard\n`);
+        resolve();
+      }
+    }, 1_000);
   });
+  clearInterval(watch);
   server.close();
-  inner.kill('SIGINT');
+  for (const connection of connections) connection.destroy();
+  if (inner.exitCode === null) {
+    inner.kill('SIGTERM');
+    const exited = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5_000);
+      inner.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!exited) inner.kill('SIGKILL');
+  }
+  rmSync(socket, { force: true });
 }
 
 export function registerDevCommands(program: Command): void {

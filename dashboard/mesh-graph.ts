@@ -80,7 +80,14 @@ export function propagationOf(
 ): GraphPropagation[] {
   const rows: GraphPropagation[] = [];
   for (const objects of Object.values(model?.istio ?? {}))
-    for (const object of objects as ReadonlyArray<{ kind: string; namespace: string; name: string }>) {
+    for (const object of objects as ReadonlyArray<{
+      kind: string;
+      namespace: string;
+      name: string;
+      annotations?: Record<string, string>;
+    }>) {
+      // Config converted from the Gateway API is not an object anyone applied: its routes carry their own status.
+      if (object.annotations?.['internal.istio.io/parents']) continue;
       const found = condition(object.kind, object.namespace, object.name);
       if (found)
         rows.push({ kind: object.kind, namespace: object.namespace, name: object.name, status: found.status, message: found.message });
