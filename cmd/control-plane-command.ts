@@ -37,6 +37,7 @@ import { AdsServer } from '../xds/server/ads-server.js';
 import { LoadStore } from '../xds/load/load-store.js';
 import { LoadReportingServer, loadReportingService } from '../xds/server/load-reporting.js';
 import { parseDurationSeconds } from '../lib/duration.js';
+import { serveGrpc } from '../lib/grpc-listener.js';
 import { componentLogger } from '../lib/logger.js';
 import { startMonitoringServer } from '../lib/monitoring.js';
 import { ReadinessGate } from '../lib/readiness.js';
@@ -314,9 +315,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const names = [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
   // Issued again whenever the CA changes (cacerts reloaded, a rotation step), as istiod does.
   const servingCredentials = new RotatingServerCredentials(ca.servingCertificate(names));
-  await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${options.grpcTlsPort}`, servingCredentials, (error, port) => (error ? reject(error) : resolve(port))),
-  );
+  // Not bindAsync: the kernel's backlog, several accepting sockets and Istio's HTTP/2 windows, for storms of proxies.
+  const tlsListener = await serveGrpc(server, servingCredentials, host, Number(options.grpcTlsPort));
 
   // Sidecar injection: everything the webhook needs is prepared here, never on the request path.
   const core = config.makeApiClient(CoreV1Api);
@@ -394,11 +394,7 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const plaintext = new grpc.Server();
   plaintext.addService(aggregatedDiscoveryService(), ads.implementation());
   plaintext.addService(loadReportingService(), lrs.implementation());
-  await new Promise<number>((resolve, reject) =>
-    plaintext.bindAsync(`${host}:${options.grpcPlaintextPort}`, grpc.ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(error) : resolve(port),
-    ),
-  );
+  const plaintextListener = await serveGrpc(plaintext, grpc.ServerCredentials.createInsecure(), host, Number(options.grpcPlaintextPort));
 
   gate.met('xDS and CA');
   log.info({ trustDomain, nativeSidecars }, 'weftd serving; ready once the webhook checks pass');
@@ -418,6 +414,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     void gatewayDeployments.stop();
     void credentials.stop();
     ads.close();
+    void plaintextListener.close();
+    void tlsListener.close();
     plaintext.forceShutdown();
     server.tryShutdown(() => monitoring.close(() => void tracing.shutdown().finally(() => process.exit(0))));
   };

@@ -291,6 +291,14 @@ export function xdsRows(f: XdsFigures, budgets: XdsBudgets): ChaosRow[] {
     },
     {
       area: 'xds',
+      figure: 'cases on 15012 answered only after their token review (served, or refused for their claims): longest wait',
+      value: ms(Math.max(0, ...[...f.cases, ...f.identity].flatMap((c) => (c.afterReviewMs === undefined ? [] : [c.afterReviewMs])))),
+      rule: `reported (each <= ${count(budgets.fleetSyncMs)} ms, as a proxy of the storm)`,
+      held: true,
+      evidence: [],
+    },
+    {
+      area: 'xds',
       figure: `${count(f.reconnect.proxies)} proxies (${count(f.reconnect.tokens)} tokens on 15012) connecting at once / all reconnecting at once, until all have CDS and LDS`,
       value: `${ms(f.reconnect.connectMs)} / ${ms(f.reconnect.reconnectMs)}`,
       rule: `all, each <= ${count(budgets.fleetSyncMs)} ms`,

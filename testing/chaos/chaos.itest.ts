@@ -68,6 +68,7 @@ describeWithCluster('chaos (short)', (cluster) => {
       changes: 3,
       fuzz: 20,
       services: 10,
+      afterReviewWaitMs: xdsBudgets.fleetSyncMs,
       seed,
       progress: () => {},
     });

@@ -69,6 +69,7 @@ try {
       changes: 20,
       fuzz: Math.min(1_000, Math.ceil(requests / 10)),
       services: 60,
+      afterReviewWaitMs: xdsBudgets.fleetSyncMs,
       seed,
       progress,
     });
