@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { loadKubeConfig } from '../../kube/client.js';
+import { serveGrpc } from '../../lib/grpc-listener.js';
 import { componentLogger } from '../../lib/logger.js';
 import { ProxyGroups } from '../../xds/cache/proxy-groups.js';
 import { KubeMeshModel } from '../../xds/model/kube-mesh-model.js';
@@ -26,11 +27,8 @@ await model.start();
 const ads = new AdsServer(groups, log.child({ component: 'ads' }));
 const server = new grpc.Server();
 server.addService(aggregatedDiscoveryService(), ads.implementation());
-const port = await new Promise<number>((resolve, reject) =>
-  server.bindAsync(`127.0.0.1:${process.argv[2] ?? '0'}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-    error ? reject(error) : resolve(bound),
-  ),
-);
+// weftd's own listener (backlog, accepting sockets, HTTP/2 windows).
+const { port } = await serveGrpc(server, grpc.ServerCredentials.createInsecure(), '127.0.0.1', Number(process.argv[2] ?? '0'));
 say({ ready: true, port, startMs: Date.now() - started });
 
 // The proxy groups' own figures, whatever this version of ProxyGroups offers.

@@ -68,7 +68,7 @@ describeWithCluster('chaos (short)', (cluster) => {
       changes: 3,
       fuzz: 20,
       services: 10,
-      afterReviewWaitMs: xdsBudgets.fleetSyncMs,
+      newcomerWaitMs: xdsBudgets.fleetSyncMs,
       seed,
       progress: () => {},
     });

@@ -1,7 +1,7 @@
 // `make chaos`: Weft installed on the real local cluster (inside the network sandbox),
 // then identity chaos against weftd's CA and admission chaos against its webhooks;
 // prints one table, each row a figure and whether it held, and exits 1 if any did not.
-// Sizes: WEFT_CHAOS_REQUESTS (10,000 per part), WEFT_CHAOS_PROXIES (500 reconnecting at once),
+// Sizes: WEFT_CHAOS_REQUESTS (10,000 per part), WEFT_CHAOS_PROXIES (2,000 reconnecting at once, as #19 asks),
 // WEFT_CHAOS_KILLS (100 kill points in the crash part), WEFT_CHAOS_READINESS_ROUNDS (100 fresh weftds),
 // WEFT_CHAOS_SEED (random unless set).
 // WEFT_CHAOS_ONLY=xds, rotation, crash or readiness runs only that part (the crash part runs on a cluster of its own).
@@ -61,7 +61,7 @@ try {
   }
   if (target && (only === undefined || only === 'xds')) {
     const xds = await xdsChaos(target, {
-      proxies: Number(process.env['WEFT_CHAOS_PROXIES'] ?? 500),
+      proxies: Number(process.env['WEFT_CHAOS_PROXIES'] ?? 2_000),
       nackStreams: 20,
       nackSeconds: 20,
       slowConsumers: 20,
@@ -69,7 +69,7 @@ try {
       changes: 20,
       fuzz: Math.min(1_000, Math.ceil(requests / 10)),
       services: 60,
-      afterReviewWaitMs: xdsBudgets.fleetSyncMs,
+      newcomerWaitMs: xdsBudgets.fleetSyncMs,
       seed,
       progress,
     });
