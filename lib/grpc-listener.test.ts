@@ -86,23 +86,30 @@ describe('serveGrpc', () => {
 
   // Istio's gRPC peers let 1 MiB be sent before waiting (pilot/pkg/grpc/grpc.go); HTTP/2's 64 KiB made a
   // 2 MiB DiscoveryRequest wait an event loop turn of a busy weftd per 64 KiB.
-  it('lets a peer send 1 MiB on a stream and on the connection before it must wait', async () => {
-    const listener = await serve();
-    const session = http2.connect(`http://127.0.0.1:${listener.port}`);
+  it('lets a peer send 1 MiB on a stream and on the connection before it must wait, over plaintext and TLS', async () => {
+    const tlsSide = servingCredentials();
+    const [plain, secure] = [await serve(), await serve(tlsSide.credentials)];
+    const sessions = [
+      http2.connect(`http://127.0.0.1:${plain.port}`),
+      http2.connect(`https://127.0.0.1:${secure.port}`, { ca: tlsSide.rootPem, servername: 'weftd.test' }),
+    ];
     try {
-      await new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (session.remoteSettings.initialWindowSize === receiveWindowBytes && session.state.remoteWindowSize === receiveWindowBytes)
-            resolve();
-          else setTimeout(check, 5);
-        };
-        session.once('error', reject);
-        session.once('connect', check);
-      });
-      expect(session.remoteSettings.initialWindowSize).toBe(receiveWindowBytes);
-      expect(session.state.remoteWindowSize).toBe(receiveWindowBytes);
+      for (const session of sessions) {
+        await new Promise<void>((resolve, reject) => {
+          const check = () => {
+            if (session.remoteSettings.initialWindowSize === receiveWindowBytes && session.state.remoteWindowSize === receiveWindowBytes)
+              resolve();
+            else setTimeout(check, 5);
+          };
+          session.once('error', reject);
+          if (session.connecting) session.once('connect', check);
+          else check();
+        });
+        expect(session.remoteSettings.initialWindowSize).toBe(receiveWindowBytes);
+        expect(session.state.remoteWindowSize).toBe(receiveWindowBytes);
+      }
     } finally {
-      session.destroy();
+      for (const session of sessions) session.destroy();
     }
   });
 

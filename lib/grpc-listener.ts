@@ -45,7 +45,9 @@ export interface GrpcListener {
  * with the kernel's backlog (`systemBacklog()`), connections handed to grpc-js by its connection
  * injector; every HTTP/2 session's receive windows are `receiveWindowBytes`.
  *
- * Rejects with the listen error (EADDRINUSE names the port). Before this, 1,000 proxies connecting
+ * Rejects with the listen error (EADDRINUSE names the port; a second process of the same user
+ * listening with SO_REUSEPORT on the same address would share it instead, which a pod's own network
+ * namespace rules out). Before this, 1,000 proxies connecting
  * to a busy weftd overflowed Node's 511-connection accept queue and the kernel reset the rest
  * (`read ECONNRESET`), leaving them in their client's reconnect back-off.
  */

@@ -22,13 +22,13 @@ export type FleetRequest =
   | { type: 'report' }
   | { type: 'close' };
 export type FleetReply =
-  | { type: 'synced'; count: number }
+  | { type: 'synced'; count: number; byPort: Record<AdsPort, number> }
   | { type: 'report'; notSynced: Array<{ index: number; end: StreamEnd | undefined }> }
   | { type: 'closed' };
 
 export interface Fleet {
-  /** Proxies that have both CDS and LDS (as of the workers' last word, at most 100 ms old). */
-  synced(): number;
+  /** Proxies that have both CDS and LDS (as of the workers' last word, at most 100 ms old), or those on `port`. */
+  synced(port?: AdsPort): number;
   /** Each proxy without CDS and LDS, with how its stream ended if it did, by member index. */
   notSynced(): Promise<string[]>;
   /** Closes every proxy's stream and connection, and the workers. */
@@ -47,10 +47,10 @@ export async function startFleet(target: ChaosTarget, members: FleetMember[], wo
   const workerUrl = new URL('./proxy-fleet-worker.js', import.meta.url);
   if (workers < 1 || !import.meta.url.endsWith('.js')) return inProcessFleet(target, members);
   const threads = Array.from({ length: Math.min(workers, members.length) }, () => new Worker(workerUrl));
-  const syncedBy = threads.map(() => 0);
+  const syncedBy = threads.map(() => ({ count: 0, byPort: { 15010: 0, 15012: 0 } as Record<AdsPort, number> }));
   threads.forEach((thread, t) => {
     thread.on('message', (reply: FleetReply) => {
-      if (reply.type === 'synced') syncedBy[t] = reply.count;
+      if (reply.type === 'synced') syncedBy[t] = { count: reply.count, byPort: reply.byPort };
     });
     thread.on('error', (error) => process.stderr.write(`[chaos] fleet worker ${t} failed: ${error.message}\n`));
     const own = members.map((member, index) => ({ ...member, index })).filter((m) => m.index % threads.length === t);
@@ -72,7 +72,7 @@ export async function startFleet(target: ChaosTarget, members: FleetMember[], wo
       thread.postMessage(request);
     });
   return {
-    synced: () => syncedBy.reduce((sum, n) => sum + n, 0),
+    synced: (port) => syncedBy.reduce((sum, n) => sum + (port ? n.byPort[port] : n.count), 0),
     notSynced: async () => {
       const reports = await Promise.all(threads.map((thread) => ask(thread, { type: 'report' }, 'report')));
       return reports
@@ -90,7 +90,7 @@ export async function startFleet(target: ChaosTarget, members: FleetMember[], wo
 function inProcessFleet(target: ChaosTarget, members: FleetMember[]): Fleet {
   const proxies = members.map((m) => new WellBehavedProxy(target, m.port, m.token, m.node));
   return {
-    synced: () => proxies.filter((p) => p.synced).length,
+    synced: (port) => proxies.filter((p, i) => p.synced && (!port || members[i]?.port === port)).length,
     notSynced: () => Promise.resolve(proxies.flatMap((p, i) => (p.synced ? [] : [unsynced(i, p.end)]))),
     close: () => {
       for (const p of proxies) p.close();

@@ -721,12 +721,26 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
       const started = performance.now();
       // Off this thread (one worker per 1,000 proxies): this thread times the cases and the steady proxies.
       const fleet = await startFleet(target, members(round), Math.ceil(options.proxies / 1_000));
-      const ok = await waitUntil('the fleet', () => fleet.synced() === options.proxies, 120_000);
+      // When each port's share was synced: on 15012 each proxy's token is reviewed first.
+      const portDone = new Map<AdsPort, number>();
+      const share = (port: AdsPort) => Math.ceil(options.proxies / 2) - (port === 15010 ? options.proxies % 2 : 0);
+      const ok = await waitUntil(
+        'the fleet',
+        () => {
+          for (const port of ports)
+            if (!portDone.has(port) && fleet.synced(port) === share(port)) portDone.set(port, performance.now() - started);
+          return fleet.synced() === options.proxies;
+        },
+        120_000,
+      );
       const ms = performance.now() - started;
       if (round === 0) figures.connectMs = ok ? ms : undefined;
       else figures.reconnectMs = ok ? ms : undefined;
       if (!ok) figures.notSynced.push(...(await fleet.notSynced()).map((line) => `${line} (round ${round}, after 120 s)`));
-      progress(`xds: ${options.proxies} proxies ${round === 0 ? 'connected' : 'reconnected at once'} in ${Math.round(ms)} ms`);
+      const byPort = ports.map((port) => `${port}: ${portDone.has(port) ? `${Math.round(portDone.get(port) ?? 0)} ms` : 'not all'}`);
+      progress(
+        `xds: ${options.proxies} proxies ${round === 0 ? 'connected' : 'reconnected at once'} in ${Math.round(ms)} ms (${byPort.join(', ')})`,
+      );
       // All leave at once (round 0), and all come back at once (round 1).
       await fleet.close();
     }

@@ -236,6 +236,8 @@ export class PodProcessRunner {
       KUBECONFIG: kubeconfig,
       POD_IP: pod.status?.podIP,
       WEFT_LOG_LEVEL: process.env['WEFT_LOG_LEVEL'],
+      // For profiling the control plane where it runs (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); unset by default.
+      ...(process.env['WEFT_POD_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['WEFT_POD_NODE_OPTIONS'] } : {}),
     };
     for (const variable of container.env ?? []) {
       const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
