@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { reuseConnections } from '../kube/connection-pool.js';
 import { CliError } from './cli-error.js';
 import { describeKubeError } from './kube-error-message.js';
 
@@ -55,7 +56,7 @@ export class ClusterConnection {
     }
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new CliError('your kubeconfig has no current context; pick one with --context or `kubectl config use-context`');
-    return new ClusterConnection(config, cluster.server, hint);
+    return new ClusterConnection(reuseConnections(config), cluster.server, hint);
   }
 
   /** The current context's namespace, as kubectl defaults to it. */

@@ -1,11 +1,12 @@
 // The one place Weft builds Kubernetes clients.
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { reuseConnections } from './connection-pool.js';
 
 /** KUBECONFIG when set, else the in-cluster ServiceAccount, as every Kubernetes client does. */
 export function loadKubeConfig(): KubeConfig {
   const config = new KubeConfig();
   config.loadFromDefault();
-  return config;
+  return reuseConnections(config);
 }
 
 export function statusCode(error: unknown): number | undefined {
