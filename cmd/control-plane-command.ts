@@ -316,7 +316,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   // Issued again whenever the CA changes (cacerts reloaded, a rotation step), as istiod does.
   const servingCredentials = new RotatingServerCredentials(ca.servingCertificate(names));
   // Not bindAsync: the kernel's backlog, several accepting sockets and Istio's HTTP/2 windows, for storms of proxies.
-  const tlsListener = await serveGrpc(server, servingCredentials, host, Number(options.grpcTlsPort));
+  const acceptFailed = (error: Error) => log.warn({ error: error.message }, 'a gRPC connection could not be accepted');
+  const tlsListener = await serveGrpc(server, servingCredentials, host, Number(options.grpcTlsPort), acceptFailed);
 
   // Sidecar injection: everything the webhook needs is prepared here, never on the request path.
   const core = config.makeApiClient(CoreV1Api);
@@ -394,7 +395,13 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
   const plaintext = new grpc.Server();
   plaintext.addService(aggregatedDiscoveryService(), ads.implementation());
   plaintext.addService(loadReportingService(), lrs.implementation());
-  const plaintextListener = await serveGrpc(plaintext, grpc.ServerCredentials.createInsecure(), host, Number(options.grpcPlaintextPort));
+  const plaintextListener = await serveGrpc(
+    plaintext,
+    grpc.ServerCredentials.createInsecure(),
+    host,
+    Number(options.grpcPlaintextPort),
+    acceptFailed,
+  );
 
   gate.met('xDS and CA');
   log.info({ trustDomain, nativeSidecars }, 'weftd serving; ready once the webhook checks pass');
@@ -414,8 +421,8 @@ async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
     void gatewayDeployments.stop();
     void credentials.stop();
     ads.close();
-    void plaintextListener.close();
-    void tlsListener.close();
+    plaintextListener.close();
+    tlsListener.close();
     plaintext.forceShutdown();
     server.tryShutdown(() => monitoring.close(() => void tracing.shutdown().finally(() => process.exit(0))));
   };

@@ -1,11 +1,21 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from '../lib/x509.js';
 import { reuseConnections } from './connection-pool.js';
 
-/** An API server stand-in that answers GET /api/v1/namespaces/<name> and counts TLS connections. */
-async function apiServer(): Promise<{ url: string; caPem: string; connections: () => number; close: () => Promise<void> }> {
+/**
+ * An API server stand-in that answers GET /api/v1/namespaces/<name> with the name, counts TLS connections
+ * and records the common name of each request's client certificate.
+ */
+async function apiServer(): Promise<{
+  url: string;
+  caPem: string;
+  connections: () => number;
+  clients: string[];
+  close: () => Promise<void>;
+}> {
   const keys = generateRsaKeyPair();
   const certificate = issueCertificate(
     { commonName: 'kube-apiserver', ipAddresses: ['127.0.0.1'], usages: ['serverAuth'], notAfter: new Date(Date.now() + 3_600_000) },
@@ -13,8 +23,12 @@ async function apiServer(): Promise<{ url: string; caPem: string; connections: (
     { selfSigningKey: keys.privateKey },
   );
   let connections = 0;
-  const server = https.createServer({ cert: certificate, key: privateKeyToPem(keys.privateKey) }, (request, response) => {
+  const clients: string[] = [];
+  const tlsOptions = { cert: certificate, key: privateKeyToPem(keys.privateKey), requestCert: true, rejectUnauthorized: false };
+  const server = https.createServer(tlsOptions, (request, response) => {
     const name = request.url?.split('/').pop() ?? '';
+    const peer = (request.socket as TLSSocket).getPeerCertificate();
+    clients.push(typeof peer.subject?.CN === 'string' ? peer.subject.CN : 'none');
     response.setHeader('content-type', 'application/json');
     response.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }));
   });
@@ -24,6 +38,7 @@ async function apiServer(): Promise<{ url: string; caPem: string; connections: (
     url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
     caPem: certificate,
     connections: () => connections,
+    clients,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -75,6 +90,50 @@ describe('reuseConnections', () => {
       await core.readNamespace({ name: 'e' });
       expect(after).toBe(before + 1);
       expect(server.connections()).toBeLessThanOrEqual(after + 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  // What must never happen: a call made as one client certificate going over another's connection.
+  it('keeps callers with different client certificates on connections of their own', async () => {
+    const server = await apiServer();
+    try {
+      const user = (name: string) => {
+        const keys = generateRsaKeyPair();
+        const cert = issueCertificate(
+          { commonName: name, usages: ['clientAuth'], notAfter: new Date(Date.now() + 3_600_000) },
+          keys.publicKey,
+          {
+            selfSigningKey: keys.privateKey,
+          },
+        );
+        return {
+          name,
+          certData: Buffer.from(cert).toString('base64'),
+          keyData: Buffer.from(privateKeyToPem(keys.privateKey)).toString('base64'),
+        };
+      };
+      const config = new KubeConfig();
+      config.loadFromOptions({
+        clusters: [{ name: 'c', server: server.url, caData: Buffer.from(server.caPem).toString('base64') }],
+        users: [user('alice'), user('bob')],
+        contexts: [
+          { name: 'alice', cluster: 'c', user: 'alice' },
+          { name: 'bob', cluster: 'c', user: 'bob' },
+        ],
+        currentContext: 'alice',
+      });
+      const core = reuseConnections(config).makeApiClient(CoreV1Api);
+      const expected: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const who = i % 2 === 0 ? 'alice' : 'bob';
+        config.setCurrentContext(who);
+        await core.readNamespace({ name: `ns-${i}` });
+        expected.push(who);
+      }
+      expect(server.clients).toEqual(expected);
+      expect(server.connections()).toBeLessThanOrEqual(4);
     } finally {
       await server.close();
     }

@@ -3,11 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Cluster, KubeConfig } from '@kubernetes/client-node';
 
-interface Closable {
-  close?: () => Promise<void>;
-}
-
-type CreateDispatcher = (cluster: Cluster | null, agentOptions: HttpsAgent['options']) => Closable | undefined;
+type CreateDispatcher = (cluster: Cluster | null, agentOptions: HttpsAgent['options']) => unknown;
 
 /** Distinct TLS settings kept pooled at once (a rotated client certificate makes a new one). */
 const maxPools = 4;
@@ -23,8 +19,9 @@ const pooled = new WeakSet<KubeConfig>();
  * (`k8s.io/client-go/transport/cache.go`); this does the same.
  *
  * The pool is keyed by the server, proxy and every TLS option's bytes (files are read again on
- * each call, so a rotated certificate gets a new pool and the oldest beyond `maxPools` is closed
- * once its calls finish). Returns `config`. Throws if client-node no longer has `createDispatcher`
+ * each call, so a rotated certificate gets a new pool; beyond `maxPools` the least recently used is
+ * dropped and its idle connections time out). Bearer tokens and other credentials sent as headers are
+ * not part of the key: the API server authenticates each request. Returns `config`. Throws if client-node no longer has `createDispatcher`
  * (`connection-pool.test.ts` fails first).
  */
 export function reuseConnections(config: KubeConfig): KubeConfig {
@@ -33,19 +30,17 @@ export function reuseConnections(config: KubeConfig): KubeConfig {
   const create = internal.createDispatcher?.bind(config);
   if (!create) throw new Error('@kubernetes/client-node has no KubeConfig.createDispatcher: update kube/connection-pool.ts');
   pooled.add(config);
-  const pools = new Map<string, Closable | undefined>();
+  const pools = new Map<string, unknown>();
   internal.createDispatcher = (cluster, agentOptions) => {
     const key = poolKey(cluster, agentOptions);
-    if (pools.has(key)) return pools.get(key);
-    const dispatcher = create(cluster, agentOptions);
+    const kept = pools.get(key);
+    pools.delete(key);
+    // Least recently used last to go. An evicted pool is dropped, not closed: a call may hold it between
+    // choosing it and sending; its idle sockets end with undici's keep-alive timeout, as the per-call Agents did.
+    const dispatcher = kept ?? create(cluster, agentOptions);
     pools.set(key, dispatcher);
-    if (pools.size > maxPools) {
-      const [oldest] = pools;
-      if (oldest) {
-        pools.delete(oldest[0]);
-        void oldest[1]?.close?.().catch(() => undefined);
-      }
-    }
+    const [oldest] = pools.keys();
+    if (pools.size > maxPools && oldest !== undefined) pools.delete(oldest);
     return dispatcher;
   };
   return config;

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { listenersPerPort, receiveWindowBytes, serveGrpc, systemBacklog, type GrpcListener } from './grpc-listener.js';
 import { generateRsaKeyPair, issueCertificate, privateKeyToPem } from './x509.js';
@@ -51,9 +52,9 @@ function servingCredentials(): { credentials: grpc.ServerCredentials; rootPem: B
 
 describe('serveGrpc', () => {
   const open: Array<{ listener: GrpcListener; server: grpc.Server }> = [];
-  afterEach(async () => {
+  afterEach(() => {
     for (const { listener, server } of open.splice(0)) {
-      await listener.close();
+      listener.close();
       server.forceShutdown();
     }
   });
@@ -110,6 +111,21 @@ describe('serveGrpc', () => {
       }
     } finally {
       for (const session of sessions) session.destroy();
+    }
+  });
+
+  it('refuses a port another socket holds, rather than sharing it, and leaves nothing listening', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const taken = (holder.address() as net.AddressInfo).port;
+    try {
+      await expect(serveGrpc(echoServer(), grpc.ServerCredentials.createInsecure(), '127.0.0.1', taken)).rejects.toThrow(/EADDRINUSE/);
+      const lines = execFileSync('ss', ['-Hltn', `sport = :${taken}`], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
+      expect(lines).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
     }
   });
 

@@ -35,19 +35,22 @@ export function systemBacklog(): number {
 export interface GrpcListener {
   /** The bound port (the one asked for, or the kernel's choice for 0). */
   readonly port: number;
-  /** Stops accepting connections; open ones are ended by the server's own shutdown. */
-  close(): Promise<void>;
+  /** Stops accepting connections at once and ends the injector's sessions; the server's own shutdown ends its calls. */
+  close(): void;
 }
 
 /**
  * Serves `server` on `host:port` (port 0: any free port) with `credentials`, instead of
  * `server.bindAsync`: `listenersPerPort` sockets with SO_REUSEPORT (Linux; elsewhere one), each
  * with the kernel's backlog (`systemBacklog()`), connections handed to grpc-js by its connection
- * injector; every HTTP/2 session's receive windows are `receiveWindowBytes`.
+ * injector; every HTTP/2 session's receive windows are `receiveWindowBytes`. `onError` hears
+ * errors of an accepting socket after it listens (EMFILE in a storm), which would otherwise be
+ * thrown; the socket goes on accepting.
  *
- * Rejects with the listen error (EADDRINUSE names the port; a second process of the same user
- * listening with SO_REUSEPORT on the same address would share it instead, which a pod's own network
- * namespace rules out). Before this, 1,000 proxies connecting
+ * Rejects with the listen error (EADDRINUSE names the port), leaving nothing listening. A port
+ * another socket holds is refused even though ours share theirs: a first bind without
+ * SO_REUSEPORT checks it. (A process of the same user could still join the port afterwards; a
+ * pod's network namespace holds only its own containers.) Before this, 1,000 proxies connecting
  * to a busy weftd overflowed Node's 511-connection accept queue and the kernel reset the rest
  * (`read ECONNRESET`), leaving them in their client's reconnect back-off.
  */
@@ -56,36 +59,39 @@ export async function serveGrpc(
   credentials: grpc.ServerCredentials,
   host: string,
   port: number,
+  onError: (error: Error) => void = () => undefined,
 ): Promise<GrpcListener> {
   enlargeReceiveWindows(server);
-  const injector = server.createConnectionInjector(credentials);
   const backlog = systemBacklog();
-  const listen = (portToBind: number, reusePort: boolean) =>
+  const reusePort = process.platform === 'linux';
+  const listen = (portToBind: number, share: boolean, handle?: (socket: net.Socket) => void) =>
     new Promise<net.Server>((resolve, reject) => {
-      const listener = net.createServer((socket) => injector.injectConnection(socket));
+      const listener = net.createServer(handle);
       listener.once('error', reject);
-      listener.listen({ host, port: portToBind, backlog, reusePort }, () => {
+      listener.listen({ host, port: portToBind, backlog, reusePort: share }, () => {
         listener.off('error', reject);
+        listener.on('error', onError);
         resolve(listener);
       });
     });
-  const reusePort = process.platform === 'linux';
-  const first = await listen(port, reusePort);
-  const bound = (first.address() as net.AddressInfo).port;
-  const listeners = [first];
+  // Without SO_REUSEPORT, so that a port already taken fails here rather than being shared.
+  if (reusePort && port !== 0) (await listen(port, false)).close();
+  const injector = server.createConnectionInjector(credentials);
+  const accept = (socket: net.Socket) => injector.injectConnection(socket);
+  const listeners: net.Server[] = [];
+  const close = () => {
+    for (const listener of listeners) listener.close();
+    injector.destroy();
+  };
   try {
-    for (let i = 1; reusePort && i < listenersPerPort; i++) listeners.push(await listen(bound, true));
+    listeners.push(await listen(port, reusePort, accept));
+    const bound = (listeners[0]?.address() as net.AddressInfo).port;
+    for (let i = 1; reusePort && i < listenersPerPort; i++) listeners.push(await listen(bound, true, accept));
+    return { port: bound, close };
   } catch (error) {
-    await Promise.all(listeners.map((l) => new Promise((resolve) => l.close(resolve))));
+    close();
     throw error;
   }
-  return {
-    port: bound,
-    close: async () => {
-      await Promise.all(listeners.map((l) => new Promise((resolve) => l.close(resolve))));
-      injector.destroy();
-    },
-  };
 }
 
 const enlarged = new WeakSet<grpc.Server>();
@@ -103,9 +109,15 @@ function enlargeReceiveWindows(server: grpc.Server): void {
   if (!create) throw new Error('grpc-js Server.createHttp2Server is gone: update lib/grpc-listener.ts for this grpc-js version');
   internal.createHttp2Server = (serverCredentials) => {
     const http2Server = create(serverCredentials);
+    // In the first SETTINGS frame (merged with grpc-js's own settings); the connection's window takes a WINDOW_UPDATE.
+    http2Server.updateSettings({ initialWindowSize: receiveWindowBytes });
     http2Server.on('session', (session: http2.ServerHttp2Session) => {
-      session.setLocalWindowSize(receiveWindowBytes);
-      session.settings({ initialWindowSize: receiveWindowBytes });
+      if (session.destroyed) return;
+      try {
+        session.setLocalWindowSize(receiveWindowBytes);
+      } catch {
+        // A session destroyed meanwhile has no window to set.
+      }
     });
     return http2Server;
   };

@@ -368,8 +368,9 @@ function identityCases(port: AdsPort): Case[] {
 
 /**
  * One case on its own stream: what came back (a response, the stream's end), or nothing within 1 s (3 s for
- * refusals). With `newcomerWaitMs`, a case answered as any proxy joining the storm is (served config, or on
- * 15012 refused for its node's claims, which needs the token review, queued with the storm's) may wait that long.
+ * refusals). With `newcomerWaitMs` (given while the fleet connects), a case answered as any proxy joining the
+ * storm is (served config, or on 15012 refused for its node's claims, which needs the token review, queued
+ * with the storm's) may wait that long.
  */
 async function runCase(
   client: grpc.Client,
@@ -529,15 +530,18 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
   const ports: AdsPort[] = [15012, 15010];
   const abuseNode = (name: string, i = 0) => sidecarNode(`${name}-${i}`, ns, `10.251.${(i >> 8) & 255}.${i & 255}`, { app: name });
 
+  // While the fleet connects, a case answered as a newcomer waits as a proxy of the fleet may; otherwise 1 s (3 s).
+  let fleetConnecting = false;
+  const newcomerWaitMs = () => (fleetConnecting ? options.newcomerWaitMs : undefined);
   const malformed = (async () => {
     const outcomes: CaseOutcome[] = [];
     for (const port of ports)
       for (const c of [...cases(abuseNode('malformed')), ...deltaCases(abuseNode('malformed'))])
-        outcomes.push(await runCase(shared(port), tokenFor(port), port, c, options.newcomerWaitMs));
+        outcomes.push(await runCase(shared(port), tokenFor(port), port, c, newcomerWaitMs()));
     progress(`xds: ${outcomes.length} malformed requests sent`);
     const identity: CaseOutcome[] = [];
     for (const port of ports)
-      for (const c of identityCases(port)) identity.push(await runCase(shared(port), tokenFor(port), port, c, options.newcomerWaitMs));
+      for (const c of identityCases(port)) identity.push(await runCase(shared(port), tokenFor(port), port, c, newcomerWaitMs()));
     // Random mutations of a valid first request: either served or refused naming a field, never an internal error.
     const valid = encodeRequest({ node: abuseNode('fuzz'), type_url: cds, resource_names: ['a', 'b'] });
     const fuzz = { sent: 0, answered: 0, refused: 0, wrong: [] as string[] };
@@ -719,6 +723,7 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
       });
     for (const round of [0, 1]) {
       const started = performance.now();
+      fleetConnecting = true;
       // Off this thread (one worker per 1,000 proxies): this thread times the cases and the steady proxies.
       const fleet = await startFleet(target, members(round), Math.ceil(options.proxies / 1_000));
       // When each port's share was synced: on 15012 each proxy's token is reviewed first.
@@ -734,6 +739,7 @@ export async function xdsChaos(target: ChaosTarget, options: XdsChaosOptions): P
         120_000,
       );
       const ms = performance.now() - started;
+      fleetConnecting = false;
       if (round === 0) figures.connectMs = ok ? ms : undefined;
       else figures.reconnectMs = ok ? ms : undefined;
       if (!ok) figures.notSynced.push(...(await fleet.notSynced()).map((line) => `${line} (round ${round}, after 120 s)`));
