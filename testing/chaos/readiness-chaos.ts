@@ -145,13 +145,18 @@ export async function readinessChaos(kubeConfig: KubeConfig, options: ReadinessC
       outcome = 'refused';
       detail = apiMessage(error);
     }
+    // What the API server held when the pod went wrong, for the report: which configurations, made when, by whom.
+    if (outcome !== 'injected')
+      detail += `; ${await webhookConfigurationsNow(kubeConfig, options.installation.metadata.name, readyAt)}; operator ${
+        operatorDown ? 'still stopped' : 'scaled back before ready'
+      }`;
     if (operatorDown) await scaleOperator(apps, core, operatorReplicas, timeoutMs);
     if (readyToInjectedMs === undefined) readyToInjectedMs = await untilInjected(core, readyAt, timeoutMs);
     else await deletePod(core);
     rounds.push({ fresh, outcome, detail, startupMs, readyToInjectedMs });
     options.progress(
       `readiness round ${round}/${options.rounds} (${fresh}): weftd ready ${startupMs} ms after its pod was created; the pod at once: ${outcome}` +
-        (detail ? ` (${detail.slice(0, 200)})` : '') +
+        (detail ? ` (${detail.slice(0, 1_000)})` : '') +
         (readyToInjectedMs !== undefined ? `; first injected ${readyToInjectedMs} ms after ready` : ''),
     );
   }
@@ -364,6 +369,34 @@ async function leaseReleased(coordination: CoordinationV1Api, timeoutMs: number)
     return !lease.spec?.holderIdentity || renewed + (lease.spec.leaseDurationSeconds ?? 15) * 1_000 < Date.now();
   });
 }
+
+/** The installation's webhook configurations as the API server holds them: each one's age against `readyAt`, writers and caBundles. */
+async function webhookConfigurationsNow(kubeConfig: KubeConfig, installation: string, readyAt: number): Promise<string> {
+  const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const labelSelector = `mesh.weft.dev/installation=${installation}`;
+  try {
+    const [mutating, validating] = await Promise.all([
+      admission.listMutatingWebhookConfiguration({ labelSelector }),
+      admission.listValidatingWebhookConfiguration({ labelSelector }),
+    ]);
+    const describe = (kind: string, items: Array<MutatingOrValidating>) =>
+      items.map((c) => {
+        const created = Date.parse(c.metadata?.creationTimestamp?.toString() ?? '');
+        const writers = [...new Set((c.metadata?.managedFields ?? []).map((f) => f.manager))].join('+');
+        const bundles = (c.webhooks ?? []).filter((w) => w.clientConfig.caBundle).length;
+        return `${kind} ${c.metadata?.name} created ${created - readyAt} ms from ready by ${writers}, ${bundles}/${c.webhooks?.length ?? 0} with caBundle`;
+      });
+    const all = [...describe('mutating', mutating.items), ...describe('validating', validating.items)];
+    return all.length > 0 ? all.join('; ') : 'no webhook configurations';
+  } catch (error) {
+    return `webhook configurations not read: ${apiMessage(error)}`;
+  }
+}
+
+type MutatingOrValidating = {
+  metadata?: { name?: string; creationTimestamp?: Date | string; managedFields?: Array<{ manager?: string }> };
+  webhooks?: Array<{ clientConfig: { caBundle?: string } }>;
+};
 
 async function deleteWebhookConfigurations(kubeConfig: KubeConfig, installation: string): Promise<void> {
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
