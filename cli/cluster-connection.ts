@@ -42,7 +42,8 @@ export class ClusterConnection {
       // Inside a pod the ServiceAccount is the configuration, as with kubectl; elsewhere there is nothing to use.
       if (!process.env['KUBERNETES_SERVICE_HOST']) {
         throw new CliError(
-          'no kubeconfig found: KUBECONFIG is unset and ~/.kube/config does not exist; pass --kubeconfig or set KUBECONFIG',
+          'no kubeconfig found: KUBECONFIG is unset and ~/.kube/config does not exist; pass --kubeconfig or set KUBECONFIG' +
+            " (for make demo's local cluster, run the command inside its sandbox: ./weft dev shell -- ./weft ...)",
         );
       }
       hint = " (running in-cluster with the pod's ServiceAccount)";

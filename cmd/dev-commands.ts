@@ -1,8 +1,9 @@
 // `weft dev ...`: the embedded local cluster for demos and tests. This is the one
 // place production entry points reach into testing/.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer as createNetServer, connect as connectNet } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -213,14 +214,26 @@ async function down(name: string): Promise<void> {
   say(`local cluster '${name}' stopped`);
 }
 
-function shell(name: string, command: string[]): number {
+/** Runs `command` (a shell without one) in the sandbox; resolves to its exit code. Signals sent to this process reach it. */
+async function shell(name: string, command: string[]): Promise<number> {
   const { state, launcher } = runningCluster(name);
   const argv = enterSandboxArgs(launcher.sandboxPid, command.length > 0 ? command : [process.env['SHELL'] ?? 'bash']);
-  const result = spawnSync(argv[0] as string, argv.slice(1), {
+  const child = spawn(argv[0] as string, argv.slice(1), {
     stdio: 'inherit',
     env: { ...process.env, KUBECONFIG: state.kubeconfig, PATH: `${state.kubectlDir}:${process.env['PATH'] ?? ''}` },
   });
-  return result.status ?? 1;
+  // A terminal's Ctrl-C reaches both; a SIGTERM to this process alone (a script, CI) would otherwise orphan the command.
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, forward);
+  try {
+    return await new Promise<number>((resolve) => {
+      child.once('error', () => resolve(1));
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)));
+    });
+  } finally {
+    for (const signal of signals) process.off(signal, forward);
+  }
 }
 
 /**
@@ -335,8 +348,8 @@ export function registerDevCommands(program: Command): void {
     .description('open a shell (or run a command) inside the cluster sandbox with KUBECONFIG set')
     .option(...nameOption)
     .argument('[command...]', 'command to run instead of a shell')
-    .action((command: string[], opts: { name: string }) => {
-      process.exitCode = shell(opts.name, command);
+    .action(async (command: string[], opts: { name: string }) => {
+      process.exitCode = await shell(opts.name, command);
     });
   dev
     .command('dashboard')
