@@ -226,9 +226,11 @@ describeWithCluster('Istio traffic management through Weft xDS', (cluster) => {
     const c = client();
     const jason = new grpc.Metadata();
     jason.set('end-user', 'jason');
+    // Both sides of the match: plain calls alone could all reach v1 by chance under the previous test's split.
     await eventually('the header route to apply', async () => {
       const plain = await versionsOf(c, 20);
-      return plain.size === 1 && plain.get('v1') === 20 ? true : undefined;
+      const matched = (await outcomes(c, 20, {}, jason)).versions;
+      return plain.size === 1 && plain.get('v1') === 20 && matched.size === 1 && matched.get('v2') === 20 ? true : undefined;
     });
     expect((await outcomes(c, 100, {}, jason)).versions).toEqual(new Map([['v2', 100]]));
     expect((await outcomes(c, 100)).versions).toEqual(new Map([['v1', 100]]));
