@@ -5,7 +5,11 @@ import { LeaderElector } from './leader-election.js';
 
 /** One Lease in memory behind CoordinationV1Api's three calls; `mode` makes the API fail or hang. */
 function fakeLeaseApi() {
-  const state: { lease: V1Lease | undefined; version: number; mode: 'up' | 'down' | 'hang' } = { lease: undefined, version: 0, mode: 'up' };
+  const state: { lease: V1Lease | undefined; version: number; mode: 'up' | 'down' | 'hang'; writes?: Promise<void> } = {
+    lease: undefined,
+    version: 0,
+    mode: 'up',
+  };
   const gate = async () => {
     if (state.mode === 'down') throw new Error('connect ECONNREFUSED');
     if (state.mode === 'hang') await new Promise(() => {});
@@ -24,6 +28,8 @@ function fakeLeaseApi() {
     },
     replaceNamespacedLease: async ({ body }: { body: V1Lease }) => {
       await gate();
+      // A write on the wire: it lands (or conflicts) only once the test lets it.
+      await state.writes;
       if (body.metadata?.resourceVersion !== state.lease?.metadata?.resourceVersion)
         throw Object.assign(new Error('conflict'), { code: 409 });
       state.lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++state.version) } };
@@ -95,5 +101,40 @@ describe('LeaderElector', () => {
     expect(bLeads - killedAt).toBeLessThanOrEqual(15_000 + 2_000);
     await a.stop();
     await b.stop();
+  });
+
+  it('a standby stopped while its acquisition is on the wire never leads and leaves the Lease free', async () => {
+    const { state, config } = fakeLeaseApi();
+    const a = new LeaderElector(config, { ...options, identity: 'a' }, log);
+    const b = new LeaderElector(config, { ...options, identity: 'b' }, log);
+    a.start(
+      () => {},
+      () => {},
+    );
+    await jest.advanceTimersByTimeAsync(0);
+    let bLed = false;
+    b.start(
+      () => (bLed = true),
+      () => {},
+    );
+    await jest.advanceTimersByTimeAsync(1_000);
+    // Both pods are deleted: writes stall while the leader hands the Lease over and b's next attempt reads it free.
+    let land = () => {};
+    state.writes = new Promise((resolve) => (land = resolve));
+    const aStopped = a.stop();
+    await jest.advanceTimersByTimeAsync(0);
+    land();
+    state.writes = undefined;
+    await aStopped;
+    expect(state.lease?.spec?.holderIdentity).toBeUndefined();
+    state.writes = new Promise((resolve) => (land = resolve));
+    await jest.advanceTimersByTimeAsync(2_000); // b's attempt: reads the Lease free, its write in flight
+    const bStopped = b.stop(); // b's SIGTERM arrives now
+    land();
+    await bStopped;
+    expect(bLed).toBe(false);
+    // Without the hand-back, b would hold it for 15 s and no operator would act.
+    expect(state.lease?.spec?.holderIdentity).toBeUndefined();
+    expect(b.isLeader).toBe(false);
   });
 });

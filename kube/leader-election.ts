@@ -24,6 +24,9 @@ export class LeaderElector {
   private stopped = false;
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The attempt in flight, which stop() waits for: one that wins the Lease after stop() must hand it back before the process exits. */
+  private attempt: Promise<void> = Promise.resolve();
+  private run: (() => void) | undefined;
 
   constructor(
     config: KubeConfig,
@@ -60,7 +63,11 @@ export class LeaderElector {
           return false;
         })
         .finally(() => clearTimeout(timeout));
-      if (this.stopped) return;
+      if (this.stopped) {
+        // stop() came while this attempt was in flight: a Lease it won is handed back, not left to expire.
+        if (held) await this.release();
+        return;
+      }
       if (held) lastRenew = Date.now();
       if (held && !this.leading) {
         this.leading = true;
@@ -72,18 +79,32 @@ export class LeaderElector {
         onLost();
         return;
       }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), retryPeriod);
+      if (!this.stopped) this.timer = setTimeout(() => this.run?.(), retryPeriod);
     };
-    void tick();
+    const run = (): void => {
+      this.attempt = tick();
+    };
+    this.run = run;
+    run();
   }
 
-  /** Stops renewing and, when leading, releases the lease so a standby takes over without waiting. */
+  /**
+   * Stops renewing and, when leading, releases the lease so a standby takes over without waiting.
+   * Waits for an attempt in flight (at most the renew deadline): a standby stopped while its
+   * acquisition is on the wire never starts leading, and hands back a Lease it won.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.attempt.catch(() => undefined);
     if (!this.leading) return;
     this.leading = false;
-    const lease = await this.read();
+    await this.release();
+  }
+
+  /** Hands the Lease back (no holder, 1 s duration) if this candidate holds it; errors are left to expiry. */
+  private async release(): Promise<void> {
+    const lease = await this.read().catch(() => undefined);
     if (lease?.spec?.holderIdentity === this.options.identity) {
       lease.spec.holderIdentity = undefined;
       lease.spec.leaseDurationSeconds = 1;

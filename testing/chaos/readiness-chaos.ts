@@ -8,7 +8,8 @@
 // this part plays the kubelet's readiness prober itself, probing /ready on the new pod's IP
 // every 20 ms (a kubelet probes every periodSeconds, 3 s for weftd; probing far more often
 // finds the earliest moment a kubelet could mark the pod Ready, the hardest case).
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -49,6 +50,8 @@ export interface ReadinessChaosOptions {
   progress: (line: string) => void;
   /** Per round: the most a fresh weftd may take to become ready, default 120 s. */
   roundTimeoutMs?: number;
+  /** The local cluster's pod log folder: a round that goes wrong copies it aside and names the copy. */
+  podLogDir?: string;
 }
 
 export type RoundOutcome = 'injected' | 'refused' | 'not injected' | 'wrong injection';
@@ -110,7 +113,13 @@ export async function readinessChaos(kubeConfig: KubeConfig, options: ReadinessC
       await deleteWebhookConfigurations(kubeConfig, options.installation.metadata.name);
     }
     if (fresh !== 'reinstall') await core.deleteCollectionNamespacedPod({ namespace: weftNamespace, labelSelector: weftdSelector });
-    const { pod, readyAt } = await firstReady(core, known, timeoutMs, async (missing) => {
+    let configurationsMissing = false;
+    const {
+      pod,
+      readyAt,
+      metrics: metricsAtReady,
+    } = await firstReady(core, known, timeoutMs, async (missing) => {
+      if (missing.some((line) => line.startsWith('webhook caBundle:') && line.includes('not found'))) configurationsMissing = true;
       // weftd is up and waits only for its webhook configurations: now the operator creates them.
       if (
         operatorDown &&
@@ -145,11 +154,18 @@ export async function readinessChaos(kubeConfig: KubeConfig, options: ReadinessC
       outcome = 'refused';
       detail = apiMessage(error);
     }
-    // What the API server held when the pod went wrong, for the report: which configurations, made when, by whom.
-    if (outcome !== 'injected')
+    // What the API server held when the pod went wrong, for the report: which configurations, made when, by whom;
+    // whether the new weftd was asked to inject it and what it answered; its and the operators' logs.
+    if (outcome !== 'injected') {
+      const injection = injectionCountsDelta(metricsAtReady, await metricsOf(pod.status?.podIP ?? ''));
       detail += `; ${await webhookConfigurationsNow(kubeConfig, options.installation.metadata.name, readyAt)}; operator ${
         operatorDown ? 'still stopped' : 'scaled back before ready'
-      }`;
+      }; the new weftd since ready: ${injection}`;
+      if (options.podLogDir) detail += `; pod logs copied to ${keepLogs(options.podLogDir, round)}`;
+    }
+    // A late-webhooks round is what it says only if weftd found its configurations missing: a report, not a rule.
+    if (fresh === 'late webhooks' && !configurationsMissing)
+      detail += `${detail ? '; ' : ''}the configurations were there before the operator came back`;
     if (operatorDown) await scaleOperator(apps, core, operatorReplicas, timeoutMs);
     if (readyToInjectedMs === undefined) readyToInjectedMs = await untilInjected(core, readyAt, timeoutMs);
     else await deletePod(core);
@@ -273,7 +289,7 @@ async function firstReady(
   known: Set<string | undefined>,
   timeoutMs: number,
   notReady: (missing: string[]) => Promise<void>,
-): Promise<{ pod: V1Pod; readyAt: number }> {
+): Promise<{ pod: V1Pod; readyAt: number; metrics: string }> {
   const deadline = Date.now() + timeoutMs;
   let pod: V1Pod | undefined;
   let lastPodLookup = 0;
@@ -293,7 +309,8 @@ async function firstReady(
       const readyAt = Date.now();
       // kwok may give the new pod the old one's IP while our kubelet stand-in still stops the old process:
       // only a process started after the new pod was created speaks for it.
-      if (answer.ok && (await startedAfter(pod.status.podIP, pod))) return { pod, readyAt };
+      const metrics = answer.ok ? await metricsOf(pod.status.podIP) : '';
+      if (answer.ok && startedAfter(metrics, pod)) return { pod, readyAt, metrics };
       last = answer.ok ? "ready, but from the previous pod's process, still stopping" : answer.body.trim();
       if (last.startsWith('not ready')) await notReady(last.split('\n').slice(1));
     }
@@ -302,12 +319,36 @@ async function firstReady(
   throw new Error(`no fresh weftd became ready within ${timeoutMs} ms (last /ready: ${last})`);
 }
 
-/** Whether the process answering on `ip`'s 15014 started after `pod` was created (its `process_start_time_seconds`). */
-async function startedAfter(ip: string, pod: V1Pod): Promise<boolean> {
-  const text = await fetch(`http://${ip}:15014/metrics`, { signal: AbortSignal.timeout(2_000) }).then(
+/** weftd's Prometheus text on `ip`'s 15014, or '' if it does not answer within 2 s. */
+async function metricsOf(ip: string): Promise<string> {
+  return fetch(`http://${ip}:15014/metrics`, { signal: AbortSignal.timeout(2_000) }).then(
     (response) => response.text(),
     () => '',
   );
+}
+
+/** What weftd's injector counters (`sidecar_injection_*_total`) did between two scrapes, e.g. "requests +1, skip +1". */
+function injectionCountsDelta(before: string, after: string): string {
+  if (!after) return 'metrics not read';
+  const count = (text: string, name: string) =>
+    Number(new RegExp(`^sidecar_injection_${name}_total(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const names = ['requests', 'success', 'skip', 'failure'];
+  return names.map((name) => `${name} +${count(after, name) - count(before, name)}`).join(', ');
+}
+
+/** Copies the cluster's pod logs aside for a round that went wrong (the cluster removes its own at the end). */
+function keepLogs(podLogDir: string, round: number): string {
+  const copy = join(tmpdir(), `weft-readiness-round-${round}-${Date.now()}`);
+  try {
+    cpSync(podLogDir, copy, { recursive: true });
+    return copy;
+  } catch (error) {
+    return `nowhere (${error instanceof Error ? error.message : String(error)})`;
+  }
+}
+
+/** Whether the process whose `/metrics` is `text` started after `pod` was created (its `process_start_time_seconds`). */
+function startedAfter(text: string, pod: V1Pod): boolean {
   const started = Number(/^process_start_time_seconds (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
   const created = Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '') / 1000;
   // Both are whole seconds (prom-client rounds the start time): a second of slack; the old process started a round earlier.
@@ -361,13 +402,24 @@ async function scaleOperator(apps: AppsV1Api, core: CoreV1Api, replicas: number,
   });
 }
 
-/** The operator's leader Lease held by no one, or expired (a leader killed rather than stopped). */
+/**
+ * The operator's leader Lease held by no one, or expired (a leader killed rather than stopped), and
+ * still so 3 s later: longer than a standby's retry period (2 s), so a standby that outlived its
+ * leader's hand-over has taken it in between (and is waited for) rather than recreating the
+ * configurations this round has just deleted.
+ */
 async function leaseReleased(coordination: CoordinationV1Api, timeoutMs: number): Promise<void> {
-  await until('the operator to release its leader Lease', timeoutMs, async () => {
+  const free = async () => {
     const lease = await coordination.readNamespacedLease({ name: 'weft-operator-leader', namespace: operatorNamespace });
     const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime.toString()).getTime() : 0;
     return !lease.spec?.holderIdentity || renewed + (lease.spec.leaseDurationSeconds ?? 15) * 1_000 < Date.now();
-  });
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await until('the operator to release its leader Lease', Math.max(0, deadline - Date.now()), free);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    if (await free()) return;
+  }
 }
 
 /** The installation's webhook configurations as the API server holds them: each one's age against `readyAt`, writers and caBundles. */

@@ -6,6 +6,7 @@
 // WEFT_CHAOS_SEED (random unless set).
 // WEFT_CHAOS_ONLY=xds, rotation, crash or readiness runs only that part (the crash part runs on a cluster of its own).
 // WEFT_CHAOS_ROTATION_TTL: the rotation part's workload certificate lifetime in seconds (30).
+import { join } from 'node:path';
 import { insideSandbox } from '../sandbox/network-sandbox.js';
 import { admissionChaos } from './admission-chaos.js';
 import { startChaosTarget } from './chaos-target.js';
@@ -129,6 +130,7 @@ if (only === undefined || only === 'readiness') {
       fresh: freshWeftdKinds,
       installation: sampleInstallation(process.cwd()),
       progress,
+      podLogDir: join(readinessTarget.cluster.workDir, 'logs', 'pods'),
     });
     rows.push(...readinessRows(readiness));
   } finally {

@@ -160,18 +160,21 @@ export class PodProcessRunner {
       }
     }
     const now = Date.now();
+    // Stopped together, as each pod's own kubelet would: one by one, a standby outlives its leader's hand-over and takes the Lease.
+    const stopping: Array<Promise<void>> = [];
     for (const [key, run] of this.running) {
       const want = wanted.get(key);
       if (!want || want.pod.metadata?.uid !== run.uid) {
         this.running.delete(key);
         this.backoff.forget(key);
-        await run.process.stop();
+        stopping.push(run.process.stop());
       } else if (!run.process.running) {
         // The container exited while its pod runs: the kubelet restarts it, after its back-off.
         this.running.delete(key);
         this.exited.set(key, run);
       }
     }
+    await Promise.all(stopping);
     for (const [key, run] of this.exited) {
       const want = wanted.get(key);
       if (!want || want.pod.metadata?.uid !== run.uid) {
