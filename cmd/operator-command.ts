@@ -52,6 +52,8 @@ async function runOperator(options: OperatorOptions): Promise<void> {
   process.once('SIGINT', () => void shutdown(0));
   elector.start(
     () => {
+      // Won while shutting down (the elector renews until the operator is idle): shutdown's stop() hands it back.
+      if (shuttingDown) return;
       operator.start().catch((error: unknown) => {
         log.error({ error: error instanceof Error ? error.message : String(error) }, 'operator failed to start');
         void shutdown(1);

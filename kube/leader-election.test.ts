@@ -99,8 +99,11 @@ describe('LeaderElector', () => {
     expect(state.lease?.spec?.holderIdentity).toBe('b');
     expect(bLeads - lastRenew).toBeGreaterThan(15_000);
     expect(bLeads - killedAt).toBeLessThanOrEqual(15_000 + 2_000);
-    await a.stop();
-    await b.stop();
+    // a's last write never returns: its stop() gives up on it after 2 s.
+    const stopped = Promise.all([a.stop(), b.stop()]);
+    await jest.advanceTimersByTimeAsync(5_000);
+    await stopped;
+    expect(state.lease?.spec?.holderIdentity).toBeUndefined();
   });
 
   it('a standby stopped while its acquisition is on the wire never leads and leaves the Lease free', async () => {
@@ -131,10 +134,31 @@ describe('LeaderElector', () => {
     await jest.advanceTimersByTimeAsync(2_000); // b's attempt: reads the Lease free, its write in flight
     const bStopped = b.stop(); // b's SIGTERM arrives now
     land();
+    await jest.advanceTimersByTimeAsync(0);
     await bStopped;
     expect(bLed).toBe(false);
     // Without the hand-back, b would hold it for 15 s and no operator would act.
     expect(state.lease?.spec?.holderIdentity).toBeUndefined();
     expect(b.isLeader).toBe(false);
+  });
+
+  it('a write that outlives its deadline and wins after stop() is handed back', async () => {
+    const { state, config } = fakeLeaseApi();
+    const b = new LeaderElector(config, { ...options, identity: 'b' }, log);
+    let bLed = false;
+    let land = () => {};
+    state.writes = new Promise((resolve) => (land = resolve));
+    b.start(
+      () => (bLed = true),
+      () => {},
+    );
+    state.lease = { metadata: { name: options.name, namespace: options.namespace, resourceVersion: '1' }, spec: {} };
+    await jest.advanceTimersByTimeAsync(11_000); // the first write outlived the 10 s renew deadline: b gave up on it
+    const bStopped = b.stop();
+    land(); // ...and it lands now
+    await jest.advanceTimersByTimeAsync(0);
+    await bStopped;
+    expect(bLed).toBe(false);
+    expect(state.lease?.spec?.holderIdentity).toBeUndefined();
   });
 });

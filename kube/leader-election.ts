@@ -24,9 +24,8 @@ export class LeaderElector {
   private stopped = false;
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
-  /** The attempt in flight, which stop() waits for: one that wins the Lease after stop() must hand it back before the process exits. */
-  private attempt: Promise<void> = Promise.resolve();
-  private run: (() => void) | undefined;
+  /** The last Lease write, which may outlive its tick's deadline: stop() waits for it briefly so a write that wins is handed back. */
+  private lastAttempt: Promise<boolean> = Promise.resolve(false);
 
   constructor(
     config: KubeConfig,
@@ -54,20 +53,16 @@ export class LeaderElector {
       // A leader's attempt may take what is left of its deadline; a standby's, one deadline.
       const allowed = this.leading ? Math.max(0, lastRenew + renewDeadline - Date.now()) : renewDeadline;
       let timeout: NodeJS.Timeout | undefined;
-      const held = await Promise.race([
-        this.tryAcquireOrRenew(),
-        new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), allowed))),
-      ])
+      const attempt = this.tryAcquireOrRenew();
+      this.lastAttempt = attempt.catch(() => false);
+      const held = await Promise.race([attempt, new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), allowed)))])
         .catch((error: unknown) => {
           this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'lease update failed');
           return false;
         })
         .finally(() => clearTimeout(timeout));
-      if (this.stopped) {
-        // stop() came while this attempt was in flight: a Lease it won is handed back, not left to expire.
-        if (held) await this.release();
-        return;
-      }
+      // stop() came while this attempt was in flight: it hands back what the attempt won.
+      if (this.stopped) return;
       if (held) lastRenew = Date.now();
       if (held && !this.leading) {
         this.leading = true;
@@ -79,27 +74,24 @@ export class LeaderElector {
         onLost();
         return;
       }
-      if (!this.stopped) this.timer = setTimeout(() => this.run?.(), retryPeriod);
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), retryPeriod);
     };
-    const run = (): void => {
-      this.attempt = tick();
-    };
-    this.run = run;
-    run();
+    void tick();
   }
 
   /**
-   * Stops renewing and, when leading, releases the lease so a standby takes over without waiting.
-   * Waits for an attempt in flight (at most the renew deadline): a standby stopped while its
-   * acquisition is on the wire never starts leading, and hands back a Lease it won.
+   * Stops renewing and hands the Lease back if this candidate holds it, so a standby takes over
+   * without waiting for it to expire: a leader's, or a standby's whose write was on the wire when
+   * stop() came (it never starts leading). Bounded: at most 2 s for that write, 2 s for the hand-back;
+   * past them the Lease is left to expire.
    */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.attempt.catch(() => undefined);
-    if (!this.leading) return;
     this.leading = false;
-    await this.release();
+    await withDeadline(this.lastAttempt, 2_000);
+    await withDeadline(this.release(), 2_000);
   }
 
   /** Hands the Lease back (no holder, 1 s duration) if this candidate holds it; errors are left to expiry. */
@@ -108,6 +100,7 @@ export class LeaderElector {
     if (lease?.spec?.holderIdentity === this.options.identity) {
       lease.spec.holderIdentity = undefined;
       lease.spec.leaseDurationSeconds = 1;
+      // replace carries the resourceVersion read: a holder that came in between gets to keep it.
       await this.api
         .replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease })
         .catch(() => undefined);
@@ -164,4 +157,11 @@ export class LeaderElector {
       throw error;
     }
   }
+}
+
+/** Waits for `promise` (its outcome ignored) or `ms`, whichever comes first. */
+async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -340,7 +340,8 @@ function injectionCountsDelta(before: string, after: string): string {
 function keepLogs(podLogDir: string, round: number): string {
   const copy = join(tmpdir(), `weft-readiness-round-${round}-${Date.now()}`);
   try {
-    cpSync(podLogDir, copy, { recursive: true });
+    // Logs only: the folder also holds each pod's kubeconfig, with its ServiceAccount token.
+    cpSync(podLogDir, copy, { recursive: true, filter: (source) => !source.endsWith('.kubeconfig') });
     return copy;
   } catch (error) {
     return `nowhere (${error instanceof Error ? error.message : String(error)})`;
@@ -418,7 +419,7 @@ async function leaseReleased(coordination: CoordinationV1Api, timeoutMs: number)
   for (;;) {
     await until('the operator to release its leader Lease', Math.max(0, deadline - Date.now()), free);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    if (await free()) return;
+    if (await free().catch(() => false)) return;
   }
 }
 
