@@ -79,6 +79,15 @@ describe('weft status', () => {
     expectMatchesGolden(join(testdata, 'status-starting.txt'), renderStatus(starting));
   });
 
+  it('says the conditions may be stale while no operator runs to update them', () => {
+    const operatorDown: MeshHealth = { ...healthy, operator: { ...healthy.operator, ready: 0, desired: 0 } };
+    expect(isHealthy(operatorDown)).toBe(false);
+    const text = renderStatus(operatorDown);
+    expect(text).toContain('the operator is not running (0/0 ready): these conditions are as it last wrote them, and may be stale');
+    expect(text.indexOf('may be stale')).toBeGreaterThan(text.indexOf('Degraded'));
+    expect(renderStatus(healthy)).not.toContain('may be stale');
+  });
+
   it('prints install progress one component per line', () => {
     expect(progressLines(starting)).toEqual([
       'operator: deployment weft-operator/weft-operator 2/2 ready',

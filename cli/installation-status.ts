@@ -117,9 +117,14 @@ function gatewayRow(gateway: GatewayStatus): string[] {
 
 export function renderStatus(health: MeshHealth): string {
   const sections = [renderTable(installationsTable(health))];
+  // Nobody updates the conditions while no operator runs: say so rather than show them as current.
+  const stale = deploymentReady(health.operator)
+    ? ''
+    : `the operator is not running (${replicas(health.operator)} ready): these conditions are as it last wrote them, and may be stale\n`;
   for (const { installation } of health.installations) {
+    const conditions = renderTable(conditionsTable(installation));
     sections.push(
-      `MeshInstallation ${installation.metadata.name}:\n${renderTable(conditionsTable(installation)) || 'no conditions yet (is the operator running?)\n'}`,
+      `MeshInstallation ${installation.metadata.name}:\n${conditions ? conditions + stale : 'no conditions yet (is the operator running?)\n'}`,
     );
   }
   sections.push(renderTable(componentsTable(health)));
