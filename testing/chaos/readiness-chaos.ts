@@ -24,7 +24,7 @@ import { parse } from 'yaml';
 import { meshInstallationApi, type MeshInstallation } from '../../api/mesh-installation.js';
 import { isNotFound } from '../../kube/client.js';
 import type { ChaosRow } from './chaos-table.js';
-import { percentile } from './chaos-target.js';
+import { percentile, scrapeWeftdMetrics } from './chaos-target.js';
 
 /**
  * How a round gets a fresh weftd. `reinstall`: the MeshInstallation is deleted (the operator
@@ -289,7 +289,7 @@ async function firstReady(
   known: Set<string | undefined>,
   timeoutMs: number,
   notReady: (missing: string[]) => Promise<void>,
-): Promise<{ pod: V1Pod; readyAt: number; metrics: string }> {
+): Promise<{ pod: V1Pod; readyAt: number; metrics: Map<string, number> }> {
   const deadline = Date.now() + timeoutMs;
   let pod: V1Pod | undefined;
   let lastPodLookup = 0;
@@ -309,7 +309,7 @@ async function firstReady(
       const readyAt = Date.now();
       // kwok may give the new pod the old one's IP while our kubelet stand-in still stops the old process:
       // only a process started after the new pod was created speaks for it.
-      const metrics = answer.ok ? await metricsOf(pod.status.podIP) : '';
+      const metrics = answer.ok ? await metricsOf(pod.status.podIP) : new Map<string, number>();
       if (answer.ok && startedAfter(metrics, pod)) return { pod, readyAt, metrics };
       last = answer.ok ? "ready, but from the previous pod's process, still stopping" : answer.body.trim();
       if (last.startsWith('not ready')) await notReady(last.split('\n').slice(1));
@@ -319,21 +319,17 @@ async function firstReady(
   throw new Error(`no fresh weftd became ready within ${timeoutMs} ms (last /ready: ${last})`);
 }
 
-/** weftd's Prometheus text on `ip`'s 15014, or '' if it does not answer within 2 s. */
-async function metricsOf(ip: string): Promise<string> {
-  return fetch(`http://${ip}:15014/metrics`, { signal: AbortSignal.timeout(2_000) }).then(
-    (response) => response.text(),
-    () => '',
-  );
+/** weftd's metrics on `ip`'s 15014 (`scrapeWeftdMetrics`), or none if it does not answer. */
+async function metricsOf(ip: string): Promise<Map<string, number>> {
+  return scrapeWeftdMetrics(ip).catch(() => new Map<string, number>());
 }
 
 /** What weftd's injector counters (`sidecar_injection_*_total`) did between two scrapes, e.g. "requests +1, skip +1". */
-function injectionCountsDelta(before: string, after: string): string {
-  if (!after) return 'metrics not read';
-  const count = (text: string, name: string) =>
-    Number(new RegExp(`^sidecar_injection_${name}_total(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  const names = ['requests', 'success', 'skip', 'failure'];
-  return names.map((name) => `${name} +${count(after, name) - count(before, name)}`).join(', ');
+function injectionCountsDelta(before: Map<string, number>, after: Map<string, number>): string {
+  if (after.size === 0) return 'metrics not read';
+  const delta = (name: string) =>
+    (after.get(`sidecar_injection_${name}_total`) ?? 0) - (before.get(`sidecar_injection_${name}_total`) ?? 0);
+  return ['requests', 'success', 'skip', 'failure'].map((name) => `${name} +${delta(name)}`).join(', ');
 }
 
 /** Copies the cluster's pod logs aside for a round that went wrong (the cluster removes its own at the end). */
@@ -348,9 +344,9 @@ function keepLogs(podLogDir: string, round: number): string {
   }
 }
 
-/** Whether the process whose `/metrics` is `text` started after `pod` was created (its `process_start_time_seconds`). */
-function startedAfter(text: string, pod: V1Pod): boolean {
-  const started = Number(/^process_start_time_seconds (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+/** Whether the process whose metrics these are started after `pod` was created (its `process_start_time_seconds`). */
+function startedAfter(metrics: Map<string, number>, pod: V1Pod): boolean {
+  const started = metrics.get('process_start_time_seconds') ?? Number.NaN;
   const created = Date.parse(pod.metadata?.creationTimestamp?.toString() ?? '') / 1000;
   // Both are whole seconds (prom-client rounds the start time): a second of slack; the old process started a round earlier.
   return started >= created - 1;
